@@ -1,7 +1,7 @@
 // KvCache: one zeroed std::vector per layer for K and for V.
 #include "kv/kv_cache.h"
 
-#include <new>
+#include <exception>
 
 #include "core/error.h"
 
@@ -14,10 +14,14 @@ KvCache::KvCache(const KvCacheShape& shape) : shape_(shape) {
                "kv_heads {}, head_dim {})",
                shape.num_layers, shape.num_blocks, shape.block_size, shape.num_kv_heads,
                shape.head_dim);
+  const double floats = double(shape.num_layers) * double(shape.num_blocks) * shape.block_size *
+                        shape.num_kv_heads * shape.head_dim;
+  TANDEM_CHECK(floats < 0x1p60, "KV cache: {} blocks of {} tokens x {} layers is too large",
+               shape.num_blocks, shape.block_size, shape.num_layers);
   try {
     k_.assign(size_t(shape.num_layers), std::vector<float>(size_t(shape.layer_floats())));
     v_.assign(size_t(shape.num_layers), std::vector<float>(size_t(shape.layer_floats())));
-  } catch (const std::bad_alloc&) {
+  } catch (const std::exception&) {  // bad_alloc, or length_error past max_size()
     fail("KV cache: cannot allocate {} bytes ({} blocks of {} tokens, {} layers)",
          shape.total_bytes(), shape.num_blocks, shape.block_size, shape.num_layers);
   }

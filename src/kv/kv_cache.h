@@ -43,7 +43,8 @@ class KvCache {
   const float* layer_data(const std::vector<std::vector<float>>& arrays, int layer) const;
 
   KvCacheShape shape_;
-  std::vector<std::vector<float>> k_;  // (num_layers) x (num_blocks, block_size, kv_heads, head_dim)
+  std::vector<std::vector<float>>
+      k_;  // (num_layers) x (num_blocks, block_size, kv_heads, head_dim)
   std::vector<std::vector<float>> v_;  // same as k_
 };
 

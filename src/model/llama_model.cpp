@@ -77,7 +77,8 @@ void LlamaModel::load_weights() {
 LlamaModel::Layer LlamaModel::load_layer(int index) const {
   const ModelConfig& c = config_;
   const int64_t hidden = c.hidden_size, inter = c.intermediate_size;
-  const int64_t q_dim = int64_t(c.num_heads) * c.head_dim, kv_dim = int64_t(c.num_kv_heads) * c.head_dim;
+  const int64_t q_dim = int64_t(c.num_heads) * c.head_dim,
+                kv_dim = int64_t(c.num_kv_heads) * c.head_dim;
   const std::string p = "model.layers." + std::to_string(index) + ".";
   Layer l;
   l.input_norm = vector_f32(weights_, p + "input_layernorm.weight", hidden);
@@ -101,32 +102,39 @@ KvCacheShape LlamaModel::kv_cache_shape(int64_t num_blocks, int block_size) cons
   return {config_.num_layers, num_blocks, block_size, config_.num_kv_heads, config_.head_dim};
 }
 
-void LlamaModel::validate(const ForwardBatch& b, const KvCache& kv) const {
+// The batch's arrays agree in length with each other and the cache with the model.
+void LlamaModel::validate_sizes(const ForwardBatch& b, const KvCache& kv) const {
   const KvCacheShape& shape = kv.shape();
   TANDEM_CHECK(shape == kv_cache_shape(shape.num_blocks, shape.block_size),
                "forward: KV cache has {} layers, {} kv heads, head_dim {}; the model needs {}, {}, "
-               "{}", shape.num_layers, shape.num_kv_heads, shape.head_dim, config_.num_layers,
+               "{}",
+               shape.num_layers, shape.num_kv_heads, shape.head_dim, config_.num_layers,
                config_.num_kv_heads, config_.head_dim);
   const int64_t n = b.num_tokens();
   TANDEM_CHECK(n > 0, "forward: the batch has no tokens");
   TANDEM_CHECK(int64_t(b.positions.size()) == n && int64_t(b.slot_mapping.size()) == n,
                "forward: {} token ids but {} positions and {} slots", n, b.positions.size(),
                b.slot_mapping.size());
-  TANDEM_CHECK(b.query_start.size() >= 2 && b.query_start.front() == 0 &&
-                   b.query_start.back() == n,
+  TANDEM_CHECK(b.query_start.size() >= 2 && b.query_start.front() == 0 && b.query_start.back() == n,
                "forward: query_start must run from 0 to num_tokens ({}) over >= 1 sequence", n);
   const int32_t seqs = b.num_seqs();
   TANDEM_CHECK(int64_t(b.context_lens.size()) == seqs && b.max_blocks_per_seq > 0 &&
                    int64_t(b.block_tables.size()) == int64_t(seqs) * b.max_blocks_per_seq,
                "forward: {} sequences need {} context_lens and {} x max_blocks_per_seq ({}) block "
-               "table entries; got {} and {}", seqs, seqs, seqs, b.max_blocks_per_seq,
-               b.context_lens.size(), b.block_tables.size());
+               "table entries; got {} and {}",
+               seqs, seqs, seqs, b.max_blocks_per_seq, b.context_lens.size(),
+               b.block_tables.size());
+}
+
+void LlamaModel::validate(const ForwardBatch& b, const KvCache& kv) const {
+  validate_sizes(b, kv);
+  const int64_t n = b.num_tokens();
   for (int64_t t = 0; t < n; ++t) {
     TANDEM_CHECK(b.token_ids[size_t(t)] >= 0 && b.token_ids[size_t(t)] < config_.vocab_size,
                  "forward: token id {} at row {} is outside the vocabulary [0, {})",
                  b.token_ids[size_t(t)], t, config_.vocab_size);
   }
-  for (int32_t s = 0; s < seqs; ++s) validate_sequence(b, shape, s);
+  for (int32_t s = 0; s < b.num_seqs(); ++s) validate_sequence(b, kv.shape(), s);
   for (size_t i = 0; i < b.logits_indices.size(); ++i) {
     TANDEM_CHECK(b.logits_indices[i] >= 0 && b.logits_indices[i] < n,
                  "forward: logits_indices[{}] = {} is not a row of the batch ({} tokens)", i,
@@ -136,12 +144,14 @@ void LlamaModel::validate(const ForwardBatch& b, const KvCache& kv) const {
 
 // Sequence `s`: its query rows sit at positions context_len - q_len + i, within the model's
 // context, and each row's slot is the one its block table gives that position.
-void LlamaModel::validate_sequence(const ForwardBatch& b, const KvCacheShape& kv,
-                                   int32_t s) const {
+void LlamaModel::validate_sequence(const ForwardBatch& b, const KvCacheShape& kv, int32_t s) const {
   const int64_t begin = b.query_start[size_t(s)], end = b.query_start[size_t(s) + 1];
   const int64_t ctx = b.context_lens[size_t(s)];
-  TANDEM_CHECK(begin < end && ctx >= end - begin,
-               "forward: sequence {} has {} new tokens and context_len {}", s, end - begin, ctx);
+  TANDEM_CHECK(begin < end && end <= b.num_tokens(),
+               "forward: query_start[{}..{}] = {}..{} is not a non-empty range of the {} rows", s,
+               s + 1, begin, end, b.num_tokens());
+  TANDEM_CHECK(ctx >= end - begin, "forward: sequence {} has {} new tokens but context_len {}", s,
+               end - begin, ctx);
   TANDEM_CHECK(ctx <= config_.max_position_embeddings,
                "forward: sequence {} context_len {} exceeds the model's max context {}", s, ctx,
                config_.max_position_embeddings);
@@ -162,7 +172,8 @@ void LlamaModel::validate_sequence(const ForwardBatch& b, const KvCacheShape& kv
     const int64_t slot = int64_t(table[pos / kv.block_size]) * kv.block_size + pos % kv.block_size;
     TANDEM_CHECK(b.slot_mapping[size_t(t)] == slot,
                  "forward: row {} (sequence {}, position {}) has slot {}, but its block table puts "
-                 "that position at slot {}", t, s, pos, b.slot_mapping[size_t(t)], slot);
+                 "that position at slot {}",
+                 t, s, pos, b.slot_mapping[size_t(t)], slot);
   }
 }
 
@@ -194,6 +205,28 @@ void LlamaModel::forward(const ForwardBatch& batch, KvCache& kv, float* logits) 
   compute_logits(batch, logits);
 }
 
+cpu::PagedAttentionParams LlamaModel::attention_params(const ForwardBatch& b, KvCache& kv,
+                                                       int layer) {
+  const KvCacheShape& shape = kv.shape();
+  cpu::PagedAttentionParams p;
+  p.q = scratch_.q.data();
+  p.k_cache = kv.k(layer);
+  p.v_cache = kv.v(layer);
+  p.out = scratch_.attn.data();
+  p.query_start = b.query_start.data();
+  p.context_lens = b.context_lens.data();
+  p.block_tables = b.block_tables.data();
+  p.max_blocks_per_seq = b.max_blocks_per_seq;
+  p.num_seqs = b.num_seqs();
+  p.num_heads = config_.num_heads;
+  p.num_kv_heads = config_.num_kv_heads;
+  p.head_dim = config_.head_dim;
+  p.block_size = shape.block_size;
+  p.num_blocks = shape.num_blocks;
+  p.scale = float(1.0 / std::sqrt(double(config_.head_dim)));  // HF: head_dim ** -0.5
+  return p;
+}
+
 void LlamaModel::attention_block(int layer, const ForwardBatch& b, KvCache& kv) {
   const ModelConfig& c = config_;
   const Layer& l = layers_[size_t(layer)];
@@ -213,23 +246,7 @@ void LlamaModel::attention_block(int layer, const ForwardBatch& b, KvCache& kv) 
   const KvCacheShape& shape = kv.shape();
   cpu::store_kv(s.k.data(), s.v.data(), b.slot_mapping.data(), n, shape.slot_floats(),
                 shape.num_slots(), kv.k(layer), kv.v(layer));
-  cpu::PagedAttentionParams p;
-  p.q = s.q.data();
-  p.k_cache = kv.k(layer);
-  p.v_cache = kv.v(layer);
-  p.out = s.attn.data();
-  p.query_start = b.query_start.data();
-  p.context_lens = b.context_lens.data();
-  p.block_tables = b.block_tables.data();
-  p.max_blocks_per_seq = b.max_blocks_per_seq;
-  p.num_seqs = b.num_seqs();
-  p.num_heads = c.num_heads;
-  p.num_kv_heads = c.num_kv_heads;
-  p.head_dim = c.head_dim;
-  p.block_size = shape.block_size;
-  p.num_blocks = shape.num_blocks;
-  p.scale = float(1.0 / std::sqrt(double(c.head_dim)));
-  cpu::paged_attention(p, pool_);
+  cpu::paged_attention(attention_params(b, kv, layer), pool_);
   cpu::matmul(s.attn.data(), n, l.o, s.proj.data(), pool_);
   add_in_place(s.hidden.data(), s.proj.data(), n * c.hidden_size);
 }

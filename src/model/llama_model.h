@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/paged_attention.h"
 #include "kv/kv_cache.h"
 #include "model/forward_batch.h"
 #include "model/model_config.h"
@@ -40,11 +41,11 @@ class LlamaModel {
 
  private:
   struct Layer {
-    std::vector<float> input_norm;      // (hidden)
-    cpu::MatmulWeight q, k, v, o;       // (heads*hd, hidden), (kv*hd, hidden) x2, (hidden, heads*hd)
+    std::vector<float> input_norm;  // (hidden)
+    cpu::MatmulWeight q, k, v, o;   // (heads*hd, hidden), (kv*hd, hidden) x2, (hidden, heads*hd)
     std::vector<float> q_bias, k_bias, v_bias;  // (heads*hd), (kv*hd) x2; empty without qkv_bias
-    std::vector<float> post_norm;       // (hidden)
-    cpu::MatmulWeight gate, up, down;   // (inter, hidden) x2, (hidden, inter)
+    std::vector<float> post_norm;               // (hidden)
+    cpu::MatmulWeight gate, up, down;           // (inter, hidden) x2, (hidden, inter)
   };
   struct Scratch {
     std::vector<float> hidden;  // (num_tokens, hidden) residual stream
@@ -61,8 +62,10 @@ class LlamaModel {
   void load_weights();
   Layer load_layer(int index) const;
   void validate(const ForwardBatch& batch, const KvCache& kv) const;
+  void validate_sizes(const ForwardBatch& batch, const KvCache& kv) const;
   void validate_sequence(const ForwardBatch& batch, const KvCacheShape& kv, int32_t seq) const;
   void resize_scratch(int64_t num_tokens, int64_t num_logits);
+  cpu::PagedAttentionParams attention_params(const ForwardBatch& batch, KvCache& kv, int layer);
   void attention_block(int layer, const ForwardBatch& batch, KvCache& kv);
   void mlp_block(int layer, int64_t num_tokens);
   void compute_logits(const ForwardBatch& batch, float* logits);
@@ -70,11 +73,11 @@ class LlamaModel {
   ModelConfig config_;
   WeightStore weights_;
   ThreadPool* pool_ = nullptr;
-  std::vector<Layer> layers_;        // (num_layers)
-  const TensorRef* embed_ = nullptr; // (vocab, hidden) model.embed_tokens.weight
-  std::vector<float> final_norm_;    // (hidden) model.norm.weight
-  cpu::MatmulWeight lm_head_;        // (vocab, hidden) lm_head.weight, or embed_ when tied
-  std::vector<float> inv_freq_;      // (head_dim / 2) RoPE inverse frequencies
+  std::vector<Layer> layers_;         // (num_layers)
+  const TensorRef* embed_ = nullptr;  // (vocab, hidden) model.embed_tokens.weight
+  std::vector<float> final_norm_;     // (hidden) model.norm.weight
+  cpu::MatmulWeight lm_head_;         // (vocab, hidden) lm_head.weight, or embed_ when tied
+  std::vector<float> inv_freq_;       // (head_dim / 2) RoPE inverse frequencies
   Scratch scratch_;
 };
 

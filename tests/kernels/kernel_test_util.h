@@ -1,14 +1,14 @@
 // Helpers for the CPU kernel tests: seeded random buffers, weights in any dtype, and the
 // tolerance check every kernel test uses against its naive double-precision reference.
 #pragma once
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "core/dtype.h"
 

@@ -1,12 +1,12 @@
 // matmul against a double-precision reference over a sweep of shapes, weight dtypes, bias, thread
 // pools and both code paths; plus exact conversion of every finite f16/bf16 bit pattern.
-#include <gtest/gtest.h>
+#include "kernels/cpu/matmul.h"
 
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include "core/thread_pool.h"
 #include "kernel_test_util.h"
-#include "kernels/cpu/matmul.h"
 
 namespace tandem {
 namespace {
@@ -18,14 +18,14 @@ struct MatmulCase {
   int64_t n, in, out;
 };
 
-void check_matmul(const MatmulCase& c, DType dtype, bool with_bias, ThreadPool* pool,
-                  MatmulIsa isa, uint32_t seed) {
+void check_matmul(const MatmulCase& c, DType dtype, bool with_bias, ThreadPool* pool, MatmulIsa isa,
+                  uint32_t seed) {
   const std::string what = fmt::format("n={} in={} out={} dtype={} bias={} pool={} isa={}", c.n,
                                        c.in, c.out, dtype_name(dtype), with_bias, pool != nullptr,
                                        isa == MatmulIsa::kAuto ? "auto" : "generic");
   const auto x = test::random_floats(size_t(c.n * c.in), seed);  // (n, in)
   const auto w = test::make_weight(dtype, test::random_floats(size_t(c.out * c.in), seed + 1));
-  const auto bias = test::random_floats(size_t(c.out), seed + 2);  // (out)
+  const auto bias = test::random_floats(size_t(c.out), seed + 2);     // (out)
   std::vector<double> want(size_t(c.n * c.out)), scale(want.size());  // (n, out)
   for (int64_t i = 0; i < c.n; ++i) {
     for (int64_t o = 0; o < c.out; ++o) {
@@ -47,9 +47,9 @@ void check_matmul(const MatmulCase& c, DType dtype, bool with_bias, ThreadPool* 
 
 TEST(Matmul, MatchesDoubleReferenceOverShapeSweep) {
   ThreadPool pool(3);
-  const MatmulCase cases[] = {{1, 1, 1},    {1, 7, 3},     {1, 8, 4},    {2, 9, 5},
-                              {3, 16, 17},  {4, 63, 12},   {5, 64, 64},  {1, 172, 64},
-                              {7, 172, 65}, {64, 64, 172}, {67, 33, 9},  {130, 96, 23},
+  const MatmulCase cases[] = {{1, 1, 1},      {1, 7, 3},     {1, 8, 4},   {2, 9, 5},
+                              {3, 16, 17},    {4, 63, 12},   {5, 64, 64}, {1, 172, 64},
+                              {7, 172, 65},   {64, 64, 172}, {67, 33, 9}, {130, 96, 23},
                               {1, 256, 1000}, {70, 256, 101}};
   uint32_t seed = 1;
   for (const auto& c : cases) {

@@ -1,8 +1,8 @@
 // embedding, rms_norm, silu_mul and softmax against double-precision references.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <limits>
-
-#include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "kernel_test_util.h"
@@ -32,8 +32,7 @@ TEST(Embedding, RejectsIdsOutsideTheVocabulary) {
   const auto table = test::make_weight(DType::kF32, test::random_floats(4 * 2, 3));
   std::vector<float> out(2);
   for (int32_t bad : {-1, 4}) {
-    EXPECT_THROW(cpu::embedding(table.bytes.data(), DType::kF32, 4, 2, &bad, 1, out.data()),
-                 Error);
+    EXPECT_THROW(cpu::embedding(table.bytes.data(), DType::kF32, 4, 2, &bad, 1, out.data()), Error);
   }
 }
 
@@ -46,7 +45,8 @@ TEST(RmsNorm, MatchesDoubleReference) {
       std::vector<double> want(x.size());
       for (int64_t i = 0; i < n; ++i) {
         double ss = 0;
-        for (int64_t j = 0; j < dim; ++j) ss += double(x[size_t(i * dim + j)]) * x[size_t(i * dim + j)];
+        for (int64_t j = 0; j < dim; ++j)
+          ss += double(x[size_t(i * dim + j)]) * x[size_t(i * dim + j)];
         const double inv = 1.0 / std::sqrt(ss / double(dim) + eps);
         for (int64_t j = 0; j < dim; ++j)
           want[size_t(i * dim + j)] = double(x[size_t(i * dim + j)]) * inv * w[size_t(j)];
@@ -84,8 +84,8 @@ TEST(Softmax, MatchesDoubleReferenceAndHandlesMaskedRows) {
   for (int64_t cols : {1, 2, 17, 300}) {
     const int64_t rows = 4;
     auto x = test::random_floats(size_t(rows * cols), uint32_t(cols), -30.0f, 30.0f);
-    x[0] = 1000.0f;                                   // row 0: huge logit (no overflow)
-    if (cols > 1) x[size_t(cols + 1)] = -inf;         // row 1: one masked entry
+    x[0] = 1000.0f;                            // row 0: huge logit (no overflow)
+    if (cols > 1) x[size_t(cols + 1)] = -inf;  // row 1: one masked entry
     for (int64_t c = 0; c < cols; ++c) x[size_t(2 * cols + c)] = -inf;  // row 2: all masked
     std::vector<double> want(x.size(), 0.0);
     for (int64_t r = 0; r < rows; ++r) {

@@ -1,13 +1,14 @@
 // RoPE: inverse-frequency tables (default, linear, llama3) against the transformers formulas in
 // double, and apply_rope against a double rotation using transformers' f32 angle.
-#include <cmath>
-#include <numbers>
+#include "kernels/cpu/rope.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <numbers>
+
 #include "core/error.h"
 #include "kernel_test_util.h"
-#include "kernels/cpu/rope.h"
 
 namespace tandem {
 namespace {

@@ -2,15 +2,15 @@
 // models: last-position and per-position logits within 1e-3, greedy decoding through the KV cache
 // token for token (until a legitimate near-tie), chunked prefill equal to one prefill, batched
 // sequences with scattered block tables, and single-sequence decode speed for stories260K.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <map>
 #include <numeric>
 #include <random>
-
-#include <fmt/format.h>
-#include <gtest/gtest.h>
 
 #include "core/json_file.h"
 #include "core/thread_pool.h"
@@ -28,7 +28,7 @@ constexpr int64_t kNumBlocks = 256;
 
 struct GoldenCase {
   std::vector<int32_t> prompt;
-  std::vector<float> last_logits;                 // (vocab)
+  std::vector<float> last_logits;                     // (vocab)
   std::map<int, std::vector<float>> position_logits;  // position -> (vocab)
   std::vector<int32_t> greedy_ids;
   std::vector<double> greedy_margins;
@@ -150,67 +150,85 @@ class GoldenLogits : public ::testing::TestWithParam<std::string> {
     EXPECT_LE(err, kLogitTolerance) << GetParam() << " " << what;
   }
 
+  // Prefills every case in one batch and checks last and per-position logits. Returns the
+  // logits (rows, vocab) and points next_[c] at case c's last-position row.
+  std::vector<float> prefill_all_cases(std::vector<Seq>& seqs, BlockAllocator& alloc) {
+    BatchBuilder prefill;
+    std::vector<std::pair<size_t, int>> wanted;  // (case, position) per logits row; -1 = last
+    for (size_t c = 0; c < cases_.size(); ++c) {
+      const int64_t row0 = prefill.add(seqs[c], cases_[c].prompt, alloc);
+      for (const auto& [pos, logits] : cases_[c].position_logits) {
+        prefill.want_logits(row0 + pos);
+        wanted.emplace_back(c, pos);
+      }
+      prefill.want_logits(row0 + int64_t(cases_[c].prompt.size()) - 1);
+      wanted.emplace_back(c, -1);
+    }
+    std::vector<float> logits = run(*model_, *kv_, prefill.batch());
+    next_.assign(cases_.size(), nullptr);
+    for (size_t r = 0; r < wanted.size(); ++r) {
+      const auto [c, pos] = wanted[r];
+      const float* row = logits.data() + r * size_t(vocab_);
+      if (pos >= 0) {
+        expect_logits(row, cases_[c].position_logits.at(pos),
+                      fmt::format("case {} pos {}", c, pos));
+      } else {
+        expect_logits(row, cases_[c].last_logits, fmt::format("case {} last", c));
+        next_[c] = row;
+      }
+    }
+    return logits;
+  }
+
+  // Greedy decoding of every case together, one token per live case per step, each step's
+  // argmax checked against greedy_ids (and its top-2 margin against greedy_margins) until a
+  // case reaches a near-tie where the reference picked the other token. Returns the tokens matched.
+  int greedy_decode_all_cases(std::vector<Seq>& seqs, BlockAllocator& alloc) {
+    std::vector<float> step_logits;
+    std::vector<bool> live(cases_.size(), true);
+    int compared = 0;
+    for (size_t step = 0;; ++step) {
+      BatchBuilder decode;
+      std::vector<size_t> rows;  // case of each decode row
+      for (size_t c = 0; c < cases_.size(); ++c) {
+        const GoldenCase& g = cases_[c];
+        if (!live[c] || step >= g.greedy_ids.size()) continue;
+        const Top2 top = top2(next_[c], vocab_);
+        if (top.id != g.greedy_ids[step] && g.greedy_margins[step] <= kTieMargin) {
+          live[c] = false;  // a legitimate flip at a near-tie: stop comparing this case
+          continue;
+        }
+        EXPECT_EQ(top.id, g.greedy_ids[step]) << GetParam() << " case " << c << " step " << step;
+        EXPECT_NEAR(top.margin, g.greedy_margins[step], 2 * kLogitTolerance) << c << " " << step;
+        if (top.id != g.greedy_ids[step]) return compared;
+        ++compared;
+        if (step + 1 == g.greedy_ids.size()) continue;
+        decode.add(seqs[c], {g.greedy_ids[step]}, alloc);
+        decode.want_logits(int64_t(rows.size()));
+        rows.push_back(c);
+      }
+      if (rows.empty()) return compared;
+      step_logits = run(*model_, *kv_, decode.batch());
+      for (size_t r = 0; r < rows.size(); ++r)
+        next_[rows[r]] = step_logits.data() + r * size_t(vocab_);
+    }
+  }
+
   ThreadPool pool_{0};
   std::unique_ptr<LlamaModel> model_;
   std::unique_ptr<KvCache> kv_;
   std::vector<GoldenCase> cases_;
   int vocab_ = 0;
   double worst_ = 0;
+  std::vector<const float*> next_;  // (cases) each case's logits for its next token
 };
 
 // Every case prefilled together in one batch, then greedy-decoded together one token per step.
 TEST_P(GoldenLogits, BatchedPrefillAndGreedyDecodeMatchTransformers) {
   BlockAllocator alloc(7);
   std::vector<Seq> seqs(cases_.size());
-  BatchBuilder prefill;
-  std::vector<std::pair<size_t, int>> wanted;  // (case, position) per logits row; -1 = last
-  for (size_t c = 0; c < cases_.size(); ++c) {
-    const int64_t row0 = prefill.add(seqs[c], cases_[c].prompt, alloc);
-    for (const auto& [pos, logits] : cases_[c].position_logits) {
-      prefill.want_logits(row0 + pos);
-      wanted.emplace_back(c, pos);
-    }
-    prefill.want_logits(row0 + int64_t(cases_[c].prompt.size()) - 1);
-    wanted.emplace_back(c, -1);
-  }
-  const auto logits = run(*model_, *kv_, prefill.batch());
-  std::vector<const float*> next(cases_.size());  // each case's logits for its next token
-  for (size_t r = 0; r < wanted.size(); ++r) {
-    const auto [c, pos] = wanted[r];
-    const float* row = logits.data() + r * size_t(vocab_);
-    if (pos >= 0) {
-      expect_logits(row, cases_[c].position_logits.at(pos), fmt::format("case {} pos {}", c, pos));
-    } else {
-      expect_logits(row, cases_[c].last_logits, fmt::format("case {} last", c));
-      next[c] = row;
-    }
-  }
-  std::vector<float> step_logits;
-  std::vector<bool> live(cases_.size(), true);
-  int compared = 0;
-  for (size_t step = 0;; ++step) {
-    BatchBuilder decode;
-    std::vector<size_t> rows;  // case of each decode row
-    for (size_t c = 0; c < cases_.size(); ++c) {
-      const GoldenCase& g = cases_[c];
-      if (!live[c] || step >= g.greedy_ids.size()) continue;
-      const Top2 top = top2(next[c], vocab_);
-      if (top.id != g.greedy_ids[step] && g.greedy_margins[step] <= kTieMargin) {
-        live[c] = false;  // a legitimate flip at a near-tie: stop comparing this case
-        continue;
-      }
-      ASSERT_EQ(top.id, g.greedy_ids[step]) << GetParam() << " case " << c << " step " << step;
-      EXPECT_NEAR(top.margin, g.greedy_margins[step], 2 * kLogitTolerance) << c << " " << step;
-      ++compared;
-      if (step + 1 == g.greedy_ids.size()) continue;
-      decode.add(seqs[c], {g.greedy_ids[step]}, alloc);
-      decode.want_logits(int64_t(rows.size()));
-      rows.push_back(c);
-    }
-    if (rows.empty()) break;
-    step_logits = run(*model_, *kv_, decode.batch());
-    for (size_t r = 0; r < rows.size(); ++r) next[rows[r]] = step_logits.data() + r * size_t(vocab_);
-  }
+  const std::vector<float> prefill_logits = prefill_all_cases(seqs, alloc);  // next_ points here
+  const int compared = greedy_decode_all_cases(seqs, alloc);
   EXPECT_GT(compared, int(cases_.size()) * 10) << "too few greedy steps were compared";
   std::cout << "[golden] " << GetParam() << ": worst |logit - transformers| = " << worst_
             << " over prompts and positions; " << compared << " greedy tokens matched\n";
@@ -236,11 +254,14 @@ TEST_P(GoldenLogits, ChunkedPrefillEqualsOnePrefill) {
       for (int64_t r = 0; r < end - begin; ++r) chunk.want_logits(r);
       const auto got = run(*model_, *kv_, chunk.batch());
       for (int64_t r = begin; r < end; ++r) {
-        const std::vector<float> want_row(want.begin() + r * vocab_, want.begin() + (r + 1) * vocab_);
+        const std::vector<float> want_row(want.begin() + r * vocab_,
+                                          want.begin() + (r + 1) * vocab_);
         ASSERT_LE(max_abs_diff(got.data() + (r - begin) * vocab_, want_row), 1e-5)
             << GetParam() << " case " << c << " position " << r;
       }
-      if (end == len) expect_logits(got.data() + (end - 1 - begin) * vocab_, cases_[c].last_logits, "chunked last");
+      if (end == len)
+        expect_logits(got.data() + (end - 1 - begin) * vocab_, cases_[c].last_logits,
+                      "chunked last");
     }
   }
 }
@@ -278,7 +299,8 @@ TEST(GoldenLogitsSpeed, Stories260KSingleSequenceDecode) {
     decode.want_logits(0);
     logits = run(model, kv, decode.batch());
   }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(step, g.greedy_ids.size());
   std::cout << "[golden] stories260K single-sequence decode: " << step << " tokens, "
             << fmt::format("{:.3f}", 1e3 * secs / double(step)) << " ms/token ("

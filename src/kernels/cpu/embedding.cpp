@@ -5,8 +5,8 @@
 
 namespace tandem::cpu {
 
-void embedding(const void* table, DType dtype, int64_t vocab_size, int64_t dim,
-               const int32_t* ids, int64_t n, float* out) {
+void embedding(const void* table, DType dtype, int64_t vocab_size, int64_t dim, const int32_t* ids,
+               int64_t n, float* out) {
   const auto* base = static_cast<const uint8_t*>(table);
   const int64_t row_bytes = dim * int64_t(dtype_size(dtype));
   for (int64_t i = 0; i < n; ++i) {

@@ -18,18 +18,18 @@
 namespace tandem::cpu {
 namespace {
 
-constexpr int64_t kPanelRows = 4;         // weight rows converted and consumed together
-constexpr int64_t kRowBlock = 64;         // input rows that reuse one converted panel
-constexpr int64_t kLanes = 8;             // f32 lanes per accumulator
-constexpr int64_t kMaxInPlaceRows = 8;   // up to this many input rows, f16/bf16 are read in place
+constexpr int64_t kPanelRows = 4;       // weight rows converted and consumed together
+constexpr int64_t kRowBlock = 64;       // input rows that reuse one converted panel
+constexpr int64_t kLanes = 8;           // f32 lanes per accumulator
+constexpr int64_t kMaxInPlaceRows = 8;  // up to this many input rows, f16/bf16 are read in place
 constexpr int64_t kMinMacsPerTask = 1 << 16;  // below this a thread hop costs more than it saves
 
 // Where one panel's results go: y rows of stride `ldy`, starting at column col0.
 struct PanelOut {
-  float* y;            // (rows, ldy) at column col0
+  float* y;  // (rows, ldy) at column col0
   int64_t ldy;
-  int64_t cols;        // valid columns (<= kPanelRows)
-  const float* bias;   // (cols) or null
+  int64_t cols;       // valid columns (<= kPanelRows)
+  const float* bias;  // (cols) or null
 };
 
 void store_panel(const float sums[kPanelRows], const PanelOut& out, int64_t row) {
@@ -213,7 +213,8 @@ void run_panel(const MatmulWeight& w, const Kernels& k, int64_t p, const float* 
   const int64_t panel_rows = std::min(kPanelRows, w.out_features - row0);
   const PanelRowsFn native = k.native[int(w.dtype)];
   if (panel_rows == kPanelRows && native && (w.dtype == DType::kF32 || n <= kMaxInPlaceRows)) {
-    const auto* src = static_cast<const uint8_t*>(w.data) + row0 * in * int64_t(dtype_size(w.dtype));
+    const auto* src =
+        static_cast<const uint8_t*>(w.data) + row0 * in * int64_t(dtype_size(w.dtype));
     return native(x, rows, in, src, out);
   }
   k.convert(w, row0, panel_rows, buf);

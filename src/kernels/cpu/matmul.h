@@ -15,7 +15,7 @@ namespace tandem::cpu {
 
 // A weight matrix as stored in a checkpoint (non-owning).
 struct MatmulWeight {
-  const void* data = nullptr;   // (out_features, in_features) row-major, elements of `dtype`
+  const void* data = nullptr;  // (out_features, in_features) row-major, elements of `dtype`
   DType dtype = DType::kF32;
   int64_t out_features = 0;
   int64_t in_features = 0;

@@ -80,7 +80,8 @@ void attend(const PagedAttentionParams& p, int32_t seq, int64_t token, int32_t h
 void paged_attention(const PagedAttentionParams& p, ThreadPool* pool) {
   check_params(p);
   const int64_t num_tokens = p.num_seqs > 0 ? p.query_start[p.num_seqs] : 0;
-  std::vector<int32_t> seq_of(static_cast<size_t>(num_tokens));  // (num_tokens) sequence of each query row
+  std::vector<int32_t> seq_of(
+      static_cast<size_t>(num_tokens));  // (num_tokens) sequence of each query row
   std::vector<int64_t> len_of(static_cast<size_t>(num_tokens));  // (num_tokens) visible KV length
   int64_t max_len = 1;
   for (int32_t s = 0; s < p.num_seqs; ++s) {

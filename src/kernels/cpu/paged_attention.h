@@ -13,10 +13,10 @@ class ThreadPool;
 namespace tandem::cpu {
 
 struct PagedAttentionParams {
-  const float* q = nullptr;        // (num_tokens, num_heads, head_dim), RoPE applied
-  const float* k_cache = nullptr;  // (num_blocks, block_size, num_kv_heads, head_dim)
-  const float* v_cache = nullptr;  // (num_blocks, block_size, num_kv_heads, head_dim)
-  float* out = nullptr;            // (num_tokens, num_heads, head_dim)
+  const float* q = nullptr;               // (num_tokens, num_heads, head_dim), RoPE applied
+  const float* k_cache = nullptr;         // (num_blocks, block_size, num_kv_heads, head_dim)
+  const float* v_cache = nullptr;         // (num_blocks, block_size, num_kv_heads, head_dim)
+  float* out = nullptr;                   // (num_tokens, num_heads, head_dim)
   const int32_t* query_start = nullptr;   // (num_seqs + 1) cumulative query lengths, [0] = 0
   const int32_t* context_lens = nullptr;  // (num_seqs) KV length after this step
   const int32_t* block_tables = nullptr;  // (num_seqs, max_blocks_per_seq) block ids, row-major
@@ -26,8 +26,8 @@ struct PagedAttentionParams {
   int32_t num_kv_heads = 0;  // divides num_heads; query head h reads KV head h / (heads / kv)
   int32_t head_dim = 0;
   int32_t block_size = 0;
-  int64_t num_blocks = 0;    // blocks in the cache, for bounds checks
-  float scale = 0.0f;        // softmax scale, usually 1 / sqrt(head_dim)
+  int64_t num_blocks = 0;  // blocks in the cache, for bounds checks
+  float scale = 0.0f;      // softmax scale, usually 1 / sqrt(head_dim)
 };
 
 // out = softmax(q k^T * scale + causal mask) v for every query token and head. Throws

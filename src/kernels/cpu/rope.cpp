@@ -46,7 +46,8 @@ void rope_scale_llama3(std::vector<float>& inv_freq, const Llama3RopeScaling& s)
 void apply_rope(float* x, const int32_t* positions, int64_t n, int num_heads, int head_dim,
                 const float* inv_freq) {
   const int half = head_dim / 2;
-  std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));  // (half) for one token
+  std::vector<float> cos_t(static_cast<size_t>(half)),
+      sin_t(static_cast<size_t>(half));  // (half) for one token
   for (int64_t t = 0; t < n; ++t) {
     const float pos = float(positions[t]);
     for (int i = 0; i < half; ++i) {
