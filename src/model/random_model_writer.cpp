@@ -193,20 +193,29 @@ struct ShardPlan {
   std::vector<const RandomTensorSpec*> specs;  // in state_dict order
 };
 
-// save_pretrained's rule: start a new shard when the next tensor would overflow this one.
+// save_pretrained's rule (huggingface_hub's split_state_dict_into_shards): a tensor larger than
+// the limit gets a shard of its own at once; otherwise a new shard starts when the next tensor
+// would push the current one over the limit.
 std::vector<ShardPlan> plan_shards(const std::vector<RandomTensorSpec>& specs, DType dtype,
                                    uint64_t max_bytes) {
-  std::vector<ShardPlan> shards(1);
-  uint64_t current = 0;
+  std::vector<ShardPlan> shards;
+  ShardPlan current;
+  uint64_t current_bytes = 0;
   for (const auto& spec : specs) {
     uint64_t bytes = uint64_t(numel(spec.shape)) * dtype_size(dtype);
-    if (!shards.back().specs.empty() && current + bytes > max_bytes) {
-      shards.emplace_back();
-      current = 0;
+    if (bytes > max_bytes) {
+      shards.push_back(ShardPlan{"", {&spec}});
+      continue;
     }
-    shards.back().specs.push_back(&spec);
-    current += bytes;
+    if (current_bytes + bytes > max_bytes) {
+      shards.push_back(std::move(current));
+      current = ShardPlan{};
+      current_bytes = 0;
+    }
+    current.specs.push_back(&spec);
+    current_bytes += bytes;
   }
+  if (!current.specs.empty()) shards.push_back(std::move(current));
   for (size_t i = 0; i < shards.size(); ++i) {
     shards[i].file_name = shards.size() == 1 ? "model.safetensors"
                                              : fmt::format("model-{:05d}-of-{:05d}.safetensors",
@@ -299,10 +308,10 @@ bool same_dir(const std::filesystem::path& a, const std::filesystem::path& b) {
 // (unless the tokenizer is read from `out_dir` itself) tokenizer files.
 void prepare_out_dir(const std::filesystem::path& out_dir, bool keep_tokenizer) {
   std::error_code ec;
+  TANDEM_CHECK(!std::filesystem::exists(out_dir, ec) || std::filesystem::is_directory(out_dir, ec),
+               "{}: exists and is not a directory", out_dir.string());
   std::filesystem::create_directories(out_dir, ec);
   if (ec) fail("{}: cannot create output directory: {}", out_dir.string(), ec.message());
-  TANDEM_CHECK(std::filesystem::is_directory(out_dir), "{}: exists and is not a directory",
-               out_dir.string());
   static const std::regex kOwned(
       R"(model\.safetensors|model\.safetensors\.index\.json|model-\d{5}-of-\d{5}\.safetensors|)"
       R"(config\.json|generation_config\.json)");
