@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <set>
 
 #include <gmock/gmock.h>
@@ -11,8 +12,13 @@
 
 #include "core/error.h"
 #include "core/json_file.h"
+#include "core/thread_pool.h"
+#include "kv/kv_cache.h"
+#include "model/llama_model.h"
+#include "model/model_config.h"
 #include "model/model_presets.h"
 #include "model/random_model_writer.h"
+#include "model/weight_store.h"
 #include "parsed_safetensors.h"
 
 namespace tandem {
@@ -475,6 +481,77 @@ TEST_F(WriteRandomModel, DtypeOptionOverridesTheConfig) {
   EXPECT_EQ(st.header["model.norm.weight"]["dtype"], "F16");
   EXPECT_EQ(read_json_file(dir_ / "m" / "config.json")["torch_dtype"], "float16");
   EXPECT_EQ(write(dir_ / "n", config, {}).dtype, DType::kF32);
+}
+
+// Tandem's own loader and CPU forward pass accept what make-model writes, for every family,
+// dtype, tied/untied and sharded layout, and produce finite, non-constant logits.
+TEST_F(WriteRandomModel, TandemLoadsAndRunsIt) {
+  struct Variant {
+    std::string name;
+    std::function<void(json&, RandomModelOptions&)> edit;
+  };
+  std::vector<Variant> variants = {
+      {"llama-bf16", [](json&, RandomModelOptions&) {}},
+      {"llama-tied-f16",
+       [](json& c, RandomModelOptions& o) {
+         c["tie_word_embeddings"] = true;
+         o.dtype = DType::kF16;
+       }},
+      {"qwen2-f32", [](json& c, RandomModelOptions&) {
+         c["model_type"] = "qwen2";
+         c["torch_dtype"] = "float32";
+       }},
+      {"mistral", [](json& c, RandomModelOptions&) { c["model_type"] = "mistral"; }},
+      {"llama-sharded", [](json&, RandomModelOptions& o) { o.max_shard_bytes = 20'000; }},
+  };
+  ThreadPool pool(2);
+  for (const auto& v : variants) {
+    SCOPED_TRACE(v.name);
+    json config = tiny_config();
+    RandomModelOptions options;
+    v.edit(config, options);
+    fs::path out = dir_ / v.name;
+    auto summary = write(out, config, options);
+
+    ModelConfig mc = load_model_config(out);
+    ModelShape shape = parse_model_shape(config, "cfg");
+    EXPECT_EQ(mc.model_type, shape.model_type);
+    EXPECT_EQ(mc.hidden_size, shape.hidden_size);
+    EXPECT_EQ(mc.head_dim, shape.head_dim);
+    EXPECT_EQ(mc.num_kv_heads, shape.num_kv_heads);
+    EXPECT_EQ(mc.tie_word_embeddings, shape.tie_word_embeddings);
+    EXPECT_EQ(mc.qkv_bias, shape.qkv_bias);
+    EXPECT_EQ(mc.dtype, summary.dtype);
+    EXPECT_EQ(mc.eos_token_ids, std::vector<int>({2}));
+
+    WeightStore weights = WeightStore::open(out);
+    auto specs = random_tensor_specs(shape);
+    EXPECT_EQ(weights.tensors().size(), specs.size());
+    for (const auto& spec : specs) {
+      EXPECT_EQ(weights.get(spec.name, spec.shape).dtype, summary.dtype) << spec.name;
+    }
+
+    LlamaModel model(out, &pool);
+    KvCache kv(model.kv_cache_shape(/*num_blocks=*/1, /*block_size=*/16));
+    ForwardBatch batch;
+    batch.token_ids = {1, 17, 33, 49, 95};
+    batch.positions = {0, 1, 2, 3, 4};
+    batch.slot_mapping = {0, 1, 2, 3, 4};
+    batch.query_start = {0, 5};
+    batch.context_lens = {5};
+    batch.block_tables = {0};
+    batch.max_blocks_per_seq = 1;
+    batch.logits_indices = {4};
+    std::vector<float> logits(96, NAN);  // (1, vocab)
+    model.forward(batch, kv, logits.data());
+    double sum = 0, sum2 = 0;
+    for (float x : logits) {
+      ASSERT_TRUE(std::isfinite(x));
+      sum += x;
+      sum2 += double(x) * x;
+    }
+    EXPECT_GT(sum2 / 96 - (sum / 96) * (sum / 96), 1e-4);
+  }
 }
 
 TEST_F(WriteRandomModel, UnwritableOutputDirectory) {
