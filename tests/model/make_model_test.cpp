@@ -1,14 +1,14 @@
 // Tests of the make-model library: preset configs, config parsing and its errors, the tensor
 // list, and write_random_model's files (checked against the golden transformers checkpoints:
 // same header, same shard plan), weight statistics, determinism, sharding and tokenizer copy.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "core/json_file.h"
@@ -25,18 +25,16 @@ namespace tandem {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 using nlohmann::json;
 using test::parse_safetensors;
+using ::testing::HasSubstr;
 
 // A 2-layer llama small enough to write in milliseconds.
 json tiny_config() {
-  return {{"model_type", "llama"},     {"vocab_size", 96},
-          {"hidden_size", 64},         {"intermediate_size", 96},
-          {"num_hidden_layers", 2},    {"num_attention_heads", 4},
-          {"num_key_value_heads", 2},  {"rms_norm_eps", 1e-5},
-          {"rope_theta", 10000.0},     {"max_position_embeddings", 256},
-          {"bos_token_id", 1},         {"eos_token_id", 2}};
+  return {{"model_type", "llama"},          {"vocab_size", 96},       {"hidden_size", 64},
+          {"intermediate_size", 96},        {"num_hidden_layers", 2}, {"num_attention_heads", 4},
+          {"num_key_value_heads", 2},       {"rms_norm_eps", 1e-5},   {"rope_theta", 10000.0},
+          {"max_position_embeddings", 256}, {"bos_token_id", 1},      {"eos_token_id", 2}};
 }
 
 int64_t count_parameters(const json& config) {
@@ -211,9 +209,10 @@ TEST(ModelShape, ConfigDtype) {
   c["torch_dtype"] = "bfloat16";
   EXPECT_EQ(config_dtype(c, "cfg"), DType::kBF16);
   c["torch_dtype"] = "int8";
-  EXPECT_THAT([&] { (void)config_dtype(c, "cfg"); },
-              ::testing::ThrowsMessage<Error>(HasSubstr(
-                  "cfg: key 'torch_dtype' = \"int8\" is not supported (bfloat16, float16, float32)")));
+  EXPECT_THAT(
+      [&] { (void)config_dtype(c, "cfg"); },
+      ::testing::ThrowsMessage<Error>(HasSubstr(
+          "cfg: key 'torch_dtype' = \"int8\" is not supported (bfloat16, float16, float32)")));
 }
 
 TEST(RandomTensorSpecs, HuggingFaceNamesShapesAndScales) {
@@ -426,8 +425,8 @@ TEST_F(WriteRandomModel, ShardsPastTheLimitAndReplacesAnEarlierModel) {
   auto summary = write(dir_ / "m", tiny_config(), options);
   ASSERT_GT(summary.weight_files.size(), 2u);
   for (size_t i = 0; i < summary.weight_files.size(); ++i) {
-    EXPECT_EQ(summary.weight_files[i],
-              fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1, summary.weight_files.size()));
+    EXPECT_EQ(summary.weight_files[i], fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1,
+                                                   summary.weight_files.size()));
     auto st = parse_safetensors(dir_ / "m" / summary.weight_files[i]);
     uint64_t data = st.raw.size() - 8 - st.header_length;
     EXPECT_TRUE(data <= 30'000 || st.header.size() == 2) << summary.weight_files[i];
@@ -435,14 +434,15 @@ TEST_F(WriteRandomModel, ShardsPastTheLimitAndReplacesAnEarlierModel) {
   json index = read_json_file(dir_ / "m" / "model.safetensors.index.json");
   EXPECT_EQ(index["metadata"]["total_size"], summary.total_bytes);
   EXPECT_EQ(index["metadata"]["total_parameters"], summary.num_parameters);
-  EXPECT_EQ(index["weight_map"].size(), random_tensor_specs(parse_model_shape(tiny_config(), "c")).size());
+  EXPECT_EQ(index["weight_map"].size(),
+            random_tensor_specs(parse_model_shape(tiny_config(), "c")).size());
   EXPECT_TRUE(fs::exists(dir_ / "m" / "tokenizer.json"));
   std::ofstream(dir_ / "m" / "notes.txt") << "not ours";
 
   // Rewriting unsharded, without a tokenizer, leaves no stale shard, index or tokenizer.
   write(dir_ / "m", tiny_config(), {});
   EXPECT_EQ(files_in(dir_ / "m"), std::set<std::string>({"config.json", "generation_config.json",
-                                                          "model.safetensors", "notes.txt"}));
+                                                         "model.safetensors", "notes.txt"}));
 }
 
 TEST_F(WriteRandomModel, CopiesTheTokenizer) {
@@ -464,10 +464,11 @@ TEST_F(WriteRandomModel, CopiesTheTokenizer) {
   EXPECT_TRUE(fs::exists(dir_ / "m" / "tokenizer.json"));
 
   options.tokenizer_dir = test::golden_model("tiny-qwen2");  // weights but no tokenizer
-  EXPECT_THAT([&] { write(dir_ / "n", tiny_config(), options); },
-              ::testing::ThrowsMessage<Error>(HasSubstr(
-                  options.tokenizer_dir->string() +
-                  ": no tokenizer.json (--tokenizer needs tokenizer.json and tokenizer_config.json)")));
+  EXPECT_THAT(
+      [&] { write(dir_ / "n", tiny_config(), options); },
+      ::testing::ThrowsMessage<Error>(HasSubstr(
+          options.tokenizer_dir->string() +
+          ": no tokenizer.json (--tokenizer needs tokenizer.json and tokenizer_config.json)")));
 }
 
 TEST_F(WriteRandomModel, DtypeOptionOverridesTheConfig) {
@@ -497,7 +498,8 @@ TEST_F(WriteRandomModel, TandemLoadsAndRunsIt) {
          c["tie_word_embeddings"] = true;
          o.dtype = DType::kF16;
        }},
-      {"qwen2-f32", [](json& c, RandomModelOptions&) {
+      {"qwen2-f32",
+       [](json& c, RandomModelOptions&) {
          c["model_type"] = "qwen2";
          c["torch_dtype"] = "float32";
        }},
