@@ -49,8 +49,19 @@ void add_in_place(float* h, const float* delta, int64_t n) {
 
 }  // namespace
 
+namespace {
+// Reads the config before the weights, so a bad directory is reported by its config error.
+std::pair<ModelConfig, WeightStore> load_checkpoint(const std::filesystem::path& dir) {
+  ModelConfig config = load_model_config(dir);
+  return {std::move(config), WeightStore::open(dir)};
+}
+}  // namespace
+
 LlamaModel::LlamaModel(const std::filesystem::path& dir, ThreadPool* pool)
-    : LlamaModel(load_model_config(dir), WeightStore::open(dir), pool) {}
+    : LlamaModel(load_checkpoint(dir), pool) {}
+
+LlamaModel::LlamaModel(std::pair<ModelConfig, WeightStore> checkpoint, ThreadPool* pool)
+    : LlamaModel(std::move(checkpoint.first), std::move(checkpoint.second), pool) {}
 
 LlamaModel::LlamaModel(ModelConfig config, WeightStore weights, ThreadPool* pool)
     : config_(std::move(config)), weights_(std::move(weights)), pool_(pool) {

@@ -5,6 +5,7 @@
 #pragma once
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
@@ -25,6 +26,7 @@ class LlamaModel {
   // `pool` (may be null: single-threaded) must outlive the model.
   LlamaModel(const std::filesystem::path& dir, ThreadPool* pool);
   LlamaModel(ModelConfig config, WeightStore weights, ThreadPool* pool);
+  LlamaModel(std::pair<ModelConfig, WeightStore> checkpoint, ThreadPool* pool);
   LlamaModel(const LlamaModel&) = delete;
   LlamaModel& operator=(const LlamaModel&) = delete;
 
