@@ -23,6 +23,7 @@ void check_params(const PagedAttentionParams& p) {
   TANDEM_CHECK(p.head_dim > 0 && p.block_size > 0 && p.num_seqs >= 0,
                "paged_attention: bad sizes (head_dim {}, block_size {}, num_seqs {})", p.head_dim,
                p.block_size, p.num_seqs);
+  if (p.num_seqs == 0) return;
   TANDEM_CHECK(p.query_start[0] == 0, "paged_attention: query_start[0] is {}, not 0",
                p.query_start[0]);
   for (int32_t s = 0; s < p.num_seqs; ++s) {
@@ -101,6 +102,7 @@ void attend(const PagedAttentionParams& p, int32_t seq, int64_t token, int32_t h
 
 void paged_attention(const PagedAttentionParams& p, ThreadPool* pool) {
   check_params(p);
+  if (p.num_seqs == 0) return;
   const int64_t num_tokens = p.num_seqs > 0 ? p.query_start[p.num_seqs] : 0;
   std::vector<int32_t> seq_of(
       static_cast<size_t>(num_tokens));  // (num_tokens) sequence of each query row
