@@ -45,7 +45,8 @@ class LlamaModel {
   struct Layer {
     std::vector<float> input_norm;  // (hidden)
     cpu::MatmulWeight q, k, v, o;   // (heads*hd, hidden), (kv*hd, hidden) x2, (hidden, heads*hd)
-    std::vector<float> q_bias, k_bias, v_bias;  // (heads*hd), (kv*hd) x2; empty without qkv_bias
+    std::vector<float> q_bias, k_bias, v_bias;  // (heads*hd), (kv*hd) x2; empty if none
+    std::vector<float> o_bias;                  // (hidden); Llama with attention_bias only
     std::vector<float> post_norm;               // (hidden)
     cpu::MatmulWeight gate, up, down;           // (inter, hidden) x2, (hidden, inter)
   };
