@@ -58,7 +58,8 @@ void Scheduler::add(std::unique_ptr<Sequence> seq) {
   waiting_.push_back(std::move(seq));
 }
 
-std::unique_ptr<Sequence> Scheduler::abort(const std::string& request_id) {
+std::unique_ptr<Sequence> Scheduler::abort(const std::string& request_id, FinishReason reason,
+                                           std::string error) {
   auto matches = [&](const std::unique_ptr<Sequence>& s) { return s->request_id == request_id; };
   std::unique_ptr<Sequence> seq;
   if (auto it = std::find_if(waiting_.begin(), waiting_.end(), matches); it != waiting_.end()) {
@@ -72,7 +73,7 @@ std::unique_ptr<Sequence> Scheduler::abort(const std::string& request_id) {
     return nullptr;
   }
   blocks_.free(seq->blocks);
-  seq->finish(FinishReason::kAbort);
+  seq->finish(reason, std::move(error));
   return seq;
 }
 

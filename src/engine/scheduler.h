@@ -52,9 +52,12 @@ class Scheduler {
   [[nodiscard]] std::optional<std::string> admission_error(const Sequence& seq) const;
   // Queues a new sequence (WAITING). Throws tandem::Error when admission_error() is set.
   void add(std::unique_ptr<Sequence> seq);
-  // Removes a waiting or running sequence, frees its blocks and finishes it with kAbort.
-  // Returns it (for its final output), or nullptr for an unknown or finished id.
-  std::unique_ptr<Sequence> abort(const std::string& request_id);
+  // Removes a waiting or running sequence, frees its blocks and finishes it with `reason`
+  // (kAbort, or kError with a message when its step failed). Returns it (for its final
+  // output), or nullptr for an unknown or finished id.
+  std::unique_ptr<Sequence> abort(const std::string& request_id,
+                                  FinishReason reason = FinishReason::kAbort,
+                                  std::string error = {});
   // Finishes every live sequence with kAbort and returns them (engine shutdown).
   std::vector<std::unique_ptr<Sequence>> abort_all();
 
