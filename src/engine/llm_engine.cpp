@@ -68,6 +68,12 @@ int resolve_num_blocks(const EngineConfig& config, const LlamaModel& model, int 
   return int(blocks);
 }
 
+RequestOutput aborted_output() {
+  RequestOutput out;
+  out.finish = FinishReason::kAbort;
+  return out;
+}
+
 TokenLogprob to_token_logprob(int32_t token, const SampleLogprobs& lp) {
   TokenLogprob out{.token = token, .logprob = lp.logprob, .top = {}};
   for (const auto& entry : lp.top) out.top.emplace_back(entry.token_id, entry.logprob);
@@ -248,7 +254,7 @@ void LlmEngine::Impl::finish_all_with_abort(std::vector<Task>& pending) {
   for (auto& seq : scheduler.abort_all()) emit(*seq, std::nullopt);
   for (Task& task : pending) {
     if (auto* add_task = std::get_if<AddTask>(&task)) {
-      add_task->stream->push({.finish = FinishReason::kAbort});
+      add_task->stream->push(aborted_output());
     }
   }
   pending.clear();
@@ -290,7 +296,7 @@ void LlmEngine::add_request(EngineRequest request, std::shared_ptr<RequestStream
     }
   }
   if (stream) {
-    stream->push({.finish = FinishReason::kAbort});  // the engine has stopped
+    stream->push(aborted_output());  // the engine has stopped
     return;
   }
   impl_->cv.notify_one();
