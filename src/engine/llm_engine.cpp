@@ -74,6 +74,17 @@ RequestOutput aborted_output() {
   return out;
 }
 
+// The last output of a sequence that finished without a new token (abort, error).
+RequestOutput final_output(const Sequence& seq) {
+  RequestOutput out;
+  out.finish = seq.finish_reason;
+  out.error = seq.error;
+  out.num_prompt_tokens = seq.num_prompt_tokens;
+  out.num_cached_tokens = seq.num_cached_tokens;
+  out.times = seq.times;
+  return out;
+}
+
 TokenLogprob to_token_logprob(int32_t token, const SampleLogprobs& lp) {
   TokenLogprob out{.token = token, .logprob = lp.logprob, .top = {}};
   for (const auto& entry : lp.top) out.top.emplace_back(entry.token_id, entry.logprob);
@@ -88,6 +99,7 @@ struct LlmEngine::Impl {
   void loop();
   void handle(Task& task);
   void add(AddTask& task);
+  void guarded_step();
   void step();
   void fail_step(const SchedulerOutput& out, const std::string& message);
   // Pushes `seq`'s output: its newest token (when `token` is set) and, if finished, the end.
@@ -154,7 +166,7 @@ void LlmEngine::Impl::loop() {
     }
     for (Task& task : batch) handle(task);
     batch.clear();
-    if (scheduler.has_work()) step();
+    if (scheduler.has_work()) guarded_step();
     publish_stats();
   }
   std::lock_guard lock(mutex);
@@ -185,11 +197,23 @@ void LlmEngine::Impl::add(AddTask& task) {
                                               max_model_len - seq->num_prompt_tokens);
   } catch (const Error& e) {
     seq->finish(FinishReason::kError, e.what());
-    emit(*seq, std::nullopt);
+    seq->stream->push(final_output(*seq));  // never live: live_ids stays as it is
     return;
   }
   live_ids.insert(seq->request_id);
   scheduler.add(std::move(seq));
+}
+
+// A failure outside the model (a broken invariant) ends every live request with kError
+// instead of the process; the engine stays up for new requests.
+void LlmEngine::Impl::guarded_step() {
+  try {
+    step();
+  } catch (const std::exception& e) {
+    log_error("engine: step failed, finishing all {} live requests: {}", live_ids.size(),
+              e.what());
+    for (auto& seq : scheduler.abort_all(FinishReason::kError, e.what())) emit(*seq, std::nullopt);
+  }
 }
 
 void LlmEngine::Impl::step() {

@@ -48,7 +48,7 @@ class SamplerState {
   int num_output_tokens_ = 0;
 };
 
-struct TokenLogprob {
+struct TopLogprob {
   int32_t token_id = -1;
   float logprob = 0.0f;
 };
@@ -57,7 +57,7 @@ struct TokenLogprob {
 struct SampleLogprobs {
   float logprob = 0.0f;            // of the sampled token
   int32_t rank = 0;                // 1 + the number of tokens with a higher raw logit
-  std::vector<TokenLogprob> top;  // params.logprobs entries, most likely first (ties: low id)
+  std::vector<TopLogprob> top;  // params.logprobs entries, most likely first (ties: low id)
 };
 
 struct SampleResult {

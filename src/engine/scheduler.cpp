@@ -77,7 +77,8 @@ std::unique_ptr<Sequence> Scheduler::abort(const std::string& request_id, Finish
   return seq;
 }
 
-std::vector<std::unique_ptr<Sequence>> Scheduler::abort_all() {
+std::vector<std::unique_ptr<Sequence>> Scheduler::abort_all(FinishReason reason,
+                                                           const std::string& error) {
   std::vector<std::unique_ptr<Sequence>> out;
   for (auto& seq : running_) out.push_back(std::move(seq));
   for (auto& seq : waiting_) out.push_back(std::move(seq));
@@ -85,7 +86,7 @@ std::vector<std::unique_ptr<Sequence>> Scheduler::abort_all() {
   waiting_.clear();
   for (auto& seq : out) {
     blocks_.free(seq->blocks);
-    seq->finish(FinishReason::kAbort);
+    seq->finish(reason, error);
   }
   return out;
 }

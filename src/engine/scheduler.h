@@ -58,8 +58,9 @@ class Scheduler {
   std::unique_ptr<Sequence> abort(const std::string& request_id,
                                   FinishReason reason = FinishReason::kAbort,
                                   std::string error = {});
-  // Finishes every live sequence with kAbort and returns them (engine shutdown).
-  std::vector<std::unique_ptr<Sequence>> abort_all();
+  // Finishes every live sequence with `reason` and returns them (engine shutdown or failure).
+  std::vector<std::unique_ptr<Sequence>> abort_all(FinishReason reason = FinishReason::kAbort,
+                                                   const std::string& error = {});
 
   SchedulerOutput schedule();
   // Applies a step: tokens[i] belongs to out.seqs[i]. Advances computed tokens, caches full

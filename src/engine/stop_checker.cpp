@@ -8,16 +8,6 @@
 
 namespace tandem {
 
-std::string_view finish_reason_name(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kNone: return "";
-    case FinishReason::kStop: return "stop";
-    case FinishReason::kLength: return "length";
-    case FinishReason::kAbort: return "abort";
-  }
-  return "";
-}
-
 StopChecker::StopChecker(const SamplingParams& params, std::span<const int32_t> eos_token_ids,
                          int output_token_budget)
     : stop_strings_(params.stop),

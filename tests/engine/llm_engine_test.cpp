@@ -341,14 +341,22 @@ TEST(LlmEngine, BadRequestsFinishWithAClearError) {
 
 TEST(LlmEngine, DuplicateRequestIdIsRejected) {
   LlmEngine engine(base_config());
-  auto a = std::make_shared<RequestStream>(), b = std::make_shared<RequestStream>();
+  auto a = std::make_shared<RequestStream>(), b = std::make_shared<RequestStream>(),
+       c = std::make_shared<RequestStream>();
   engine.add_request(greedy_request("same", {1, 2, 3}, 20), a);
   engine.add_request(greedy_request("same", {1, 2, 3}, 20), b);
+  engine.add_request(greedy_request("same", {1, 2, 3}, 20), c);
   engine.start();
-  Collected second = collect(*b);
-  EXPECT_EQ(second.finish, FinishReason::kError);
-  EXPECT_NE(second.error.find("already in use"), std::string::npos);
+  for (auto* stream : {&b, &c}) {
+    Collected dup = collect(**stream);
+    EXPECT_EQ(dup.finish, FinishReason::kError);
+    EXPECT_NE(dup.error.find("already in use"), std::string::npos);
+  }
   EXPECT_EQ(collect(*a).finish, FinishReason::kLength);
+  // Once finished, the id may be used again.
+  auto d = std::make_shared<RequestStream>();
+  engine.add_request(greedy_request("same", {1, 2, 3}, 2), d);
+  EXPECT_EQ(collect(*d).finish, FinishReason::kLength);
 }
 
 TEST(LlmEngine, AbortFreesTheRequestWithinAStep) {
