@@ -12,14 +12,10 @@
 #include <variant>
 #include <vector>
 
+#include "engine/request.h"  // FinishReason, finish_reason_name
 #include "engine/sampling_params.h"
 
 namespace tandem {
-
-enum class FinishReason { kNone, kStop, kLength, kAbort };
-
-// "stop", "length", "abort" (the OpenAI/vLLM finish_reason), "" for kNone.
-std::string_view finish_reason_name(FinishReason reason);
 
 // What matched for kStop (vLLM's stop_reason): nothing for EOS, the token id for
 // stop_token_ids, the string for stop strings.

@@ -30,7 +30,7 @@ TEST(StopChecker, EosStopsAndItsTextIsDropped) {
   EXPECT_EQ(checker.append(9, "</s>"), FinishReason::kStop);
   EXPECT_EQ(checker.text(), "Hi");
   EXPECT_TRUE(std::holds_alternative<std::monostate>(checker.stop_reason()));
-  EXPECT_EQ(finish_reason_name(checker.finish_reason()), "stop");
+  EXPECT_STREQ(finish_reason_name(checker.finish_reason()), "stop");
   EXPECT_THROW(checker.append(kToken, "x"), Error);
 }
 
@@ -43,7 +43,7 @@ TEST(StopChecker, IgnoreEosRunsToTheLengthLimit) {
   EXPECT_EQ(checker.append(9, "b"), FinishReason::kNone);
   EXPECT_EQ(checker.append(2, "c"), FinishReason::kLength);
   EXPECT_EQ(checker.text(), "abc");
-  EXPECT_EQ(finish_reason_name(checker.finish_reason()), "length");
+  EXPECT_STREQ(finish_reason_name(checker.finish_reason()), "length");
 }
 
 TEST(StopChecker, StopTokenIdsReportTheIdAndMayKeepTheirText) {
@@ -158,7 +158,7 @@ TEST(StopChecker, StreamingHoldsBackAPossibleStopPrefix) {
   aborted.abort();
   EXPECT_EQ(aborted.finish_reason(), FinishReason::kAbort);
   EXPECT_EQ(aborted.take_stream_delta(), "S");  // finished: nothing can change any more
-  EXPECT_EQ(finish_reason_name(FinishReason::kAbort), "abort");
+  EXPECT_STREQ(finish_reason_name(FinishReason::kAbort), "abort");
 }
 
 // Splits `text` into random pieces of 0..4 bytes (fixed seed).
