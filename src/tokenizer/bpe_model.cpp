@@ -14,8 +14,8 @@
 namespace tandem::tokenizer {
 namespace {
 
-constexpr int kMaxVocabId = 1 << 24;          // refuse absurd ids from a malformed file
-constexpr size_t kMaxCachedWordBytes = 256;   // longer words are not cached (as in tokenizers)
+constexpr int kMaxVocabId = 1 << 24;         // refuse absurd ids from a malformed file
+constexpr size_t kMaxCachedWordBytes = 256;  // longer words are not cached (as in tokenizers)
 constexpr size_t kCacheShards = 16;
 constexpr size_t kCacheEntriesPerShard = 4096;
 

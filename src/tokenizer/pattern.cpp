@@ -12,7 +12,8 @@ namespace {
 
 std::string pcre2_message(int code) {
   PCRE2_UCHAR buffer[256];
-  if (pcre2_get_error_message(code, buffer, sizeof(buffer)) < 0) return fmt::format("code {}", code);
+  if (pcre2_get_error_message(code, buffer, sizeof(buffer)) < 0)
+    return fmt::format("code {}", code);
   return reinterpret_cast<const char*>(buffer);
 }
 

@@ -30,10 +30,10 @@ struct Tokenizer::Impl {
   tokenizer::Decoder decoder;
   tokenizer::TokenizerConfig config;
   int vocab_size = 0;
-  std::vector<uint8_t> special;        // (vocab_size,) 1 for special added tokens
-  std::vector<uint8_t> byte_run;       // (vocab_size,) 1 for <0xXX> tokens under ByteFallback
-  std::vector<int> special_ids;        // ascending
-  std::vector<int> added_ids;          // ascending
+  std::vector<uint8_t> special;   // (vocab_size,) 1 for special added tokens
+  std::vector<uint8_t> byte_run;  // (vocab_size,) 1 for <0xXX> tokens under ByteFallback
+  std::vector<int> special_ids;   // ascending
+  std::vector<int> added_ids;     // ascending
   std::optional<int> bos_id, eos_id;
 
   const std::string* token_of(int id) const {
@@ -49,8 +49,8 @@ struct Tokenizer::Impl {
 namespace {
 
 std::optional<int> config_token_id(const Tokenizer::Impl& impl,
-                                    const std::optional<std::string>& token,
-                                    std::string_view key, const std::filesystem::path& dir) {
+                                   const std::optional<std::string>& token, std::string_view key,
+                                   const std::filesystem::path& dir) {
   if (!token) return std::nullopt;
   auto id = impl.id_of(*token);
   if (!id)

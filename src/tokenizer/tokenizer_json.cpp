@@ -59,8 +59,8 @@ class Handler : public nlohmann::json_sax<Json> {
 
 bool Handler::value(Json v) {
   if (capture_ == Capture::kVocab)
-    return reject(fmt::format("model.vocab: token \"{}\" has a non-integer id {}", vocab_key_,
-                              v.dump()));
+    return reject(
+        fmt::format("model.vocab: token \"{}\" has a non-integer id {}", vocab_key_, v.dump()));
   if (capture_ != Capture::kNone)
     return reject(fmt::format("model.merges[{}]: expected \"left right\" or [\"left\", \"right\"]",
                               out_.tables.merges.size()));
@@ -110,7 +110,7 @@ bool Handler::start_object(std::size_t) {
     return true;
   }
   if (!value(Json::object())) return false;
-  stack_.push_back(stack_.empty() ? &out_.root
+  stack_.push_back(stack_.empty()              ? &out_.root
                    : stack_.back()->is_array() ? &stack_.back()->back()
                                                : &(*stack_.back())[keys_.back()]);
   keys_.emplace_back();
@@ -141,7 +141,7 @@ bool Handler::start_array(std::size_t) {
     return true;
   }
   if (!value(Json::array())) return false;
-  stack_.push_back(stack_.empty() ? &out_.root
+  stack_.push_back(stack_.empty()              ? &out_.root
                    : stack_.back()->is_array() ? &stack_.back()->back()
                                                : &(*stack_.back())[keys_.back()]);
   keys_.emplace_back();

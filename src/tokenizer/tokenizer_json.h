@@ -12,13 +12,13 @@
 namespace tandem::tokenizer {
 
 struct BpeTables {
-  std::vector<std::pair<std::string, int64_t>> vocab;        // (token, id) in file order
+  std::vector<std::pair<std::string, int64_t>> vocab;       // (token, id) in file order
   std::vector<std::pair<std::string, std::string>> merges;  // (left, right) in rank order
 };
 
 struct TokenizerJson {
-  Json root;          // the whole file, except that model.vocab and model.merges are null
-  BpeTables tables;   // model.vocab and model.merges
+  Json root;         // the whole file, except that model.vocab and model.merges are null
+  BpeTables tables;  // model.vocab and model.merges
   bool has_vocab = false;
   bool has_merges = false;
 };
@@ -29,7 +29,8 @@ struct TokenizerJson {
 
 // One merge written as "left right" (exactly one space) appended to `merges`; "#version" lines
 // are skipped. Throws naming `where` otherwise.
-void append_merge_line(std::string_view line, std::vector<std::pair<std::string, std::string>>& merges,
+void append_merge_line(std::string_view line,
+                       std::vector<std::pair<std::string, std::string>>& merges,
                        const std::string& where);
 
 }  // namespace tandem::tokenizer

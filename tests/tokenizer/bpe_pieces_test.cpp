@@ -25,16 +25,16 @@ constexpr const char* kVocab = R"("vocab": {"a": 0, "b": 1, "c": 2, "ab": 3, "bc
                                             "aa": 6})";
 
 TEST(BpeModel, MergesInRankOrderInBothFormats) {
-  const auto strings = model(fmt::format(R"({{"type": "BPE", {}, "merges": ["a b", "ab c"]}})",
-                                         kVocab).c_str());
+  const auto strings =
+      model(fmt::format(R"({{"type": "BPE", {}, "merges": ["a b", "ab c"]}})", kVocab).c_str());
   EXPECT_EQ(tokenize(strings, "abc"), (Ids{5}));
   EXPECT_EQ(tokenize(strings, "cab"), (Ids{2, 3}));
-  const auto pairs = model(fmt::format(R"({{"type": "BPE", {}, "merges": [["a", "b"], ["ab", "c"]]}})",
-                                       kVocab).c_str());
+  const auto pairs = model(
+      fmt::format(R"({{"type": "BPE", {}, "merges": [["a", "b"], ["ab", "c"]]}})", kVocab).c_str());
   EXPECT_EQ(tokenize(pairs, "abc"), (Ids{5}));
   // "b c" ranks first, so "abc" becomes a + bc and "ab c" never applies.
-  const auto bc_first = model(fmt::format(R"({{"type": "BPE", {}, "merges": ["b c", "a b", "ab c"]}})",
-                                          kVocab).c_str());
+  const auto bc_first = model(
+      fmt::format(R"({{"type": "BPE", {}, "merges": ["b c", "a b", "ab c"]}})", kVocab).c_str());
   EXPECT_EQ(tokenize(bc_first, "abc"), (Ids{0, 4}));
 }
 
@@ -47,7 +47,8 @@ TEST(BpeModel, EqualRanksMergeLeftmostFirst) {
 
 TEST(BpeModel, IgnoreMergesTakesWholeVocabularyWords) {
   // "abc" is in the vocabulary but no merge builds it.
-  const auto plain = model(fmt::format(R"({{"type": "BPE", {}, "merges": ["a b"]}})", kVocab).c_str());
+  const auto plain =
+      model(fmt::format(R"({{"type": "BPE", {}, "merges": ["a b"]}})", kVocab).c_str());
   EXPECT_EQ(tokenize(plain, "abc"), (Ids{3, 2}));
   const auto ignoring = model(
       fmt::format(R"({{"type": "BPE", {}, "merges": ["a b"], "ignore_merges": true}})", kVocab)
@@ -58,7 +59,7 @@ TEST(BpeModel, IgnoreMergesTakesWholeVocabularyWords) {
 TEST(BpeModel, ByteFallbackAndUnknowns) {
   const auto m = model(R"({"type": "BPE", "unk_token": "<unk>", "byte_fallback": true,
       "vocab": {"<unk>": 0, "a": 1, "<0xC3>": 2, "<0xA9>": 3}, "merges": []})");
-  EXPECT_EQ(tokenize(m, "aé"), (Ids{1, 2, 3}));  // é = C3 A9, both bytes have tokens
+  EXPECT_EQ(tokenize(m, "aé"), (Ids{1, 2, 3}));    // é = C3 A9, both bytes have tokens
   EXPECT_EQ(tokenize(m, "a日a"), (Ids{1, 0, 1}));  // 日's bytes have no tokens: unk
   const auto fused = model(R"({"type": "BPE", "unk_token": "<unk>", "fuse_unk": true,
       "vocab": {"<unk>": 0, "a": 1}, "merges": []})");
@@ -102,8 +103,10 @@ TEST(PreTokenizer, ByteLevelWithGpt2Regex) {
   const auto p = PreTokenizer::from_json(
       Json::parse(R"({"type": "ByteLevel", "add_prefix_space": true, "use_regex": true})"), "t");
   EXPECT_EQ(p.split("Hello my friend, ok?\n"),
-            (std::vector<std::string>{"\xC4\xA0Hello", "\xC4\xA0my", "\xC4\xA0" "friend", ",",
-                                      "\xC4\xA0ok", "?", "\xC4\x8A"}));
+            (std::vector<std::string>{"\xC4\xA0Hello", "\xC4\xA0my",
+                                      "\xC4\xA0"
+                                      "friend",
+                                      ",", "\xC4\xA0ok", "?", "\xC4\x8A"}));
 }
 
 TEST(Decoder, ByteFallbackRuns) {
@@ -118,7 +121,8 @@ TEST(Decoder, ByteFallbackRuns) {
 TEST(Decoder, SentencePieceChain) {
   const auto d = Decoder::from_json(Json::parse(R"({"type": "Sequence", "decoders": [
       {"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"},
-      {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]})"), "t");
+      {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]})"),
+                                    "t");
   EXPECT_EQ(d.decode({"▁Hello", "▁world", "<0x21>"}), "Hello world!");
   EXPECT_EQ(d.decode({"▁", "▁", "x"}), " x");  // Strip removes one leading space after Fuse
   EXPECT_TRUE(d.has_byte_fallback());
@@ -138,7 +142,8 @@ TEST(AddedVocabulary, StripAndSingleWordOptions) {
       {"id": 1, "content": "name", "normalized": false},
       {"id": 2, "content": "ony", "single_word": true, "normalized": false},
       {"id": 3, "content": "[CLS]", "special": true},
-      {"id": 4, "content": "[SEP]", "special": true}])"), Normalizer(), "t");
+      {"id": 4, "content": "[SEP]", "special": true}])"),
+                                            Normalizer(), "t");
   std::vector<std::pair<std::string, int>> got;
   for (const Segment& s : v.split_raw("[CLS] my name is anthony [SEP]"))
     got.emplace_back(std::string(s.text), s.id);
@@ -153,7 +158,8 @@ TEST(AddedVocabulary, LeftmostLongestMatch) {
   const auto v = AddedVocabulary::from_json(Json::parse(R"([
       {"id": 7, "content": "<a>", "special": true},
       {"id": 8, "content": "<a><b>", "special": true},
-      {"id": 9, "content": "a><b", "special": true}])"), Normalizer(), "t");
+      {"id": 9, "content": "a><b", "special": true}])"),
+                                            Normalizer(), "t");
   std::vector<int> ids;
   for (const Segment& s : v.split_raw("x<a><b><a>y")) ids.push_back(s.id);
   EXPECT_EQ(ids, (std::vector<int>{-1, 8, 7, -1}));

@@ -1,14 +1,14 @@
 // IncrementalDetokenizer: pushing ids one at a time reproduces decode() exactly, and every piece
 // is valid UTF-8 — on the golden cases, on split multi-byte characters, on byte-fallback runs
 // that later turn invalid, with prompt context, and on random id sequences.
-#include <random>
+#include "tokenizer/incremental_detokenizer.h"
 
 #include <gtest/gtest.h>
 
-#include "core/error.h"
+#include <random>
 
+#include "core/error.h"
 #include "golden_cases.h"
-#include "tokenizer/incremental_detokenizer.h"
 #include "tokenizer/unicode.h"
 
 namespace tandem {
@@ -77,7 +77,8 @@ TEST(IncrementalDetokenizer, ByteRunThatTurnsInvalidStillMatchesDecode) {
   auto id = [&](const char* t) { return *tok.token_to_id(t); };
   // 日 as three bytes, then a stray continuation byte: the whole run decodes to 4 x U+FFFD.
   const std::vector<int> ids = {id("<0xE6>"), id("<0x97>"), id("<0xA5>"), id("<0x80>"),
-                                *tok.token_to_id("\xE2\x96\x81" "a")};
+                                *tok.token_to_id("\xE2\x96\x81"
+                                                 "a")};
   const Streamed s = stream(tok, ids, false);
   EXPECT_EQ(s.text, tok.decode(ids));
   EXPECT_EQ(s.text, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD a");

@@ -1,10 +1,11 @@
 // Pattern/Regex: PCRE2 with Oniguruma's meaning of \s (Unicode White_Space, no U+180E), literal
 // patterns, replacement and the empty-match rule of find_all.
+#include "tokenizer/pattern.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
 #include "golden_cases.h"
-#include "tokenizer/pattern.h"
 
 namespace tandem::tokenizer {
 namespace {
@@ -17,7 +18,8 @@ std::vector<std::string> matches(const Regex& r, std::string_view text) {
 
 TEST(Regex, WhitespaceIsUnicodeWhiteSpaceAsInOniguruma) {
   const Regex space(R"(\s+)", "t");
-  EXPECT_EQ(matches(space, "a\t\u0085\u3000\u2028b"), (std::vector<std::string>{"\t\u0085\u3000\u2028"}));
+  EXPECT_EQ(matches(space, "a\t\u0085\u3000\u2028b"),
+            (std::vector<std::string>{"\t\u0085\u3000\u2028"}));
   EXPECT_TRUE(matches(space, "a\u180Eb").empty());  // MONGOLIAN VOWEL SEPARATOR is Cf, not space
   EXPECT_TRUE(matches(space, "a\u200Bb").empty());
   const Regex not_space(R"(\S+)", "t");

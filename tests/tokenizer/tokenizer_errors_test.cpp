@@ -1,9 +1,9 @@
 // Loading errors: each bad tokenizer directory gives one tandem::Error naming the file (and the
 // key or value at fault) instead of a crash.
-#include <fstream>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -85,8 +85,8 @@ TEST_F(TokenizerDir, UnsupportedPipelineParts) {
     auto j = minimal_tokenizer();
     j[key] = nlohmann::json::parse(node);
     write("tokenizer.json", j.dump());
-    EXPECT_THAT(load_error(), AllOf(HasSubstr("tokenizer.json"), HasSubstr(key),
-                                    HasSubstr("unsupported")))
+    EXPECT_THAT(load_error(),
+                AllOf(HasSubstr("tokenizer.json"), HasSubstr(key), HasSubstr("unsupported")))
         << key;
   }
 }
@@ -113,8 +113,8 @@ TEST_F(TokenizerDir, BadModelContents) {
 
 TEST_F(TokenizerDir, BadRegexNamesThePattern) {
   auto j = minimal_tokenizer();
-  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}},
-                        {"behavior", "Isolated"}};
+  j["pre_tokenizer"] = {
+      {"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
   write("tokenizer.json", j.dump());
   EXPECT_THAT(load_error(), AllOf(HasSubstr("pre_tokenizer.pattern"), HasSubstr("(unclosed")));
 }

@@ -1,10 +1,10 @@
 // Long prompts encode in milliseconds (the merge loop is O(n log n), words are cached), and one
 // Tokenizer can be used from many threads at once.
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <random>
 #include <thread>
-
-#include <gtest/gtest.h>
 
 #include "golden_cases.h"
 
@@ -15,7 +15,7 @@ namespace {
 std::string long_prompt() {
   std::mt19937 rng(7);
   const std::vector<std::string> syllables = {"ka", "lo", "mi", "tra", "ven", "qu", "ist", "or",
-                                              "é", "ü", "日", "本", "語", "ch", "ph", "ing"};
+                                              "é",  "ü",  "日", "本",  "語",  "ch", "ph",  "ing"};
   const std::vector<std::string> separators = {" ", " ", " ", ", ", ". ", "\n", "  ", " (", ") "};
   std::string text;
   while (text.size() < 40000) {

@@ -1,9 +1,9 @@
 // UTF-8 helpers and the GPT-2 byte-level alphabet.
-#include <set>
+#include "tokenizer/unicode.h"
 
 #include <gtest/gtest.h>
 
-#include "tokenizer/unicode.h"
+#include <set>
 
 namespace tandem::unicode {
 namespace {
@@ -37,22 +37,26 @@ TEST(ByteLevel, IsABijectionOnAllBytes) {
 TEST(Utf8, Validation) {
   EXPECT_TRUE(is_valid_utf8("plain ascii"));
   EXPECT_TRUE(is_valid_utf8("日本 🤖 é"));
-  EXPECT_EQ(find_invalid_utf8("ab\xC3"), 2u);           // cut off
-  EXPECT_EQ(find_invalid_utf8("a\xC0\x80"), 1u);        // overlong
-  EXPECT_EQ(find_invalid_utf8("\xED\xA0\x80"), 0u);     // surrogate
-  EXPECT_EQ(find_invalid_utf8("\xF4\x90\x80\x80"), 0u); // above U+10FFFF
-  EXPECT_EQ(find_invalid_utf8("ok\x80"), 2u);           // stray continuation byte
+  EXPECT_EQ(find_invalid_utf8("ab\xC3"), 2u);            // cut off
+  EXPECT_EQ(find_invalid_utf8("a\xC0\x80"), 1u);         // overlong
+  EXPECT_EQ(find_invalid_utf8("\xED\xA0\x80"), 0u);      // surrogate
+  EXPECT_EQ(find_invalid_utf8("\xF4\x90\x80\x80"), 0u);  // above U+10FFFF
+  EXPECT_EQ(find_invalid_utf8("ok\x80"), 2u);            // stray continuation byte
 }
 
 // Rust's String::from_utf8_lossy: one U+FFFD per maximal invalid subpart.
 TEST(Utf8, LossyMatchesRust) {
   EXPECT_EQ(utf8_lossy("日本"), "日本");
-  EXPECT_EQ(utf8_lossy("\xE6\x97"), kFffd);                            // cut-off prefix: one
-  EXPECT_EQ(utf8_lossy("\xE6\x97" "a"), kFffd + "a");
-  EXPECT_EQ(utf8_lossy("\xF0\x80\x80"), kFffd + kFffd + kFffd);        // F0 needs 90..BF next
-  EXPECT_EQ(utf8_lossy("\xED\xA0\x80"), kFffd + kFffd + kFffd);        // surrogates
+  EXPECT_EQ(utf8_lossy("\xE6\x97"), kFffd);  // cut-off prefix: one
+  EXPECT_EQ(utf8_lossy("\xE6\x97"
+                       "a"),
+            kFffd + "a");
+  EXPECT_EQ(utf8_lossy("\xF0\x80\x80"), kFffd + kFffd + kFffd);  // F0 needs 90..BF next
+  EXPECT_EQ(utf8_lossy("\xED\xA0\x80"), kFffd + kFffd + kFffd);  // surrogates
   EXPECT_EQ(utf8_lossy("\xC0\xAF"), kFffd + kFffd);
-  EXPECT_EQ(utf8_lossy("\xF0\x9F\xA4" "\xF0\x9F\xA4\x96"), kFffd + "🤖");
+  EXPECT_EQ(utf8_lossy("\xF0\x9F\xA4"
+                       "\xF0\x9F\xA4\x96"),
+            kFffd + "🤖");
   EXPECT_EQ(utf8_lossy(std::string_view("\x00\xFF", 2)), std::string(1, '\0') + kFffd);
 }
 
