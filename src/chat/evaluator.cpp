@@ -20,7 +20,7 @@ class DepthGuard {
  public:
   explicit DepthGuard(RenderState& state) : state_(state) {
     if (++state_.eval_depth > state_.limits().max_eval_depth)
-      template_fail("template recursion deeper than {} levels", state_.limits().max_eval_depth);
+      limit_fail("template recursion deeper than {} levels", state_.limits().max_eval_depth);
   }
   ~DepthGuard() { --state_.eval_depth; }
   DepthGuard(const DepthGuard&) = delete;
@@ -129,24 +129,26 @@ class Renderer {
       }
       items = std::move(kept);
     }
-    if (items.empty()) {
-      exec_body(s.else_body, child_scope(scope), out);
-      return;
-    }
     const auto index = std::make_shared<int64_t>(0);
     const Value cycle = Value::callable("loop.cycle", [index](RenderState&, CallArgs& args) {
       if (args.positional.empty()) template_fail("no items for cycling given");
       return args.positional[static_cast<size_t>(*index) % args.positional.size()];
     });
     const Value changed = make_changed();
+    // As compiled by Jinja, `else` runs unless some iteration reached the end of the body
+    // (iterations left through `continue` or `break` do not count).
+    bool completed = false;
     for (size_t i = 0; i < items.size(); ++i) {
       state_.loop_iteration();
       *index = static_cast<int64_t>(i);
       auto iteration = child_scope(scope);
       assign(s, *iteration, items[i]);
       iteration->vars["loop"] = loop_object(items, i, cycle, changed);
-      if (exec_body(s.body, iteration, out) == Flow::kBreak) break;
+      const Flow flow = exec_body(s.body, iteration, out);
+      if (flow == Flow::kBreak) break;
+      completed |= flow == Flow::kNormal;
     }
+    if (!completed) exec_body(s.else_body, child_scope(scope), out);
   }
 
   static Value make_changed() {
@@ -175,19 +177,20 @@ class Renderer {
     const auto n = static_cast<int64_t>(items.size());
     const auto k = static_cast<int64_t>(i);
     Dict loop;
-    loop.set(kIndex, Value::integer(k + 1));
-    loop.set(kIndex0, Value::integer(k));
-    loop.set(kRevindex, Value::integer(n - k));
-    loop.set(kRevindex0, Value::integer(n - k - 1));
-    loop.set(kFirst, Value::boolean(k == 0));
-    loop.set(kLast, Value::boolean(k == n - 1));
-    loop.set(kLength, Value::integer(n));
-    loop.set(kDepth, Value::integer(1));
-    loop.set(kDepth0, Value::integer(0));
-    if (k > 0) loop.set(kPrev, items[i - 1]);
-    if (k + 1 < n) loop.set(kNext, items[i + 1]);
-    loop.set(kCycle, cycle);
-    loop.set(kChanged, changed);
+    loop.reserve(13);
+    loop.insert_new(kIndex, Value::integer(k + 1));
+    loop.insert_new(kIndex0, Value::integer(k));
+    loop.insert_new(kRevindex, Value::integer(n - k));
+    loop.insert_new(kRevindex0, Value::integer(n - k - 1));
+    loop.insert_new(kFirst, Value::boolean(k == 0));
+    loop.insert_new(kLast, Value::boolean(k == n - 1));
+    loop.insert_new(kLength, Value::integer(n));
+    loop.insert_new(kDepth, Value::integer(1));
+    loop.insert_new(kDepth0, Value::integer(0));
+    if (k > 0) loop.insert_new(kPrev, items[i - 1]);
+    if (k + 1 < n) loop.insert_new(kNext, items[i + 1]);
+    loop.insert_new(kCycle, cycle);
+    loop.insert_new(kChanged, changed);
     return Value::dict(std::move(loop));
   }
 
@@ -209,9 +212,10 @@ class Renderer {
   Value make_macro(const Stmt& s, const ScopePtr& scope, std::string name) {
     state_.track_scope(scope);  // the macro closes over `scope`: break the cycle at the end
     const Stmt* stmt = &s;
-    return Value::callable(std::move(name), [this, stmt, scope](RenderState&, CallArgs& args) {
-      return call_macro(*stmt, scope, args);
-    });
+    return Value::callable(
+        std::move(name),
+        [this, stmt, scope](RenderState&, CallArgs& args) { return call_macro(*stmt, scope, args); },
+        CallableKind::kMacro);
   }
 
   void define_macro(const Stmt& s, const ScopePtr& scope) {
@@ -255,7 +259,7 @@ class Renderer {
 
 Value Renderer::call_macro(const Stmt& m, const ScopePtr& def_scope, CallArgs& args) {
   if (state_.call_depth >= state_.limits().max_call_depth)
-    template_fail("macro calls nested deeper than {} levels", state_.limits().max_call_depth);
+    limit_fail("macro calls nested deeper than {} levels", state_.limits().max_call_depth);
   const std::string name = m.kind == StmtKind::kMacro ? m.text : "caller";
   auto scope = child_scope(def_scope);
   std::vector<bool> bound(m.params.size(), false);
@@ -294,7 +298,7 @@ Value Renderer::call_macro(const Stmt& m, const ScopePtr& def_scope, CallArgs& a
                                           : Value::undefined(fmt::format(
                                                 "parameter '{}' was not provided", p.name));
   }
-  scope->vars["varargs"] = Value::list(std::move(varargs));
+  scope->vars["varargs"] = Value::tuple(std::move(varargs));
   scope->vars["kwargs"] = Value::dict(std::move(kwargs));
   ++state_.call_depth;
   std::string out;

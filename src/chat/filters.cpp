@@ -78,8 +78,11 @@ Value filter_indent(RenderState& state, const Value& v, CallArgs& args) {
     state.check_string_size(static_cast<size_t>(std::max<int64_t>(width, 0)));
     indention.assign(static_cast<size_t>(std::max<int64_t>(width, 0)), ' ');
   }
+  if (v.is_undefined()) fail_undefined(v);
+  if (!v.is_string())  // Jinja appends "\n" to the input: only strings work
+    template_fail("unsupported operand type(s) for +=: '{}' and 'str'", v.type_name());
   const std::vector<std::string> lines =
-      py_splitlines(to_python_str(v) + "\n", false, state.limits().max_list_items);
+      py_splitlines(v.as_string() + "\n", false, state.limits().max_list_items);
   size_t total = 0;
   for (const auto& line : lines) total += line.size() + indention.size() + 1;
   state.check_string_size(total);
@@ -141,7 +144,8 @@ Value filter_string(RenderState& state, const Value& v, CallArgs& args) {
 }
 
 // Python int(str, base): optional sign, digits with single underscores, optional 0x/0o/0b.
-std::optional<int64_t> parse_python_int(std::string_view text, int base) {
+std::optional<int64_t> parse_python_int(std::string_view text, int64_t base) {
+  if (base != 0 && (base < 2 || base > 36)) return std::nullopt;
   std::string s = strip(text, StripSide::kBoth);
   bool negative = false;
   size_t i = 0;
@@ -185,9 +189,10 @@ std::optional<double> parse_python_float(std::string_view text) {
 Value filter_int(RenderState&, const Value& v, CallArgs& args) {
   const auto a = bind_args("int", args, {optional("default", Value::integer(0)),
                                          optional("base", Value::integer(10))});
+  if (v.is_undefined()) fail_undefined(v);  // int(Undefined) raises in Jinja
   if (v.is_int() || v.is_bool()) return Value::integer(v.as_int());
   if (v.is_string()) {
-    if (auto i = parse_python_int(v.as_string(), static_cast<int>(int_arg("int", "base", a[1]))))
+    if (auto i = parse_python_int(v.as_string(), int_arg("int", "base", a[1])))
       return Value::integer(*i);
   }
   std::optional<double> d;
@@ -200,6 +205,7 @@ Value filter_int(RenderState&, const Value& v, CallArgs& args) {
 
 Value filter_float(RenderState&, const Value& v, CallArgs& args) {
   const auto a = bind_args("float", args, {optional("default", Value::floating(0.0))});
+  if (v.is_undefined()) fail_undefined(v);
   if (v.is_number()) return Value::floating(v.as_float());
   if (v.is_string()) {
     if (auto d = parse_python_float(v.as_string())) return Value::floating(*d);
@@ -293,19 +299,25 @@ Value filter_attr(RenderState&, const Value& v, CallArgs& args) {
   return get_attr(v, string_arg("attr", "name", a[0]));
 }
 
-Value filter_truncate(RenderState&, const Value& v, CallArgs& args) {
+Value filter_truncate(RenderState& state, const Value& v, CallArgs& args) {
+  CallArgs no_args;
   const auto a = bind_args("truncate", args,
                            {optional("length", Value::integer(255)),
                             optional("killwords", Value::boolean(false)),
                             optional("end", Value::string("...")),
                             optional("leeway", Value::none())});
-  const std::string s = to_python_str(v);
   const int64_t length = int_arg("truncate", "length", a[0]);
   const std::string& end = string_arg("truncate", "end", a[2]);
   const int64_t leeway = a[3].is_none() ? 5 : int_arg("truncate", "leeway", a[3]);
   const auto end_len = static_cast<int64_t>(utf8_length(end));
   if (length < end_len) template_fail("expected length >= {}, got {}", end_len, length);
   if (leeway < 0) template_fail("expected leeway >= 0, got {}", leeway);
+  if (!v.is_string()) {  // Jinja takes len() and slices: short sequences pass through
+    const Value len = filter_length(state, v, no_args);
+    if (len.as_int() <= length + leeway) return v;
+    template_fail("truncate() expects a string, not '{}'", v.type_name());
+  }
+  const std::string& s = v.as_string();
   const std::vector<size_t> offsets = code_point_offsets(s);
   const auto n = static_cast<int64_t>(offsets.size()) - 1;
   if (n <= length + leeway) return str_value(s);
@@ -396,7 +408,7 @@ FilterFn find_filter(std::string_view name) {
 
 Value apply_filter(RenderState& state, std::string_view name, const Value& input, CallArgs& args) {
   const FilterFn fn = find_filter(name);
-  if (fn == nullptr) template_fail("no filter named '{}'", name);
+  if (fn == nullptr) template_fail("No filter named '{}'.", name);
   return fn(state, input, args);
 }
 

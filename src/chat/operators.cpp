@@ -126,8 +126,11 @@ Value multiply(RenderState& state, const Value& a, const Value& b) {
   fail_operands("*", a, b);
 }
 
-void check_divisor(const Value& b) {
-  if (b.as_float() == 0.0) template_fail("division by zero");
+void check_divisor(const Value& a, const Value& b, BinaryOp op) {
+  if (b.as_float() != 0.0) return;
+  if (op == BinaryOp::kDiv) template_fail("division by zero");
+  if (a.is_float() || b.is_float()) template_fail("float division by zero");
+  template_fail("integer division or modulo by zero");
 }
 
 // CPython's float divmod: returns (floor quotient, modulo with the divisor's sign).
@@ -154,7 +157,7 @@ std::pair<double, double> float_divmod(double x, double y) {
 
 Value floor_divide(const Value& a, const Value& b) {
   if (!a.is_number() || !b.is_number()) fail_operands("//", a, b);
-  check_divisor(b);
+  check_divisor(a, b, BinaryOp::kFloorDiv);
   if (a.is_float() || b.is_float())
     return Value::floating(float_divmod(a.as_float(), b.as_float()).first);
   const int64_t x = a.as_int();
@@ -168,7 +171,7 @@ Value floor_divide(const Value& a, const Value& b) {
 Value modulo(RenderState& state, const Value& a, const Value& b) {
   if (a.is_string()) return Value::string(percent_format(state, a.as_string(), b));
   if (!a.is_number() || !b.is_number()) fail_operands("%", a, b);
-  check_divisor(b);
+  check_divisor(a, b, BinaryOp::kMod);
   if (a.is_float() || b.is_float())
     return Value::floating(float_divmod(a.as_float(), b.as_float()).second);
   const int64_t x = a.as_int();
@@ -206,9 +209,7 @@ Value power(const Value& a, const Value& b) {
 int64_t slice_bound(const Value& v, int64_t length, int64_t step, bool is_start) {
   const int64_t lower = step < 0 ? -1 : 0;
   const int64_t upper = step < 0 ? length - 1 : length;
-  if (v.is_undefined() || v.is_none()) return (step < 0) == is_start ? upper : lower;
-  if (!v.is_int() && !v.is_bool())
-    template_fail("slice indices must be integers or None, not '{}'", v.type_name());
+  if (v.is_none()) return (step < 0) == is_start ? upper : lower;
   int64_t i = v.as_int();
   if (i < 0) i = i < -length ? lower : i + length;
   if (i < lower) i = lower;
@@ -219,9 +220,7 @@ int64_t slice_bound(const Value& v, int64_t length, int64_t step, bool is_start)
 std::vector<size_t> slice_positions(int64_t length, const Value& start, const Value& stop,
                                     const Value& step_value) {
   int64_t step = 1;
-  if (!step_value.is_undefined() && !step_value.is_none()) {
-    if (!step_value.is_int() && !step_value.is_bool())
-      template_fail("slice indices must be integers or None, not '{}'", step_value.type_name());
+  if (!step_value.is_none()) {
     step = step_value.as_int();
     if (step == 0) template_fail("slice step cannot be zero");
   }
@@ -272,7 +271,7 @@ Value binary_op(RenderState& state, BinaryOp op, const Value& a, const Value& b)
       return multiply(state, a, b);
     case BinaryOp::kDiv:
       if (!a.is_number() || !b.is_number()) fail_operands("/", a, b);
-      check_divisor(b);
+      check_divisor(a, b, BinaryOp::kDiv);
       return Value::floating(a.as_float() / b.as_float());
     case BinaryOp::kFloorDiv:
       return floor_divide(a, b);
@@ -317,7 +316,7 @@ bool contains(const Value& container, const Value& item) {
         template_fail("'in <string>' requires string as left operand, not {}", item.type_name());
       return container.as_string().find(item.as_string()) != std::string::npos;
     case ValueKind::kList:
-      for (const Value& v : container.as_list())
+      for (const Value& v : iterate(container))
         if (values_equal(v, item)) return true;
       return false;
     case ValueKind::kDict:
@@ -383,6 +382,12 @@ Value get_item(const Value& obj, const Value& key) {
 Value slice_value(RenderState& state, const Value& obj, const Value& start, const Value& stop,
                   const Value& step) {
   if (obj.is_undefined()) fail_undefined(obj);
+  // Jinja compiles slices to plain Python subscripts (no sandbox getitem): errors propagate.
+  for (const Value* part : {&start, &stop, &step}) {
+    if (part->is_undefined()) fail_undefined(*part);
+    if (!part->is_none() && !part->is_int() && !part->is_bool())
+      template_fail("slice indices must be integers or None or have an __index__ method");
+  }
   if (obj.is_string()) {
     const std::string& s = obj.as_string();
     const std::vector<size_t> offsets = code_point_offsets(s);
@@ -401,7 +406,8 @@ Value slice_value(RenderState& state, const Value& obj, const Value& start, cons
     state.charge_bytes(out.size() * sizeof(Value));
     return obj.is_tuple() ? Value::tuple(std::move(out)) : Value::list(std::move(out));
   }
-  return Value::undefined(fmt::format("'{}' object is not subscriptable", obj.type_name()));
+  if (obj.is_dict()) template_fail("unhashable type: 'slice'");
+  template_fail("'{}' object is not subscriptable", obj.type_name());
 }
 
 std::vector<Value> iterate(const Value& v) {
@@ -409,6 +415,7 @@ std::vector<Value> iterate(const Value& v) {
     case ValueKind::kUndefined:
       return {};
     case ValueKind::kList:
+      if (v.is_generator() && !v.deferred_error().empty()) throw TemplateError(v.deferred_error());
       return v.as_list();
     case ValueKind::kDict: {
       std::vector<Value> keys;

@@ -26,7 +26,7 @@ Value unary_plus(const Value& v);
 Value get_attr(const Value& obj, const std::string& name);
 // obj[key]: dict keys, list/str indexes (negative ok), falling back to attributes for string keys.
 Value get_item(const Value& obj, const Value& key);
-// obj[start:stop:step] for strings (by code point) and lists/tuples; absent parts are undefined.
+// obj[start:stop:step] for strings (by code point) and lists/tuples; absent parts are None.
 Value slice_value(RenderState& state, const Value& obj, const Value& start, const Value& stop,
                   const Value& step);
 // Python iter(): list items, dict keys, string characters; nothing for Undefined.

@@ -656,8 +656,23 @@ ExprPtr Parser::parse_subscript(ExprPtr node) {
   }
   // `[` index `]` or `[` start `:` stop `:` step `]`
   std::vector<ExprPtr> parts;
+  if (at_op("]")) {  // x[]: Jinja subscripts with an empty tuple
+    next();
+    return make_binary(ExprKind::kItem, t.line, std::move(node),
+                       finish(make(ExprKind::kTuple, t.line)));
+  }
   if (!at_op(":")) {
     ExprPtr index = parse_expression(true);
+    if (at_op(",")) {  // x[a, b]: a tuple key
+      auto key = make(ExprKind::kTuple, t.line);
+      key->children.push_back(std::move(index));
+      while (at_op(",")) {
+        next();
+        if (at_op("]")) break;
+        key->children.push_back(parse_expression(true));
+      }
+      index = finish(std::move(key));
+    }
     if (!at_op(":")) {
       expect_op("]");
       return make_binary(ExprKind::kItem, t.line, std::move(node), std::move(index));
@@ -802,7 +817,7 @@ void check_unknown(const Expr* e, bool soft) {
   if (e == nullptr) return;
   if (e->unknown && !soft) {
     const bool filter = e->kind == ExprKind::kFilter;
-    throw TemplateError(e->line, fmt::format("no {} named '{}'", filter ? "filter" : "test",
+    throw TemplateError(e->line, fmt::format("No {} named '{}'.", filter ? "filter" : "test",
                                              e->name));
   }
   const bool child_soft = soft || e->kind == ExprKind::kCond;

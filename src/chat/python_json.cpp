@@ -77,11 +77,15 @@ class JsonWriter {
       case ValueKind::kInt: out_ += std::to_string(v.as_int()); return;
       case ValueKind::kFloat: out_ += json_float(v.as_float()); return;
       case ValueKind::kString: append_json_string(out_, v.as_string(), options_.ensure_ascii); return;
-      case ValueKind::kList: write_list(v.as_list(), level); return;
+      case ValueKind::kList:
+        if (v.is_generator()) break;
+        write_list(v.as_list(), level);
+        return;
       case ValueKind::kDict: write_dict(v.as_dict(), level); return;
       default:
-        template_fail("Object of type {} is not JSON serializable", v.type_name());
+        break;
     }
+    template_fail("Object of type {} is not JSON serializable", v.type_name());
   }
 
   void write_list(const std::vector<Value>& items, int level) {

@@ -19,31 +19,31 @@ std::time_t RenderState::now() const {
 
 void RenderState::step() {
   if (++steps_ > options_.limits.max_steps)
-    template_fail("template exceeded {} evaluation steps", options_.limits.max_steps);
+    limit_fail("template exceeded {} evaluation steps", options_.limits.max_steps);
 }
 
 void RenderState::loop_iteration() {
   step();
   if (++iterations_ > options_.limits.max_loop_iterations)
-    template_fail("template exceeded {} loop iterations", options_.limits.max_loop_iterations);
+    limit_fail("template exceeded {} loop iterations", options_.limits.max_loop_iterations);
 }
 
 void RenderState::charge_bytes(size_t n) {
   work_bytes_ += static_cast<int64_t>(n);
   if (work_bytes_ > options_.limits.max_work_bytes)
-    template_fail("template exceeded its work budget of {} bytes built",
+    limit_fail("template exceeded its work budget of {} bytes built",
                   options_.limits.max_work_bytes);
 }
 
 void RenderState::check_string_size(size_t n) const {
   if (n > options_.limits.max_output_bytes)
-    template_fail("string of {} bytes exceeds the limit of {} bytes", n,
+    limit_fail("string of {} bytes exceeds the limit of {} bytes", n,
                   options_.limits.max_output_bytes);
 }
 
 void RenderState::check_list_size(size_t n) const {
   if (n > options_.limits.max_list_items)
-    template_fail("list of {} items exceeds the limit of {} items", n,
+    limit_fail("list of {} items exceeds the limit of {} items", n,
                   options_.limits.max_list_items);
 }
 

@@ -64,6 +64,18 @@ class AttrGetter {
   Value default_;
 };
 
+// Jinja's map/select/unique/items/batch are generators: their errors surface only when the
+// result is consumed. Evaluate eagerly, but defer template errors (not limit errors).
+template <typename Fn>
+Value lazily(Fn&& fn) {
+  try {
+    return fn();
+  } catch (const TemplateError& e) {
+    if (e.kind() == TemplateErrorKind::kLimit) throw;
+    return Value::failed_generator(e.message());
+  }
+}
+
 CaseMode case_mode(const Value& case_sensitive) {
   return case_sensitive.truthy() ? CaseMode::kSensitive : CaseMode::kIgnore;
 }
@@ -103,9 +115,17 @@ std::string hash_key(const Value& v) {
   template_fail("unhashable type: '{}'", v.type_name());
 }
 
+Value select_eager(RenderState& state, const Value& seq, CallArgs& args, bool by_attribute,
+                   bool keep);
+
 // select/reject/selectattr/rejectattr: keep items whose (attribute's) test result == keep.
 Value select_impl(RenderState& state, const Value& seq, CallArgs& args, bool by_attribute,
                   bool keep) {
+  return lazily([&]() -> Value { return select_eager(state, seq, args, by_attribute, keep); });
+}
+
+Value select_eager(RenderState& state, const Value& seq, CallArgs& args, bool by_attribute,
+                   bool keep) {
   std::vector<Value> rest = args.positional;
   AttrGetter getter(Value::none(), CaseMode::kSensitive);
   if (by_attribute) {
@@ -209,22 +229,24 @@ Value filter_join(RenderState& state, const Value& v, CallArgs& args) {
 }
 
 Value filter_map(RenderState& state, const Value& v, CallArgs& args) {
-  std::vector<Value> out;
-  if (args.positional.empty()) {
-    const auto a = bind_args("map", args, {required("attribute"), optional("default", Value::none())});
-    const AttrGetter getter(a[0], CaseMode::kSensitive, a[1]);
-    for (const Value& item : iterate(v)) out.push_back(getter(item));
+  return lazily([&]() -> Value {
+    std::vector<Value> out;
+    if (args.positional.empty()) {
+      const auto a = bind_args("map", args, {required("attribute"), optional("default", Value::none())});
+      const AttrGetter getter(a[0], CaseMode::kSensitive, a[1]);
+      for (const Value& item : iterate(v)) out.push_back(getter(item));
+      return make_list(state, std::move(out), SeqKind::kGenerator);
+    }
+    const std::string filter = string_arg("map", "filter", args.positional.front());
+    CallArgs rest{std::vector<Value>(args.positional.begin() + 1, args.positional.end()),
+                  args.keyword};
+    for (const Value& item : iterate(v)) {
+      state.step();
+      CallArgs call = rest;
+      out.push_back(apply_filter(state, filter, item, call));
+    }
     return make_list(state, std::move(out), SeqKind::kGenerator);
-  }
-  const std::string filter = string_arg("map", "filter", args.positional.front());
-  CallArgs rest{std::vector<Value>(args.positional.begin() + 1, args.positional.end()),
-                args.keyword};
-  for (const Value& item : iterate(v)) {
-    state.step();
-    CallArgs call = rest;
-    out.push_back(apply_filter(state, filter, item, call));
-  }
-  return make_list(state, std::move(out), SeqKind::kGenerator);
+  });
 }
 
 Value filter_select(RenderState& state, const Value& v, CallArgs& args) {
@@ -258,7 +280,9 @@ Value filter_sort(RenderState& state, const Value& v, CallArgs& args) {
   for (size_t i = 0; i < items.size(); ++i) {
     std::vector<Value> key;
     for (const auto& g : getters) key.push_back(g(items[i]));
-    keyed.emplace_back(key.size() == 1 ? key[0] : Value::list(std::move(key)), i);
+    // Keys are lists, as Jinja's make_multi_attrgetter builds them: equal elements (even
+    // Undefined ones) compare equal before `<` is tried.
+    keyed.emplace_back(Value::list(std::move(key)), i);
   }
   const bool reverse = a[0].truthy();
   std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& x, const auto& y) {
@@ -272,14 +296,16 @@ Value filter_sort(RenderState& state, const Value& v, CallArgs& args) {
 }
 
 Value filter_unique(RenderState& state, const Value& v, CallArgs& args) {
-  const auto a = bind_args("unique", args, {optional("case_sensitive", Value::boolean(false)),
-                                            optional("attribute", Value::none())});
-  const AttrGetter getter(a[1], case_mode(a[0]));
-  std::unordered_set<std::string> seen;
-  std::vector<Value> out;
-  for (const Value& item : iterate(v))
-    if (seen.insert(hash_key(getter(item))).second) out.push_back(item);
-  return make_list(state, std::move(out), SeqKind::kGenerator);
+  return lazily([&]() -> Value {
+    const auto a = bind_args("unique", args, {optional("case_sensitive", Value::boolean(false)),
+                                              optional("attribute", Value::none())});
+    const AttrGetter getter(a[1], case_mode(a[0]));
+    std::unordered_set<std::string> seen;
+    std::vector<Value> out;
+    for (const Value& item : iterate(v))
+      if (seen.insert(hash_key(getter(item))).second) out.push_back(item);
+    return make_list(state, std::move(out), SeqKind::kGenerator);
+  });
 }
 
 Value filter_dictsort(RenderState& state, const Value& v, CallArgs& args) {
@@ -304,12 +330,14 @@ Value filter_dictsort(RenderState& state, const Value& v, CallArgs& args) {
 }
 
 Value filter_items(RenderState& state, const Value& v, CallArgs& args) {
-  bind_args("items", args, {});
-  if (v.is_undefined()) return Value::generator({});
-  if (!v.is_dict()) template_fail("Can only get item pairs from a mapping.");
-  std::vector<Value> out;
-  for (const auto& [k, val] : v.as_dict().entries()) out.push_back(Value::tuple({k, val}));
-  return make_list(state, std::move(out), SeqKind::kGenerator);
+  return lazily([&]() -> Value {
+    bind_args("items", args, {});
+    if (v.is_undefined()) return Value::generator({});
+    if (!v.is_dict()) template_fail("Can only get item pairs from a mapping.");
+    std::vector<Value> out;
+    for (const auto& [k, val] : v.as_dict().entries()) out.push_back(Value::tuple({k, val}));
+    return make_list(state, std::move(out), SeqKind::kGenerator);
+  });
 }
 
 Value filter_reverse(RenderState& state, const Value& v, CallArgs& args) {
@@ -326,25 +354,27 @@ Value filter_reverse(RenderState& state, const Value& v, CallArgs& args) {
 }
 
 Value filter_batch(RenderState& state, const Value& v, CallArgs& args) {
-  const auto a = bind_args("batch", args, {required("linecount"), optional("fill_with", Value::none())});
-  const int64_t linecount = int_arg("batch", "linecount", a[0]);
-  std::vector<Value> batches;
-  std::vector<Value> current;
-  for (const Value& item : iterate(v)) {
-    if (static_cast<int64_t>(current.size()) == linecount) {
+  return lazily([&]() -> Value {
+    const auto a = bind_args("batch", args, {required("linecount"), optional("fill_with", Value::none())});
+    const int64_t linecount = int_arg("batch", "linecount", a[0]);
+    std::vector<Value> batches;
+    std::vector<Value> current;
+    for (const Value& item : iterate(v)) {
+      if (static_cast<int64_t>(current.size()) == linecount) {
+        batches.push_back(Value::list(std::move(current)));
+        current.clear();
+      }
+      current.push_back(item);
+    }
+    if (!current.empty()) {
+      if (!a[1].is_none() && static_cast<int64_t>(current.size()) < linecount) {
+        state.check_list_size(static_cast<size_t>(linecount));
+        current.resize(static_cast<size_t>(linecount), a[1]);
+      }
       batches.push_back(Value::list(std::move(current)));
-      current.clear();
     }
-    current.push_back(item);
-  }
-  if (!current.empty()) {
-    if (!a[1].is_none() && static_cast<int64_t>(current.size()) < linecount) {
-      state.check_list_size(static_cast<size_t>(linecount));
-      current.resize(static_cast<size_t>(linecount), a[1]);
-    }
-    batches.push_back(Value::list(std::move(current)));
-  }
-  return make_list(state, std::move(batches), SeqKind::kGenerator);
+    return make_list(state, std::move(batches), SeqKind::kGenerator);
+  });
 }
 
 Value filter_min(RenderState& state, const Value& v, CallArgs& args) {

@@ -9,17 +9,24 @@
 
 namespace tandem::chat {
 
+// kLimit: a render limit was exceeded (never caught and deferred by lazy constructs).
+enum class TemplateErrorKind { kTemplate, kLimit };
+
 class TemplateError : public Error {
  public:
-  TemplateError(int line, std::string message)
-      : Error(format_what(line, message)), line_(line), message_(std::move(message)) {}
+  TemplateError(int line, std::string message,
+                TemplateErrorKind kind = TemplateErrorKind::kTemplate)
+      : Error(format_what(line, message)), line_(line), message_(std::move(message)), kind_(kind) {}
   explicit TemplateError(std::string message) : TemplateError(0, std::move(message)) {}
 
   // The line (1-based) in the template source; 0 when unknown.
   [[nodiscard]] int line() const { return line_; }
   // The message without the "chat template, line N:" prefix (for raise_exception: its text).
   [[nodiscard]] const std::string& message() const { return message_; }
-  [[nodiscard]] TemplateError with_line(int line) const { return TemplateError(line, message_); }
+  [[nodiscard]] TemplateErrorKind kind() const { return kind_; }
+  [[nodiscard]] TemplateError with_line(int line) const {
+    return TemplateError(line, message_, kind_);
+  }
 
  private:
   static std::string format_what(int line, const std::string& message) {
@@ -29,12 +36,20 @@ class TemplateError : public Error {
 
   int line_;
   std::string message_;
+  TemplateErrorKind kind_;
 };
 
 // Throws a TemplateError with a fmt-formatted message (line filled in by the renderer).
 template <typename... Args>
 [[noreturn]] void template_fail(fmt::format_string<Args...> format, Args&&... args) {
   throw TemplateError(fmt::format(format, std::forward<Args>(args)...));
+}
+
+// Throws a kLimit TemplateError.
+template <typename... Args>
+[[noreturn]] void limit_fail(fmt::format_string<Args...> format, Args&&... args) {
+  throw TemplateError(0, fmt::format(format, std::forward<Args>(args)...),
+                      TemplateErrorKind::kLimit);
 }
 
 }  // namespace tandem::chat

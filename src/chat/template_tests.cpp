@@ -167,7 +167,7 @@ TestFn find_test(std::string_view name) {
 
 bool apply_test(RenderState& state, std::string_view name, const Value& input, CallArgs& args) {
   const TestFn fn = find_test(name);
-  if (fn == nullptr) template_fail("no test named '{}'", name);
+  if (fn == nullptr) template_fail("No test named '{}'.", name);
   return fn(state, input, args);
 }
 

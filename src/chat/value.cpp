@@ -11,13 +11,13 @@
 namespace tandem::chat {
 namespace {
 
-constexpr size_t kDictIndexThreshold = 8;  // dicts larger than this index their string keys
+constexpr size_t kDictIndexThreshold = 16;  // dicts larger than this index their string keys
 
 int child_depth(const Value& v) { return v.depth(); }
 
 void check_depth(int depth) {
   if (depth > kMaxValueDepth)
-    template_fail("value nested deeper than {} levels", kMaxValueDepth);
+    limit_fail("value nested deeper than {} levels", kMaxValueDepth);
 }
 
 Value from_json_at(const nlohmann::ordered_json& json, int depth) {
@@ -46,8 +46,9 @@ Value from_json_at(const nlohmann::ordered_json& json, int depth) {
     }
     case nlohmann::ordered_json::value_t::object: {
       Dict d;
+      d.reserve(json.size());
       for (const auto& [key, item] : json.items())
-        d.set(Value::string(key), from_json_at(item, depth + 1));
+        d.insert_new(Value::string(key), from_json_at(item, depth + 1));
       return Value::dict(std::move(d));
     }
     default:
@@ -207,6 +208,10 @@ void Dict::set(Value key, Value value) {
     *const_cast<Value*>(existing) = std::move(value);
     return;
   }
+  insert_new(std::move(key), std::move(value));
+}
+
+void Dict::insert_new(Value key, Value value) {
   depth_ = std::max({depth_, 1 + child_depth(key), 1 + child_depth(value)});
   check_depth(depth_);
   entries_.emplace_back(std::move(key), std::move(value));
@@ -289,6 +294,13 @@ Value Value::generator(std::vector<Value> items) {
   return v;
 }
 
+Value Value::failed_generator(std::string error) {
+  Value v = generator({});
+  const_cast<ListData&>(*std::get<std::shared_ptr<const ListData>>(v.data_)).deferred_error =
+      std::move(error);
+  return v;
+}
+
 Value Value::dict(Dict d) {
   Value v;
   v.kind_ = ValueKind::kDict;
@@ -303,10 +315,11 @@ Value Value::make_namespace(std::shared_ptr<Namespace> ns) {
   return v;
 }
 
-Value Value::callable(std::string name, std::function<Value(RenderState&, CallArgs&)> fn) {
+Value Value::callable(std::string name, std::function<Value(RenderState&, CallArgs&)> fn,
+                      CallableKind kind) {
   Value v;
   v.kind_ = ValueKind::kCallable;
-  v.data_ = std::make_shared<const Callable>(Callable{std::move(name), std::move(fn)});
+  v.data_ = std::make_shared<const Callable>(Callable{std::move(name), std::move(fn), kind});
   return v;
 }
 
@@ -486,6 +499,8 @@ std::string to_python_str(const Value& v) {
     case ValueKind::kString:
       return v.as_string();
     case ValueKind::kCallable:
+      if (v.as_callable().kind == CallableKind::kMacro)
+        return fmt::format("<Macro '{}'>", v.as_callable().name);
       return fmt::format("<function {}>", v.as_callable().name);
     default:
       return python_repr(v);

@@ -45,6 +45,8 @@ struct ListData {
   std::vector<Value> items;
   SeqKind seq = SeqKind::kList;
   int depth = 1;  // 1 + deepest child list/dict
+  // kGenerator only: the error a lazy Jinja generator raises when consumed (empty: none).
+  std::string deferred_error;
 };
 
 // An insertion-ordered dict. Keys are usually strings; any hashable Value works (linear or
@@ -55,6 +57,9 @@ class Dict {
   [[nodiscard]] const Value* find(std::string_view key) const;
   // Inserts or replaces (a replaced key keeps its position, as in Python).
   void set(Value key, Value value);
+  // Appends a key known not to be present (JSON object members, loop attributes).
+  void insert_new(Value key, Value value);
+  void reserve(size_t n) { entries_.reserve(n); }
   [[nodiscard]] const std::vector<std::pair<Value, Value>>& entries() const { return entries_; }
   [[nodiscard]] size_t size() const { return entries_.size(); }
   [[nodiscard]] int depth() const { return depth_; }
@@ -76,9 +81,12 @@ struct CallArgs {
   std::vector<std::pair<std::string, Value>> keyword;
 };
 
+enum class CallableKind : uint8_t { kFunction, kMacro };
+
 struct Callable {
   std::string name;
   std::function<Value(RenderState&, CallArgs&)> call;
+  CallableKind kind = CallableKind::kFunction;
 };
 
 class Value {
@@ -93,9 +101,12 @@ class Value {
   static Value list(std::vector<Value> items);
   static Value tuple(std::vector<Value> items);
   static Value generator(std::vector<Value> items);
+  // A generator whose consumption raises `error` (Jinja filters fail lazily).
+  static Value failed_generator(std::string error);
   static Value dict(Dict d);
   static Value make_namespace(std::shared_ptr<Namespace> ns);
-  static Value callable(std::string name, std::function<Value(RenderState&, CallArgs&)> fn);
+  static Value callable(std::string name, std::function<Value(RenderState&, CallArgs&)> fn,
+                        CallableKind kind = CallableKind::kFunction);
   // JSON -> Value (objects keep their key order); throws TemplateError past kMaxValueDepth.
   static Value from_json(const nlohmann::ordered_json& json);
 
@@ -118,6 +129,9 @@ class Value {
   // A list proper (not a tuple or generator).
   [[nodiscard]] bool is_plain_list() const { return is_list() && seq_kind() == SeqKind::kList; }
   [[nodiscard]] SeqKind seq_kind() const { return list_items_data().seq; }
+  [[nodiscard]] const std::string& deferred_error() const {
+    return list_items_data().deferred_error;
+  }
   [[nodiscard]] bool is_dict() const { return kind_ == ValueKind::kDict; }
   [[nodiscard]] bool is_namespace() const { return kind_ == ValueKind::kNamespace; }
   [[nodiscard]] bool is_callable() const { return kind_ == ValueKind::kCallable; }
