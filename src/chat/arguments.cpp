@@ -41,15 +41,12 @@ std::vector<Value> bind_args(std::string_view function, const CallArgs& args,
 
 int64_t int_arg(std::string_view function, std::string_view param, const Value& v) {
   if (v.is_bool() || v.is_int()) return v.as_int();
-  template_fail("{}(): argument '{}' must be an integer, not '{}'", function, param,
-                v.type_name());
+  template_fail("{}(): argument '{}' must be an integer, not '{}'", function, param, v.type_name());
 }
 
-const std::string& string_arg(std::string_view function, std::string_view param,
-                              const Value& v) {
+const std::string& string_arg(std::string_view function, std::string_view param, const Value& v) {
   if (!v.is_string())
-    template_fail("{}(): argument '{}' must be a string, not '{}'", function, param,
-                  v.type_name());
+    template_fail("{}(): argument '{}' must be a string, not '{}'", function, param, v.type_name());
   return v.as_string();
 }
 

@@ -43,8 +43,8 @@ using ExprPtr = std::unique_ptr<Expr>;
 struct Expr {
   ExprKind kind = ExprKind::kConst;
   int line = 0;
-  int depth = 1;  // 1 + deepest child (bounded by the parser to keep evaluation recursion safe)
-  Value value;    // kConst
+  int depth = 1;     // 1 + deepest child (bounded by the parser to keep evaluation recursion safe)
+  Value value;       // kConst
   std::string name;  // kName, kAttr attribute, kFilter / kTest name
   BinaryOp binary_op = BinaryOp::kAdd;
   std::vector<CompareOp> compare_ops;
@@ -70,7 +70,7 @@ enum class StmtKind : uint8_t {
   kWith,         // with assignments: body
   kBreak,
   kContinue,
-  kGeneration,   // transformers' {% generation %}: renders body
+  kGeneration,  // transformers' {% generation %}: renders body
 };
 
 struct Stmt;

@@ -16,8 +16,8 @@ ChatTemplate::ChatTemplate(std::string source)
 std::string ChatTemplate::render(const nlohmann::ordered_json& context,
                                  const RenderOptions& options) const {
   if (!context.is_object())
-    throw TemplateError(fmt::format("render context must be a JSON object, not {}",
-                                    context.type_name()));
+    throw TemplateError(
+        fmt::format("render context must be a JSON object, not {}", context.type_name()));
   RenderState state(options);
   auto root = std::make_shared<Scope>();
   std::string out;

@@ -6,10 +6,9 @@
 // every runtime failure or exceeded limit is a TemplateError (a tandem::Error) with a line.
 #pragma once
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "chat/render_state.h"
 #include "chat/template_error.h"

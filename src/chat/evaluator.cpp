@@ -63,22 +63,44 @@ class Renderer {
 
   Flow exec_inner(const Stmt& s, const ScopePtr& scope, std::string& out) {
     switch (s.kind) {
-      case StmtKind::kText: emit(out, s.text); return Flow::kNormal;
-      case StmtKind::kPrint: emit(out, to_python_str(eval(*s.expr, *scope))); return Flow::kNormal;
-      case StmtKind::kIf: return exec_if(s, scope, out);
-      case StmtKind::kFor: exec_for(s, scope, out); return Flow::kNormal;
-      case StmtKind::kSet: assign(s, *scope, eval(*s.expr, *scope)); return Flow::kNormal;
-      case StmtKind::kSetAttr: exec_set_attr(s, *scope); return Flow::kNormal;
+      case StmtKind::kText:
+        emit(out, s.text);
+        return Flow::kNormal;
+      case StmtKind::kPrint:
+        emit(out, to_python_str(eval(*s.expr, *scope)));
+        return Flow::kNormal;
+      case StmtKind::kIf:
+        return exec_if(s, scope, out);
+      case StmtKind::kFor:
+        exec_for(s, scope, out);
+        return Flow::kNormal;
+      case StmtKind::kSet:
+        assign(s, *scope, eval(*s.expr, *scope));
+        return Flow::kNormal;
+      case StmtKind::kSetAttr:
+        exec_set_attr(s, *scope);
+        return Flow::kNormal;
       case StmtKind::kSetBlock:
         scope->vars[s.targets[0]] = Value::string(render_filtered(s, scope));
         return Flow::kNormal;
-      case StmtKind::kMacro: define_macro(s, scope); return Flow::kNormal;
-      case StmtKind::kCallBlock: emit(out, to_python_str(exec_call_block(s, scope))); return Flow::kNormal;
-      case StmtKind::kFilterBlock: emit(out, render_filtered(s, scope)); return Flow::kNormal;
-      case StmtKind::kWith: exec_with(s, scope, out); return Flow::kNormal;
-      case StmtKind::kBreak: return Flow::kBreak;
-      case StmtKind::kContinue: return Flow::kContinue;
-      case StmtKind::kGeneration: return exec_body(s.body, scope, out);
+      case StmtKind::kMacro:
+        define_macro(s, scope);
+        return Flow::kNormal;
+      case StmtKind::kCallBlock:
+        emit(out, to_python_str(exec_call_block(s, scope)));
+        return Flow::kNormal;
+      case StmtKind::kFilterBlock:
+        emit(out, render_filtered(s, scope));
+        return Flow::kNormal;
+      case StmtKind::kWith:
+        exec_with(s, scope, out);
+        return Flow::kNormal;
+      case StmtKind::kBreak:
+        return Flow::kBreak;
+      case StmtKind::kContinue:
+        return Flow::kContinue;
+      case StmtKind::kGeneration:
+        return exec_body(s.body, scope, out);
     }
     return Flow::kNormal;
   }
@@ -214,7 +236,9 @@ class Renderer {
     const Stmt* stmt = &s;
     return Value::callable(
         std::move(name),
-        [this, stmt, scope](RenderState&, CallArgs& args) { return call_macro(*stmt, scope, args); },
+        [this, stmt, scope](RenderState&, CallArgs& args) {
+          return call_macro(*stmt, scope, args);
+        },
         CallableKind::kMacro);
   }
 
@@ -294,9 +318,9 @@ Value Renderer::call_macro(const Stmt& m, const ScopePtr& def_scope, CallArgs& a
   for (size_t i = 0; i < m.params.size(); ++i) {
     if (bound[i]) continue;
     const MacroParam& p = m.params[i];
-    scope->vars[p.name] = p.default_value ? eval(*p.default_value, *scope)
-                                          : Value::undefined(fmt::format(
-                                                "parameter '{}' was not provided", p.name));
+    scope->vars[p.name] =
+        p.default_value ? eval(*p.default_value, *scope)
+                        : Value::undefined(fmt::format("parameter '{}' was not provided", p.name));
   }
   scope->vars["varargs"] = Value::tuple(std::move(varargs));
   scope->vars["kwargs"] = Value::dict(std::move(kwargs));
@@ -314,12 +338,17 @@ Value Renderer::call_macro(const Stmt& m, const ScopePtr& def_scope, CallArgs& a
 
 Value Renderer::eval_inner(const Expr& e, const Scope& scope) {
   switch (e.kind) {
-    case ExprKind::kConst: return e.value;
-    case ExprKind::kName: return eval_name(e, scope);
+    case ExprKind::kConst:
+      return e.value;
+    case ExprKind::kName:
+      return eval_name(e, scope);
     case ExprKind::kList:
-    case ExprKind::kTuple: return eval_sequence(e, scope);
-    case ExprKind::kDict: return eval_dict(e, scope);
-    case ExprKind::kAttr: return get_attr(eval(*e.children[0], scope), e.name);
+    case ExprKind::kTuple:
+      return eval_sequence(e, scope);
+    case ExprKind::kDict:
+      return eval_dict(e, scope);
+    case ExprKind::kAttr:
+      return get_attr(eval(*e.children[0], scope), e.name);
     case ExprKind::kItem:
       return get_item(eval(*e.children[0], scope), eval(*e.children[1], scope));
     case ExprKind::kSlice: {
@@ -328,13 +357,18 @@ Value Renderer::eval_inner(const Expr& e, const Scope& scope) {
       };
       return slice_value(state_, eval(*e.children[0], scope), part(1), part(2), part(3));
     }
-    case ExprKind::kCall: return eval_call(e, scope);
+    case ExprKind::kCall:
+      return eval_call(e, scope);
     case ExprKind::kFilter:
       return apply_filter_node(e, eval(*e.children[0], scope), scope);
-    case ExprKind::kTest: return eval_test(e, scope);
-    case ExprKind::kNeg: return negate(eval(*e.children[0], scope));
-    case ExprKind::kPos: return unary_plus(eval(*e.children[0], scope));
-    case ExprKind::kNot: return Value::boolean(!eval(*e.children[0], scope).truthy());
+    case ExprKind::kTest:
+      return eval_test(e, scope);
+    case ExprKind::kNeg:
+      return negate(eval(*e.children[0], scope));
+    case ExprKind::kPos:
+      return unary_plus(eval(*e.children[0], scope));
+    case ExprKind::kNot:
+      return Value::boolean(!eval(*e.children[0], scope).truthy());
     case ExprKind::kAnd: {
       Value left = eval(*e.children[0], scope);
       return left.truthy() ? eval(*e.children[1], scope) : left;
@@ -346,7 +380,8 @@ Value Renderer::eval_inner(const Expr& e, const Scope& scope) {
     case ExprKind::kBinary:
       return binary_op(state_, e.binary_op, eval(*e.children[0], scope),
                        eval(*e.children[1], scope));
-    case ExprKind::kCompare: return eval_compare(e, scope);
+    case ExprKind::kCompare:
+      return eval_compare(e, scope);
     case ExprKind::kCond:
       if (eval(*e.children[0], scope).truthy()) return eval(*e.children[1], scope);
       if (e.children[2]) return eval(*e.children[2], scope);
@@ -368,7 +403,8 @@ Value Renderer::eval_sequence(const Expr& e, const Scope& scope) {
   std::vector<Value> items;
   items.reserve(e.children.size());
   for (const auto& c : e.children) items.push_back(eval(*c, scope));
-  return e.kind == ExprKind::kTuple ? Value::tuple(std::move(items)) : Value::list(std::move(items));
+  return e.kind == ExprKind::kTuple ? Value::tuple(std::move(items))
+                                    : Value::list(std::move(items));
 }
 
 Value Renderer::eval_dict(const Expr& e, const Scope& scope) {
@@ -394,7 +430,8 @@ Value Renderer::eval_compare(const Expr& e, const Scope& scope) {
 
 CallArgs Renderer::eval_args(const Expr& e, const Scope& scope) {
   CallArgs args;
-  for (size_t i = 1; i < e.children.size(); ++i) args.positional.push_back(eval(*e.children[i], scope));
+  for (size_t i = 1; i < e.children.size(); ++i)
+    args.positional.push_back(eval(*e.children[i], scope));
   for (const auto& [key, expr] : e.kwargs) args.keyword.emplace_back(key, eval(*expr, scope));
   return args;
 }

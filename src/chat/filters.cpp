@@ -19,8 +19,9 @@ namespace {
 Value str_value(std::string s) { return Value::string(std::move(s)); }
 
 Value filter_default(RenderState&, const Value& v, CallArgs& args) {
-  const auto a = bind_args("default", args, {optional("default_value", Value::string("")),
-                                             optional("boolean", Value::boolean(false))});
+  const auto a = bind_args(
+      "default", args,
+      {optional("default_value", Value::string("")), optional("boolean", Value::boolean(false))});
   if (v.is_undefined() || (a[1].truthy() && !v.truthy())) return a[0];
   return v;
 }
@@ -47,8 +48,8 @@ std::string jinja_title(std::string_view s) {
   bool in_separator = false;
   while (pos < s.size()) {
     const char32_t cp = next_code_point(s, pos);
-    const bool separator = is_space(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' ||
-                           cp == '<';
+    const bool separator =
+        is_space(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
     if (separator != in_separator) run_start = true;
     in_separator = separator;
     append_utf8(out, run_start ? to_upper(cp) : to_lower(cp));
@@ -61,15 +62,15 @@ Value filter_replace(RenderState& state, const Value& v, CallArgs& args) {
   const auto a = bind_args("replace", args,
                            {required("old"), required("new"), optional("count", Value::none())});
   const int64_t count = a[2].is_none() ? -1 : int_arg("replace", "count", a[2]);
-  return str_value(py_replace(state, to_python_str(v), to_python_str(a[0]), to_python_str(a[1]),
-                              count));
+  return str_value(
+      py_replace(state, to_python_str(v), to_python_str(a[0]), to_python_str(a[1]), count));
 }
 
 Value filter_indent(RenderState& state, const Value& v, CallArgs& args) {
-  const auto a = bind_args("indent", args,
-                           {optional("width", Value::integer(4)),
-                            optional("first", Value::boolean(false)),
-                            optional("blank", Value::boolean(false))});
+  const auto a =
+      bind_args("indent", args,
+                {optional("width", Value::integer(4)), optional("first", Value::boolean(false)),
+                 optional("blank", Value::boolean(false))});
   std::string indention;
   if (a[0].is_string()) {
     indention = a[0].as_string();
@@ -111,11 +112,10 @@ Value filter_center(RenderState& state, const Value& v, CallArgs& args) {
 }
 
 Value filter_tojson(RenderState& state, const Value& v, CallArgs& args) {
-  const auto a = bind_args("tojson", args,
-                           {optional("ensure_ascii", Value::boolean(false)),
-                            optional("indent", Value::none()),
-                            optional("separators", Value::none()),
-                            optional("sort_keys", Value::boolean(false))});
+  const auto a = bind_args(
+      "tojson", args,
+      {optional("ensure_ascii", Value::boolean(false)), optional("indent", Value::none()),
+       optional("separators", Value::none()), optional("sort_keys", Value::boolean(false))});
   JsonDumpOptions options;
   options.ensure_ascii = a[0].truthy();
   options.sort_keys = a[3].truthy();
@@ -187,8 +187,8 @@ std::optional<double> parse_python_float(std::string_view text) {
 }
 
 Value filter_int(RenderState&, const Value& v, CallArgs& args) {
-  const auto a = bind_args("int", args, {optional("default", Value::integer(0)),
-                                         optional("base", Value::integer(10))});
+  const auto a = bind_args(
+      "int", args, {optional("default", Value::integer(0)), optional("base", Value::integer(10))});
   if (v.is_undefined()) fail_undefined(v);  // int(Undefined) raises in Jinja
   if (v.is_int() || v.is_bool()) return Value::integer(v.as_int());
   if (v.is_string()) {
@@ -253,8 +253,9 @@ Value python_round(const Value& v, int64_t ndigits) {
 }
 
 Value filter_round(RenderState&, const Value& v, CallArgs& args) {
-  const auto a = bind_args("round", args, {optional("precision", Value::integer(0)),
-                                           optional("method", Value::string("common"))});
+  const auto a = bind_args(
+      "round", args,
+      {optional("precision", Value::integer(0)), optional("method", Value::string("common"))});
   const std::string& method = string_arg("round", "method", a[1]);
   const int64_t precision = int_arg("round", "precision", a[0]);
   if (method != "common" && method != "ceil" && method != "floor")
@@ -271,12 +272,23 @@ Value filter_escape(RenderState& state, const Value& v, CallArgs& args) {
   std::string out;
   for (char c : to_python_str(v)) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   state.charge_bytes(out.size());
@@ -301,11 +313,10 @@ Value filter_attr(RenderState&, const Value& v, CallArgs& args) {
 
 Value filter_truncate(RenderState& state, const Value& v, CallArgs& args) {
   CallArgs no_args;
-  const auto a = bind_args("truncate", args,
-                           {optional("length", Value::integer(255)),
-                            optional("killwords", Value::boolean(false)),
-                            optional("end", Value::string("...")),
-                            optional("leeway", Value::none())});
+  const auto a = bind_args(
+      "truncate", args,
+      {optional("length", Value::integer(255)), optional("killwords", Value::boolean(false)),
+       optional("end", Value::string("...")), optional("leeway", Value::none())});
   const int64_t length = int_arg("truncate", "length", a[0]);
   const std::string& end = string_arg("truncate", "end", a[2]);
   const int64_t leeway = a[3].is_none() ? 5 : int_arg("truncate", "leeway", a[3]);

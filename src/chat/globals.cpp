@@ -84,9 +84,11 @@ Value global_strftime_now(RenderState& state, CallArgs& args) {
   const std::string& format = string_arg("strftime_now", "format", a[0]);
   const auto now = std::chrono::system_clock::now();
   const std::time_t t = state.now();
-  const auto micros = state.clock_fixed() ? 0
-                                          : std::chrono::duration_cast<std::chrono::microseconds>(
-                                                now.time_since_epoch()).count() % 1000000;
+  const auto micros =
+      state.clock_fixed()
+          ? 0
+          : std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count() %
+                1000000;
   std::string c_format;
   for (size_t i = 0; i < format.size(); ++i) {
     if (format[i] != '%' || i + 1 >= format.size()) {

@@ -364,18 +364,40 @@ class Lexer {
   size_t decode_one_escape(size_t i, size_t end, std::string& out) const {
     const char e = src_[i + 1];
     switch (e) {
-      case '\n': return i + 1;
-      case '\\': out.push_back('\\'); return i + 1;
-      case '\'': out.push_back('\''); return i + 1;
-      case '"': out.push_back('"'); return i + 1;
-      case 'a': out.push_back('\a'); return i + 1;
-      case 'b': out.push_back('\b'); return i + 1;
-      case 'f': out.push_back('\f'); return i + 1;
-      case 'n': out.push_back('\n'); return i + 1;
-      case 'r': out.push_back('\r'); return i + 1;
-      case 't': out.push_back('\t'); return i + 1;
-      case 'v': out.push_back('\v'); return i + 1;
-      default: break;
+      case '\n':
+        return i + 1;
+      case '\\':
+        out.push_back('\\');
+        return i + 1;
+      case '\'':
+        out.push_back('\'');
+        return i + 1;
+      case '"':
+        out.push_back('"');
+        return i + 1;
+      case 'a':
+        out.push_back('\a');
+        return i + 1;
+      case 'b':
+        out.push_back('\b');
+        return i + 1;
+      case 'f':
+        out.push_back('\f');
+        return i + 1;
+      case 'n':
+        out.push_back('\n');
+        return i + 1;
+      case 'r':
+        out.push_back('\r');
+        return i + 1;
+      case 't':
+        out.push_back('\t');
+        return i + 1;
+      case 'v':
+        out.push_back('\v');
+        return i + 1;
+      default:
+        break;
     }
     if (e >= '0' && e <= '7') {
       char32_t cp = 0;
@@ -436,7 +458,7 @@ class Lexer {
   std::string src_;
   std::vector<size_t> newlines_;  // byte offsets of every '\n' in src_
   size_t pos_ = 0;
-  bool line_starting_ = true;  // the last lexer match ended with a newline
+  bool line_starting_ = true;   // the last lexer match ended with a newline
   std::vector<char> brackets_;  // closing brackets expected inside the current tag
   std::vector<Token> tokens_;
 };

@@ -20,8 +20,8 @@ enum class TokenKind : uint8_t {
   kString,      // text = the decoded literal
   kInteger,
   kFloat,
-  kOperator,    // text = the operator: + - * / // % ** ~ == != < <= > >= = . : | , ( ) [ ] { }
-  kEnd,         // end of the source
+  kOperator,  // text = the operator: + - * / // % ** ~ == != < <= > >= = . : | , ( ) [ ] { }
+  kEnd,       // end of the source
 };
 
 struct Token {

@@ -39,11 +39,11 @@ Value strip_method(const Value& self, CallArgs& args, std::string_view fn, Strip
 
 Value split_method(RenderState& state, const Value& self, CallArgs& args, bool from_right) {
   const char* fn = from_right ? "rsplit" : "split";
-  const auto a =
-      bind_args(fn, args, {optional("sep", Value::none()), optional("maxsplit", Value::integer(-1))});
-  return string_list(state, py_split(self.as_string(), optional_string(fn, a[0]),
-                                     int_arg(fn, "maxsplit", a[1]), from_right,
-                                     state.limits().max_list_items));
+  const auto a = bind_args(
+      fn, args, {optional("sep", Value::none()), optional("maxsplit", Value::integer(-1))});
+  return string_list(
+      state, py_split(self.as_string(), optional_string(fn, a[0]), int_arg(fn, "maxsplit", a[1]),
+                      from_right, state.limits().max_list_items));
 }
 
 // startswith/endswith: the prefix may be a tuple of alternatives.
@@ -81,7 +81,8 @@ Value pad_method(RenderState& state, const Value& self, CallArgs& args, std::str
   const auto a = bind_args(fn, args, {required("width"), optional("fillchar", Value::string(" "))});
   const int64_t width = int_arg(fn, "width", a[0]);
   const std::string& fill = string_arg(fn, "fillchar", a[1]);
-  if (utf8_length(fill) != 1) template_fail("{}(): the fill character must be exactly one character long", fn);
+  if (utf8_length(fill) != 1)
+    template_fail("{}(): the fill character must be exactly one character long", fn);
   const std::string& s = self.as_string();
   const auto len = static_cast<int64_t>(utf8_length(s));
   if (width <= len) return self;
@@ -184,46 +185,78 @@ Value string_transform(const Value& self, CallArgs& args, std::string_view fn,
 
 const MethodTable& string_methods() {
   static const MethodTable table = {
-      {"strip", [](RenderState&, const Value& s, CallArgs& a) { return strip_method(s, a, "strip", StripSide::kBoth); }},
-      {"lstrip", [](RenderState&, const Value& s, CallArgs& a) { return strip_method(s, a, "lstrip", StripSide::kLeft); }},
-      {"rstrip", [](RenderState&, const Value& s, CallArgs& a) { return strip_method(s, a, "rstrip", StripSide::kRight); }},
-      {"split", [](RenderState& st, const Value& s, CallArgs& a) { return split_method(st, s, a, false); }},
-      {"rsplit", [](RenderState& st, const Value& s, CallArgs& a) { return split_method(st, s, a, true); }},
-      {"splitlines", [](RenderState& st, const Value& s, CallArgs& a) {
+      {"strip", [](RenderState&, const Value& s,
+                   CallArgs& a) { return strip_method(s, a, "strip", StripSide::kBoth); }},
+      {"lstrip", [](RenderState&, const Value& s,
+                    CallArgs& a) { return strip_method(s, a, "lstrip", StripSide::kLeft); }},
+      {"rstrip", [](RenderState&, const Value& s,
+                    CallArgs& a) { return strip_method(s, a, "rstrip", StripSide::kRight); }},
+      {"split",
+       [](RenderState& st, const Value& s, CallArgs& a) { return split_method(st, s, a, false); }},
+      {"rsplit",
+       [](RenderState& st, const Value& s, CallArgs& a) { return split_method(st, s, a, true); }},
+      {"splitlines",
+       [](RenderState& st, const Value& s, CallArgs& a) {
          const auto b = bind_args("splitlines", a, {optional("keepends", Value::boolean(false))});
-         return string_list(st, py_splitlines(s.as_string(), b[0].truthy(), st.limits().max_list_items));
+         return string_list(
+             st, py_splitlines(s.as_string(), b[0].truthy(), st.limits().max_list_items));
        }},
-      {"startswith", [](RenderState&, const Value& s, CallArgs& a) { return affix_method(s, a, true); }},
-      {"endswith", [](RenderState&, const Value& s, CallArgs& a) { return affix_method(s, a, false); }},
-      {"upper", [](RenderState&, const Value& s, CallArgs& a) { return string_transform(s, a, "upper", &to_upper); }},
-      {"lower", [](RenderState&, const Value& s, CallArgs& a) { return string_transform(s, a, "lower", &to_lower); }},
-      {"casefold", [](RenderState&, const Value& s, CallArgs& a) { return string_transform(s, a, "casefold", &to_lower); }},
-      {"title", [](RenderState&, const Value& s, CallArgs& a) { return string_transform(s, a, "title", &py_title); }},
-      {"capitalize", [](RenderState&, const Value& s, CallArgs& a) { return string_transform(s, a, "capitalize", &py_capitalize); }},
-      {"swapcase", [](RenderState&, const Value& s, CallArgs& a) { return string_transform(s, a, "swapcase", &py_swapcase); }},
-      {"replace", [](RenderState& st, const Value& s, CallArgs& a) {
-         const auto b = bind_args("replace", a, {required("old"), required("new"), optional("count", Value::integer(-1))});
+      {"startswith",
+       [](RenderState&, const Value& s, CallArgs& a) { return affix_method(s, a, true); }},
+      {"endswith",
+       [](RenderState&, const Value& s, CallArgs& a) { return affix_method(s, a, false); }},
+      {"upper", [](RenderState&, const Value& s,
+                   CallArgs& a) { return string_transform(s, a, "upper", &to_upper); }},
+      {"lower", [](RenderState&, const Value& s,
+                   CallArgs& a) { return string_transform(s, a, "lower", &to_lower); }},
+      {"casefold", [](RenderState&, const Value& s,
+                      CallArgs& a) { return string_transform(s, a, "casefold", &to_lower); }},
+      {"title", [](RenderState&, const Value& s,
+                   CallArgs& a) { return string_transform(s, a, "title", &py_title); }},
+      {"capitalize",
+       [](RenderState&, const Value& s, CallArgs& a) {
+         return string_transform(s, a, "capitalize", &py_capitalize);
+       }},
+      {"swapcase", [](RenderState&, const Value& s,
+                      CallArgs& a) { return string_transform(s, a, "swapcase", &py_swapcase); }},
+      {"replace",
+       [](RenderState& st, const Value& s, CallArgs& a) {
+         const auto b =
+             bind_args("replace", a,
+                       {required("old"), required("new"), optional("count", Value::integer(-1))});
          return Value::string(py_replace(st, s.as_string(), string_arg("replace", "old", b[0]),
-                                         string_arg("replace", "new", b[1]), int_arg("replace", "count", b[2])));
+                                         string_arg("replace", "new", b[1]),
+                                         int_arg("replace", "count", b[2])));
        }},
-      {"find", [](RenderState&, const Value& s, CallArgs& a) { return find_method_impl(s, a, "find", false, false); }},
-      {"rfind", [](RenderState&, const Value& s, CallArgs& a) { return find_method_impl(s, a, "rfind", true, false); }},
-      {"index", [](RenderState&, const Value& s, CallArgs& a) { return find_method_impl(s, a, "index", false, true); }},
-      {"rindex", [](RenderState&, const Value& s, CallArgs& a) { return find_method_impl(s, a, "rindex", true, true); }},
-      {"count", [](RenderState&, const Value& s, CallArgs& a) {
+      {"find", [](RenderState&, const Value& s,
+                  CallArgs& a) { return find_method_impl(s, a, "find", false, false); }},
+      {"rfind", [](RenderState&, const Value& s,
+                   CallArgs& a) { return find_method_impl(s, a, "rfind", true, false); }},
+      {"index", [](RenderState&, const Value& s,
+                   CallArgs& a) { return find_method_impl(s, a, "index", false, true); }},
+      {"rindex", [](RenderState&, const Value& s,
+                    CallArgs& a) { return find_method_impl(s, a, "rindex", true, true); }},
+      {"count",
+       [](RenderState&, const Value& s, CallArgs& a) {
          const auto b = bind_args("count", a, {required("sub")});
          const std::string& sub = string_arg("count", "sub", b[0]);
          const std::string& str = s.as_string();
          if (sub.empty()) return Value::integer(static_cast<int64_t>(utf8_length(str) + 1));
          int64_t n = 0;
-         for (size_t at = str.find(sub); at != std::string::npos; at = str.find(sub, at + sub.size())) ++n;
+         for (size_t at = str.find(sub); at != std::string::npos;
+              at = str.find(sub, at + sub.size()))
+           ++n;
          return Value::integer(n);
        }},
       {"join", [](RenderState& st, const Value& s, CallArgs& a) { return join_method(st, s, a); }},
-      {"center", [](RenderState& st, const Value& s, CallArgs& a) { return pad_method(st, s, a, "center"); }},
-      {"ljust", [](RenderState& st, const Value& s, CallArgs& a) { return pad_method(st, s, a, "ljust"); }},
-      {"rjust", [](RenderState& st, const Value& s, CallArgs& a) { return pad_method(st, s, a, "rjust"); }},
-      {"zfill", [](RenderState& st, const Value& s, CallArgs& a) {
+      {"center",
+       [](RenderState& st, const Value& s, CallArgs& a) { return pad_method(st, s, a, "center"); }},
+      {"ljust",
+       [](RenderState& st, const Value& s, CallArgs& a) { return pad_method(st, s, a, "ljust"); }},
+      {"rjust",
+       [](RenderState& st, const Value& s, CallArgs& a) { return pad_method(st, s, a, "rjust"); }},
+      {"zfill",
+       [](RenderState& st, const Value& s, CallArgs& a) {
          const auto b = bind_args("zfill", a, {required("width")});
          const std::string& str = s.as_string();
          const int64_t width = int_arg("zfill", "width", b[0]);
@@ -231,21 +264,34 @@ const MethodTable& string_methods() {
          if (width <= len) return s;
          st.check_string_size(static_cast<size_t>(width));
          const size_t sign = !str.empty() && (str[0] == '+' || str[0] == '-') ? 1 : 0;
-         return Value::string(str.substr(0, sign) + std::string(static_cast<size_t>(width - len), '0') + str.substr(sign));
+         return Value::string(str.substr(0, sign) +
+                              std::string(static_cast<size_t>(width - len), '0') +
+                              str.substr(sign));
        }},
-      {"removeprefix", [](RenderState&, const Value& s, CallArgs& a) { return affix_remove(s, a, true); }},
-      {"removesuffix", [](RenderState&, const Value& s, CallArgs& a) { return affix_remove(s, a, false); }},
-      {"partition", [](RenderState&, const Value& s, CallArgs& a) { return partition_method(s, a, false); }},
-      {"rpartition", [](RenderState&, const Value& s, CallArgs& a) { return partition_method(s, a, true); }},
-      {"isdigit", [](RenderState&, const Value& s, CallArgs& a) { return all_chars<is_digit>(s, a, "isdigit"); }},
-      {"isnumeric", [](RenderState&, const Value& s, CallArgs& a) { return all_chars<is_digit>(s, a, "isnumeric"); }},
-      {"isdecimal", [](RenderState&, const Value& s, CallArgs& a) { return all_chars<is_digit>(s, a, "isdecimal"); }},
-      {"isalpha", [](RenderState&, const Value& s, CallArgs& a) { return all_chars<is_alpha>(s, a, "isalpha"); }},
-      {"isalnum", [](RenderState&, const Value& s, CallArgs& a) { return all_chars<is_alnum>(s, a, "isalnum"); }},
-      {"isspace", [](RenderState&, const Value& s, CallArgs& a) { return all_chars<is_space>(s, a, "isspace"); }},
+      {"removeprefix",
+       [](RenderState&, const Value& s, CallArgs& a) { return affix_remove(s, a, true); }},
+      {"removesuffix",
+       [](RenderState&, const Value& s, CallArgs& a) { return affix_remove(s, a, false); }},
+      {"partition",
+       [](RenderState&, const Value& s, CallArgs& a) { return partition_method(s, a, false); }},
+      {"rpartition",
+       [](RenderState&, const Value& s, CallArgs& a) { return partition_method(s, a, true); }},
+      {"isdigit", [](RenderState&, const Value& s,
+                     CallArgs& a) { return all_chars<is_digit>(s, a, "isdigit"); }},
+      {"isnumeric", [](RenderState&, const Value& s,
+                       CallArgs& a) { return all_chars<is_digit>(s, a, "isnumeric"); }},
+      {"isdecimal", [](RenderState&, const Value& s,
+                       CallArgs& a) { return all_chars<is_digit>(s, a, "isdecimal"); }},
+      {"isalpha", [](RenderState&, const Value& s,
+                     CallArgs& a) { return all_chars<is_alpha>(s, a, "isalpha"); }},
+      {"isalnum", [](RenderState&, const Value& s,
+                     CallArgs& a) { return all_chars<is_alnum>(s, a, "isalnum"); }},
+      {"isspace", [](RenderState&, const Value& s,
+                     CallArgs& a) { return all_chars<is_space>(s, a, "isspace"); }},
       {"isupper", [](RenderState&, const Value& s, CallArgs& a) { return case_test(s, a, true); }},
       {"islower", [](RenderState&, const Value& s, CallArgs& a) { return case_test(s, a, false); }},
-      {"format", [](RenderState&, const Value&, CallArgs&) -> Value {
+      {"format",
+       [](RenderState&, const Value&, CallArgs&) -> Value {
          template_fail("str.format() is not supported in chat templates; use '~' or '%'");
        }},
   };
@@ -261,52 +307,74 @@ Value dict_items(const Value& self) {
 
 const MethodTable& dict_methods() {
   static const MethodTable table = {
-      {"items", [](RenderState&, const Value& d, CallArgs& a) { bind_args("items", a, {}); return dict_items(d); }},
-      {"keys", [](RenderState&, const Value& d, CallArgs& a) {
+      {"items",
+       [](RenderState&, const Value& d, CallArgs& a) {
+         bind_args("items", a, {});
+         return dict_items(d);
+       }},
+      {"keys",
+       [](RenderState&, const Value& d, CallArgs& a) {
          bind_args("keys", a, {});
          return Value::list(iterate(d));
        }},
-      {"values", [](RenderState&, const Value& d, CallArgs& a) {
+      {"values",
+       [](RenderState&, const Value& d, CallArgs& a) {
          bind_args("values", a, {});
          std::vector<Value> values;
          for (const auto& entry : d.as_dict().entries()) values.push_back(entry.second);
          return Value::list(std::move(values));
        }},
-      {"get", [](RenderState&, const Value& d, CallArgs& a) {
+      {"get",
+       [](RenderState&, const Value& d, CallArgs& a) {
          const auto b = bind_args("get", a, {required("key"), optional("default", Value::none())});
          const Value* v = d.as_dict().find(b[0]);
          return v != nullptr ? *v : b[1];
        }},
-      {"copy", [](RenderState&, const Value& d, CallArgs& a) { bind_args("copy", a, {}); return d; }},
+      {"copy",
+       [](RenderState&, const Value& d, CallArgs& a) {
+         bind_args("copy", a, {});
+         return d;
+       }},
   };
   return table;
 }
 
 const MethodTable& list_methods() {
   static const MethodTable table = {
-      {"index", [](RenderState&, const Value& l, CallArgs& a) {
+      {"index",
+       [](RenderState&, const Value& l, CallArgs& a) {
          const auto b = bind_args("index", a, {required("value")});
          const auto& items = l.as_list();
          for (size_t i = 0; i < items.size(); ++i)
            if (values_equal(items[i], b[0])) return Value::integer(static_cast<int64_t>(i));
          template_fail("{} is not in list", python_repr(b[0]));
        }},
-      {"count", [](RenderState&, const Value& l, CallArgs& a) {
+      {"count",
+       [](RenderState&, const Value& l, CallArgs& a) {
          const auto b = bind_args("count", a, {required("value")});
-         return Value::integer(std::count_if(l.as_list().begin(), l.as_list().end(),
-                                             [&](const Value& v) { return values_equal(v, b[0]); }));
+         return Value::integer(
+             std::count_if(l.as_list().begin(), l.as_list().end(),
+                           [&](const Value& v) { return values_equal(v, b[0]); }));
        }},
-      {"copy", [](RenderState&, const Value& l, CallArgs& a) { bind_args("copy", a, {}); return l; }},
+      {"copy",
+       [](RenderState&, const Value& l, CallArgs& a) {
+         bind_args("copy", a, {});
+         return l;
+       }},
   };
   return table;
 }
 
 const MethodTable* table_for(const Value& obj) {
   switch (obj.kind()) {
-    case ValueKind::kString: return &string_methods();
-    case ValueKind::kDict: return &dict_methods();
-    case ValueKind::kList: return obj.is_generator() ? nullptr : &list_methods();
-    default: return nullptr;
+    case ValueKind::kString:
+      return &string_methods();
+    case ValueKind::kDict:
+      return &dict_methods();
+    case ValueKind::kList:
+      return obj.is_generator() ? nullptr : &list_methods();
+    default:
+      return nullptr;
   }
 }
 

@@ -27,8 +27,8 @@ Value missing_item(const Value& obj, const Value& key) {
 }
 
 Value unsafe_attribute(const Value& obj, const std::string& name) {
-  return Value::undefined(fmt::format("access to attribute '{}' of '{}' object is unsafe.", name,
-                                      obj.type_name()));
+  return Value::undefined(
+      fmt::format("access to attribute '{}' of '{}' object is unsafe.", name, obj.type_name()));
 }
 
 [[noreturn]] void fail_operands(const char* op, const Value& a, const Value& b) {
@@ -82,8 +82,7 @@ Value add(RenderState& state, const Value& a, const Value& b) {
     items.insert(items.end(), b.as_list().begin(), b.as_list().end());
     return a.is_tuple() ? Value::tuple(std::move(items)) : Value::list(std::move(items));
   }
-  if (a.is_string())
-    template_fail("can only concatenate str (not \"{}\") to str", b.type_name());
+  if (a.is_string()) template_fail("can only concatenate str (not \"{}\") to str", b.type_name());
   if (a.is_list() && !a.is_tuple())
     template_fail("can only concatenate list (not \"{}\") to list", b.type_name());
   fail_operands("+", a, b);
@@ -300,10 +299,14 @@ bool compare_op(CompareOp op, const Value& a, const Value& b) {
   check_operands(a, b);
   const int c = compare_values(a, b);
   switch (op) {
-    case CompareOp::kLt: return c < 0;
-    case CompareOp::kLe: return c <= 0;
-    case CompareOp::kGt: return c > 0;
-    default: return c >= 0;
+    case CompareOp::kLt:
+      return c < 0;
+    case CompareOp::kLe:
+      return c <= 0;
+    case CompareOp::kGt:
+      return c > 0;
+    default:
+      return c >= 0;
   }
 }
 

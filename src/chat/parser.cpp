@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <initializer_list>
 
+#include "chat/ast_checks.h"
 #include "chat/filters.h"
 #include "chat/lexer.h"
 #include "chat/template_error.h"
@@ -22,7 +23,8 @@ class Parser {
   Program parse() {
     Program program;
     program.body = parse_body({}, "template");
-    if (peek().kind != TokenKind::kEnd) fail(peek(), fmt::format("unexpected '{}'", describe(peek())));
+    if (peek().kind != TokenKind::kEnd)
+      fail(peek(), fmt::format("unexpected '{}'", describe(peek())));
     return program;
   }
 
@@ -46,14 +48,22 @@ class Parser {
   }
   static std::string describe(const Token& t) {
     switch (t.kind) {
-      case TokenKind::kText: return "template text";
-      case TokenKind::kVarBegin: return "{{";
-      case TokenKind::kVarEnd: return "}}";
-      case TokenKind::kBlockBegin: return "{%";
-      case TokenKind::kBlockEnd: return "%}";
-      case TokenKind::kEnd: return "end of template";
-      case TokenKind::kString: return "string literal";
-      default: return t.text;
+      case TokenKind::kText:
+        return "template text";
+      case TokenKind::kVarBegin:
+        return "{{";
+      case TokenKind::kVarEnd:
+        return "}}";
+      case TokenKind::kBlockBegin:
+        return "{%";
+      case TokenKind::kBlockEnd:
+        return "%}";
+      case TokenKind::kEnd:
+        return "end of template";
+      case TokenKind::kString:
+        return "string literal";
+      default:
+        return t.text;
     }
   }
   [[noreturn]] static void fail(const Token& t, const std::string& message) {
@@ -147,8 +157,8 @@ class Parser {
         auto s = make_stmt(StmtKind::kPrint, t.line);
         s->expr = parse_tuple(true, {}, false);
         if (peek().kind != TokenKind::kVarEnd)
-          fail(peek(), fmt::format("expected end of print statement '}}}}', got '{}'",
-                                   describe(peek())));
+          fail(peek(),
+               fmt::format("expected end of print statement '}}}}', got '{}'", describe(peek())));
         next();
         body.push_back(std::move(s));
       } else if (t.kind == TokenKind::kBlockBegin) {
@@ -228,8 +238,7 @@ class Parser {
     *unpack = comma;
     if (paren) expect_op(")");
     for (const auto& n : names)
-      if (n == "true" || n == "false" || n == "none" || n == "True" || n == "False" ||
-          n == "None")
+      if (n == "true" || n == "false" || n == "none" || n == "True" || n == "False" || n == "None")
         fail(peek(), fmt::format("cannot assign to '{}'", n));
     return names;
   }
@@ -381,8 +390,6 @@ class Parser {
     }
   }
 
-  static void note_special_names(Stmt& s);
-
   // ------------------------------------------------------------------ expressions
   // A comma-separated list of expressions: one expression, or a tuple when commas appear.
   ExprPtr parse_tuple(bool with_condexpr, std::initializer_list<std::string_view> extra_end,
@@ -504,8 +511,8 @@ class Parser {
                              std::initializer_list<std::pair<std::string_view, BinaryOp>> ops) {
     ExprPtr left = (this->*sub)();
     while (true) {
-      const auto* op = std::find_if(ops.begin(), ops.end(),
-                                    [&](const auto& o) { return at_op(o.first); });
+      const auto* op =
+          std::find_if(ops.begin(), ops.end(), [&](const auto& o) { return at_op(o.first); });
       if (op == ops.end()) return left;
       const int line = next().line;
       auto e = make_binary(ExprKind::kBinary, line, std::move(left), (this->*sub)());
@@ -521,11 +528,10 @@ class Parser {
     return parse_binary_chain(&Parser::parse_math2, {{"~", BinaryOp::kConcat}});
   }
   ExprPtr parse_math2() {
-    return parse_binary_chain(&Parser::parse_pow,
-                              {{"*", BinaryOp::kMul},
-                               {"/", BinaryOp::kDiv},
-                               {"//", BinaryOp::kFloorDiv},
-                               {"%", BinaryOp::kMod}});
+    return parse_binary_chain(&Parser::parse_pow, {{"*", BinaryOp::kMul},
+                                                   {"/", BinaryOp::kDiv},
+                                                   {"//", BinaryOp::kFloorDiv},
+                                                   {"%", BinaryOp::kMod}});
   }
   ExprPtr parse_pow() {
     return parse_binary_chain(&Parser::parse_unary_with_filters, {{"**", BinaryOp::kPow}});
@@ -537,8 +543,8 @@ class Parser {
     ExprPtr node;
     if (at_op("-") || at_op("+")) {
       const Token& t = next();
-      node = make_unary(t.text == "-" ? ExprKind::kNeg : ExprKind::kPos, t.line,
-                        parse_unary(false));
+      node =
+          make_unary(t.text == "-" ? ExprKind::kNeg : ExprKind::kPos, t.line, parse_unary(false));
     } else {
       node = parse_primary();
     }
@@ -775,80 +781,11 @@ ExprPtr Parser::parse_test(ExprPtr node) {
   return finish(std::move(e));
 }
 
-// ------------------------------------------------------------------ post-parse passes
-template <typename Fn>
-void visit_expr(const Expr* e, const Fn& fn) {
-  if (e == nullptr) return;
-  fn(*e);
-  for (const auto& c : e->children) visit_expr(c.get(), fn);
-  for (const auto& kv : e->kwargs) visit_expr(kv.second.get(), fn);
-}
-
-template <typename Fn>
-void visit_body_exprs(const Body& body, const Fn& fn) {
-  for (const auto& s : body) {
-    visit_expr(s->expr.get(), fn);
-    visit_expr(s->cond.get(), fn);
-    for (const auto& [cond, b] : s->branches) {
-      visit_expr(cond.get(), fn);
-      visit_body_exprs(b, fn);
-    }
-    visit_body_exprs(s->body, fn);
-    visit_body_exprs(s->else_body, fn);
-    for (const auto& p : s->params) visit_expr(p.default_value.get(), fn);
-    for (const auto& f : s->filters) visit_expr(f.get(), fn);
-    for (const auto& a : s->assignments) visit_expr(a.second.get(), fn);
-  }
-}
-
-void Parser::note_special_names(Stmt& s) {
-  visit_body_exprs(s.body, [&](const Expr& e) {
-    if (e.kind != ExprKind::kName) return;
-    s.uses_varargs |= e.name == "varargs";
-    s.uses_kwargs |= e.name == "kwargs";
-    s.uses_caller |= e.name == "caller";
-  });
-}
-
-// Unknown filters/tests fail at parse time, except inside `if` statements and conditional
-// expressions ("soft" contexts) where Jinja defers the error to run time. A for loop or macro
-// body starts a new, non-soft frame.
-void check_unknown(const Expr* e, bool soft) {
-  if (e == nullptr) return;
-  if (e->unknown && !soft) {
-    const bool filter = e->kind == ExprKind::kFilter;
-    throw TemplateError(e->line, fmt::format("No {} named '{}'.", filter ? "filter" : "test",
-                                             e->name));
-  }
-  const bool child_soft = soft || e->kind == ExprKind::kCond;
-  for (const auto& c : e->children) check_unknown(c.get(), child_soft);
-  for (const auto& kv : e->kwargs) check_unknown(kv.second.get(), child_soft);
-}
-
-void check_unknown(const Body& body, bool soft) {
-  for (const auto& s : body) {
-    const bool is_if = s->kind == StmtKind::kIf;
-    const bool new_frame = s->kind == StmtKind::kFor || s->kind == StmtKind::kMacro ||
-                           s->kind == StmtKind::kCallBlock;
-    check_unknown(s->expr.get(), soft);
-    check_unknown(s->cond.get(), soft);
-    for (const auto& [cond, b] : s->branches) {
-      check_unknown(cond.get(), true);
-      check_unknown(b, true);
-    }
-    check_unknown(s->body, new_frame ? false : soft || is_if);
-    check_unknown(s->else_body, new_frame ? false : soft || is_if);
-    for (const auto& p : s->params) check_unknown(p.default_value.get(), soft);
-    for (const auto& f : s->filters) check_unknown(f.get(), soft);
-    for (const auto& a : s->assignments) check_unknown(a.second.get(), soft);
-  }
-}
-
 }  // namespace
 
 Program parse_template(std::string_view source) {
   Program program = Parser(tokenize(source)).parse();
-  check_unknown(program.body, false);
+  check_unknown_names(program.body);
   return program;
 }
 

@@ -1,8 +1,8 @@
 // Python printf-style formatting over Values.
 #include "chat/percent_format.h"
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "chat/template_error.h"
@@ -83,14 +83,16 @@ class Formatter {
       if (close == std::string::npos) template_fail("incomplete format key");
       if (!args_.is_dict()) template_fail("format requires a mapping");
       const Value* v = args_.as_dict().find(std::string_view(format_).substr(i + 1, close - i - 1));
-      if (v == nullptr) template_fail("format key '{}' not found", format_.substr(i + 1, close - i - 1));
+      if (v == nullptr)
+        template_fail("format key '{}' not found", format_.substr(i + 1, close - i - 1));
       keyed = *v;
       value = &keyed;
       used_mapping_ = true;
       i = close + 1;
     }
     Spec spec;
-    while (std::string_view("#0- +").find(at(i)) != std::string_view::npos) spec.flags += format_[i++];
+    while (std::string_view("#0- +").find(at(i)) != std::string_view::npos)
+      spec.flags += format_[i++];
     if (at(i) == '*' || (at(i) >= '0' && at(i) <= '9')) spec.width = parse_number(i);
     if (at(i) == '.') {
       ++i;
@@ -142,9 +144,19 @@ class Formatter {
           return pad(spec, s);
         }
         template_fail("%c requires an int or a single character");
-      case 'd': case 'i': case 'u': case 'o': case 'x': case 'X':
+      case 'd':
+      case 'i':
+      case 'u':
+      case 'o':
+      case 'x':
+      case 'X':
         return format_integer(spec, v);
-      case 'e': case 'E': case 'f': case 'F': case 'g': case 'G':
+      case 'e':
+      case 'E':
+      case 'f':
+      case 'F':
+      case 'g':
+      case 'G':
         return format_float(spec, v);
       default:
         template_fail("unsupported format character '{}'", spec.conversion);
@@ -171,31 +183,34 @@ class Formatter {
     if (!v.is_number())
       template_fail("%{} format: a real number is required, not {}", spec.conversion,
                     v.type_name());
-    if (v.is_float() && (spec.conversion == 'o' || spec.conversion == 'x' || spec.conversion == 'X'))
+    if (v.is_float() &&
+        (spec.conversion == 'o' || spec.conversion == 'x' || spec.conversion == 'X'))
       template_fail("%{} format: an integer is required, not float", spec.conversion);
     double d = v.as_float();
     if (v.is_float() && (!std::isfinite(d) || std::fabs(d) >= 9.2e18))
       template_fail("cannot convert float {} to integer", format_python_float(d));
-    const long long n = v.is_float() ? static_cast<long long>(d) : static_cast<long long>(v.as_int());
+    const long long n =
+        v.is_float() ? static_cast<long long>(d) : static_cast<long long>(v.as_int());
     const char conv = spec.conversion == 'i' || spec.conversion == 'u' ? 'd' : spec.conversion;
     if (n < 0 && conv != 'd') {  // Python prints a sign, not the two's complement
       Spec unsigned_spec{spec.flags, -1, spec.precision, conv};
       std::erase(unsigned_spec.flags, '0');
       const auto magnitude = static_cast<unsigned long long>(-(n + 1)) + 1;
-      return pad(spec, fmt::format("-{}", run_printf(printf_spec(unsigned_spec, "ll", conv), magnitude)));
+      return pad(spec,
+                 fmt::format("-{}", run_printf(printf_spec(unsigned_spec, "ll", conv), magnitude)));
     }
     std::string out = run_printf(printf_spec(spec, "ll", conv), n);
     if (spec.flags.find('#') != std::string::npos && conv == 'o') {
       const size_t zero = out.find('0');
       if (zero != std::string::npos)
-        out = fmt::format("{}o{}", out.substr(0, zero + 1), out.substr(zero + 1));  // Python's 0o prefix
+        out = fmt::format("{}o{}", out.substr(0, zero + 1),
+                          out.substr(zero + 1));  // Python's 0o prefix
     }
     return out;
   }
 
   std::string format_float(const Spec& spec, const Value& v) const {
-    if (!v.is_number())
-      template_fail("must be real number, not {}", v.type_name());
+    if (!v.is_number()) template_fail("must be real number, not {}", v.type_name());
     return run_printf(printf_spec(spec, "", spec.conversion), v.as_float());
   }
 

@@ -18,14 +18,29 @@ void append_json_string(std::string& out, const std::string& s, bool ensure_asci
   while (pos < s.size()) {
     const char32_t cp = next_code_point(s, pos);
     switch (cp) {
-      case '"': out += "\\\""; continue;
-      case '\\': out += "\\\\"; continue;
-      case '\n': out += "\\n"; continue;
-      case '\r': out += "\\r"; continue;
-      case '\t': out += "\\t"; continue;
-      case '\b': out += "\\b"; continue;
-      case '\f': out += "\\f"; continue;
-      default: break;
+      case '"':
+        out += "\\\"";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      case '\b':
+        out += "\\b";
+        continue;
+      case '\f':
+        out += "\\f";
+        continue;
+      default:
+        break;
     }
     if (cp < 0x20 || (ensure_ascii && cp == 0x7F)) {
       append_u_escape(out, static_cast<unsigned>(cp));
@@ -72,16 +87,28 @@ class JsonWriter {
   void write(const Value& v, int level) {
     state_.check_string_size(out_.size());
     switch (v.kind()) {
-      case ValueKind::kNone: out_ += "null"; return;
-      case ValueKind::kBool: out_ += v.as_bool() ? "true" : "false"; return;
-      case ValueKind::kInt: out_ += std::to_string(v.as_int()); return;
-      case ValueKind::kFloat: out_ += json_float(v.as_float()); return;
-      case ValueKind::kString: append_json_string(out_, v.as_string(), options_.ensure_ascii); return;
+      case ValueKind::kNone:
+        out_ += "null";
+        return;
+      case ValueKind::kBool:
+        out_ += v.as_bool() ? "true" : "false";
+        return;
+      case ValueKind::kInt:
+        out_ += std::to_string(v.as_int());
+        return;
+      case ValueKind::kFloat:
+        out_ += json_float(v.as_float());
+        return;
+      case ValueKind::kString:
+        append_json_string(out_, v.as_string(), options_.ensure_ascii);
+        return;
       case ValueKind::kList:
         if (v.is_generator()) break;
         write_list(v.as_list(), level);
         return;
-      case ValueKind::kDict: write_dict(v.as_dict(), level); return;
+      case ValueKind::kDict:
+        write_dict(v.as_dict(), level);
+        return;
       default:
         break;
     }
@@ -105,11 +132,16 @@ class JsonWriter {
 
   std::string key_string(const Value& key) const {
     switch (key.kind()) {
-      case ValueKind::kString: return key.as_string();
-      case ValueKind::kBool: return key.as_bool() ? "true" : "false";
-      case ValueKind::kInt: return std::to_string(key.as_int());
-      case ValueKind::kFloat: return json_float(key.as_float());
-      case ValueKind::kNone: return "null";
+      case ValueKind::kString:
+        return key.as_string();
+      case ValueKind::kBool:
+        return key.as_bool() ? "true" : "false";
+      case ValueKind::kInt:
+        return std::to_string(key.as_int());
+      case ValueKind::kFloat:
+        return json_float(key.as_float());
+      case ValueKind::kNone:
+        return "null";
       default:
         template_fail("keys must be str, int, float, bool or None, not {}", key.type_name());
     }

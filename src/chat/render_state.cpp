@@ -32,19 +32,18 @@ void RenderState::charge_bytes(size_t n) {
   work_bytes_ += static_cast<int64_t>(n);
   if (work_bytes_ > options_.limits.max_work_bytes)
     limit_fail("template exceeded its work budget of {} bytes built",
-                  options_.limits.max_work_bytes);
+               options_.limits.max_work_bytes);
 }
 
 void RenderState::check_string_size(size_t n) const {
   if (n > options_.limits.max_output_bytes)
     limit_fail("string of {} bytes exceeds the limit of {} bytes", n,
-                  options_.limits.max_output_bytes);
+               options_.limits.max_output_bytes);
 }
 
 void RenderState::check_list_size(size_t n) const {
   if (n > options_.limits.max_list_items)
-    limit_fail("list of {} items exceeds the limit of {} items", n,
-                  options_.limits.max_list_items);
+    limit_fail("list of {} items exceeds the limit of {} items", n, options_.limits.max_list_items);
 }
 
 Value RenderState::new_namespace(Dict attrs) {

@@ -39,9 +39,8 @@ class AttrGetter {
     while (true) {
       const size_t dot = s.find('.', start);
       const std::string part = s.substr(start, dot == std::string::npos ? dot : dot - start);
-      const bool digits = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) {
-        return c >= '0' && c <= '9';
-      });
+      const bool digits = !part.empty() && std::all_of(part.begin(), part.end(),
+                                                       [](char c) { return c >= '0' && c <= '9'; });
       parts_.push_back(digits && part.size() < 18 ? Value::integer(std::stoll(part))
                                                   : Value::string(part));
       if (dot == std::string::npos) break;
@@ -84,25 +83,31 @@ Value make_list(RenderState& state, std::vector<Value> items, SeqKind kind) {
   state.check_list_size(items.size());
   state.charge_bytes(items.size() * sizeof(Value));
   switch (kind) {
-    case SeqKind::kGenerator: return Value::generator(std::move(items));
-    case SeqKind::kTuple: return Value::tuple(std::move(items));
-    default: return Value::list(std::move(items));
+    case SeqKind::kGenerator:
+      return Value::generator(std::move(items));
+    case SeqKind::kTuple:
+      return Value::tuple(std::move(items));
+    default:
+      return Value::list(std::move(items));
   }
 }
 
 // Hashable identity of a value for unique(): Python's 1 == 1.0 == True share one key.
 std::string hash_key(const Value& v) {
   switch (v.kind()) {
-    case ValueKind::kString: return fmt::format("s{}", v.as_string());
+    case ValueKind::kString:
+      return fmt::format("s{}", v.as_string());
     case ValueKind::kBool:
-    case ValueKind::kInt: return fmt::format("n{}", v.as_int());
+    case ValueKind::kInt:
+      return fmt::format("n{}", v.as_int());
     case ValueKind::kFloat: {
       const double d = v.as_float();
       if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9e18)
         return fmt::format("n{}", static_cast<int64_t>(d));
       return fmt::format("f{}", format_python_float(d));
     }
-    case ValueKind::kNone: return "N";
+    case ValueKind::kNone:
+      return "N";
     case ValueKind::kList:
       if (v.is_tuple()) {
         std::string key = "t(";
@@ -110,7 +115,8 @@ std::string hash_key(const Value& v) {
         return key + ")";
       }
       break;
-    default: break;
+    default:
+      break;
   }
   template_fail("unhashable type: '{}'", v.type_name());
 }
@@ -154,9 +160,9 @@ Value select_eager(RenderState& state, const Value& seq, CallArgs& args, bool by
 
 // The min/max key: an item's (attribute's) case-folded value.
 Value extreme(RenderState& state, const Value& seq, CallArgs& args, bool want_max) {
-  const auto a = bind_args(want_max ? "max" : "min", args,
-                           {optional("case_sensitive", Value::boolean(false)),
-                            optional("attribute", Value::none())});
+  const auto a = bind_args(
+      want_max ? "max" : "min", args,
+      {optional("case_sensitive", Value::boolean(false)), optional("attribute", Value::none())});
   const AttrGetter key(a[1], case_mode(a[0]));
   const std::vector<Value> items = iterate(seq);
   if (items.empty()) return Value::undefined("No aggregated item, sequence was empty.");
@@ -195,13 +201,17 @@ Value filter_last(RenderState&, const Value& v, CallArgs& args) {
 Value filter_length(RenderState&, const Value& v, CallArgs& args) {
   bind_args("length", args, {});
   switch (v.kind()) {
-    case ValueKind::kUndefined: return Value::integer(0);
-    case ValueKind::kString: return Value::integer(static_cast<int64_t>(utf8_length(v.as_string())));
-    case ValueKind::kDict: return Value::integer(static_cast<int64_t>(v.as_dict().size()));
+    case ValueKind::kUndefined:
+      return Value::integer(0);
+    case ValueKind::kString:
+      return Value::integer(static_cast<int64_t>(utf8_length(v.as_string())));
+    case ValueKind::kDict:
+      return Value::integer(static_cast<int64_t>(v.as_dict().size()));
     case ValueKind::kList:
       if (!v.is_generator()) return Value::integer(static_cast<int64_t>(v.as_list().size()));
       break;
-    default: break;
+    default:
+      break;
   }
   template_fail("object of type '{}' has no len()", v.type_name());
 }
@@ -212,8 +222,8 @@ Value filter_list(RenderState& state, const Value& v, CallArgs& args) {
 }
 
 Value filter_join(RenderState& state, const Value& v, CallArgs& args) {
-  const auto a = bind_args("join", args, {optional("d", Value::string("")),
-                                          optional("attribute", Value::none())});
+  const auto a = bind_args(
+      "join", args, {optional("d", Value::string("")), optional("attribute", Value::none())});
   const AttrGetter getter(a[1], CaseMode::kSensitive);
   const std::string separator = to_python_str(a[0]);
   std::string out;
@@ -232,7 +242,8 @@ Value filter_map(RenderState& state, const Value& v, CallArgs& args) {
   return lazily([&]() -> Value {
     std::vector<Value> out;
     if (args.positional.empty()) {
-      const auto a = bind_args("map", args, {required("attribute"), optional("default", Value::none())});
+      const auto a =
+          bind_args("map", args, {required("attribute"), optional("default", Value::none())});
       const AttrGetter getter(a[0], CaseMode::kSensitive, a[1]);
       for (const Value& item : iterate(v)) out.push_back(getter(item));
       return make_list(state, std::move(out), SeqKind::kGenerator);
@@ -263,9 +274,10 @@ Value filter_rejectattr(RenderState& state, const Value& v, CallArgs& args) {
 }
 
 Value filter_sort(RenderState& state, const Value& v, CallArgs& args) {
-  const auto a = bind_args("sort", args, {optional("reverse", Value::boolean(false)),
-                                          optional("case_sensitive", Value::boolean(false)),
-                                          optional("attribute", Value::none())});
+  const auto a = bind_args(
+      "sort", args,
+      {optional("reverse", Value::boolean(false)),
+       optional("case_sensitive", Value::boolean(false)), optional("attribute", Value::none())});
   std::vector<AttrGetter> getters;
   if (a[2].is_string() && a[2].as_string().find(',') != std::string::npos) {
     for (const std::string& part :
@@ -297,8 +309,9 @@ Value filter_sort(RenderState& state, const Value& v, CallArgs& args) {
 
 Value filter_unique(RenderState& state, const Value& v, CallArgs& args) {
   return lazily([&]() -> Value {
-    const auto a = bind_args("unique", args, {optional("case_sensitive", Value::boolean(false)),
-                                              optional("attribute", Value::none())});
+    const auto a = bind_args(
+        "unique", args,
+        {optional("case_sensitive", Value::boolean(false)), optional("attribute", Value::none())});
     const AttrGetter getter(a[1], case_mode(a[0]));
     std::unordered_set<std::string> seen;
     std::vector<Value> out;
@@ -309,9 +322,10 @@ Value filter_unique(RenderState& state, const Value& v, CallArgs& args) {
 }
 
 Value filter_dictsort(RenderState& state, const Value& v, CallArgs& args) {
-  const auto a = bind_args("dictsort", args, {optional("case_sensitive", Value::boolean(false)),
-                                              optional("by", Value::string("key")),
-                                              optional("reverse", Value::boolean(false))});
+  const auto a =
+      bind_args("dictsort", args,
+                {optional("case_sensitive", Value::boolean(false)),
+                 optional("by", Value::string("key")), optional("reverse", Value::boolean(false))});
   if (!v.is_dict()) template_fail("dictsort(): expected a mapping, got '{}'", v.type_name());
   const std::string& by = string_arg("dictsort", "by", a[1]);
   if (by != "key" && by != "value") template_fail("You can only sort by either 'key' or 'value'");
@@ -350,12 +364,14 @@ Value filter_reverse(RenderState& state, const Value& v, CallArgs& args) {
   std::vector<Value> items = iterate(v);
   std::reverse(items.begin(), items.end());
   // reversed() of a list or dict is an iterator; a generator is materialized into a list.
-  return make_list(state, std::move(items), v.is_generator() ? SeqKind::kList : SeqKind::kGenerator);
+  return make_list(state, std::move(items),
+                   v.is_generator() ? SeqKind::kList : SeqKind::kGenerator);
 }
 
 Value filter_batch(RenderState& state, const Value& v, CallArgs& args) {
   return lazily([&]() -> Value {
-    const auto a = bind_args("batch", args, {required("linecount"), optional("fill_with", Value::none())});
+    const auto a =
+        bind_args("batch", args, {required("linecount"), optional("fill_with", Value::none())});
     const int64_t linecount = int_arg("batch", "linecount", a[0]);
     std::vector<Value> batches;
     std::vector<Value> current;
@@ -385,11 +401,12 @@ Value filter_max(RenderState& state, const Value& v, CallArgs& args) {
 }
 
 Value filter_sum(RenderState& state, const Value& v, CallArgs& args) {
-  const auto a = bind_args("sum", args, {optional("attribute", Value::none()),
-                                         optional("start", Value::integer(0))});
+  const auto a = bind_args(
+      "sum", args, {optional("attribute", Value::none()), optional("start", Value::integer(0))});
   const AttrGetter getter(a[0], CaseMode::kSensitive);
   Value total = a[1];
-  for (const Value& item : iterate(v)) total = binary_op(state, BinaryOp::kAdd, total, getter(item));
+  for (const Value& item : iterate(v))
+    total = binary_op(state, BinaryOp::kAdd, total, getter(item));
   return total;
 }
 

@@ -10,8 +10,7 @@ namespace tandem::chat {
 namespace {
 
 void check_parts(const std::vector<std::string>& parts, size_t max_parts) {
-  if (parts.size() >= max_parts)
-    template_fail("split produced more than {} parts", max_parts);
+  if (parts.size() >= max_parts) template_fail("split produced more than {} parts", max_parts);
 }
 
 bool is_line_break(char32_t cp) {
@@ -19,8 +18,7 @@ bool is_line_break(char32_t cp) {
          cp == 0x1E || cp == 0x85 || cp == 0x2028 || cp == 0x2029;
 }
 
-std::vector<std::string> split_whitespace(std::string_view s, int64_t maxsplit,
-                                          size_t max_parts) {
+std::vector<std::string> split_whitespace(std::string_view s, int64_t maxsplit, size_t max_parts) {
   std::vector<std::string> parts;
   size_t pos = 0;
   while (true) {
@@ -47,8 +45,7 @@ std::vector<std::string> split_whitespace(std::string_view s, int64_t maxsplit,
   return parts;
 }
 
-std::vector<std::string> rsplit_whitespace(std::string_view s, int64_t maxsplit,
-                                           size_t max_parts) {
+std::vector<std::string> rsplit_whitespace(std::string_view s, int64_t maxsplit, size_t max_parts) {
   // Split from the right: reverse by code points, split, reverse back.
   const std::u32string cps = decode_utf8(s);
   std::vector<std::string> parts;
@@ -70,8 +67,8 @@ std::vector<std::string> rsplit_whitespace(std::string_view s, int64_t maxsplit,
   return parts;
 }
 
-std::vector<std::string> split_separator(std::string_view s, std::string_view sep,
-                                         int64_t maxsplit, bool from_right, size_t max_parts) {
+std::vector<std::string> split_separator(std::string_view s, std::string_view sep, int64_t maxsplit,
+                                         bool from_right, size_t max_parts) {
   if (sep.empty()) template_fail("empty separator");
   std::vector<std::string> parts;
   if (!from_right) {

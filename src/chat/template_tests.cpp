@@ -90,16 +90,26 @@ bool test_sameas(RenderState&, const Value& v, CallArgs& args) {
   const Value& o = a[0];
   if (v.kind() != o.kind()) return false;
   switch (v.kind()) {
-    case ValueKind::kUndefined: return false;
-    case ValueKind::kNone: return true;
-    case ValueKind::kBool: return v.as_bool() == o.as_bool();
-    case ValueKind::kInt: return v.as_int() == o.as_int() && v.as_int() >= -5 && v.as_int() <= 256;
-    case ValueKind::kString: return &v.as_string() == &o.as_string();
-    case ValueKind::kList: return &v.as_list() == &o.as_list();
-    case ValueKind::kDict: return &v.as_dict() == &o.as_dict();
-    case ValueKind::kNamespace: return &v.as_namespace() == &o.as_namespace();
-    case ValueKind::kCallable: return &v.as_callable() == &o.as_callable();
-    default: return false;
+    case ValueKind::kUndefined:
+      return false;
+    case ValueKind::kNone:
+      return true;
+    case ValueKind::kBool:
+      return v.as_bool() == o.as_bool();
+    case ValueKind::kInt:
+      return v.as_int() == o.as_int() && v.as_int() >= -5 && v.as_int() <= 256;
+    case ValueKind::kString:
+      return &v.as_string() == &o.as_string();
+    case ValueKind::kList:
+      return &v.as_list() == &o.as_list();
+    case ValueKind::kDict:
+      return &v.as_dict() == &o.as_dict();
+    case ValueKind::kNamespace:
+      return &v.as_namespace() == &o.as_namespace();
+    case ValueKind::kCallable:
+      return &v.as_callable() == &o.as_callable();
+    default:
+      return false;
   }
 }
 

@@ -136,8 +136,8 @@ bool is_alpha(char32_t cp) {
   if (cp < 0x80) return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z');
   if (cp <= 0xFF) return is_upper(cp) || is_lower(cp) || cp == 0xAA || cp == 0xB5 || cp == 0xBA;
   if (is_space(cp)) return false;
-  if (cp >= 0x2000 && cp <= 0x2BFF) return false;  // punctuation, symbols, arrows, ...
-  if (cp >= 0x3000 && cp <= 0x303F) return false;  // CJK punctuation
+  if (cp >= 0x2000 && cp <= 0x2BFF) return false;    // punctuation, symbols, arrows, ...
+  if (cp >= 0x3000 && cp <= 0x303F) return false;    // CJK punctuation
   if (cp >= 0x1F000 && cp <= 0x1FAFF) return false;  // emoji and pictographs
   return true;
 }

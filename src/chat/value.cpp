@@ -16,8 +16,7 @@ constexpr size_t kDictIndexThreshold = 16;  // dicts larger than this index thei
 int child_depth(const Value& v) { return v.depth(); }
 
 void check_depth(int depth) {
-  if (depth > kMaxValueDepth)
-    limit_fail("value nested deeper than {} levels", kMaxValueDepth);
+  if (depth > kMaxValueDepth) limit_fail("value nested deeper than {} levels", kMaxValueDepth);
 }
 
 Value from_json_at(const nlohmann::ordered_json& json, int depth) {
@@ -59,8 +58,7 @@ Value from_json_at(const nlohmann::ordered_json& json, int depth) {
 bool is_printable(char32_t cp) {
   if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0xA0) || cp == 0xAD) return false;
   if ((cp >= 0x2000 && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202F)) return false;
-  if ((cp >= 0x205F && cp <= 0x206F) || cp == 0x3000 || cp == 0xFEFF || cp == 0x1680)
-    return false;
+  if ((cp >= 0x205F && cp <= 0x206F) || cp == 0x3000 || cp == 0xFEFF || cp == 0x1680) return false;
   return true;
 }
 
@@ -475,7 +473,8 @@ std::string format_python_float(double d) {
   const int n = static_cast<int>(digits.size());
   if (decpt > -4 && decpt <= 16) {
     if (decpt <= 0) return fmt::format("{}0.{}{}", sign, std::string(-decpt, '0'), digits);
-    if (decpt < n) return fmt::format("{}{}.{}", sign, digits.substr(0, decpt), digits.substr(decpt));
+    if (decpt < n)
+      return fmt::format("{}{}.{}", sign, digits.substr(0, decpt), digits.substr(decpt));
     return sign + digits + std::string(decpt - n, '0') + ".0";
   }
   std::string mantissa = digits.substr(0, 1);

@@ -7,14 +7,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace tandem::chat {
 
@@ -123,9 +122,7 @@ class Value {
   [[nodiscard]] bool is_string() const { return kind_ == ValueKind::kString; }
   [[nodiscard]] bool is_list() const { return kind_ == ValueKind::kList; }
   [[nodiscard]] bool is_tuple() const { return is_list() && seq_kind() == SeqKind::kTuple; }
-  [[nodiscard]] bool is_generator() const {
-    return is_list() && seq_kind() == SeqKind::kGenerator;
-  }
+  [[nodiscard]] bool is_generator() const { return is_list() && seq_kind() == SeqKind::kGenerator; }
   // A list proper (not a tuple or generator).
   [[nodiscard]] bool is_plain_list() const { return is_list() && seq_kind() == SeqKind::kList; }
   [[nodiscard]] SeqKind seq_kind() const { return list_items_data().seq; }

@@ -1,12 +1,12 @@
 // The public API: render_chat's variables (as transformers passes them), option handling,
 // parse-once/render-many and concurrent renders of one template.
-#include <string>
-#include <thread>
-#include <vector>
+#include "chat/chat_template.h"
 
 #include <gtest/gtest.h>
 
-#include "chat/chat_template.h"
+#include <string>
+#include <thread>
+#include <vector>
 
 namespace tandem::chat {
 namespace {
@@ -51,8 +51,9 @@ TEST(ChatTemplateApi, ContextMustBeAnObject) {
 }
 
 TEST(ChatTemplateApi, RaiseExceptionCarriesMessageAndLine) {
-  const ChatTemplate tpl("line one\n{% if messages|length == 0 %}\n"
-                         "{{ raise_exception('No messages!') }}{% endif %}");
+  const ChatTemplate tpl(
+      "line one\n{% if messages|length == 0 %}\n"
+      "{{ raise_exception('No messages!') }}{% endif %}");
   ChatInput input;
   try {
     (void)render_chat(tpl, input);
@@ -64,8 +65,9 @@ TEST(ChatTemplateApi, RaiseExceptionCarriesMessageAndLine) {
 }
 
 TEST(ChatTemplateApi, StrftimeNowUsesTheClock) {
-  const ChatTemplate tpl("{{ strftime_now('%Y') }}|{{ strftime_now('%z%Z') }}|"
-                         "{{ strftime_now('%f')|length }}|{{ strftime_now('') }}");
+  const ChatTemplate tpl(
+      "{{ strftime_now('%Y') }}|{{ strftime_now('%z%Z') }}|"
+      "{{ strftime_now('%f')|length }}|{{ strftime_now('') }}");
   RenderOptions options;
   options.now = 1700000000;  // 2023-11-14 UTC: the same year in every time zone
   EXPECT_EQ(tpl.render(Json::object(), options), "2023||6|");

@@ -1,10 +1,10 @@
 // Resource limits: templates come from requests, so loops, recursion, output, string/list
 // growth, value nesting and reference cycles must all end in a clean TemplateError (quickly,
 // without exhausting memory or the stack), never a crash or a hang.
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "chat/chat_template.h"
 
@@ -42,24 +42,24 @@ TEST(ChatLimits, LoopIterations) {
 }
 
 TEST(ChatLimits, LoopIterationsWithDefaultLimits) {
-  expect_limit(
-      "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
-      "loop iterations");
+  expect_limit("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+               "loop iterations");
 }
 
 TEST(ChatLimits, EvaluationSteps) {
   std::string body = "{{ 1";
   for (int i = 0; i < 100; ++i) body += " + 1";
   body += " }}";
-  expect_limit(fmt::format("{{% for i in range(5000) %}}{}{{% endfor %}}", body), "evaluation steps",
-               small_limits());
+  expect_limit(fmt::format("{{% for i in range(5000) %}}{}{{% endfor %}}", body),
+               "evaluation steps", small_limits());
 }
 
 TEST(ChatLimits, MacroRecursion) {
   expect_limit("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "nested deeper");
-  expect_limit("{% macro f() %}{% for x in [1] %}{% if true %}{{ f() }}{% endif %}{% endfor %}"
-               "{% endmacro %}{{ f() }}",
-               "deeper than");
+  expect_limit(
+      "{% macro f() %}{% for x in [1] %}{% if true %}{{ f() }}{% endif %}{% endfor %}"
+      "{% endmacro %}{{ f() }}",
+      "deeper than");
 }
 
 TEST(ChatLimits, OutputSize) {

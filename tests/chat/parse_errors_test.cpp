@@ -1,8 +1,8 @@
 // Malformed templates: every one is rejected by the ChatTemplate constructor with a
 // TemplateError naming the line; nothing crashes, however deep or broken the input.
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 #include "chat/chat_template.h"
 
@@ -86,8 +86,10 @@ TEST(ChatParseErrors, TemplateErrorIsATandemError) {
 
 TEST(ChatParseErrors, DeepNestingIsRejectedNotOverflowed) {
   const int n = 100000;
-  const std::string parens = fmt::format("{{{{ {}1{} }}}}", std::string(n, '('), std::string(n, ')'));
-  const std::string brackets = fmt::format("{{{{ {}{} }}}}", std::string(n, '['), std::string(n, ']'));
+  const std::string parens =
+      fmt::format("{{{{ {}1{} }}}}", std::string(n, '('), std::string(n, ')'));
+  const std::string brackets =
+      fmt::format("{{{{ {}{} }}}}", std::string(n, '['), std::string(n, ']'));
   std::string minus = "{{ ";
   for (int i = 0; i < n; ++i) minus += "- ";
   minus += "1 }}";
@@ -103,8 +105,8 @@ TEST(ChatParseErrors, DeepNestingIsRejectedNotOverflowed) {
   std::string ifs;
   for (int i = 0; i < 5000; ++i) ifs += "{% if x %}";
   for (int i = 0; i < 5000; ++i) ifs += "{% endif %}";
-  for (const std::string* source :
-       std::initializer_list<const std::string*>{&parens, &brackets, &minus, &nots, &chain, &filters, &ifs}) {
+  for (const std::string* source : std::initializer_list<const std::string*>{
+           &parens, &brackets, &minus, &nots, &chain, &filters, &ifs}) {
     try {
       ChatTemplate tpl(*source);
       ADD_FAILURE() << "accepted nesting of size " << source->size();
@@ -124,9 +126,10 @@ TEST(ChatParseErrors, ModerateNestingIsAccepted) {
 
 TEST(ChatParseErrors, GarbageNeverCrashes) {
   // Byte soup of template syntax: each must parse or fail with a TemplateError.
-  const std::string pieces[] = {"{%", "%}", "{{", "}}", "{#", "#}", "-", "(", ")", "[", "]",
-                                "{", "}", "|", "'", "\"", "\\", "if", "for", "in", " ", "\n",
-                                "x", "1", ".", ",", "raw", "endraw", "\xff", "\xc3"};
+  const std::string pieces[] = {"{%", "%}", "{{",  "}}",     "{#",   "#}",  "-", "(",
+                                ")",  "[",  "]",   "{",      "}",    "|",   "'", "\"",
+                                "\\", "if", "for", "in",     " ",    "\n",  "x", "1",
+                                ".",  ",",  "raw", "endraw", "\xff", "\xc3"};
   uint32_t state = 12345;
   for (int round = 0; round < 2000; ++round) {
     std::string source;

@@ -1,11 +1,12 @@
 // Value basics: Python float repr, str()/repr() of containers, equality across kinds, and
 // JSON -> Value conversion (key order kept, depth bounded).
-#include <string>
+#include "chat/value.h"
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "chat/template_error.h"
-#include "chat/value.h"
 
 namespace tandem::chat {
 namespace {
@@ -33,8 +34,8 @@ TEST(ChatValue, FloatReprMatchesPython) {
 }
 
 TEST(ChatValue, StrAndReprOfContainers) {
-  const Value v = Value::from_json(nlohmann::ordered_json::parse(
-      R"([1, "it's", null, true, 2.0, {"k": ["a\nb"]}])"));
+  const Value v = Value::from_json(
+      nlohmann::ordered_json::parse(R"([1, "it's", null, true, 2.0, {"k": ["a\nb"]}])"));
   EXPECT_EQ(to_python_str(v), R"([1, "it's", None, True, 2.0, {'k': ['a\nb']}])");
   EXPECT_EQ(python_repr(Value::tuple({Value::integer(1)})), "(1,)");
   EXPECT_EQ(to_python_str(Value()), "");
