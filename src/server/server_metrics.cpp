@@ -84,7 +84,7 @@ void ServerMetrics::observe_request(const RequestTimings& t) {
   Labels with_reason = labels_;
   with_reason.emplace_back("finished_reason", finish_reason_name(t.finish));
   request_success_.counter(with_reason).inc();
-  queue_time_.histogram(labels_).observe(t.queue_time_s);
+  if (t.queue_time_s) queue_time_.histogram(labels_).observe(*t.queue_time_s);
   e2e_.histogram(labels_).observe(t.e2e_latency_s);
   request_prompt_tokens_.histogram(labels_).observe(t.prompt_tokens);
   request_generation_tokens_.histogram(labels_).observe(t.generation_tokens);

@@ -3,7 +3,9 @@
 // per-request histograms (TTFT, inter-token latency, end-to-end latency, queue time, token
 // counts) are observed by the handlers as requests finish.
 #pragma once
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "engine/llm_engine.h"
 #include "engine/request.h"
@@ -13,7 +15,7 @@ namespace tandem {
 
 // What one finished (sub-)request contributes to the histograms; times in seconds.
 struct RequestTimings {
-  double queue_time_s = 0.0;             // arrival -> first scheduled (or first output)
+  std::optional<double> queue_time_s;    // arrival -> first scheduled (when the engine says)
   double time_to_first_token_s = 0.0;    // arrival -> first token
   double e2e_latency_s = 0.0;            // arrival -> finish
   std::vector<double> inter_token_s;     // (num_tokens - 1) gaps between consecutive tokens

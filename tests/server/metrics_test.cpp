@@ -95,6 +95,7 @@ TEST(ServerMetrics, ExportsEngineStatsAndRequestHistograms) {
   t.finish = FinishReason::kLength;
   t.time_to_first_token_s = 0.003;
   t.e2e_latency_s = 0.02;
+  t.queue_time_s = 0.001;
   t.inter_token_s = {0.002, 0.004};
   t.prompt_tokens = 7;
   t.generation_tokens = 3;
