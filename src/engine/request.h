@@ -24,6 +24,7 @@ struct EngineRequest {
   std::string request_id;          // unique while the request lives
   std::vector<int32_t> prompt_ids; // (prompt_len) already tokenized, BOS included
   SamplingParams params;           // validated by the caller
+  std::string cache_salt;          // optional: isolates this request's prefix-cache entries
   std::chrono::steady_clock::time_point arrival = std::chrono::steady_clock::now();
 };
 
@@ -34,6 +35,16 @@ struct TokenLogprob {
   std::vector<std::pair<int32_t, float>> top;  // (token, logprob), most likely first
 };
 
+// When a request passed each milestone (steady clock), for the server's latency metrics:
+// queue time, time to first token, inter-token latency, end-to-end latency.
+struct RequestTimes {
+  using TimePoint = std::chrono::steady_clock::time_point;
+  TimePoint arrival;
+  std::optional<TimePoint> first_scheduled;  // first admitted to a batch
+  std::optional<TimePoint> first_token;
+  std::optional<TimePoint> last_token;
+};
+
 struct RequestOutput {
   std::vector<int32_t> new_token_ids;
   std::vector<TokenLogprob> logprobs;  // parallel to new_token_ids when logprobs were asked
@@ -41,6 +52,7 @@ struct RequestOutput {
   std::string error;                   // set when finish == kError
   int num_prompt_tokens = 0;
   int num_cached_tokens = 0;           // prompt tokens served from the prefix cache
+  std::optional<RequestTimes> times;   // set on the final output (finish != kNone)
 };
 
 // A thread-safe queue of outputs for one request: the engine pushes, one HTTP thread pops.

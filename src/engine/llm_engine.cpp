@@ -1,0 +1,347 @@
+// LlmEngine: the engine thread. Each iteration drains the task queue (add / abort), runs one
+// step (schedule -> run model + sample -> update) and pushes every request's new token, or
+// its final output, to its RequestStream; it sleeps on a condition variable when idle.
+// KV cache size: --kv-cache-memory-bytes when given, else enough blocks for max_num_seqs
+// sequences of max_model_len tokens, capped at 1 GiB (the CPU default).
+#include "engine/llm_engine.h"
+
+#include <condition_variable>
+#include <limits>
+#include <mutex>
+#include <random>
+#include <unordered_set>
+#include <variant>
+#include <vector>
+
+#include "core/error.h"
+#include "core/logging.h"
+#include "core/thread_pool.h"
+#include "engine/model_runner.h"
+#include "engine/sampler.h"
+#include "engine/scheduler.h"
+#include "engine/stop_checker.h"
+#include "kv/block_manager.h"
+#include "kv/kv_cache.h"
+#include "model/llama_model.h"
+
+namespace tandem {
+namespace {
+
+constexpr uint64_t kDefaultCpuKvCacheBytes = uint64_t(1) << 30;
+
+struct AddTask {
+  EngineRequest request;
+  std::shared_ptr<RequestStream> stream;
+};
+struct AbortTask {
+  std::string request_id;
+};
+using Task = std::variant<AddTask, AbortTask>;
+
+int resolve_max_model_len(const EngineConfig& config, const ModelConfig& model) {
+  TANDEM_CHECK(config.max_model_len >= 0, "max_model_len must be >= 0 (0 = the model's), got {}",
+               config.max_model_len);
+  if (config.max_model_len == 0) return model.max_position_embeddings;
+  TANDEM_CHECK(config.max_model_len <= model.max_position_embeddings,
+               "max_model_len {} exceeds the model's max_position_embeddings {}",
+               config.max_model_len, model.max_position_embeddings);
+  return config.max_model_len;
+}
+
+// KV blocks: from kv_cache_memory_bytes, or the default budget described at the top.
+int resolve_num_blocks(const EngineConfig& config, const LlamaModel& model, int max_model_len) {
+  TANDEM_CHECK(config.block_size >= 1, "block_size must be >= 1, got {}", config.block_size);
+  const uint64_t block_bytes = uint64_t(model.kv_cache_shape(1, config.block_size).total_bytes());
+  uint64_t blocks = 0;
+  if (config.kv_cache_memory_bytes > 0) {
+    blocks = config.kv_cache_memory_bytes / block_bytes;
+    TANDEM_CHECK(blocks >= 1, "kv_cache_memory_bytes {} is smaller than one KV block ({} bytes "
+                 "for {} tokens)", config.kv_cache_memory_bytes, block_bytes, config.block_size);
+  } else {
+    uint64_t tokens = uint64_t(std::max(1, config.max_num_seqs)) * uint64_t(max_model_len);
+    uint64_t needed = (tokens + uint64_t(config.block_size) - 1) / uint64_t(config.block_size);
+    blocks = std::max<uint64_t>(1, std::min(needed, kDefaultCpuKvCacheBytes / block_bytes));
+  }
+  TANDEM_CHECK(blocks <= uint64_t(std::numeric_limits<int32_t>::max()),
+               "the KV cache would have {} blocks; at most {} are supported", blocks,
+               std::numeric_limits<int32_t>::max());
+  return int(blocks);
+}
+
+RequestOutput aborted_output() {
+  RequestOutput out;
+  out.finish = FinishReason::kAbort;
+  return out;
+}
+
+// The last output of a sequence that finished without a new token (abort, error).
+RequestOutput final_output(const Sequence& seq) {
+  RequestOutput out;
+  out.finish = seq.finish_reason;
+  out.error = seq.error;
+  out.num_prompt_tokens = seq.num_prompt_tokens;
+  out.num_cached_tokens = seq.num_cached_tokens;
+  out.times = seq.times;
+  return out;
+}
+
+TokenLogprob to_token_logprob(int32_t token, const SampleLogprobs& lp) {
+  TokenLogprob out{.token = token, .logprob = lp.logprob, .top = {}};
+  for (const auto& entry : lp.top) out.top.emplace_back(entry.token_id, entry.logprob);
+  return out;
+}
+
+}  // namespace
+
+struct LlmEngine::Impl {
+  explicit Impl(const EngineConfig& c);
+
+  void loop();
+  void handle(Task& task);
+  void add(AddTask& task);
+  void guarded_step();
+  void step();
+  void fail_step(const SchedulerOutput& out, const std::string& message);
+  // Pushes `seq`'s output: its newest token (when `token` is set) and, if finished, the end.
+  void emit(Sequence& seq, const std::optional<SampleResult>& token);
+  void publish_stats();
+  void finish_all_with_abort(std::vector<Task>& pending);
+
+  EngineConfig config;
+  ThreadPool pool;
+  LlamaModel model;
+  int max_model_len;
+  KvCache kv;
+  BlockManager blocks;
+  Scheduler scheduler;
+  Sampler sampler;
+  ModelRunner runner;
+  std::mt19937_64 seed_rng;                 // seeds unseeded requests when config.seed is set
+  std::unordered_set<std::string> live_ids; // requests added and not yet finished
+
+  std::mutex mutex;  // guards tasks, stopping
+  std::condition_variable cv;
+  std::vector<Task> tasks;
+  bool stopping = false;
+  std::thread thread;
+
+  mutable std::mutex stats_mutex;  // guards stats
+  EngineStats stats;
+  uint64_t prompt_tokens = 0, generation_tokens = 0;  // engine thread only
+};
+
+LlmEngine::Impl::Impl(const EngineConfig& c)
+    : config(c),
+      pool(c.num_threads),
+      model(c.model_dir, &pool),
+      max_model_len(resolve_max_model_len(c, model.config())),
+      kv(model.kv_cache_shape(resolve_num_blocks(c, model, max_model_len), c.block_size)),
+      blocks({.num_blocks = int(kv.shape().num_blocks),
+              .block_size = c.block_size,
+              .prefix_caching = c.enable_prefix_caching ? PrefixCaching::kEnabled
+                                                        : PrefixCaching::kDisabled,
+              .model_fingerprint = model_fingerprint(model.config(), kv.shape())}),
+      scheduler({.max_num_seqs = c.max_num_seqs,
+                 .max_num_batched_tokens = c.max_num_batched_tokens,
+                 .max_model_len = max_model_len},
+                blocks),
+      sampler(&pool),
+      runner(model, kv, sampler),
+      seed_rng(c.seed.value_or(0)) {
+  TANDEM_CHECK(c.device == Device::kCpu, "the CUDA engine is not built yet: use --device cpu");
+  stats.kv_blocks_total = blocks.num_blocks();
+  log_info("engine: {} threads, max_model_len {}, KV cache {} blocks x {} tokens ({:.1f} MiB), "
+           "prefix caching {}", pool.size(), max_model_len, blocks.num_blocks(), c.block_size,
+           double(kv.shape().total_bytes()) / (1 << 20), blocks.prefix_caching() ? "on" : "off");
+}
+
+void LlmEngine::Impl::loop() {
+  std::vector<Task> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex);
+      if (!scheduler.has_work()) cv.wait(lock, [&] { return stopping || !tasks.empty(); });
+      if (stopping) break;
+      batch.swap(tasks);
+    }
+    for (Task& task : batch) handle(task);
+    batch.clear();
+    if (scheduler.has_work()) guarded_step();
+    publish_stats();
+  }
+  std::lock_guard lock(mutex);
+  finish_all_with_abort(tasks);
+}
+
+void LlmEngine::Impl::handle(Task& task) {
+  if (auto* add_task = std::get_if<AddTask>(&task)) return add(*add_task);
+  const std::string& id = std::get<AbortTask>(task).request_id;
+  if (auto seq = scheduler.abort(id)) emit(*seq, std::nullopt);
+}
+
+void LlmEngine::Impl::add(AddTask& task) {
+  auto seq = std::make_unique<Sequence>(std::move(task.request), task.stream, max_model_len);
+  try {
+    TANDEM_CHECK(!live_ids.contains(seq->request_id), "request id {} is already in use",
+                 seq->request_id);
+    for (int32_t t : seq->token_ids) {
+      TANDEM_CHECK(t >= 0 && t < model.config().vocab_size,
+                   "request {}: prompt token id {} is outside the vocabulary [0, {})",
+                   seq->request_id, t, model.config().vocab_size);
+    }
+    if (auto error = scheduler.admission_error(*seq)) fail("{}", *error);
+    if (config.seed && !seq->params.seed) seq->params.seed = int64_t(seed_rng() >> 1);
+    const std::vector<int>& eos = model.config().eos_token_ids;
+    seq->sampler = std::make_unique<SamplerState>(seq->params, seq->token_ids, eos);
+    seq->stop = std::make_unique<StopChecker>(seq->params, eos,
+                                              max_model_len - seq->num_prompt_tokens);
+  } catch (const Error& e) {
+    seq->finish(FinishReason::kError, e.what());
+    seq->stream->push(final_output(*seq));  // never live: live_ids stays as it is
+    return;
+  }
+  live_ids.insert(seq->request_id);
+  scheduler.add(std::move(seq));
+}
+
+// A failure outside the model (a broken invariant) ends every live request with kError
+// instead of the process; the engine stays up for new requests.
+void LlmEngine::Impl::guarded_step() {
+  try {
+    step();
+  } catch (const std::exception& e) {
+    log_error("engine: step failed, finishing all {} live requests: {}", live_ids.size(),
+              e.what());
+    for (auto& seq : scheduler.abort_all(FinishReason::kError, e.what())) emit(*seq, std::nullopt);
+  }
+}
+
+void LlmEngine::Impl::step() {
+  SchedulerOutput out = scheduler.schedule();
+  if (out.empty()) return;
+  RunnerOutput result;
+  try {
+    result = runner.run(out);
+  } catch (const std::exception& e) {
+    return fail_step(out, e.what());
+  }
+  auto finished = scheduler.update(out, result.tokens);  // keeps finished sequences alive here
+  for (size_t i = 0; i < out.seqs.size(); ++i) {
+    if (out.seqs[i].samples) emit(*out.seqs[i].seq, result.samples[i]);
+  }
+}
+
+void LlmEngine::Impl::fail_step(const SchedulerOutput& out, const std::string& message) {
+  log_error("engine: step failed, finishing its {} requests: {}", out.seqs.size(), message);
+  std::vector<std::string> ids;
+  for (const auto& s : out.seqs) ids.push_back(s.seq->request_id);
+  for (const auto& id : ids) {
+    if (auto seq = scheduler.abort(id, FinishReason::kError, message)) emit(*seq, std::nullopt);
+  }
+}
+
+void LlmEngine::Impl::emit(Sequence& seq, const std::optional<SampleResult>& token) {
+  RequestOutput out;
+  out.num_prompt_tokens = seq.num_prompt_tokens;
+  out.num_cached_tokens = seq.num_cached_tokens;
+  if (token) {
+    out.new_token_ids.push_back(token->token_id);
+    if (token->logprobs) out.logprobs.push_back(to_token_logprob(token->token_id, *token->logprobs));
+    if (seq.num_output_tokens() == 1) prompt_tokens += uint64_t(seq.num_prompt_tokens);
+    ++generation_tokens;
+  }
+  if (seq.is_finished()) {
+    out.finish = seq.finish_reason;
+    out.error = seq.error;
+    out.times = seq.times;
+    live_ids.erase(seq.request_id);
+  }
+  if (seq.stream && (!out.new_token_ids.empty() || seq.is_finished())) {
+    seq.stream->push(std::move(out));
+  }
+}
+
+void LlmEngine::Impl::publish_stats() {
+  std::lock_guard lock(stats_mutex);
+  stats.num_running = scheduler.num_running();
+  stats.num_waiting = scheduler.num_waiting();
+  stats.kv_blocks_used = blocks.num_used_blocks();
+  stats.prefix_cache_queries = blocks.prefix_cache().queried_tokens();
+  stats.prefix_cache_hits = blocks.prefix_cache().hit_tokens();
+  stats.prompt_tokens = prompt_tokens;
+  stats.generation_tokens = generation_tokens;
+  stats.num_preemptions = scheduler.num_preemptions();
+}
+
+// Shutdown: every live request and every request still queued ends with kAbort.
+void LlmEngine::Impl::finish_all_with_abort(std::vector<Task>& pending) {
+  for (auto& seq : scheduler.abort_all()) emit(*seq, std::nullopt);
+  for (Task& task : pending) {
+    if (auto* add_task = std::get_if<AddTask>(&task)) {
+      add_task->stream->push(aborted_output());
+    }
+  }
+  pending.clear();
+  publish_stats();
+}
+
+LlmEngine::LlmEngine(const EngineConfig& config) : impl_(std::make_unique<Impl>(config)) {}
+
+LlmEngine::~LlmEngine() { stop(); }
+
+void LlmEngine::start() {
+  std::lock_guard lock(impl_->mutex);
+  TANDEM_CHECK(!impl_->thread.joinable() && !impl_->stopping, "engine: start() called twice");
+  impl_->thread = std::thread([impl = impl_.get()] { impl->loop(); });
+}
+
+void LlmEngine::stop() {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->stopping) return;
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) {
+    impl_->thread.join();
+  } else {
+    std::lock_guard lock(impl_->mutex);
+    impl_->finish_all_with_abort(impl_->tasks);
+  }
+}
+
+void LlmEngine::add_request(EngineRequest request, std::shared_ptr<RequestStream> stream) {
+  TANDEM_CHECK(stream != nullptr, "add_request: request {} has no stream", request.request_id);
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (!impl_->stopping) {
+      impl_->tasks.push_back(AddTask{std::move(request), stream});
+      stream.reset();
+    }
+  }
+  if (stream) {
+    stream->push(aborted_output());  // the engine has stopped
+    return;
+  }
+  impl_->cv.notify_one();
+}
+
+void LlmEngine::abort_request(const std::string& request_id) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->stopping) return;
+    impl_->tasks.push_back(AbortTask{request_id});
+  }
+  impl_->cv.notify_one();
+}
+
+EngineStats LlmEngine::stats() const {
+  std::lock_guard lock(impl_->stats_mutex);
+  return impl_->stats;
+}
+
+const EngineConfig& LlmEngine::config() const { return impl_->config; }
+
+const ModelConfig& LlmEngine::model_config() const { return impl_->model.config(); }
+
+}  // namespace tandem

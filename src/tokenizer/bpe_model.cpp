@@ -1,0 +1,263 @@
+// BPE loading and the merge loop. The loop follows tokenizers' Word::merge_all: a min-heap of
+// candidate merges ordered by (rank, position), stale entries skipped when popped, new candidates
+// pushed for the merged symbol's neighbours: O(n log n) in the word length.
+#include "tokenizer/bpe_model.h"
+
+#include <algorithm>
+#include <mutex>
+#include <queue>
+#include <shared_mutex>
+
+#include "core/error.h"
+#include "tokenizer/unicode.h"
+
+namespace tandem::tokenizer {
+namespace {
+
+constexpr int kMaxVocabId = 1 << 24;          // refuse absurd ids from a malformed file
+constexpr size_t kMaxCachedWordBytes = 256;   // longer words are not cached (as in tokenizers)
+constexpr size_t kCacheShards = 16;
+constexpr size_t kCacheEntriesPerShard = 4096;
+
+struct Candidate {
+  int rank;
+  int pos;  // index of the left symbol
+  int new_id;
+};
+struct LaterCandidate {  // priority_queue puts the lowest (rank, pos) on top
+  bool operator()(const Candidate& a, const Candidate& b) const {
+    return a.rank != b.rank ? a.rank > b.rank : a.pos > b.pos;
+  }
+};
+
+uint64_t pair_key(int left, int right) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
+}
+
+// Optional string member that must be null or empty for this implementation.
+void require_unset(const Json& node, std::string_view key, const std::string& where) {
+  auto it = node.find(key);
+  if (it == node.end() || it->is_null() || (it->is_string() && it->get<std::string>().empty()))
+    return;
+  fail("{}.{}: unsupported BPE option (value {}); only null is supported", where, key, it->dump());
+}
+
+}  // namespace
+
+// Thread-safe word -> ids cache, sharded by hash so concurrent encoders rarely contend.
+// A full shard stops accepting new words (as tokenizers' cache does).
+class BpeModel::WordCache {
+ public:
+  bool get(std::string_view word, std::vector<int>& ids) const {
+    const Shard& shard = shard_for(word);
+    std::shared_lock lock(shard.mutex);
+    auto it = shard.map.find(word);
+    if (it == shard.map.end()) return false;
+    ids.insert(ids.end(), it->second.begin(), it->second.end());
+    return true;
+  }
+  void put(std::string_view word, const std::vector<int>& ids) {
+    Shard& shard = shard_for(word);
+    std::unique_lock lock(shard.mutex);
+    if (shard.map.size() < kCacheEntriesPerShard) shard.map.emplace(word, ids);
+  }
+
+ private:
+  struct Shard {
+    mutable std::shared_mutex mutex;
+    StringMap<std::vector<int>> map;
+  };
+  const Shard& shard_for(std::string_view word) const {
+    return shards_[StringHash{}(word) % kCacheShards];
+  }
+  Shard& shard_for(std::string_view word) { return shards_[StringHash{}(word) % kCacheShards]; }
+
+  std::array<Shard, kCacheShards> shards_;
+};
+
+void BpeModel::add_symbol(std::vector<Symbol>& symbols, int id, size_t len) {
+  const int index = static_cast<int>(symbols.size());
+  if (index > 0) symbols.back().next = index;
+  symbols.push_back({id, index - 1, -1, len});
+}
+
+BpeModel::BpeModel() : cache_(std::make_unique<WordCache>()) { byte_ids_.fill(-1); }
+BpeModel::BpeModel(BpeModel&&) noexcept = default;
+BpeModel& BpeModel::operator=(BpeModel&&) noexcept = default;
+BpeModel::~BpeModel() = default;
+
+BpeModel BpeModel::from_json(const Json& node, const std::string& where) {
+  if (!node.is_object()) fail("{}: expected an object, got {}", where, node.type_name());
+  const auto type = node.find("type");
+  if (type != node.end() && *type != "BPE")
+    fail("{}: unsupported model type {} (only BPE is supported)", where, type->dump());
+  if (type == node.end() && !node.contains("merges"))
+    fail("{}: no \"type\" and no \"merges\": not a BPE model", where);
+  auto dropout = node.find("dropout");
+  if (dropout != node.end() && !dropout->is_null() && *dropout != 0.0)
+    fail("{}.dropout: BPE dropout {} is not supported", where, dropout->dump());
+  require_unset(node, "continuing_subword_prefix", where);
+  require_unset(node, "end_of_word_suffix", where);
+
+  BpeModel m;
+  m.load_vocab(require_member(node, "vocab", where), where + ".vocab");
+  m.load_merges(require_member(node, "merges", where), where + ".merges");
+  m.fuse_unk_ = optional_bool(node, "fuse_unk", where, false);
+  m.byte_fallback_ = optional_bool(node, "byte_fallback", where, false);
+  m.ignore_merges_ = optional_bool(node, "ignore_merges", where, false);
+  auto unk = node.find("unk_token");
+  if (unk != node.end() && !unk->is_null()) {
+    if (!unk->is_string()) fail("{}.unk_token: expected a string, got {}", where, unk->dump());
+    m.unk_id_ = m.token_to_id(unk->get<std::string>());
+    if (!m.unk_id_) fail("{}.unk_token: {} is not in the vocabulary", where, unk->dump());
+  }
+  for (int b = 0; b < 256; ++b)
+    m.byte_ids_[b] = m.token_to_id(fmt::format("<0x{:02X}>", b)).value_or(-1);
+  return m;
+}
+
+void BpeModel::load_vocab(const Json& vocab, const std::string& where) {
+  if (!vocab.is_object()) fail("{}: expected an object of token -> id", where);
+  vocab_.reserve(vocab.size());
+  for (const auto& [token, value] : vocab.items()) {
+    if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
+        value.get<int64_t>() >= kMaxVocabId)
+      fail("{}: token \"{}\" has invalid id {}", where, token, value.dump());
+    const int id = static_cast<int>(value.get<int64_t>());
+    vocab_.emplace(token, id);
+    if (static_cast<size_t>(id) >= id_to_token_.size()) id_to_token_.resize(id + 1);
+    if (!id_to_token_[id]) id_to_token_[id] = token;
+  }
+}
+
+void BpeModel::load_merges(const Json& merges, const std::string& where) {
+  if (!merges.is_array()) fail("{}: expected an array", where);
+  merges_.reserve(merges.size());
+  int rank = 0;
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const Json& m = merges[i];
+    const std::string item = fmt::format("{}[{}]", where, i);
+    if (m.is_string()) {  // "left right"
+      const std::string& line = m.get_ref<const std::string&>();
+      if (line.starts_with("#version")) continue;
+      const size_t space = line.find(' ');
+      if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos)
+        fail("{}: expected \"left right\" (one space), got {}", item, m.dump());
+      add_merge(line.substr(0, space), line.substr(space + 1), rank++, item);
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      add_merge(m[0].get<std::string>(), m[1].get<std::string>(), rank++, item);
+    } else {
+      fail("{}: expected \"left right\" or [\"left\", \"right\"], got {}", item, m.dump());
+    }
+  }
+}
+
+void BpeModel::add_merge(const std::string& left, const std::string& right, int rank,
+                         const std::string& where) {
+  const auto l = token_to_id(left), r = token_to_id(right), merged = token_to_id(left + right);
+  if (!l || !r) fail("{}: merge token \"{}\" is not in the vocabulary", where, !l ? left : right);
+  if (!merged) fail("{}: merged token \"{}\" is not in the vocabulary", where, left + right);
+  merges_.insert_or_assign(pair_key(*l, *r), MergeRule{rank, *merged});  // later duplicates win
+}
+
+std::optional<int> BpeModel::token_to_id(std::string_view token) const {
+  auto it = vocab_.find(token);
+  if (it == vocab_.end()) return std::nullopt;
+  return it->second;
+}
+
+const std::string* BpeModel::id_to_token(int id) const {
+  if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size() || !id_to_token_[id]) return nullptr;
+  return &*id_to_token_[id];
+}
+
+const BpeModel::MergeRule* BpeModel::find_merge(int left, int right) const {
+  auto it = merges_.find(pair_key(left, right));
+  return it == merges_.end() ? nullptr : &it->second;
+}
+
+void BpeModel::tokenize(std::string_view word, std::vector<int>& ids) const {
+  if (word.empty()) return;
+  if (ignore_merges_) {
+    if (auto id = token_to_id(word)) {
+      ids.push_back(*id);
+      return;
+    }
+  }
+  const bool cacheable = word.size() < kMaxCachedWordBytes;
+  if (cacheable && cache_->get(word, ids)) return;
+  std::vector<int> word_ids = merge_word(word);
+  if (cacheable) cache_->put(word, word_ids);
+  ids.insert(ids.end(), word_ids.begin(), word_ids.end());
+}
+
+std::vector<int> BpeModel::merge_word(std::string_view word) const {
+  std::vector<Symbol> symbols = initial_symbols(word);
+  apply_merges(symbols);
+  std::vector<int> ids;
+  for (const Symbol& s : symbols)
+    if (s.len > 0) ids.push_back(s.id);
+  return ids;
+}
+
+// One symbol per character: its vocabulary id, else one per byte through <0xXX> tokens, else unk.
+std::vector<BpeModel::Symbol> BpeModel::initial_symbols(std::string_view word) const {
+  std::vector<Symbol> symbols;  // (characters,) in word order
+  symbols.reserve(word.size());
+  size_t pending_unk = 0;  // bytes covered by an unk not yet added (fused while fuse_unk)
+  for (size_t pos = 0; pos < word.size();) {
+    const size_t n = unicode::char_length(word, pos);
+    const std::string_view ch = word.substr(pos, n);
+    pos += n;
+    if (auto id = token_to_id(ch)) {
+      if (pending_unk > 0) add_symbol(symbols, *unk_id_, pending_unk);
+      pending_unk = 0;
+      add_symbol(symbols, *id, n);
+      continue;
+    }
+    if (byte_fallback_ && std::all_of(ch.begin(), ch.end(), [&](char c) {
+          return byte_ids_[static_cast<uint8_t>(c)] >= 0;
+        })) {
+      // As in tokenizers, a pending unk is not flushed before byte-fallback tokens.
+      for (char c : ch) add_symbol(symbols, byte_ids_[static_cast<uint8_t>(c)], 1);
+      continue;
+    }
+    if (!unk_id_) continue;  // no unk token: the character is dropped
+    if (pending_unk > 0 && !fuse_unk_) {
+      add_symbol(symbols, *unk_id_, pending_unk);
+      pending_unk = 0;
+    }
+    pending_unk += n;
+  }
+  if (pending_unk > 0) add_symbol(symbols, *unk_id_, pending_unk);
+  return symbols;
+}
+
+void BpeModel::apply_merges(std::vector<Symbol>& symbols) const {
+  std::priority_queue<Candidate, std::vector<Candidate>, LaterCandidate> queue;
+  for (size_t i = 0; i + 1 < symbols.size(); ++i)
+    if (const MergeRule* m = find_merge(symbols[i].id, symbols[i + 1].id))
+      queue.push({m->rank, static_cast<int>(i), m->new_id});
+  while (!queue.empty()) {
+    const Candidate top = queue.top();
+    queue.pop();
+    Symbol& left = symbols[top.pos];
+    if (left.len == 0 || left.next < 0) continue;
+    const Symbol right = symbols[left.next];
+    const MergeRule* m = find_merge(left.id, right.id);
+    if (!m || m->new_id != top.new_id) continue;  // stale candidate
+    symbols[left.next].len = 0;
+    left.id = top.new_id;
+    left.len += right.len;
+    left.next = right.next;
+    if (right.next >= 0) symbols[right.next].prev = top.pos;
+    if (left.prev >= 0)
+      if (const MergeRule* p = find_merge(symbols[left.prev].id, left.id))
+        queue.push({p->rank, left.prev, p->new_id});
+    if (left.next >= 0)
+      if (const MergeRule* n = find_merge(left.id, symbols[left.next].id))
+        queue.push({n->rank, top.pos, n->new_id});
+  }
+}
+
+}  // namespace tandem::tokenizer

@@ -1,0 +1,81 @@
+// The tokenizer.json "model" of type BPE: vocabulary, ranked merges, and the merge loop that
+// turns one pre-tokenized word into token ids. Handles both merge formats ("a b" strings and
+// ["a", "b"] pairs), ignore_merges (a word already in the vocabulary is one token), byte fallback
+// (<0xXX> tokens for characters missing from the vocabulary) and unk / fuse_unk.
+// Per-word results are cached in a thread-safe cache, so a BpeModel may be used concurrently.
+#pragma once
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "tokenizer/json_fields.h"
+
+namespace tandem::tokenizer {
+
+// Transparent hashing so maps keyed by std::string can be searched with a string_view.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
+class BpeModel {
+ public:
+  // `node` is tokenizer.json's "model"; `where` names it in errors.
+  static BpeModel from_json(const Json& node, const std::string& where);
+  BpeModel();  // an empty model (no vocabulary); use from_json
+  BpeModel(BpeModel&&) noexcept;
+  BpeModel& operator=(BpeModel&&) noexcept;
+  ~BpeModel();
+
+  // Appends the ids of one word (already normalized and pre-tokenized).
+  void tokenize(std::string_view word, std::vector<int>& ids) const;
+
+  [[nodiscard]] std::optional<int> token_to_id(std::string_view token) const;
+  // The token of `id`, or nullptr where the vocabulary has no such id.
+  [[nodiscard]] const std::string* id_to_token(int id) const;
+  // One past the largest id in the vocabulary.
+  [[nodiscard]] int id_limit() const { return static_cast<int>(id_to_token_.size()); }
+
+ private:
+  struct MergeRule {
+    int rank;    // position in the merges list: lower merges first
+    int new_id;  // id of the concatenated token
+  };
+  // One symbol of a word being merged, in a doubly linked list over the symbol array.
+  struct Symbol {
+    int id;
+    int prev;    // index of the previous live symbol, -1 at the start
+    int next;    // index of the next live symbol, -1 at the end
+    size_t len;  // bytes of the word covered; 0 once merged into its left neighbour
+  };
+  class WordCache;
+
+  void load_vocab(const Json& vocab, const std::string& where);
+  void load_merges(const Json& merges, const std::string& where);
+  void add_merge(const std::string& left, const std::string& right, int rank,
+                 const std::string& where);
+  // The word's ids after all merges (the uncached path).
+  [[nodiscard]] std::vector<int> merge_word(std::string_view word) const;
+  [[nodiscard]] std::vector<Symbol> initial_symbols(std::string_view word) const;
+  void apply_merges(std::vector<Symbol>& symbols) const;
+  static void add_symbol(std::vector<Symbol>& symbols, int id, size_t len);
+  [[nodiscard]] const MergeRule* find_merge(int left, int right) const;
+
+  StringMap<int> vocab_;
+  std::vector<std::optional<std::string>> id_to_token_;  // (id_limit,) token of each id
+  std::unordered_map<uint64_t, MergeRule> merges_;       // key: left_id << 32 | right_id
+  std::optional<int> unk_id_;
+  bool fuse_unk_ = false;
+  bool byte_fallback_ = false;
+  bool ignore_merges_ = false;
+  std::array<int, 256> byte_ids_{};  // (256,) id of "<0xXX>" per byte, -1 if absent
+  std::unique_ptr<WordCache> cache_;
+};
+
+}  // namespace tandem::tokenizer

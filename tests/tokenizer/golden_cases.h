@@ -1,0 +1,43 @@
+// Shared by the tokenizer tests: the golden JSONL cases (made by HF tokenizers) and one loaded
+// Tokenizer per golden tokenizer directory, kept for the whole test process.
+#pragma once
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "test_support.h"
+#include "tokenizer/tokenizer.h"
+
+namespace tandem::test {
+
+struct GoldenCase {
+  std::string text;
+  std::vector<int> ids;             // encode(text, add_special_tokens=True)
+  std::vector<int> ids_no_special;  // encode(text, add_special_tokens=False)
+  std::string decoded;              // decode(ids)
+  std::string decoded_skip_special; // decode(ids, skip_special_tokens=True)
+};
+
+// Cases of shared/golden/tokenizer/<name>.jsonl.
+inline std::vector<GoldenCase> golden_cases(const std::string& name) {
+  std::istringstream lines(read_text_file(shared_dir() / "golden" / "tokenizer" / (name + ".jsonl")));
+  std::vector<GoldenCase> cases;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    const auto j = nlohmann::json::parse(line);
+    cases.push_back({j.at("text"), j.at("ids"), j.at("ids_no_special"), j.at("decoded"),
+                     j.at("decoded_skip_special")});
+  }
+  return cases;
+}
+
+// The golden tokenizer directories: "llama3" -> llama3-tokenizer, "stories260K" -> stories260K.
+inline const Tokenizer& golden_tokenizer(const std::string& name) {
+  static const Tokenizer llama3 = Tokenizer::load(golden_model("llama3-tokenizer"));
+  static const Tokenizer stories = Tokenizer::load(golden_model("stories260K"));
+  return name == "llama3" ? llama3 : stories;
+}
+
+}  // namespace tandem::test
