@@ -50,6 +50,7 @@ struct Generation::Choice {
   std::optional<Clock::time_point> first_token;
   Clock::time_point last_token;
   std::vector<double> inter_token_s;  // (num_tokens - 1) gaps between token arrivals
+  std::optional<double> queue_time_s;  // from the engine's final output, when it says
 };
 
 Generation::Generation(const ServingContext& ctx, std::string request_id,
@@ -117,7 +118,12 @@ bool Generation::drain(Choice& choice, std::vector<ChoiceDelta>& deltas) {
 void Generation::process(Choice& choice, const RequestOutput& output,
                          std::vector<ChoiceDelta>& deltas) {
   if (!choice.running) return;
-  if (output.finish != FinishReason::kNone) choice.engine_finished = true;
+  if (output.finish != FinishReason::kNone) {
+    choice.engine_finished = true;
+    if (output.times && output.times->first_scheduled) {
+      choice.queue_time_s = seconds_between(output.times->arrival, *output.times->first_scheduled);
+    }
+  }
   if (output.finish == FinishReason::kError) {
     finish(choice, FinishReason::kError);
     throw ApiError(HttpStatus::kInternalServerError,
@@ -206,6 +212,7 @@ void Generation::finish(Choice& choice, FinishReason reason) {
   auto now = Clock::now();
   t.finish = reason;
   t.e2e_latency_s = seconds_between(choice.arrival, now);
+  t.queue_time_s = choice.queue_time_s;
   if (choice.first_token) t.time_to_first_token_s = seconds_between(choice.arrival,
                                                                     *choice.first_token);
   t.inter_token_s = std::move(choice.inter_token_s);

@@ -33,7 +33,8 @@ class FakeEngine final : public EngineClient {
   void add_request(EngineRequest request, std::shared_ptr<RequestStream> stream) override {
     std::lock_guard lock(mutex_);
     received_.push_back(request);
-    live_[request.request_id] = Live{std::move(request), std::move(stream), 0};
+    std::string id = request.request_id;
+    live_[id] = Live{std::move(request), std::move(stream), 0};
   }
   void abort_request(const std::string& request_id) override {
     std::lock_guard lock(mutex_);

@@ -41,7 +41,7 @@ class HandlersTest : public ::testing::Test {
   std::string script_text(const std::string& prompt, size_t k, bool add_special = true) const {
     std::vector<int> prompt_ids = tokenizer_->encode(prompt, add_special);
     std::vector<int> all = prompt_ids;
-    all.insert(all.end(), script_.begin(), script_.begin() + k);
+    for (size_t i = 0; i < k; ++i) all.push_back(script_[i % script_.size()]);  // as FakeEngine
     return tokenizer_->decode(all, true).substr(tokenizer_->decode(prompt_ids, true).size());
   }
 
@@ -384,7 +384,7 @@ TEST_F(HandlersTest, ClientDisconnectAbortsTheEngineRequests) {
   json body = {{"prompt", "Hello"}, {"max_tokens", 400}, {"n", 2}, {"ignore_eos", true},
                {"stream", true}};
   StreamReply s = server_->stream("/v1/completions", body, /* max_events = */ 3);
-  EXPECT_EQ(s.events.size(), 3u);
+  EXPECT_GE(s.events.size(), 3u);  // one read may carry several events
   for (int i = 0; i < 200 && engine_->num_live() > 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
