@@ -2,6 +2,8 @@
 // access log).
 #include "server/http_server.h"
 
+#include <sys/socket.h>
+
 #include <chrono>
 #include <string_view>
 
@@ -54,9 +56,10 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(std::move(options))
   server_.set_payload_max_length(options_.max_body_bytes);
   // httplib's default also sets SO_REUSEPORT, which lets a second server silently share the
   // port; keep only SO_REUSEADDR so "address in use" is an error.
-  server_.set_socket_options([](socket_t sock) {
+  server_.set_socket_options([this](socket_t sock) {
     int yes = 1;
     setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_socket_ = sock;
   });
   server_.set_keep_alive_max_count(1000);
   server_.set_pre_routing_handler(
@@ -139,6 +142,10 @@ int HttpServer::bind() {
   }
   TANDEM_CHECK(port_ > 0, "cannot listen on {}:{} (address in use or not available)",
                options_.host, options_.port);
+  // httplib 0.11 listens with a backlog of 5: a burst of clients (64 streams opening at once)
+  // would overflow it and lose connections. Listening again raises the backlog (Linux).
+  TANDEM_CHECK(::listen(listen_socket_, SOMAXCONN) == 0, "listen() on {}:{} failed",
+               options_.host, port_);
   return port_;
 }
 

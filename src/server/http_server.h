@@ -66,6 +66,7 @@ class HttpServer {
   std::thread thread_;                  // the listen loop
   bool finished_ = false;               // the listen loop returned
   int port_ = -1;
+  int listen_socket_ = -1;              // the bound socket (set while binding)
   std::atomic<bool> stopping_{false};
 };
 

@@ -51,7 +51,7 @@ class TestServer {
     ctx.model = std::move(model);
     http.host = "127.0.0.1";
     http.port = 0;
-    http.request_logging = RequestLogging::kOff;
+    http.request_logging = std::getenv("TANDEM_TEST_LOG") ? RequestLogging::kOn : RequestLogging::kOff;
     server_ = std::make_unique<OpenAiServer>(std::move(ctx), std::move(http));
     server_->start();
   }
@@ -98,6 +98,7 @@ class TestServer {
     };
     auto result = c.send(req);
     if (result) reply.status = result->status;
+    else reply.raw = "client error " + std::to_string(int(result.error()));
     return reply;
   }
 
