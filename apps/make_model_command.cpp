@@ -1,11 +1,11 @@
 // `tandem make-model --config PRESET|FILE --out DIR [--dtype] [--seed] [--tokenizer DIR]`:
 // writes a random-weight Hugging Face model directory (config, generation config, safetensors,
 // optionally a copied tokenizer) that Tandem and transformers both load. See random_model_writer.h.
-#include <chrono>
-#include <string>
+#include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
-#include <fmt/format.h>
+#include <chrono>
+#include <string>
 
 #include "commands.h"
 #include "core/error.h"
@@ -35,6 +35,16 @@ DType parse_dtype(const std::string& name) {
 std::string describe_files(const RandomModelSummary& s) {
   if (s.weight_files.size() == 1) return s.weight_files[0];
   return fmt::format("{} shards + model.safetensors.index.json", s.weight_files.size());
+}
+
+// 1235814400 -> "1.24B" (parameters); with bytes = true, 2471628800 -> "2.47 GB".
+std::string human(double n, bool bytes) {
+  const char* const units[] = {"", "K", "M", "G"};
+  int i = 0;
+  for (; n >= 1000 && i < 3; ++i) n /= 1000;
+  const char* unit = !bytes && i == 3 ? "B" : units[i];
+  return bytes ? fmt::format("{:.{}f} {}B", n, i ? 2 : 0, unit)
+               : fmt::format("{:.{}f}{}", n, i ? 2 : 0, unit);
 }
 
 }  // namespace
@@ -70,9 +80,9 @@ int make_model_command(int argc, char** argv) {
   RandomModelSummary s =
       write_random_model(args.out, preset.config, preset.generation_config, options, preset.name);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  log_info("wrote {} ({:.3f}B parameters, {}, {:.2f} GB, seed {}) to {} in {:.1f} s: {}; {}",
-           preset.name, s.num_parameters / 1e9, dtype_name(s.dtype), s.total_bytes / 1e9,
-           args.seed, args.out, seconds, describe_files(s),
+  log_info("wrote {} ({} parameters, {}, {}, seed {}) to {} in {:.1f} s: {}; {}", preset.name,
+           human(double(s.num_parameters), false), dtype_name(s.dtype),
+           human(double(s.total_bytes), true), args.seed, args.out, seconds, describe_files(s),
            s.has_tokenizer ? "tokenizer copied from " + args.tokenizer
                            : std::string("no tokenizer (pass --tokenizer DIR to add one)"));
   return 0;

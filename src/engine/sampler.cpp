@@ -1,7 +1,8 @@
 // Sampler: the per-row pipeline (check, penalties, min_tokens mask, temperature, top-k, top-p,
 // min-p, draw), raw-logit logprobs, and the batch loop. Every stage is O(vocab) or better:
-// top-k keeps a k-heap, top-p finds its cut by mass-guided selection, and exp() runs once per
-// candidate. Ranking uses (value desc, id asc), a total order, so kept sets are well defined.
+// top-k keeps a k-heap, top-p finds its cut with a weight histogram and mass-guided selection,
+// and a vectorizable exp() runs once per candidate. Ranking uses (value desc, id asc), a total
+// order, so kept sets are well defined.
 #include "engine/sampler.h"
 
 #include <algorithm>
@@ -20,6 +21,7 @@ struct Sampler::Workspace {
   std::vector<float> values;        // [vocab] processed logits of the current row
   std::vector<float> weights;       // [vocab] exp(value - max candidate value), for candidates
   std::vector<int32_t> candidates;  // [<= vocab] token ids still in the running
+  std::vector<double> histogram;    // [4 lanes][2033 buckets] top-p mass by weight bits
   double total_weight = 0.0;        // sum of weights over candidates
 };
 
@@ -111,8 +113,7 @@ void copy_checked(std::span<const float> logits, std::vector<float>& values) {
   }
   if (!bad) return;
   for (size_t i = 0; i < logits.size(); ++i) {
-    TANDEM_CHECK(logits[i] < kInf, "sampler: logit of token {} is {} (NaN or +inf)", i,
-                 logits[i]);
+    TANDEM_CHECK(logits[i] < kInf, "sampler: logit of token {} is {} (NaN or +inf)", i, logits[i]);
   }
 }
 
@@ -224,40 +225,57 @@ void compute_weights(Sampler::Workspace& ws) {
   ws.total_weight = candidate_mass(ws);
 }
 
-// With every id a candidate, drops the tokens whose weight's binary exponent is below that of
-// the smallest weight top-p can need (their mass is not needed to reach `target`): one
-// histogram pass over the weights' float exponents. Dropped tokens all rank below kept ones.
-void drop_top_p_tail(Sampler::Workspace& ws, double target) {
-  constexpr int kLanes = 4;  // separate histograms, so that adds to one bucket don't chain
-  std::array<std::array<double, 256>, kLanes> mass{};  // [lane][exponent field of the weight]
-  const float* w = ws.weights.data();
-  size_t n = ws.weights.size();
-  for (size_t i = 0; i < n; ++i) mass[i % kLanes][std::bit_cast<uint32_t>(w[i]) >> 23] += w[i];
-  uint32_t min_exponent = 0;  // weights are in [0, 1]: exponent fields 127 down to 0
-  double above = 0.0;
-  for (int e = 127; e >= 0; --e) {
-    for (int lane = 0; lane < kLanes; ++lane) above += mass[lane][e];
-    if (above >= target) {
-      min_exponent = uint32_t(e);
-      break;
-    }
+// Where top-p's cut falls: candidates [lo, hi) hold the ranks lo..hi-1, and mass_above is the
+// mass of [0, lo).
+struct CutRange {
+  size_t lo = 0, hi = 0;
+  double mass_above = 0.0;
+};
+
+// With every id a candidate: one histogram pass over the weights' top bits (exponent and 4
+// mantissa bits: buckets 1/16 of an octave wide) finds the bucket where top-p's cut falls.
+// The ids above it go first (kept), the bucket's ids next (to resolve), the ids below are
+// dropped. Higher buckets hold higher weights, hence higher values: ranks are preserved.
+CutRange bucket_top_p(Sampler::Workspace& ws, double target) {
+  constexpr uint32_t kShift = 19, kBuckets = (0x3F800000u >> kShift) + 1;  // weights <= 1
+  constexpr size_t kLanes = 4;  // separate histograms, so that adds to one bucket don't chain
+  auto bucket = [&](int32_t id) {
+    return std::min(std::bit_cast<uint32_t>(ws.weights[id]) >> kShift, kBuckets - 1);
+  };
+  ws.histogram.assign(kLanes * kBuckets, 0.0);  // [lane][bucket] mass
+  for (size_t i = 0; i < ws.weights.size(); ++i) {
+    ws.histogram[(i % kLanes) * kBuckets + bucket(int32_t(i))] += ws.weights[i];
   }
-  std::erase_if(ws.candidates, [&](int32_t id) {
-    return (std::bit_cast<uint32_t>(w[id]) >> 23) < min_exponent;
-  });
+  double above = 0.0;
+  for (uint32_t b = kBuckets; b-- > 0;) {
+    double mass = 0.0;
+    for (size_t lane = 0; lane < kLanes; ++lane) mass += ws.histogram[lane * kBuckets + b];
+    if (above + mass < target) {
+      above += mass;
+      continue;
+    }
+    auto& cand = ws.candidates;
+    auto mid = std::partition(cand.begin(), cand.end(), [&](int32_t id) { return bucket(id) > b; });
+    auto end = std::partition(mid, cand.end(), [&](int32_t id) { return bucket(id) == b; });
+    cand.erase(end, cand.end());
+    return {size_t(mid - cand.begin()), cand.size(), above};
+  }
+  return {0, ws.candidates.size(), 0.0};  // target rounded above the total: no cut
 }
 
 // Keeps the smallest most-likely set whose mass reaches top_p of the candidates' mass: a token
-// stays iff the mass ranked above it is < top_p (vLLM's rule). Finds the cut by halving with
-// nth_element (expected O(n)) and sorts only the last few candidates around it.
+// stays iff the mass ranked above it is < top_p (vLLM's rule). Over the whole vocab a weight
+// histogram narrows the cut to one bucket first; then halving with nth_element (expected
+// O(n)) narrows it further, and only the last few candidates around it are sorted.
 void keep_top_p(Sampler::Workspace& ws, float top_p) {
   if (top_p >= 1.0f) return;
   const double target = double(top_p) * ws.total_weight;
-  if (all_ids(ws)) drop_top_p_tail(ws, target);
+  CutRange range{0, ws.candidates.size(), 0.0};
+  if (all_ids(ws)) range = bucket_top_p(ws, target);
   std::vector<int32_t>& cand = ws.candidates;
   ByValueDesc better{ws.values.data()};
-  size_t lo = 0, hi = cand.size();  // cand[lo, hi) holds the ranks lo..hi-1; the cut is in it
-  double mass_above = 0.0;          // mass of cand[0, lo)
+  size_t lo = range.lo, hi = range.hi;   // cand[lo, hi) holds the ranks lo..hi-1
+  double mass_above = range.mass_above;  // mass of cand[0, lo)
   while (hi - lo > kTopPSortBelow) {
     size_t mid = lo + (hi - lo) / 2;
     std::nth_element(cand.begin() + lo, cand.begin() + mid, cand.begin() + hi, better);
@@ -285,8 +303,7 @@ void keep_min_p(Sampler::Workspace& ws, float min_p) {
 
 // Copies `logits` into ws.values and leaves in ws.candidates (with ws.weights) the ids the
 // draw chooses from: just the argmax when greedy.
-void prepare_row(std::span<const float> logits, const SamplerState& state,
-                 Sampler::Workspace& ws) {
+void prepare_row(std::span<const float> logits, const SamplerState& state, Sampler::Workspace& ws) {
   copy_checked(logits, ws.values);
   std::span<float> values(ws.values);
   apply_penalties(values, state);
@@ -345,14 +362,13 @@ int32_t draw(const Sampler::Workspace& ws, std::mt19937_64& rng) {
   });
 }
 
-SampleResult sample_row(std::span<const float> logits, SamplerState& state,
-                        Sampler::Workspace& ws, std::mt19937_64& rng) {
+SampleResult sample_row(std::span<const float> logits, SamplerState& state, Sampler::Workspace& ws,
+                        std::mt19937_64& rng) {
   prepare_row(logits, state, ws);
   SampleResult result;
   result.token_id = draw(ws, rng);
   if (state.params().logprobs) {
-    result.logprobs =
-        raw_logprobs(logits, result.token_id, *state.params().logprobs, ws.weights);
+    result.logprobs = raw_logprobs(logits, result.token_id, *state.params().logprobs, ws.weights);
   }
   state.append_output_token(result.token_id);
   return result;
@@ -435,12 +451,11 @@ SampleResult Sampler::sample(std::span<const float> logits, SamplerState& state)
   return result;
 }
 
-std::vector<SampleResult> Sampler::sample_batch(std::span<const float> logits,
-                                                size_t vocab_size,
+std::vector<SampleResult> Sampler::sample_batch(std::span<const float> logits, size_t vocab_size,
                                                 std::span<SamplerState* const> states) {
   TANDEM_CHECK(vocab_size > 0 && logits.size() == states.size() * vocab_size,
-               "sampler: batch logits have {} values, expected {} rows x vocab {}",
-               logits.size(), states.size(), vocab_size);
+               "sampler: batch logits have {} values, expected {} rows x vocab {}", logits.size(),
+               states.size(), vocab_size);
   for (size_t i = 0; i < states.size(); ++i) {
     TANDEM_CHECK(states[i] != nullptr, "sampler: batch row {} has no sampler state", i);
   }

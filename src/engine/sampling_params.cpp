@@ -39,8 +39,8 @@ void check_stopping_fields(const SamplingParams& p) {
   TANDEM_CHECK(p.min_tokens >= 0, "min_tokens must be non-negative, got {}", p.min_tokens);
   if (p.max_tokens) {
     TANDEM_CHECK(p.min_tokens <= *p.max_tokens,
-                 "min_tokens must be less than or equal to max_tokens ({}), got {}",
-                 *p.max_tokens, p.min_tokens);
+                 "min_tokens must be less than or equal to max_tokens ({}), got {}", *p.max_tokens,
+                 p.min_tokens);
   }
   for (size_t i = 0; i < p.stop.size(); ++i) {
     TANDEM_CHECK(!p.stop[i].empty(), "stop[{}] must not be an empty string", i);

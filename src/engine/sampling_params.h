@@ -16,10 +16,10 @@ inline constexpr int kMaxLogprobs = 20;
 inline constexpr float kGreedyTemperature = 1e-5f;
 
 struct SamplingParams {
-  float temperature = 1.0f;  // >= 0; < kGreedyTemperature means greedy (argmax)
-  float top_p = 1.0f;        // in (0, 1]; 1 = off
-  int top_k = 0;             // 0 or -1 = off; a value >= the vocab size is also off
-  float min_p = 0.0f;        // in [0, 1]; 0 = off
+  float temperature = 1.0f;     // >= 0; < kGreedyTemperature means greedy (argmax)
+  float top_p = 1.0f;           // in (0, 1]; 1 = off
+  int top_k = 0;                // 0 or -1 = off; a value >= the vocab size is also off
+  float min_p = 0.0f;           // in [0, 1]; 0 = off
   std::optional<int64_t> seed;  // set: reproducible draws; unset: a global random source
 
   float presence_penalty = 0.0f;    // in [-2, 2]; subtracted once per distinct output token
@@ -30,8 +30,8 @@ struct SamplingParams {
   int min_tokens = 0;             // >= 0, <= max_tokens; no EOS/stop before this many tokens
   bool ignore_eos = false;        // keep generating past the model's EOS tokens
 
-  std::vector<std::string> stop;         // stop strings (non-empty), cut from the output text
-  std::vector<int32_t> stop_token_ids;   // extra stop tokens (>= 0), besides EOS
+  std::vector<std::string> stop;        // stop strings (non-empty), cut from the output text
+  std::vector<int32_t> stop_token_ids;  // extra stop tokens (>= 0), besides EOS
   bool include_stop_str_in_output = false;
 
   std::optional<int> logprobs;  // 0..kMaxLogprobs top logprobs per step (+ the sampled one)

@@ -62,8 +62,8 @@ class StopChecker {
   int min_tokens_ = 0;
   int max_tokens_ = 0;  // min(params.max_tokens, output_token_budget)
 
-  std::string text_;       // the output text, UTF-8
-  size_t streamed_ = 0;    // bytes of text_ handed out by take_stream_delta()
+  std::string text_;     // the output text, UTF-8
+  size_t streamed_ = 0;  // bytes of text_ handed out by take_stream_delta()
   int num_tokens_ = 0;
   FinishReason reason_ = FinishReason::kNone;
   StopReason stop_reason_;

@@ -42,6 +42,19 @@ std::vector<float> rope_inv_freq(const ModelConfig& c) {
   return inv;
 }
 
+// Which attention projections carry a bias, as transformers builds each family: Llama's
+// attention_bias puts one on q, k, v and o; Qwen2 always has q, k, v biases and none on o;
+// Mistral has none.
+struct AttentionBiases {
+  bool qkv = false;
+  bool o = false;
+};
+AttentionBiases attention_biases(const ModelConfig& c) {
+  if (c.model_type == "qwen2") return {true, false};
+  if (c.model_type == "llama") return {c.qkv_bias, c.qkv_bias};
+  return {};
+}
+
 // h (n) += delta (n)
 void add_in_place(float* h, const float* delta, int64_t n) {
   for (int64_t i = 0; i < n; ++i) h[i] += delta[i];
@@ -49,8 +62,19 @@ void add_in_place(float* h, const float* delta, int64_t n) {
 
 }  // namespace
 
+namespace {
+// Reads the config before the weights, so a bad directory is reported by its config error.
+std::pair<ModelConfig, WeightStore> load_checkpoint(const std::filesystem::path& dir) {
+  ModelConfig config = load_model_config(dir);
+  return {std::move(config), WeightStore::open(dir)};
+}
+}  // namespace
+
 LlamaModel::LlamaModel(const std::filesystem::path& dir, ThreadPool* pool)
-    : LlamaModel(load_model_config(dir), WeightStore::open(dir), pool) {}
+    : LlamaModel(load_checkpoint(dir), pool) {}
+
+LlamaModel::LlamaModel(std::pair<ModelConfig, WeightStore> checkpoint, ThreadPool* pool)
+    : LlamaModel(std::move(checkpoint.first), std::move(checkpoint.second), pool) {}
 
 LlamaModel::LlamaModel(ModelConfig config, WeightStore weights, ThreadPool* pool)
     : config_(std::move(config)), weights_(std::move(weights)), pool_(pool) {
@@ -86,11 +110,13 @@ LlamaModel::Layer LlamaModel::load_layer(int index) const {
   l.k = linear_weight(weights_, p + "self_attn.k_proj.weight", kv_dim, hidden);
   l.v = linear_weight(weights_, p + "self_attn.v_proj.weight", kv_dim, hidden);
   l.o = linear_weight(weights_, p + "self_attn.o_proj.weight", hidden, q_dim);
-  if (c.qkv_bias) {
+  const AttentionBiases biases = attention_biases(c);
+  if (biases.qkv) {
     l.q_bias = vector_f32(weights_, p + "self_attn.q_proj.bias", q_dim);
     l.k_bias = vector_f32(weights_, p + "self_attn.k_proj.bias", kv_dim);
     l.v_bias = vector_f32(weights_, p + "self_attn.v_proj.bias", kv_dim);
   }
+  if (biases.o) l.o_bias = vector_f32(weights_, p + "self_attn.o_proj.bias", hidden);
   l.post_norm = vector_f32(weights_, p + "post_attention_layernorm.weight", hidden);
   l.gate = linear_weight(weights_, p + "mlp.gate_proj.weight", inter, hidden);
   l.up = linear_weight(weights_, p + "mlp.up_proj.weight", inter, hidden);
@@ -247,7 +273,7 @@ void LlamaModel::attention_block(int layer, const ForwardBatch& b, KvCache& kv) 
   cpu::store_kv(s.k.data(), s.v.data(), b.slot_mapping.data(), n, shape.slot_floats(),
                 shape.num_slots(), kv.k(layer), kv.v(layer));
   cpu::paged_attention(attention_params(b, kv, layer), pool_);
-  cpu::matmul(s.attn.data(), n, l.o, s.proj.data(), pool_);
+  cpu::matmul(s.attn.data(), n, with_bias(l.o, l.o_bias), s.proj.data(), pool_);
   add_in_place(s.hidden.data(), s.proj.data(), n * c.hidden_size);
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/matmul.h"
@@ -25,6 +26,7 @@ class LlamaModel {
   // `pool` (may be null: single-threaded) must outlive the model.
   LlamaModel(const std::filesystem::path& dir, ThreadPool* pool);
   LlamaModel(ModelConfig config, WeightStore weights, ThreadPool* pool);
+  LlamaModel(std::pair<ModelConfig, WeightStore> checkpoint, ThreadPool* pool);
   LlamaModel(const LlamaModel&) = delete;
   LlamaModel& operator=(const LlamaModel&) = delete;
 
@@ -43,7 +45,8 @@ class LlamaModel {
   struct Layer {
     std::vector<float> input_norm;  // (hidden)
     cpu::MatmulWeight q, k, v, o;   // (heads*hd, hidden), (kv*hd, hidden) x2, (hidden, heads*hd)
-    std::vector<float> q_bias, k_bias, v_bias;  // (heads*hd), (kv*hd) x2; empty without qkv_bias
+    std::vector<float> q_bias, k_bias, v_bias;  // (heads*hd), (kv*hd) x2; empty if none
+    std::vector<float> o_bias;                  // (hidden); Llama with attention_bias only
     std::vector<float> post_norm;               // (hidden)
     cpu::MatmulWeight gate, up, down;           // (inter, hidden) x2, (hidden, inter)
   };

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/json_file.h"
+#include "core/logging.h"
 
 namespace tandem {
 
@@ -147,6 +148,17 @@ ModelConfig load_model_config(const std::filesystem::path& dir, GenerationDefaul
   TANDEM_CHECK(c.head_dim % 2 == 0, "{}: head_dim must be even, got {}", r.file, c.head_dim);
   c.max_position_embeddings =
       r.has("max_position_embeddings") ? r.positive_int("max_position_embeddings") : 4096;
+  // Sliding-window attention (Mistral v0.1) is not implemented: within the window it equals
+  // full attention, so the usable context is capped at the window instead.
+  bool sliding = c.model_type == "mistral" || r.bool_or("use_sliding_window", false);
+  if (sliding && r.has("sliding_window")) {
+    int window = r.positive_int("sliding_window");
+    if (window < c.max_position_embeddings) {
+      log_warning("{}: sliding_window {} < max_position_embeddings {}: context capped at {}",
+                  r.file, window, c.max_position_embeddings, window);
+      c.max_position_embeddings = window;
+    }
+  }
   c.rms_norm_eps = float(r.number_or("rms_norm_eps", 1e-6));
   TANDEM_CHECK(c.rms_norm_eps > 0, "{}: key 'rms_norm_eps' must be positive", r.file);
   c.rope = parse_rope(r);

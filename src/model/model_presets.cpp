@@ -2,10 +2,10 @@
 // and meta-llama/Llama-3.2-1B-Instruct). head_dim is written out for both.
 #include "model/model_presets.h"
 
-#include <filesystem>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <filesystem>
 
 #include "core/error.h"
 #include "core/json_file.h"

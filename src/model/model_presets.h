@@ -2,11 +2,10 @@
 // generation_config.json of real Hugging Face checkpoints (Llama 3.1 8B Instruct,
 // Llama 3.2 1B Instruct), so that random-weight stand-ins have exactly their architecture.
 #pragma once
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace tandem {
 

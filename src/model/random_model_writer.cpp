@@ -2,6 +2,9 @@
 // the counter-based normal generator, shard planning and the parallel streaming write.
 #include "model/random_model_writer.h"
 
+#include <fmt/format.h>
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -11,9 +14,6 @@
 #include <fstream>
 #include <mutex>
 #include <regex>
-#include <sys/statvfs.h>
-
-#include <fmt/format.h>
 
 #include "core/error.h"
 #include "core/logging.h"
@@ -25,7 +25,7 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int64_t kMaxDim = int64_t{1} << 20;    // hidden, intermediate, heads, head_dim
+constexpr int64_t kMaxDim = int64_t{1} << 20;  // hidden, intermediate, heads, head_dim
 constexpr int64_t kMaxVocab = int64_t{1} << 24;
 constexpr int64_t kMaxLayers = 4096;
 constexpr float kInitStddev = 0.02f;
@@ -47,8 +47,7 @@ int64_t get_int(const json& config, const char* key, const std::string& source, 
   bool in_range = it->is_number_unsigned()
                       ? it->get<uint64_t>() >= 1 && it->get<uint64_t>() <= uint64_t(max)
                       : it->get<int64_t>() >= 1 && it->get<int64_t>() <= max;
-  TANDEM_CHECK(in_range, "{}: key '{}' = {} is out of range [1, {}]", source, key, it->dump(),
-               max);
+  TANDEM_CHECK(in_range, "{}: key '{}' = {} is out of range [1, {}]", source, key, it->dump(), max);
   return it->get<int64_t>();
 }
 
@@ -75,9 +74,12 @@ bool has_value(const json& config, const char* key) {
 
 std::string_view hf_dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::kF32: return "float32";
-    case DType::kF16: return "float16";
-    case DType::kBF16: return "bfloat16";
+    case DType::kF32:
+      return "float32";
+    case DType::kF16:
+      return "float16";
+    case DType::kBF16:
+      return "bfloat16";
   }
   return "?";
 }
@@ -126,15 +128,17 @@ inline float log_unit(float x) {
 // so the compiler vectorizes them; sqrt gets a loop of its own (its errno path is a branch).
 void normal_pairs(const uint64_t* h, size_t n, float* z) {
   float r[kPairBlock];  // [n] radius
-  for (size_t j = 0; j < n; ++j) r[j] = -2.0f * log_unit(float(uint32_t(h[j] >> 40) + 1u) * 0x1p-24f);
+  for (size_t j = 0; j < n; ++j)
+    r[j] = -2.0f * log_unit(float(uint32_t(h[j] >> 40) + 1u) * 0x1p-24f);
   for (size_t j = 0; j < n; ++j) r[j] = std::sqrt(r[j]);
   for (size_t j = 0; j < n; ++j) {
     uint32_t q = uint32_t(h[j] >> 22) & 3u;  // quadrant
     float t = (float(uint32_t(h[j]) & 0x3fffffu) * 0x1p-22f - 0.5f) * 1.57079632679f;
     float t2 = t * t;
     float s = ((-1.9515295891e-4f * t2 + 8.3321608736e-3f) * t2 - 1.6666654611e-1f) * t2 * t + t;
-    float c = ((2.443315711809948e-5f * t2 - 1.388731625493765e-3f) * t2 +
-               4.166664568298827e-2f) * t2 * t2 - 0.5f * t2 + 1.0f;
+    float c = ((2.443315711809948e-5f * t2 - 1.388731625493765e-3f) * t2 + 4.166664568298827e-2f) *
+                  t2 * t2 -
+              0.5f * t2 + 1.0f;
     // Rotate (c, s) by q quarter turns with bit operations: swap for odd q, then negate.
     uint32_t swap = 0u - (q & 1u);
     uint32_t cb = std::bit_cast<uint32_t>(c), sb = std::bit_cast<uint32_t>(s);
@@ -155,7 +159,7 @@ void fill_typed(const RandomTensorSpec& spec, uint64_t key, uint64_t begin, uint
     std::fill(out, out + (end - begin), convert(1.0f));
     return;
   }
-  uint64_t h[kPairBlock];    // [n] hashes of pairs p0 .. p0 + n
+  uint64_t h[kPairBlock];   // [n] hashes of pairs p0 .. p0 + n
   float z[2 * kPairBlock];  // [2n] their normals
   for (uint64_t p0 = begin / 2; 2 * p0 < end; p0 += kPairBlock) {
     size_t n = size_t(std::min<uint64_t>(kPairBlock, (end + 1) / 2 - p0));
@@ -225,7 +229,7 @@ std::vector<ShardPlan> plan_shards(const std::vector<RandomTensorSpec>& specs, D
 }
 
 struct Chunk {
-  size_t tensor;  // index in the shard
+  size_t tensor;        // index in the shard
   uint64_t begin, end;  // element range
 };
 
@@ -295,7 +299,8 @@ void copy_tokenizer(const std::filesystem::path& dir, const std::filesystem::pat
     std::error_code ec;
     std::filesystem::copy_file(dir / name, out_dir / name,
                                std::filesystem::copy_options::overwrite_existing, ec);
-    if (ec) fail("{}: cannot copy to {}: {}", (dir / name).string(), out_dir.string(), ec.message());
+    if (ec)
+      fail("{}: cannot copy to {}: {}", (dir / name).string(), out_dir.string(), ec.message());
   }
 }
 
@@ -320,8 +325,8 @@ void prepare_out_dir(const std::filesystem::path& out_dir, bool keep_tokenizer) 
   std::vector<std::filesystem::path> stale;
   for (const auto& entry : std::filesystem::directory_iterator(out_dir, ec)) {
     std::string name = entry.path().filename().string();
-    bool owned = std::regex_match(name, kOwned) ||
-                 (!keep_tokenizer && std::regex_match(name, kTokenizer));
+    bool owned =
+        std::regex_match(name, kOwned) || (!keep_tokenizer && std::regex_match(name, kTokenizer));
     if (owned && entry.is_regular_file()) stale.push_back(entry.path());
   }
   for (const auto& path : stale) {
@@ -343,7 +348,8 @@ void check_free_space(const std::filesystem::path& out_dir, uint64_t needed) {
 // config.json as written: the input with the defaults the shapes used made explicit.
 json output_config(json config, const ModelShape& shape, DType dtype) {
   static const std::map<std::string, std::string> kArchitectures = {
-      {"llama", "LlamaForCausalLM"}, {"mistral", "MistralForCausalLM"},
+      {"llama", "LlamaForCausalLM"},
+      {"mistral", "MistralForCausalLM"},
       {"qwen2", "Qwen2ForCausalLM"}};
   if (!has_value(config, "architectures")) {
     config["architectures"] = {kArchitectures.at(shape.model_type)};
@@ -395,7 +401,8 @@ ModelShape parse_model_shape(const json& config, const std::string& source) {
                s.num_heads, s.num_kv_heads);
   TANDEM_CHECK(has_value(config, "head_dim") || s.hidden_size % s.num_heads == 0,
                "{}: missing key 'head_dim', and hidden_size {} is not a multiple of "
-               "num_attention_heads {}", source, s.hidden_size, s.num_heads);
+               "num_attention_heads {}",
+               source, s.hidden_size, s.num_heads);
   s.head_dim = get_int(config, "head_dim", source, kMaxDim, s.hidden_size / s.num_heads);
   s.tie_word_embeddings = get_bool(config, "tie_word_embeddings", source);
   TANDEM_CHECK(!get_bool(config, "mlp_bias", source), "{}: key 'mlp_bias' = true is not supported",
@@ -429,8 +436,10 @@ std::vector<RandomTensorSpec> random_tensor_specs(const ModelShape& s) {
   auto norm = [&](const std::string& name) {
     specs.push_back({name + ".weight", {s.hidden_size}, WeightInit::kOnes, 0.0f});
   };
-  specs.push_back({"model.embed_tokens.weight", {s.vocab_size, s.hidden_size},
-                   WeightInit::kNormal, kInitStddev});
+  specs.push_back({"model.embed_tokens.weight",
+                   {s.vocab_size, s.hidden_size},
+                   WeightInit::kNormal,
+                   kInitStddev});
   for (int64_t l = 0; l < s.num_layers; ++l) {
     std::string p = fmt::format("model.layers.{}.", l);
     linear(p + "self_attn.q_proj", q_dim, s.hidden_size, kInitStddev, s.qkv_bias);
@@ -454,8 +463,8 @@ RandomModelSummary write_random_model(const std::filesystem::path& out_dir, cons
                                       const std::string& source) {
   ModelShape shape = parse_model_shape(config, source);
   RandomModelSummary summary;
-  summary.dtype = options.dtype ? *options.dtype
-                                : config_dtype(config, source).value_or(DType::kBF16);
+  summary.dtype =
+      options.dtype ? *options.dtype : config_dtype(config, source).value_or(DType::kBF16);
   std::vector<RandomTensorSpec> specs = random_tensor_specs(shape);
   for (const auto& spec : specs) summary.num_parameters += numel(spec.shape);
   summary.total_bytes = uint64_t(summary.num_parameters) * dtype_size(summary.dtype);

@@ -7,11 +7,10 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/dtype.h"
 
@@ -31,8 +30,8 @@ struct ModelShape {
   int64_t num_kv_heads = 0;  // num_key_value_heads, default num_heads
   int64_t head_dim = 0;      // head_dim, default hidden_size / num_heads
   bool tie_word_embeddings = false;
-  bool qkv_bias = false;     // q/k/v_proj.bias: llama with attention_bias, always for qwen2
-  bool o_bias = false;       // o_proj.bias: llama with attention_bias (as in transformers)
+  bool qkv_bias = false;  // q/k/v_proj.bias: llama with attention_bias, always for qwen2
+  bool o_bias = false;    // o_proj.bias: llama with attention_bias (as in transformers)
 };
 
 // Throws tandem::Error "<source>: ..." naming the key that is missing, mistyped or out of range.
@@ -80,7 +79,6 @@ struct RandomModelSummary {
 RandomModelSummary write_random_model(const std::filesystem::path& out_dir,
                                       const nlohmann::json& config,
                                       const nlohmann::json& generation_config,
-                                      const RandomModelOptions& options,
-                                      const std::string& source);
+                                      const RandomModelOptions& options, const std::string& source);
 
 }  // namespace tandem

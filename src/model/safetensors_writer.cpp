@@ -2,15 +2,15 @@
 // See safetensors_writer.h for the file layout.
 #include "model/safetensors_writer.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <set>
-#include <unistd.h>
-
-#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "model/safetensors.h"
@@ -72,8 +72,7 @@ std::string make_header(const std::vector<TensorSlot>& slots) {
     fail("a tensor name is not valid UTF-8: {}", e.what());
   }
   text.append((8 - text.size() % 8) % 8, ' ');
-  TANDEM_CHECK(text.size() <= kMaxHeaderBytes, "header of {} bytes is too large",
-               text.size());
+  TANDEM_CHECK(text.size() <= kMaxHeaderBytes, "header of {} bytes is too large", text.size());
   return text;
 }
 
@@ -96,8 +95,7 @@ uint64_t TensorDecl::nbytes() const {
   uint64_t n = dtype_size(dtype);
   for (int64_t d : shape) {
     TANDEM_CHECK(d >= 0, "tensor '{}' has a negative dimension {}", name, d);
-    TANDEM_CHECK(d == 0 || n <= UINT64_MAX / uint64_t(d),
-                 "tensor '{}' is too large", name);
+    TANDEM_CHECK(d == 0 || n <= UINT64_MAX / uint64_t(d), "tensor '{}' is too large", name);
     n *= uint64_t(d);
   }
   return n;
@@ -164,8 +162,8 @@ void SafetensorsWriter::finish() {
   TANDEM_CHECK(fd_ >= 0, "{}: finish() called twice", path_.string());
   for (size_t i = 0; i < slots_.size(); ++i) {
     uint64_t expected = slots_[i].end - slots_[i].begin;
-    TANDEM_CHECK(written_[i] == expected, "{}: tensor '{}' got {} of its {} bytes",
-                 path_.string(), slots_[i].decl.name, written_[i].load(), expected);
+    TANDEM_CHECK(written_[i] == expected, "{}: tensor '{}' got {} of its {} bytes", path_.string(),
+                 slots_[i].decl.name, written_[i].load(), expected);
   }
   int fd = fd_;
   fd_ = -1;

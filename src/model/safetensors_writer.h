@@ -50,7 +50,8 @@ class SafetensorsWriter {
   [[nodiscard]] uint64_t file_size() const { return data_start_ + data_size_; }
 
   // Writes `size` bytes at byte `offset` of tensor `index`. Thread-safe; ranges written by
-  // different calls must not overlap. Throws tandem::Error for an out-of-range write or an I/O error.
+  // different calls must not overlap. Throws tandem::Error for an out-of-range write or an I/O
+  // error.
   void write(size_t index, uint64_t offset, const void* bytes, size_t size);
   // Checks that every tensor's bytes were written exactly once and closes the file.
   void finish();
@@ -61,7 +62,7 @@ class SafetensorsWriter {
   bool finished_ = false;
   std::vector<TensorSlot> slots_;
   std::unique_ptr<std::atomic<uint64_t>[]> written_;  // [num tensors] bytes written so far
-  uint64_t data_start_ = 0;                            // 8 + padded header length
+  uint64_t data_start_ = 0;                           // 8 + padded header length
   uint64_t data_size_ = 0;
 };
 

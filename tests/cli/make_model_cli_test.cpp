@@ -1,11 +1,11 @@
 // End-to-end tests of `tandem make-model`: a tiny model from a config file (files, dtype, seed,
 // tokenizer copy, log line) and one clear error line with a non-zero exit for bad arguments.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "model/parsed_safetensors.h"

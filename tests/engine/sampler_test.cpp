@@ -1,17 +1,18 @@
 // Sampler: greedy/argmax, seeded reproducibility, top-k / top-p / min-p against exact and
 // empirical (fixed-seed) distributions, each penalty against hand-computed values, the
 // min_tokens mask, raw-logit logprobs, batches on a thread pool, and bad-input errors.
+#include "engine/sampler.h"
+
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "core/error.h"
 #include "core/thread_pool.h"
-#include "engine/sampler.h"
 
 namespace tandem {
 namespace {
@@ -154,31 +155,63 @@ TEST(Sampler, TopPAppliesToTheTopKDistribution) {
   expect_distribution(logits, params, {0.0, 0.4 / 0.7, 0.0, 0.3 / 0.7});
 }
 
-// The number of tokens a full sort keeps for top_p (the reference for the partial sort).
-size_t reference_top_p_count(const std::vector<float>& logits, double top_p) {
-  std::vector<double> probs(logits.begin(), logits.end());
-  double max = *std::max_element(probs.begin(), probs.end()), total = 0.0;
-  for (double& p : probs) total += (p = std::exp(p - max));
-  std::sort(probs.begin(), probs.end(), std::greater<>());
-  double above = 0.0;
-  size_t count = 0;
-  while (count < probs.size() && above < top_p * total) above += probs[count++];
-  return count;
+// All ids by (logit desc, id asc): a full sort.
+std::vector<int32_t> sorted_ids(const std::vector<float>& logits) {
+  std::vector<int32_t> ids(logits.size());
+  std::iota(ids.begin(), ids.end(), 0);
+  std::sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  });
+  return ids;
 }
 
+// The ids top_p keeps, from the full sort, in double (the reference for the selection).
+std::vector<int32_t> reference_top_p(const std::vector<float>& logits, std::vector<int32_t> ids,
+                                     double top_p) {
+  double max = logits[ids[0]], total = 0.0;
+  for (float x : logits) total += std::exp(x - max);
+  double above = 0.0;
+  size_t count = 0;
+  while (count < ids.size() && above < top_p * total) above += std::exp(logits[ids[count++]] - max);
+  ids.resize(count);
+  return ids;
+}
+
+// Full-size vocabs: flat, peaked (LLM-like: one strong token and a heavy tail) and with
+// many exact ties; top_p from tiny to nearly 1, so that the cut falls anywhere.
 TEST(Sampler, TopPOnAFullSizeVocabMatchesAFullSort) {
-  std::vector<float> logits = random_logits(128256, 4, 2.0f);
+  std::vector<float> flat = random_logits(128256, 4, 2.0f);
+  std::vector<float> peaked = random_logits(128256, 5, 1.5f);
+  peaked[777] += 14.0f;
+  std::vector<float> tied = random_logits(128256, 6, 2.0f);
+  for (float& x : tied) x = std::round(x * 2.0f) / 2.0f;
   Sampler sampler;
-  for (float top_p : {0.05f, 0.5f, 0.9f, 0.999f}) {
-    SamplingParams params = seeded(15);
-    params.top_p = top_p;
-    SamplerState state(params, kNoTokens, kNoTokens);
-    auto dist = sampler.distribution(logits, state);
-    ASSERT_EQ(dist.size(), reference_top_p_count(logits, top_p)) << "top_p " << top_p;
-    EXPECT_GT(dist.size(), 256u * (top_p >= 0.5f)) << "exercises the partial-sort growth";
-    for (size_t i = 1; i < dist.size(); ++i) EXPECT_GE(dist[i - 1].prob, dist[i].prob);
-    int32_t token = sampler.sample(logits, state).token_id;
-    EXPECT_GE(logits[token], logits[dist.back().token_id]);
+  for (const auto* logits : {&flat, &peaked, &tied}) {
+    std::vector<int32_t> order = sorted_ids(*logits);
+    for (float top_p : {0.05f, 0.5f, 0.9f, 0.999f}) {
+      SamplingParams params = seeded(15);
+      params.top_p = top_p;
+      SamplerState state(params, kNoTokens, kNoTokens);
+      std::vector<int32_t> kept;
+      for (const TokenProb& tp : sampler.distribution(*logits, state)) kept.push_back(tp.token_id);
+      ASSERT_EQ(kept, reference_top_p(*logits, order, top_p)) << "top_p " << top_p;
+      int32_t token = sampler.sample(*logits, state).token_id;
+      EXPECT_NE(std::find(kept.begin(), kept.end(), token), kept.end());
+    }
+  }
+}
+
+TEST(Sampler, ProbabilitiesAreAccurateOverTheWholeFloatRange) {
+  std::vector<float> logits = {0.0f, -1.0f, -5.0f, -20.0f, -50.0f, -80.0f, -86.5f, -95.0f};
+  Sampler sampler;
+  SamplerState state(seeded(18), kNoTokens, kNoTokens);
+  double z = 0.0;
+  for (float x : logits) z += std::exp(double(x));
+  std::vector<TokenProb> dist = sampler.distribution(logits, state);
+  ASSERT_EQ(dist.size(), 7u);  // exp(-95) underflows float: dropped
+  for (const TokenProb& tp : dist) {
+    double expected = std::exp(double(logits[tp.token_id])) / z;
+    EXPECT_NEAR(tp.prob / expected, 1.0, 1e-6) << "token " << tp.token_id;
   }
 }
 
@@ -257,6 +290,14 @@ TEST(Sampler, MinTokensMasksEosAndStopTokenIds) {
   EXPECT_EQ(masked[4], -INFINITY);
   EXPECT_EQ(masked[5], -INFINITY);
   EXPECT_EQ(masked[1], 1.0f);
+  // Masked tokens are out of the sampled distribution.
+  SamplingParams sampled;
+  sampled.min_tokens = 1;
+  SamplerState fresh(sampled, kNoTokens, eos);
+  for (const TokenProb& tp : Sampler().distribution(logits, fresh)) {
+    EXPECT_NE(tp.token_id, 4);
+    EXPECT_NE(tp.token_id, 5);
+  }
 }
 
 TEST(Sampler, LogprobsAreLogSoftmaxOfRawLogitsMostLikelyFirst) {
@@ -272,7 +313,8 @@ TEST(Sampler, LogprobsAreLogSoftmaxOfRawLogitsMostLikelyFirst) {
   auto reference = [&](int32_t id) { return double(logits[id]) - max - std::log(sum); };
   std::vector<int32_t> order(logits.size());
   std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
   Sampler sampler;
   for (int step = 0; step < 3; ++step) {
     SampleResult result = sampler.sample(logits, state);

@@ -1,14 +1,15 @@
 // SamplingParams::validate(): defaults pass; each out-of-range field is rejected with a message
 // naming the field and the offending value.
+#include "engine/sampling_params.h"
+
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <functional>
 #include <limits>
 #include <string>
 
-#include <gtest/gtest.h>
-
 #include "core/error.h"
-#include "engine/sampling_params.h"
 
 namespace tandem {
 namespace {
@@ -88,8 +89,11 @@ TEST(SamplingParams, RejectsBadLengthsAndStops) {
       },
       {"min_tokens", "max_tokens (4)", "5"});
   expect_invalid([](SamplingParams& p) { p.stop = {"ok", ""}; }, {"stop[1]", "empty"});
-  expect_invalid([](SamplingParams& p) { p.stop_token_ids = {3, -7}; },
-                 {"stop_token_ids[1]", "-7"});
+  expect_invalid(
+      [](SamplingParams& p) {
+        p.stop_token_ids = {3, -7};
+      },
+      {"stop_token_ids[1]", "-7"});
   expect_invalid([](SamplingParams& p) { p.logprobs = 21; }, {"logprobs", "[0, 20]", "21"});
   expect_invalid([](SamplingParams& p) { p.logprobs = -1; }, {"logprobs", "-1"});
 }

@@ -1,14 +1,15 @@
 // StopChecker: EOS / stop_token_ids / ignore_eos, max_tokens and the context budget, min_tokens,
 // stop strings across token boundaries with truncation or inclusion, and the streaming
 // holdback (the streamed text never shows a stop string and always adds up to the final text).
+#include "engine/stop_checker.h"
+
+#include <gtest/gtest.h>
+
 #include <random>
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
 #include "core/error.h"
-#include "engine/stop_checker.h"
 
 namespace tandem {
 namespace {

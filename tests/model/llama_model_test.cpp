@@ -131,9 +131,11 @@ void write_raw_safetensors(const std::filesystem::path& path,
   out.write(reinterpret_cast<const char*>(data.data()), std::streamsize(data.size()));
 }
 
-// stories260K's tensors with `edit` applied, written next to its config.json in a temp dir.
+// stories260K's tensors with `edit` applied and its config.json with `config_patch` merged in,
+// written to a temp dir.
 std::filesystem::path edited_stories(
-    const std::function<void(std::map<std::string, RawTensor>&)>& edit) {
+    const std::function<void(std::map<std::string, RawTensor>&)>& edit,
+    const nlohmann::json& config_patch = nlohmann::json::object()) {
   const auto src = test::golden_model("stories260K");
   const WeightStore ws = WeightStore::open(src);
   std::map<std::string, RawTensor> tensors;
@@ -143,7 +145,9 @@ std::filesystem::path edited_stories(
   }
   edit(tensors);
   const auto dir = test::make_temp_dir("tandem-llama-model");
-  std::filesystem::copy_file(src / "config.json", dir / "config.json");
+  nlohmann::json config = read_json_file(src / "config.json");
+  config.merge_patch(config_patch);
+  std::ofstream(dir / "config.json") << config.dump();
   write_raw_safetensors(dir / "model.safetensors", tensors);
   return dir;
 }
@@ -172,6 +176,62 @@ TEST(LlamaModelLoading, MissingTensorIsNamed) {
     EXPECT_THAT(e.what(), ::testing::HasSubstr("model.layers.4.mlp.down_proj.weight"));
   }
   std::filesystem::remove_all(dir);
+}
+
+// Last-position logits (vocab) of a fixed 5-token prompt.
+std::vector<float> prompt_logits(LlamaModel& model) {
+  KvCache kv(model.kv_cache_shape(4, kBlockSize));
+  ForwardBatch b;
+  b.token_ids = {1, 403, 407, 261, 378};
+  b.positions = {0, 1, 2, 3, 4};
+  b.slot_mapping = {16, 17, 18, 19, 20};
+  b.query_start = {0, 5};
+  b.context_lens = {5};
+  b.max_blocks_per_seq = 1;
+  b.block_tables = {1};
+  b.logits_indices = {4};
+  std::vector<float> logits(size_t(model.config().vocab_size));
+  model.forward(b, kv, logits.data());
+  return logits;
+}
+
+// Llama's attention_bias adds biases to q, k, v and o: zero ones change nothing, a missing one
+// is named, and a non-zero o_proj bias changes the logits.
+TEST(LlamaModelLoading, LlamaAttentionBiasCoversQkvAndO) {
+  const nlohmann::json patch = {{"attention_bias", true}};
+  const auto add_biases = [](float value) {
+    return [value](std::map<std::string, RawTensor>& t) {
+      for (int layer = 0; layer < 5; ++layer) {
+        const std::string p = "model.layers." + std::to_string(layer) + ".self_attn.";
+        for (auto [proj, n] : {std::pair{"q", 64}, {"k", 32}, {"v", 32}, {"o", 64}}) {
+          std::vector<float> bias(size_t(n), std::string(proj) == "o" ? value : 0.0f);
+          const auto* bytes = reinterpret_cast<const uint8_t*>(bias.data());
+          t[p + proj + "_proj.bias"] = {"F32", {n}, {bytes, bytes + 4 * n}};
+        }
+      }
+    };
+  };
+  LlamaModel base(test::golden_model("stories260K"), nullptr);
+  const auto want = prompt_logits(base);
+  const auto zero_dir = edited_stories(add_biases(0.0f), patch);
+  LlamaModel zero(zero_dir, nullptr);
+  EXPECT_EQ(prompt_logits(zero), want);
+  const auto shifted_dir = edited_stories(add_biases(0.5f), patch);
+  LlamaModel shifted(shifted_dir, nullptr);
+  EXPECT_NE(prompt_logits(shifted), want);
+  const auto missing_dir = edited_stories(
+      [&](auto& t) {
+        add_biases(0.0f)(t);
+        t.erase("model.layers.3.self_attn.o_proj.bias");
+      },
+      patch);
+  try {
+    LlamaModel model(missing_dir, nullptr);
+    ADD_FAILURE() << "loaded a checkpoint without o_proj.bias";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("model.layers.3.self_attn.o_proj.bias"));
+  }
+  for (const auto& dir : {zero_dir, shifted_dir, missing_dir}) std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -1,36 +1,40 @@
 // Tests of the make-model library: preset configs, config parsing and its errors, the tensor
 // list, and write_random_model's files (checked against the golden transformers checkpoints:
 // same header, same shard plan), weight statistics, determinism, sharding and tokenizer copy.
-#include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <set>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+
 #include "core/error.h"
 #include "core/json_file.h"
+#include "core/thread_pool.h"
+#include "kv/kv_cache.h"
+#include "model/llama_model.h"
+#include "model/model_config.h"
 #include "model/model_presets.h"
 #include "model/random_model_writer.h"
+#include "model/weight_store.h"
 #include "parsed_safetensors.h"
 
 namespace tandem {
 namespace {
 
 namespace fs = std::filesystem;
-using ::testing::HasSubstr;
 using nlohmann::json;
 using test::parse_safetensors;
+using ::testing::HasSubstr;
 
 // A 2-layer llama small enough to write in milliseconds.
 json tiny_config() {
-  return {{"model_type", "llama"},     {"vocab_size", 96},
-          {"hidden_size", 64},         {"intermediate_size", 96},
-          {"num_hidden_layers", 2},    {"num_attention_heads", 4},
-          {"num_key_value_heads", 2},  {"rms_norm_eps", 1e-5},
-          {"rope_theta", 10000.0},     {"max_position_embeddings", 256},
-          {"bos_token_id", 1},         {"eos_token_id", 2}};
+  return {{"model_type", "llama"},          {"vocab_size", 96},       {"hidden_size", 64},
+          {"intermediate_size", 96},        {"num_hidden_layers", 2}, {"num_attention_heads", 4},
+          {"num_key_value_heads", 2},       {"rms_norm_eps", 1e-5},   {"rope_theta", 10000.0},
+          {"max_position_embeddings", 256}, {"bos_token_id", 1},      {"eos_token_id", 2}};
 }
 
 int64_t count_parameters(const json& config) {
@@ -205,9 +209,10 @@ TEST(ModelShape, ConfigDtype) {
   c["torch_dtype"] = "bfloat16";
   EXPECT_EQ(config_dtype(c, "cfg"), DType::kBF16);
   c["torch_dtype"] = "int8";
-  EXPECT_THAT([&] { (void)config_dtype(c, "cfg"); },
-              ::testing::ThrowsMessage<Error>(HasSubstr(
-                  "cfg: key 'torch_dtype' = \"int8\" is not supported (bfloat16, float16, float32)")));
+  EXPECT_THAT(
+      [&] { (void)config_dtype(c, "cfg"); },
+      ::testing::ThrowsMessage<Error>(HasSubstr(
+          "cfg: key 'torch_dtype' = \"int8\" is not supported (bfloat16, float16, float32)")));
 }
 
 TEST(RandomTensorSpecs, HuggingFaceNamesShapesAndScales) {
@@ -420,8 +425,8 @@ TEST_F(WriteRandomModel, ShardsPastTheLimitAndReplacesAnEarlierModel) {
   auto summary = write(dir_ / "m", tiny_config(), options);
   ASSERT_GT(summary.weight_files.size(), 2u);
   for (size_t i = 0; i < summary.weight_files.size(); ++i) {
-    EXPECT_EQ(summary.weight_files[i],
-              fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1, summary.weight_files.size()));
+    EXPECT_EQ(summary.weight_files[i], fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1,
+                                                   summary.weight_files.size()));
     auto st = parse_safetensors(dir_ / "m" / summary.weight_files[i]);
     uint64_t data = st.raw.size() - 8 - st.header_length;
     EXPECT_TRUE(data <= 30'000 || st.header.size() == 2) << summary.weight_files[i];
@@ -429,14 +434,15 @@ TEST_F(WriteRandomModel, ShardsPastTheLimitAndReplacesAnEarlierModel) {
   json index = read_json_file(dir_ / "m" / "model.safetensors.index.json");
   EXPECT_EQ(index["metadata"]["total_size"], summary.total_bytes);
   EXPECT_EQ(index["metadata"]["total_parameters"], summary.num_parameters);
-  EXPECT_EQ(index["weight_map"].size(), random_tensor_specs(parse_model_shape(tiny_config(), "c")).size());
+  EXPECT_EQ(index["weight_map"].size(),
+            random_tensor_specs(parse_model_shape(tiny_config(), "c")).size());
   EXPECT_TRUE(fs::exists(dir_ / "m" / "tokenizer.json"));
   std::ofstream(dir_ / "m" / "notes.txt") << "not ours";
 
   // Rewriting unsharded, without a tokenizer, leaves no stale shard, index or tokenizer.
   write(dir_ / "m", tiny_config(), {});
   EXPECT_EQ(files_in(dir_ / "m"), std::set<std::string>({"config.json", "generation_config.json",
-                                                          "model.safetensors", "notes.txt"}));
+                                                         "model.safetensors", "notes.txt"}));
 }
 
 TEST_F(WriteRandomModel, CopiesTheTokenizer) {
@@ -458,10 +464,11 @@ TEST_F(WriteRandomModel, CopiesTheTokenizer) {
   EXPECT_TRUE(fs::exists(dir_ / "m" / "tokenizer.json"));
 
   options.tokenizer_dir = test::golden_model("tiny-qwen2");  // weights but no tokenizer
-  EXPECT_THAT([&] { write(dir_ / "n", tiny_config(), options); },
-              ::testing::ThrowsMessage<Error>(HasSubstr(
-                  options.tokenizer_dir->string() +
-                  ": no tokenizer.json (--tokenizer needs tokenizer.json and tokenizer_config.json)")));
+  EXPECT_THAT(
+      [&] { write(dir_ / "n", tiny_config(), options); },
+      ::testing::ThrowsMessage<Error>(HasSubstr(
+          options.tokenizer_dir->string() +
+          ": no tokenizer.json (--tokenizer needs tokenizer.json and tokenizer_config.json)")));
 }
 
 TEST_F(WriteRandomModel, DtypeOptionOverridesTheConfig) {
@@ -475,6 +482,78 @@ TEST_F(WriteRandomModel, DtypeOptionOverridesTheConfig) {
   EXPECT_EQ(st.header["model.norm.weight"]["dtype"], "F16");
   EXPECT_EQ(read_json_file(dir_ / "m" / "config.json")["torch_dtype"], "float16");
   EXPECT_EQ(write(dir_ / "n", config, {}).dtype, DType::kF32);
+}
+
+// Tandem's own loader and CPU forward pass accept what make-model writes, for every family,
+// dtype, tied/untied and sharded layout, and produce finite, non-constant logits.
+TEST_F(WriteRandomModel, TandemLoadsAndRunsIt) {
+  struct Variant {
+    std::string name;
+    std::function<void(json&, RandomModelOptions&)> edit;
+  };
+  std::vector<Variant> variants = {
+      {"llama-bf16", [](json&, RandomModelOptions&) {}},
+      {"llama-tied-f16",
+       [](json& c, RandomModelOptions& o) {
+         c["tie_word_embeddings"] = true;
+         o.dtype = DType::kF16;
+       }},
+      {"qwen2-f32",
+       [](json& c, RandomModelOptions&) {
+         c["model_type"] = "qwen2";
+         c["torch_dtype"] = "float32";
+       }},
+      {"mistral", [](json& c, RandomModelOptions&) { c["model_type"] = "mistral"; }},
+      {"llama-sharded", [](json&, RandomModelOptions& o) { o.max_shard_bytes = 20'000; }},
+  };
+  ThreadPool pool(2);
+  for (const auto& v : variants) {
+    SCOPED_TRACE(v.name);
+    json config = tiny_config();
+    RandomModelOptions options;
+    v.edit(config, options);
+    fs::path out = dir_ / v.name;
+    auto summary = write(out, config, options);
+
+    ModelConfig mc = load_model_config(out);
+    ModelShape shape = parse_model_shape(config, "cfg");
+    EXPECT_EQ(mc.model_type, shape.model_type);
+    EXPECT_EQ(mc.hidden_size, shape.hidden_size);
+    EXPECT_EQ(mc.head_dim, shape.head_dim);
+    EXPECT_EQ(mc.num_kv_heads, shape.num_kv_heads);
+    EXPECT_EQ(mc.tie_word_embeddings, shape.tie_word_embeddings);
+    EXPECT_EQ(mc.qkv_bias, shape.qkv_bias);
+    EXPECT_EQ(mc.dtype, summary.dtype);
+    EXPECT_EQ(mc.eos_token_ids, std::vector<int>({2}));
+
+    WeightStore weights = WeightStore::open(out);
+    auto specs = random_tensor_specs(shape);
+    EXPECT_EQ(weights.tensors().size(), specs.size());
+    for (const auto& spec : specs) {
+      EXPECT_EQ(weights.get(spec.name, spec.shape).dtype, summary.dtype) << spec.name;
+    }
+
+    LlamaModel model(out, &pool);
+    KvCache kv(model.kv_cache_shape(/*num_blocks=*/1, /*block_size=*/16));
+    ForwardBatch batch;
+    batch.token_ids = {1, 17, 33, 49, 95};
+    batch.positions = {0, 1, 2, 3, 4};
+    batch.slot_mapping = {0, 1, 2, 3, 4};
+    batch.query_start = {0, 5};
+    batch.context_lens = {5};
+    batch.block_tables = {0};
+    batch.max_blocks_per_seq = 1;
+    batch.logits_indices = {4};
+    std::vector<float> logits(96, NAN);  // (1, vocab)
+    model.forward(batch, kv, logits.data());
+    double sum = 0, sum2 = 0;
+    for (float x : logits) {
+      ASSERT_TRUE(std::isfinite(x));
+      sum += x;
+      sum2 += double(x) * x;
+    }
+    EXPECT_GT(sum2 / 96 - (sum / 96) * (sum / 96), 1e-4);
+  }
 }
 
 TEST_F(WriteRandomModel, UnwritableOutputDirectory) {

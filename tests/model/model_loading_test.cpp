@@ -114,6 +114,18 @@ TEST_F(ModelLoadingTest, MalformedConfigValues) {
   expect_error([&] { load_model_config(dir_); }, {"config.json", "invalid JSON"});
 }
 
+TEST_F(ModelLoadingTest, MistralSlidingWindowCapsTheContext) {
+  write_config(R"({"model_type": "mistral", "hidden_size": 64, "intermediate_size": 128,
+                   "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10,
+                   "max_position_embeddings": 32768, "sliding_window": 4096})");
+  EXPECT_EQ(load_model_config(dir_).max_position_embeddings, 4096);
+  write_config(R"({"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128,
+                   "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 10,
+                   "max_position_embeddings": 32768, "sliding_window": 4096,
+                   "use_sliding_window": false})");
+  EXPECT_EQ(load_model_config(dir_).max_position_embeddings, 32768);
+}
+
 TEST_F(ModelLoadingTest, SafetensorsErrorsNameFileAndTensor) {
   auto path = dir_ / "model.safetensors";
   write_file(path, "abc");

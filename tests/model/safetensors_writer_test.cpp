@@ -1,25 +1,26 @@
 // Tests of write_safetensors and the streaming SafetensorsWriter against the safetensors spec:
 // header length and padding, __metadata__, contiguous offsets, data order, contents, errors.
+#include "model/safetensors_writer.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <numeric>
 #include <tuple>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "model/safetensors.h"
-#include "model/safetensors_writer.h"
 #include "parsed_safetensors.h"
 
 namespace tandem {
 namespace {
 
-using ::testing::HasSubstr;
 using test::parse_safetensors;
+using ::testing::HasSubstr;
 
 std::vector<uint8_t> iota_bytes(size_t n, uint8_t start) {
   std::vector<uint8_t> v(n);
@@ -145,16 +146,22 @@ TEST_F(SafetensorsWriterTest, RejectsBadWritesAndIncompleteTensors) {
 
 TEST_F(SafetensorsWriterTest, WriteSafetensorsChecksByteCounts) {
   auto path = dir_ / "count.safetensors";
-  EXPECT_THAT([&] { write_safetensors(path, {{"w", DType::kBF16, {3}, iota_bytes(4, 0)}}); },
-              ::testing::ThrowsMessage<Error>(
-                  HasSubstr("tensor 'w' has 4 bytes, its shape and dtype need 6")));
+  EXPECT_THAT(
+      [&] {
+        write_safetensors(path, {{"w", DType::kBF16, {3}, iota_bytes(4, 0)}});
+      },
+      ::testing::ThrowsMessage<Error>(
+          HasSubstr("tensor 'w' has 4 bytes, its shape and dtype need 6")));
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
 TEST_F(SafetensorsWriterTest, UnwritablePathNamesTheFile) {
   auto path = dir_ / "no-such-dir" / "x.safetensors";
-  EXPECT_THAT([&] { write_safetensors(path, {{"w", DType::kF32, {1}, iota_bytes(4, 0)}}); },
-              ::testing::ThrowsMessage<Error>(HasSubstr(path.string() + ": cannot create file")));
+  EXPECT_THAT(
+      [&] {
+        write_safetensors(path, {{"w", DType::kF32, {1}, iota_bytes(4, 0)}});
+      },
+      ::testing::ThrowsMessage<Error>(HasSubstr(path.string() + ": cannot create file")));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@ namespace tandem::cpu {
 namespace {
 
 constexpr int64_t kMinMacsPerTask = 1 << 15;  // below this a thread hop costs more than it saves
+constexpr int32_t kValueChunk = 8;            // output dims accumulated together in registers
 
 void check_params(const PagedAttentionParams& p) {
   TANDEM_CHECK(p.num_heads > 0 && p.num_kv_heads > 0 && p.num_heads % p.num_kv_heads == 0,
@@ -22,6 +23,7 @@ void check_params(const PagedAttentionParams& p) {
   TANDEM_CHECK(p.head_dim > 0 && p.block_size > 0 && p.num_seqs >= 0,
                "paged_attention: bad sizes (head_dim {}, block_size {}, num_seqs {})", p.head_dim,
                p.block_size, p.num_seqs);
+  if (p.num_seqs == 0) return;
   TANDEM_CHECK(p.query_start[0] == 0, "paged_attention: query_start[0] is {}, not 0",
                p.query_start[0]);
   for (int32_t s = 0; s < p.num_seqs; ++s) {
@@ -51,27 +53,48 @@ float dot(const float* a, const float* b, int n) {
   return s;
 }
 
+// Calls fn(j, slot) for KV positions j in [0, len) of a sequence, walking its block table
+// block by block (no division per position).
+template <typename Fn>
+void for_each_slot(const int32_t* table, int32_t block_size, int64_t len, Fn&& fn) {
+  for (int64_t blk = 0, j = 0; j < len; ++blk) {
+    const int64_t base = int64_t(table[blk]) * block_size;
+    const int64_t count = std::min<int64_t>(block_size, len - j);
+    for (int64_t off = 0; off < count; ++off, ++j) fn(j, base + off);
+  }
+}
+
 // Attention of query row `token` (sequence `seq`, head `head`) over KV positions [0, len).
 void attend(const PagedAttentionParams& p, int32_t seq, int64_t token, int32_t head, int64_t len,
             std::vector<float>& scores) {
-  const int32_t hd = p.head_dim, bs = p.block_size;
+  const int32_t hd = p.head_dim;
   const int64_t kv_dim = int64_t(p.num_kv_heads) * hd;
   const int64_t head_off = int64_t(head / (p.num_heads / p.num_kv_heads)) * hd;
   const int32_t* table = p.block_tables + int64_t(seq) * p.max_blocks_per_seq;
   const float* q = p.q + (token * p.num_heads + head) * hd;
   if (scores.size() < size_t(len)) scores.resize(size_t(len));
-  for (int64_t j = 0; j < len; ++j) {
-    const int64_t slot = int64_t(table[j / bs]) * bs + j % bs;
-    scores[size_t(j)] = dot(q, p.k_cache + slot * kv_dim + head_off, hd) * p.scale;
-  }
-  softmax(scores.data(), 1, len, scores.data());
+  float* s = scores.data();
+  for_each_slot(table, p.block_size, len, [&](int64_t j, int64_t slot) {
+    s[j] = dot(q, p.k_cache + slot * kv_dim + head_off, hd) * p.scale;
+  });
+  softmax(s, 1, len, s);
   float* out = p.out + (token * p.num_heads + head) * hd;
-  std::fill(out, out + hd, 0.0f);
-  for (int64_t j = 0; j < len; ++j) {
-    const int64_t slot = int64_t(table[j / bs]) * bs + j % bs;
-    const float* v = p.v_cache + slot * kv_dim + head_off;
-    const float w = scores[size_t(j)];
-    for (int32_t d = 0; d < hd; ++d) out[d] += w * v[d];
+  // out = sum_j s[j] v_j, kValueChunk dims at a time so the accumulators stay in registers.
+  int32_t d0 = 0;
+  for (; d0 + kValueChunk <= hd; d0 += kValueChunk) {
+    float acc[kValueChunk] = {};
+    for_each_slot(table, p.block_size, len, [&](int64_t j, int64_t slot) {
+      const float* v = p.v_cache + slot * kv_dim + head_off + d0;
+      for (int32_t d = 0; d < kValueChunk; ++d) acc[d] += s[j] * v[d];
+    });
+    std::copy(acc, acc + kValueChunk, out + d0);
+  }
+  for (; d0 < hd; ++d0) {
+    float acc = 0.0f;
+    for_each_slot(table, p.block_size, len, [&](int64_t j, int64_t slot) {
+      acc += s[j] * p.v_cache[slot * kv_dim + head_off + d0];
+    });
+    out[d0] = acc;
   }
 }
 
@@ -79,6 +102,7 @@ void attend(const PagedAttentionParams& p, int32_t seq, int64_t token, int32_t h
 
 void paged_attention(const PagedAttentionParams& p, ThreadPool* pool) {
   check_params(p);
+  if (p.num_seqs == 0) return;
   const int64_t num_tokens = p.num_seqs > 0 ? p.query_start[p.num_seqs] : 0;
   std::vector<int32_t> seq_of(
       static_cast<size_t>(num_tokens));  // (num_tokens) sequence of each query row
