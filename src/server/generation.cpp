@@ -49,7 +49,7 @@ struct Generation::Choice {
   Clock::time_point arrival = Clock::now();
   std::optional<Clock::time_point> first_token;
   Clock::time_point last_token;
-  std::vector<double> inter_token_s;  // (num_tokens - 1) gaps between token arrivals
+  std::vector<double> inter_token_s;   // (num_tokens - 1) gaps between token arrivals
   std::optional<double> queue_time_s;  // from the engine's final output, when it says
 };
 
@@ -126,15 +126,14 @@ void Generation::process(Choice& choice, const RequestOutput& output,
   }
   if (output.finish == FinishReason::kError) {
     finish(choice, FinishReason::kError);
-    throw ApiError(HttpStatus::kInternalServerError,
-                   fmt::format("The engine failed on request {}: {}", choice.engine_id,
-                               output.error));
+    throw ApiError(
+        HttpStatus::kInternalServerError,
+        fmt::format("The engine failed on request {}: {}", choice.engine_id, output.error));
   }
-  bool with_logprobs = options_.want_logprobs && output.logprobs.size() ==
-                                                     output.new_token_ids.size();
+  bool with_logprobs =
+      options_.want_logprobs && output.logprobs.size() == output.new_token_ids.size();
   for (size_t i = 0; i < output.new_token_ids.size() && choice.running; ++i) {
-    bool engine_last = output.finish != FinishReason::kNone &&
-                       i + 1 == output.new_token_ids.size();
+    bool engine_last = output.finish != FinishReason::kNone && i + 1 == output.new_token_ids.size();
     deltas.push_back(token_delta(choice, output.new_token_ids[i],
                                  with_logprobs ? &output.logprobs[i] : nullptr, engine_last));
   }
@@ -213,8 +212,8 @@ void Generation::finish(Choice& choice, FinishReason reason) {
   t.finish = reason;
   t.e2e_latency_s = seconds_between(choice.arrival, now);
   t.queue_time_s = choice.queue_time_s;
-  if (choice.first_token) t.time_to_first_token_s = seconds_between(choice.arrival,
-                                                                    *choice.first_token);
+  if (choice.first_token)
+    t.time_to_first_token_s = seconds_between(choice.arrival, *choice.first_token);
   t.inter_token_s = std::move(choice.inter_token_s);
   t.prompt_tokens = int(choice.spec.prompt_ids.size());
   t.generation_tokens = choice.stop.num_tokens();

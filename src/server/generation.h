@@ -39,11 +39,11 @@ struct DecodedLogprob {
 // What one generated token (or the end of a choice) adds to a choice.
 struct ChoiceDelta {
   int index = 0;
-  std::string text;                       // text that became final (may be empty)
-  int num_tokens = 0;                     // generated tokens this delta accounts for (0 or 1)
-  std::optional<DecodedLogprob> logprob;  // when the request asked for logprobs
+  std::string text;                           // text that became final (may be empty)
+  int num_tokens = 0;                         // generated tokens this delta accounts for (0 or 1)
+  std::optional<DecodedLogprob> logprob;      // when the request asked for logprobs
   FinishReason finish = FinishReason::kNone;  // set on the choice's last delta
-  StopReason stop_reason;                 // what matched, when finish == kStop
+  StopReason stop_reason;                     // what matched, when finish == kStop
 };
 
 struct GenerationOptions {

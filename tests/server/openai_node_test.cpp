@@ -5,11 +5,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <nlohmann/json.hpp>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/json_file.h"
 #include "serve_process.h"
@@ -42,8 +42,8 @@ fs::path prepare_client_dir(std::string& why) {
   fs::copy_file(source / "package.json", dir / "package.json",
                 fs::copy_options::overwrite_existing);
   if (!fs::exists(dir / "node_modules" / "openai" / "package.json")) {
-    std::string install = "cd " + quoted(dir) +
-                          " && npm install --no-audit --no-fund --silent >npm.log 2>&1";
+    std::string install =
+        "cd " + quoted(dir) + " && npm install --no-audit --no-fund --silent >npm.log 2>&1";
     if (shell(install) != 0) {
       why = "npm install openai@4 failed (no registry access?), see " + (dir / "npm.log").string();
       return {};
@@ -72,8 +72,9 @@ TEST(OpenAiNodeClient, OfficialSdkWorksAgainstTandemServe) {
   ASSERT_GT(port, 0) << serve.log();
 
   fs::path out = dir / "client.out";
-  std::string command = "node " + quoted(dir / "client.mjs") + " http://127.0.0.1:" +
-                        std::to_string(port) + "/v1 sdk-key stories >" + quoted(out) + " 2>&1";
+  std::string command = "node " + quoted(dir / "client.mjs") +
+                        " http://127.0.0.1:" + std::to_string(port) + "/v1 sdk-key stories >" +
+                        quoted(out) + " 2>&1";
   int code = shell(command);
   std::string output = read_text_file(out);
   ASSERT_EQ(code, 0) << output << "\nserver log:\n" << serve.log();
@@ -82,8 +83,8 @@ TEST(OpenAiNodeClient, OfficialSdkWorksAgainstTandemServe) {
   json summary = json::parse(output.substr(output.rfind('{')));
   httplib::Client client("127.0.0.1", port);
   httplib::Headers auth = {{"Authorization", "Bearer sdk-key"}};
-  json body = {{"model", "stories"}, {"prompt", "Once upon a time"}, {"max_tokens", 12},
-               {"temperature", 0}};
+  json body = {
+      {"model", "stories"}, {"prompt", "Once upon a time"}, {"max_tokens", 12}, {"temperature", 0}};
   auto direct = client.Post("/v1/completions", auth, body.dump(), "application/json");
   ASSERT_EQ(direct->status, 200);
   EXPECT_EQ(summary["completion"], json::parse(direct->body)["choices"][0]["text"]);

@@ -4,9 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/json_file.h"
 #include "serve_process.h"
@@ -44,12 +44,11 @@ TEST(ServeCommand, FlagErrorsNameTheFlag) {
   EXPECT_THAT(r.err, HasSubstr("model"));
   r = run_tandem("serve --help");
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* flag : {"--served-model-name", "--max-model-len", "--max-num-seqs",
-                           "--max-num-batched-tokens", "--block-size", "--enable-prefix-caching",
-                           "--no-enable-prefix-caching", "--enforce-eager",
-                           "--disable-log-requests", "--kv-transfer-config", "--seed",
-                           "--api-key", "--device", "--threads", "--kv-cache-memory",
-                           "--gpu-memory-utilization", "--chat-template"}) {
+  for (const char* flag :
+       {"--served-model-name", "--max-model-len", "--max-num-seqs", "--max-num-batched-tokens",
+        "--block-size", "--enable-prefix-caching", "--no-enable-prefix-caching", "--enforce-eager",
+        "--disable-log-requests", "--kv-transfer-config", "--seed", "--api-key", "--device",
+        "--threads", "--kv-cache-memory", "--gpu-memory-utilization", "--chat-template"}) {
     EXPECT_THAT(r.out, HasSubstr(flag));
   }
 }
@@ -69,11 +68,31 @@ TEST(ServeCommand, CudaAndBadKvTransferConfigFailClearly) {
 }
 
 TEST(ServeCommand, ServesWithNamesLimitsAndAnApiKeyFromTheEnvironment) {
-  ServeProcess serve({model_dir(), "--host", "127.0.0.1", "--port", "0", "--served-model-name",
-                      "stories", "story-alias", "--max-model-len", "256", "--threads", "1",
-                      "--max-num-seqs", "8", "--kv-cache-memory", "4MiB", "--seed", "3",
-                      "--enforce-eager", "--no-enable-prefix-caching", "--chat-template",
-                      chatml_file(), "--max-request-body-bytes", "4096", "--kv-transfer-config",
+  ServeProcess serve({model_dir(),
+                      "--host",
+                      "127.0.0.1",
+                      "--port",
+                      "0",
+                      "--served-model-name",
+                      "stories",
+                      "story-alias",
+                      "--max-model-len",
+                      "256",
+                      "--threads",
+                      "1",
+                      "--max-num-seqs",
+                      "8",
+                      "--kv-cache-memory",
+                      "4MiB",
+                      "--seed",
+                      "3",
+                      "--enforce-eager",
+                      "--no-enable-prefix-caching",
+                      "--chat-template",
+                      chatml_file(),
+                      "--max-request-body-bytes",
+                      "4096",
+                      "--kv-transfer-config",
                       R"({"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"})"},
                      {"TANDEM_API_KEY=env-key"});
   int port = serve.wait_for_port();
@@ -101,7 +120,8 @@ TEST(ServeCommand, ServesWithNamesLimitsAndAnApiKeyFromTheEnvironment) {
   auto done = client.Post("/v1/completions", auth, body.dump(), "application/json");
   ASSERT_EQ(done->status, 200) << done->body;
   EXPECT_EQ(json::parse(done->body)["usage"]["completion_tokens"], 8);
-  json chat = {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+  json chat = {{"model", "stories"},
+               {"messages", {{{"role", "user"}, {"content", "Hi"}}}},
                {"max_tokens", 300}};
   auto too_long = client.Post("/v1/chat/completions", auth, chat.dump(), "application/json");
   EXPECT_EQ(too_long->status, 400);  // 83 prompt tokens + 300 > --max-model-len 256
@@ -133,8 +153,7 @@ TEST(ServeCommand, SigintStopsAnOpenStreamAndChatWithoutTemplateIs400) {
   std::atomic<int> received{0};
   std::thread reader([&] {
     httplib::Client c("127.0.0.1", port);
-    json body = {{"prompt", "Once"}, {"max_tokens", 500}, {"ignore_eos", true},
-                 {"stream", true}};
+    json body = {{"prompt", "Once"}, {"max_tokens", 500}, {"ignore_eos", true}, {"stream", true}};
     httplib::Request req;
     req.method = "POST";
     req.path = "/v1/completions";
