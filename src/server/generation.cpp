@@ -151,6 +151,15 @@ void Generation::process(Choice& choice, const RequestOutput& output,
   }
 }
 
+bool Generation::ends_with_stop_token(const Choice& choice, int32_t token) const {
+  const SamplingParams& p = choice.spec.params;
+  if (p.include_stop_str_in_output || choice.stop.num_tokens() + 1 <= p.min_tokens) return false;
+  auto is_in = [token](const auto& ids) {
+    return std::find(ids.begin(), ids.end(), token) != ids.end();
+  };
+  return is_in(p.stop_token_ids) || (!p.ignore_eos && is_in(ctx_.model.eos_token_ids));
+}
+
 ChoiceDelta Generation::token_delta(Choice& choice, int32_t token, const TokenLogprob* logprob,
                                     bool engine_last) {
   auto now = Clock::now();
@@ -158,11 +167,19 @@ ChoiceDelta Generation::token_delta(Choice& choice, int32_t token, const TokenLo
   if (!choice.first_token) choice.first_token = now;
   choice.last_token = now;
 
-  std::string piece;
+  // A stop token's own text is dropped (unless include_stop_str_in_output), but text the
+  // detokenizer still holds from earlier tokens (a trailing byte run) must not go with it; it
+  // is released as is (not searched for stop strings: the choice ends here anyway).
+  bool drop_token_text = ends_with_stop_token(choice, token);
+  std::string piece, held;
   try {
-    piece = choice.detokenizer.push(token);
-    bool last = engine_last || choice.stop.num_tokens() + 1 >= choice.max_tokens;
-    if (last) piece += choice.detokenizer.flush();
+    if (drop_token_text) {
+      held = choice.detokenizer.flush();
+    } else {
+      piece = choice.detokenizer.push(token);
+      bool last = engine_last || choice.stop.num_tokens() + 1 >= choice.max_tokens;
+      if (last) piece += choice.detokenizer.flush();
+    }
   } catch (const Error& e) {  // a generated id the tokenizer does not know: a server fault
     finish(choice, FinishReason::kError);
     throw ApiError(HttpStatus::kInternalServerError,
@@ -172,7 +189,7 @@ ChoiceDelta Generation::token_delta(Choice& choice, int32_t token, const TokenLo
 
   ChoiceDelta delta;
   delta.index = choice.spec.index;
-  delta.text = choice.stop.take_stream_delta();
+  delta.text = choice.stop.take_stream_delta() + held;
   delta.num_tokens = 1;
   if (logprob) delta.logprob = decode_logprob(*logprob);
   if (!choice.echoed) {

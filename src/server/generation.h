@@ -80,6 +80,9 @@ class Generation {
   ChoiceDelta token_delta(Choice& choice, int32_t token, const TokenLogprob* logprob,
                           bool engine_finished);
   DecodedLogprob decode_logprob(const TokenLogprob& logprob) const;
+  // Whether `token` will end the choice as an EOS / stop_token_ids stop whose text is dropped
+  // (the stop checker's rule, decided before the token is detokenized).
+  [[nodiscard]] bool ends_with_stop_token(const Choice& choice, int32_t token) const;
   void finish(Choice& choice, FinishReason reason);
 
   const ServingContext& ctx_;

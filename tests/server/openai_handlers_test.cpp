@@ -168,6 +168,30 @@ TEST_F(HandlersTest, StopTokenIdsAndEosFinishWithStop) {
   EXPECT_EQ(r.body["usage"]["completion_tokens"], 4);
 }
 
+TEST_F(HandlersTest, TextHeldBeforeAnEosIsNotLost) {
+  // "a 😊" ends in a byte-fallback run, which the detokenizer holds until it knows the run is
+  // complete; the EOS that follows must release it, not drop it with its own text.
+  std::vector<int32_t> script;
+  for (int id : tokenizer_->encode("Hi a \xF0\x9F\x98\x8A", false)) script.push_back(id);
+  script.push_back(2);
+  FakeEngine engine(script, {2});
+  ServedModel model;
+  model.names = {"stories"};
+  model.max_model_len = 512;
+  model.vocab_size = 512;
+  model.eos_token_ids = {2};
+  TestServer server(engine, *tokenizer_, model);
+  json body = {{"prompt", "Hello"}, {"max_tokens", 50}};
+  HttpReply r = server.post("/v1/completions", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["choices"][0]["text"], " Hi a \xF0\x9F\x98\x8A");
+  EXPECT_EQ(r.body["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(r.body["usage"]["completion_tokens"], int(script.size()));
+  body["stream"] = true;
+  EXPECT_EQ(streamed_text(parse_chunks(server.stream("/v1/completions", body)), 0, false),
+            " Hi a \xF0\x9F\x98\x8A");
+}
+
 TEST_F(HandlersTest, FansOutPromptsTimesNWithPromptMajorIndices) {
   HttpReply r = server_->post(
       "/v1/completions", {{"prompt", {"Hello", "Once"}}, {"n", 3}, {"max_tokens", 2}, {"seed", 7}});
