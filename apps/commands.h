@@ -9,5 +9,6 @@ int tokenize_command(int argc, char** argv);
 int detokenize_command(int argc, char** argv);
 int make_model_command(int argc, char** argv);
 int serve_command(int argc, char** argv);
+int chat_template_command(int argc, char** argv);
 
 }  // namespace tandem::apps
