@@ -2,15 +2,15 @@
 // defaults. Loads the model into an LlmEngine, serves /v1/completions, /v1/chat/completions and
 // the other endpoints until SIGINT/SIGTERM, then stops gracefully (open streams end, engine
 // requests are aborted, the engine thread joins).
+#include <pthread.h>
+
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <pthread.h>
 
 #include "commands.h"
 #include "config/kv_transfer_config.h"
@@ -49,18 +49,22 @@ struct ServeOptions {
 void add_options(CLI::App& app, ServeOptions& o) {
   app.add_option("model", o.model, "Hugging Face model directory")->required();
   app.add_option("--host", o.host, "address to listen on")->capture_default_str();
-  app.add_option("--port", o.port, "port to listen on")->check(CLI::Range(0, 65535))
+  app.add_option("--port", o.port, "port to listen on")
+      ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   app.add_option("--served-model-name", o.served_model_names,
                  "model name(s) the API accepts (default: MODEL as given)");
   app.add_option("--max-model-len", o.max_model_len, "context length (default: the model's)")
       ->check(CLI::Range(1, 1 << 30));
   app.add_option("--max-num-seqs", o.max_num_seqs, "sequences running at once")
-      ->check(CLI::Range(1, 1 << 20))->capture_default_str();
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   app.add_option("--max-num-batched-tokens", o.max_num_batched_tokens, "tokens per engine step")
-      ->check(CLI::Range(1, 1 << 30))->capture_default_str();
+      ->check(CLI::Range(1, 1 << 30))
+      ->capture_default_str();
   app.add_option("--block-size", o.block_size, "tokens per KV block")
-      ->check(CLI::Range(1, 1 << 16))->capture_default_str();
+      ->check(CLI::Range(1, 1 << 16))
+      ->capture_default_str();
   app.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", o.enable_prefix_caching,
                "reuse KV blocks of shared prompt prefixes (default: on)");
   app.add_flag("--enforce-eager", o.enforce_eager, "accepted for vLLM compatibility (no effect)");
@@ -70,7 +74,8 @@ void add_options(CLI::App& app, ServeOptions& o) {
   app.add_option("--seed", o.seed, "global seed for requests without one");
   app.add_option("--api-key", o.api_key,
                  "require 'Authorization: Bearer KEY' (also TANDEM_API_KEY / VLLM_API_KEY)");
-  app.add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}))
+  app.add_option("--device", o.device, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
       ->capture_default_str();
   app.add_option("--threads", o.threads, "CPU threads for the model (0 = all cores)")
       ->check(CLI::Range(0, 4096));
@@ -78,10 +83,11 @@ void add_options(CLI::App& app, ServeOptions& o) {
                  "KV cache budget in bytes (suffixes like 512MiB work; 0 = default)")
       ->transform(CLI::AsSizeValue(false));
   app.add_option("--gpu-memory-utilization", o.gpu_memory_utilization,
-                 "fraction of GPU memory to use (CUDA only)")->check(CLI::Range(0.0, 1.0));
+                 "fraction of GPU memory to use (CUDA only)")
+      ->check(CLI::Range(0.0, 1.0));
   app.add_option("--chat-template", o.chat_template, "chat template file (or template text)");
-  app.add_option("--max-request-body-bytes", o.max_request_body,
-                 "larger request bodies get a 413")->transform(CLI::AsSizeValue(false))
+  app.add_option("--max-request-body-bytes", o.max_request_body, "larger request bodies get a 413")
+      ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
 }
 
@@ -129,6 +135,51 @@ HttpServerOptions http_options(const ServeOptions& o) {
   return h;
 }
 
+// Blocks SIGINT/SIGTERM in this thread and every thread started after it (so one thread can
+// sigwait for them) and ignores SIGPIPE (a write to a vanished client fails instead).
+sigset_t block_stop_signals() {
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  return stop_signals;
+}
+
+// Serves until SIGINT/SIGTERM; then open streams end, their engine requests are aborted and the
+// engine stops.
+void serve(const ServeOptions& o, const EngineConfig& config, const HttpServerOptions& http) {
+  sigset_t stop_signals = block_stop_signals();  // before the engine and HTTP threads start
+  LlmEngine engine(config);
+  ModelAssets assets = load_model_assets(config, engine.model_config(),
+                                         {o.served_model_names, o.model, o.chat_template});
+  LlmEngineClient client(engine);
+  ServingContext ctx{&client, assets.tokenizer.get(), assets.chat.get(), assets.model, nullptr};
+  OpenAiServer server(std::move(ctx), http);
+  server.bind();
+  engine.start();
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log_info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    server.stop();
+  });
+  log_info("serving {} as '{}' on http://{}:{} ({} HTTP threads{})", o.model,
+           assets.model.names.front(), o.host, server.port(), http.num_threads,
+           http.api_key ? ", API key required" : "");
+  try {
+    server.run();  // returns once the signal thread has stopped the server
+  } catch (...) {
+    pthread_kill(signal_thread.native_handle(), SIGTERM);  // wake the waiting thread
+    signal_thread.join();
+    throw;
+  }
+  signal_thread.join();
+  engine.stop();
+  log_info("stopped");
+}
+
 }  // namespace
 
 int serve_command(int argc, char** argv) {
@@ -144,53 +195,10 @@ int serve_command(int argc, char** argv) {
   }
   if (o.kv_transfer_config) {
     KvTransferConfig kv = parse_kv_transfer_config(*o.kv_transfer_config);
-    log_info("kv-transfer-config: {} as {} (transfer is not wired yet)", kv.kv_connector,
+    log_info("kv-transfer-config: {} as {} (not used by the CPU engine yet)", kv.kv_connector,
              kv_role_name(kv.kv_role));
   }
-  EngineConfig config = engine_config(o);
-  HttpServerOptions http = http_options(o);
-
-  // SIGINT/SIGTERM go to one waiting thread (blocked everywhere else, so set before any thread
-  // starts); SIGPIPE from writes to vanished clients is ignored (the write fails instead).
-  std::signal(SIGPIPE, SIG_IGN);
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
-  LlmEngine engine(config);
-  ModelAssets assets = load_model_assets(config, engine.model_config(),
-                                         {o.served_model_names, o.model, o.chat_template});
-  LlmEngineClient client(engine);
-  ServingContext ctx;
-  ctx.engine = &client;
-  ctx.tokenizer = assets.tokenizer.get();
-  ctx.chat = assets.chat.get();
-  ctx.model = assets.model;
-  OpenAiServer server(std::move(ctx), http);
-  server.bind();
-  engine.start();
-
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    log_info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    server.stop();
-  });
-  log_info("serving {} as '{}' on http://{}:{} ({} HTTP threads{})", o.model,
-           assets.model.names.front(), o.host, server.port(), http.num_threads,
-           http.api_key ? ", API key required" : "");
-  try {
-    server.run();
-  } catch (...) {
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
-    signal_thread.join();
-    throw;
-  }
-  signal_thread.join();
-  engine.stop();
-  log_info("stopped");
+  serve(o, engine_config(o), http_options(o));
   return 0;
 }
 

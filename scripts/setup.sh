@@ -14,10 +14,20 @@ for p in "${PACKAGES[@]}"; do
 done
 # Node.js runs the openai-client test; use the machine's own if it has one.
 command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
-[ ${#missing[@]} -eq 0 ] && exit 0
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-APT=(apt-get -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends)
-$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
-$SUDO "${APT[@]}" install "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  APT=(apt-get -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends)
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+  $SUDO "${APT[@]}" install "${missing[@]}" >/dev/null
+fi
+# The official `openai` npm package (v4) for tests/server/openai_node_test.cpp, installed into
+# build/openai_node where the test looks (it installs it itself, or skips, when this did not).
+NODE_DIR="${TANDEM_OPENAI_NODE_DIR:-$(cd "$(dirname "$0")/.." && pwd)/build/openai_node}"
+if command -v npm >/dev/null && [ ! -f "$NODE_DIR/node_modules/openai/package.json" ]; then
+  mkdir -p "$NODE_DIR"
+  cp "$(dirname "$0")/../tests/server/openai_node/package.json" "$NODE_DIR/"
+  (cd "$NODE_DIR" && npm install --no-audit --no-fund --silent) ||
+    echo "warning: npm install openai@4 failed; the openai SDK test will be skipped" >&2
+fi

@@ -20,8 +20,8 @@ std::string get_string(const json& obj, const char* key) {
 
 int get_int(const json& obj, const char* key, int min_value) {
   const json& v = obj.at(key);
-  TANDEM_CHECK(v.is_number_integer(), "--kv-transfer-config: '{}' must be an integer, got {}",
-               key, v.dump());
+  TANDEM_CHECK(v.is_number_integer(), "--kv-transfer-config: '{}' must be an integer, got {}", key,
+               v.dump());
   int64_t value = v.get<int64_t>();
   TANDEM_CHECK(value >= min_value && value <= INT32_MAX,
                "--kv-transfer-config: '{}' must be at least {}, got {}", key, min_value, value);
@@ -32,9 +32,10 @@ KvRole parse_role(const std::string& role) {
   if (role == "kv_producer") return KvRole::kProducer;
   if (role == "kv_consumer") return KvRole::kConsumer;
   if (role == "kv_both") return KvRole::kBoth;
-  fail("--kv-transfer-config: 'kv_role' must be one of kv_producer, kv_consumer, kv_both, got "
-       "'{}'",
-       role);
+  fail(
+      "--kv-transfer-config: 'kv_role' must be one of kv_producer, kv_consumer, kv_both, got "
+      "'{}'",
+      role);
 }
 
 // Applies one key of the JSON object to `config`; false for a key vLLM does not define.
@@ -51,8 +52,10 @@ bool apply_key(const json& obj, const std::string& key, KvTransferConfig& config
     config.kv_ip = get_string(obj, "kv_ip");
   } else if (key == "kv_port") {
     config.kv_port = get_int(obj, "kv_port", 0);
-    TANDEM_CHECK(config.kv_port <= 65535, "--kv-transfer-config: 'kv_port' must be at most "
-                 "65535, got {}", config.kv_port);
+    TANDEM_CHECK(config.kv_port <= 65535,
+                 "--kv-transfer-config: 'kv_port' must be at most "
+                 "65535, got {}",
+                 config.kv_port);
   } else if (key == "kv_buffer_device") {
     config.kv_buffer_device = get_string(obj, "kv_buffer_device");
   } else if (key == "kv_buffer_size") {
@@ -79,9 +82,12 @@ bool apply_key(const json& obj, const std::string& key, KvTransferConfig& config
 
 const char* kv_role_name(KvRole role) {
   switch (role) {
-    case KvRole::kProducer: return "kv_producer";
-    case KvRole::kConsumer: return "kv_consumer";
-    case KvRole::kBoth: return "kv_both";
+    case KvRole::kProducer:
+      return "kv_producer";
+    case KvRole::kConsumer:
+      return "kv_consumer";
+    case KvRole::kBoth:
+      return "kv_both";
   }
   return "?";
 }

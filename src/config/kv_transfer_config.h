@@ -2,11 +2,10 @@
 // Tandem speaks LMCache's connector (LMCacheConnectorV1); the role says whether this instance
 // produces KV (prefill), consumes it (decode) or both. Later issues wire it to the transfer layer.
 #pragma once
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 namespace tandem {
 

@@ -1,10 +1,10 @@
 // POST /v1/chat/completions: messages rendered by the chat template (tools passed through),
 // n choices, whole or streamed (the first chunk of each choice carries the assistant role).
 #pragma once
+#include <httplib.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <httplib.h>
 
 #include "server/serving_context.h"
 

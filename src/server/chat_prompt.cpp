@@ -57,8 +57,8 @@ ChatPromptRenderer::ChatPromptRenderer(std::string template_source,
 std::string ChatPromptRenderer::render(const ChatPromptInput& input) const {
   chat::ChatInput chat_input;
   chat_input.messages = input.messages;
-  chat_input.generation_prompt = input.add_generation_prompt ? chat::GenerationPrompt::kAdd
-                                                             : chat::GenerationPrompt::kOmit;
+  chat_input.generation_prompt =
+      input.add_generation_prompt ? chat::GenerationPrompt::kAdd : chat::GenerationPrompt::kOmit;
   chat_input.tools = input.tools;
   chat_input.bos_token = bos_token_;
   chat_input.eos_token = eos_token_;

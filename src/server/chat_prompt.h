@@ -5,10 +5,9 @@
 // Template failures become ApiError 400 carrying the template's message.
 #pragma once
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "chat/chat_template.h"
 

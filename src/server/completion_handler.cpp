@@ -67,9 +67,8 @@ void CompletionHandler::handle(const httplib::Request& req, httplib::Response& r
   if (common.echo && common.params.logprobs) {
     fail_param("echo", "'echo' together with 'logprobs' is not supported (no prompt logprobs)");
   }
-  std::vector<ChoiceSpec> choices =
-      plan_choices(ctx_, tokenize_prompts(ctx_, request), common,
-                   MaxTokensDefault{kDefaultCompletionMaxTokens});
+  std::vector<ChoiceSpec> choices = plan_choices(ctx_, tokenize_prompts(ctx_, request), common,
+                                                 MaxTokensDefault{kDefaultCompletionMaxTokens});
   int num_choices = int(choices.size());
   GenerationOptions options{common.skip_special_tokens, common.params.logprobs.has_value()};
   auto generation = std::make_shared<Generation>(ctx_, header.id, std::move(choices), options);
@@ -79,9 +78,9 @@ void CompletionHandler::handle(const httplib::Request& req, httplib::Response& r
   }
   std::vector<ChoiceResult> results = collect_choices(*generation, num_choices);
   Usage usage{generation->prompt_tokens(), generation->completion_tokens()};
-  res.set_content(dump_json(completion_response(header, results,
-                                                common.params.logprobs.value_or(-1), usage)),
-                  "application/json");
+  res.set_content(
+      dump_json(completion_response(header, results, common.params.logprobs.value_or(-1), usage)),
+      "application/json");
 }
 
 }  // namespace tandem

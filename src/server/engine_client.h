@@ -26,9 +26,7 @@ class LlmEngineClient final : public EngineClient {
   void add_request(EngineRequest request, std::shared_ptr<RequestStream> stream) override {
     engine_.add_request(std::move(request), std::move(stream));
   }
-  void abort_request(const std::string& request_id) override {
-    engine_.abort_request(request_id);
-  }
+  void abort_request(const std::string& request_id) override { engine_.abort_request(request_id); }
   EngineStats stats() const override { return engine_.stats(); }
 
  private:

@@ -49,7 +49,7 @@ struct Generation::Choice {
   Clock::time_point arrival = Clock::now();
   std::optional<Clock::time_point> first_token;
   Clock::time_point last_token;
-  std::vector<double> inter_token_s;  // (num_tokens - 1) gaps between token arrivals
+  std::vector<double> inter_token_s;   // (num_tokens - 1) gaps between token arrivals
   std::optional<double> queue_time_s;  // from the engine's final output, when it says
 };
 
@@ -126,15 +126,14 @@ void Generation::process(Choice& choice, const RequestOutput& output,
   }
   if (output.finish == FinishReason::kError) {
     finish(choice, FinishReason::kError);
-    throw ApiError(HttpStatus::kInternalServerError,
-                   fmt::format("The engine failed on request {}: {}", choice.engine_id,
-                               output.error));
+    throw ApiError(
+        HttpStatus::kInternalServerError,
+        fmt::format("The engine failed on request {}: {}", choice.engine_id, output.error));
   }
-  bool with_logprobs = options_.want_logprobs && output.logprobs.size() ==
-                                                     output.new_token_ids.size();
+  bool with_logprobs =
+      options_.want_logprobs && output.logprobs.size() == output.new_token_ids.size();
   for (size_t i = 0; i < output.new_token_ids.size() && choice.running; ++i) {
-    bool engine_last = output.finish != FinishReason::kNone &&
-                       i + 1 == output.new_token_ids.size();
+    bool engine_last = output.finish != FinishReason::kNone && i + 1 == output.new_token_ids.size();
     deltas.push_back(token_delta(choice, output.new_token_ids[i],
                                  with_logprobs ? &output.logprobs[i] : nullptr, engine_last));
   }
@@ -152,6 +151,15 @@ void Generation::process(Choice& choice, const RequestOutput& output,
   }
 }
 
+bool Generation::ends_with_stop_token(const Choice& choice, int32_t token) const {
+  const SamplingParams& p = choice.spec.params;
+  if (p.include_stop_str_in_output || choice.stop.num_tokens() + 1 <= p.min_tokens) return false;
+  auto is_in = [token](const auto& ids) {
+    return std::find(ids.begin(), ids.end(), token) != ids.end();
+  };
+  return is_in(p.stop_token_ids) || (!p.ignore_eos && is_in(ctx_.model.eos_token_ids));
+}
+
 ChoiceDelta Generation::token_delta(Choice& choice, int32_t token, const TokenLogprob* logprob,
                                     bool engine_last) {
   auto now = Clock::now();
@@ -159,11 +167,19 @@ ChoiceDelta Generation::token_delta(Choice& choice, int32_t token, const TokenLo
   if (!choice.first_token) choice.first_token = now;
   choice.last_token = now;
 
-  std::string piece;
+  // A stop token's own text is dropped (unless include_stop_str_in_output), but text the
+  // detokenizer still holds from earlier tokens (a trailing byte run) must not go with it; it
+  // is released as is (not searched for stop strings: the choice ends here anyway).
+  bool drop_token_text = ends_with_stop_token(choice, token);
+  std::string piece, held;
   try {
-    piece = choice.detokenizer.push(token);
-    bool last = engine_last || choice.stop.num_tokens() + 1 >= choice.max_tokens;
-    if (last) piece += choice.detokenizer.flush();
+    if (drop_token_text) {
+      held = choice.detokenizer.flush();
+    } else {
+      piece = choice.detokenizer.push(token);
+      bool last = engine_last || choice.stop.num_tokens() + 1 >= choice.max_tokens;
+      if (last) piece += choice.detokenizer.flush();
+    }
   } catch (const Error& e) {  // a generated id the tokenizer does not know: a server fault
     finish(choice, FinishReason::kError);
     throw ApiError(HttpStatus::kInternalServerError,
@@ -173,7 +189,7 @@ ChoiceDelta Generation::token_delta(Choice& choice, int32_t token, const TokenLo
 
   ChoiceDelta delta;
   delta.index = choice.spec.index;
-  delta.text = choice.stop.take_stream_delta();
+  delta.text = choice.stop.take_stream_delta() + held;
   delta.num_tokens = 1;
   if (logprob) delta.logprob = decode_logprob(*logprob);
   if (!choice.echoed) {
@@ -213,8 +229,8 @@ void Generation::finish(Choice& choice, FinishReason reason) {
   t.finish = reason;
   t.e2e_latency_s = seconds_between(choice.arrival, now);
   t.queue_time_s = choice.queue_time_s;
-  if (choice.first_token) t.time_to_first_token_s = seconds_between(choice.arrival,
-                                                                    *choice.first_token);
+  if (choice.first_token)
+    t.time_to_first_token_s = seconds_between(choice.arrival, *choice.first_token);
   t.inter_token_s = std::move(choice.inter_token_s);
   t.prompt_tokens = int(choice.spec.prompt_ids.size());
   t.generation_tokens = choice.stop.num_tokens();

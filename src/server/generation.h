@@ -39,11 +39,11 @@ struct DecodedLogprob {
 // What one generated token (or the end of a choice) adds to a choice.
 struct ChoiceDelta {
   int index = 0;
-  std::string text;                       // text that became final (may be empty)
-  int num_tokens = 0;                     // generated tokens this delta accounts for (0 or 1)
-  std::optional<DecodedLogprob> logprob;  // when the request asked for logprobs
+  std::string text;                           // text that became final (may be empty)
+  int num_tokens = 0;                         // generated tokens this delta accounts for (0 or 1)
+  std::optional<DecodedLogprob> logprob;      // when the request asked for logprobs
   FinishReason finish = FinishReason::kNone;  // set on the choice's last delta
-  StopReason stop_reason;                 // what matched, when finish == kStop
+  StopReason stop_reason;                     // what matched, when finish == kStop
 };
 
 struct GenerationOptions {
@@ -80,6 +80,9 @@ class Generation {
   ChoiceDelta token_delta(Choice& choice, int32_t token, const TokenLogprob* logprob,
                           bool engine_finished);
   DecodedLogprob decode_logprob(const TokenLogprob& logprob) const;
+  // Whether `token` will end the choice as an EOS / stop_token_ids stop whose text is dropped
+  // (the stop checker's rule, decided before the token is detokenized).
+  [[nodiscard]] bool ends_with_stop_token(const Choice& choice, int32_t token) const;
   void finish(Choice& choice, FinishReason reason);
 
   const ServingContext& ctx_;

@@ -30,12 +30,18 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 const char* default_message(int status) {
   switch (status) {
-    case 400: return "Bad request";
-    case 401: return "Unauthorized";
-    case 404: return "Not found";
-    case 405: return "Method not allowed";
-    case 413: return "Request body too large";
-    default: return status >= 500 ? "Internal server error" : "Request failed";
+    case 400:
+      return "Bad request";
+    case 401:
+      return "Unauthorized";
+    case 404:
+      return "Not found";
+    case 405:
+      return "Method not allowed";
+    case 413:
+      return "Request body too large";
+    default:
+      return status >= 500 ? "Internal server error" : "Request failed";
   }
 }
 
@@ -62,18 +68,16 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(std::move(options))
     listen_socket_ = sock;
   });
   server_.set_keep_alive_max_count(1000);
-  server_.set_pre_routing_handler(
-      [this](const httplib::Request& req, httplib::Response& res) {
-        t_request_start = Clock::now();
-        return check_api_key(req, res);
-      });
+  server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    t_request_start = Clock::now();
+    return check_api_key(req, res);
+  });
   httplib::Server::HandlerWithResponse on_error = [](const httplib::Request& req,
                                                      httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
     std::string message = default_message(res.status);
     if (res.status == 404) message = "Not found: " + req.method + " " + req.path;
-    set_error_response(res, res.status, message,
-                       res.status == 413 ? "payload_too_large" : nullptr);
+    set_error_response(res, res.status, message, res.status == 413 ? "payload_too_large" : nullptr);
     return httplib::Server::HandlerResponse::Handled;
   };
   server_.set_error_handler(std::move(on_error));
@@ -81,9 +85,8 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(std::move(options))
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
         set_error_response(res, 500, "Internal server error");
       });
-  server_.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-    log_request(req, res);
-  });
+  server_.set_logger(
+      [this](const httplib::Request& req, const httplib::Response& res) { log_request(req, res); });
 }
 
 HttpServer::~HttpServer() { stop(); }
@@ -114,7 +117,8 @@ HttpServer::Handler HttpServer::wrap(Handler handler) const {
 
 httplib::Server::HandlerResponse HttpServer::check_api_key(const httplib::Request& req,
                                                            httplib::Response& res) const {
-  if (!options_.api_key || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+  if (!options_.api_key || req.path == "/health")
+    return httplib::Server::HandlerResponse::Unhandled;
   const std::string header = req.get_header_value("Authorization");
   const std::string expected = "Bearer " + *options_.api_key;
   if (constant_time_equal(header, expected)) return httplib::Server::HandlerResponse::Unhandled;
@@ -140,12 +144,12 @@ int HttpServer::bind() {
   } else if (server_.bind_to_port(options_.host, options_.port)) {
     port_ = options_.port;
   }
-  TANDEM_CHECK(port_ > 0, "cannot listen on {}:{} (address in use or not available)",
-               options_.host, options_.port);
+  TANDEM_CHECK(port_ > 0, "cannot listen on {}:{} (address in use or not available)", options_.host,
+               options_.port);
   // httplib 0.11 listens with a backlog of 5: a burst of clients (64 streams opening at once)
   // would overflow it and lose connections. Listening again raises the backlog (Linux).
-  TANDEM_CHECK(::listen(listen_socket_, SOMAXCONN) == 0, "listen() on {}:{} failed",
-               options_.host, port_);
+  TANDEM_CHECK(::listen(listen_socket_, SOMAXCONN) == 0, "listen() on {}:{} failed", options_.host,
+               port_);
   return port_;
 }
 

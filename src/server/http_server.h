@@ -3,6 +3,8 @@
 // thread), enforces the body-size limit and the API key, turns exceptions into OpenAI error
 // bodies, and logs one line per request.
 #pragma once
+#include <httplib.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
@@ -13,18 +15,16 @@
 #include <string>
 #include <thread>
 
-#include <httplib.h>
-
 namespace tandem {
 
 enum class RequestLogging { kOn, kOff };
 
 struct HttpServerOptions {
   std::string host = "0.0.0.0";
-  int port = 8000;                           // 0 = any free port (see HttpServer::port())
-  size_t num_threads = 64;                   // handler threads: concurrent requests and streams
-  size_t max_body_bytes = 32u << 20;         // larger bodies get a 413
-  std::optional<std::string> api_key;        // set: every path but /health needs the key
+  int port = 8000;                     // 0 = any free port (see HttpServer::port())
+  size_t num_threads = 64;             // handler threads: concurrent requests and streams
+  size_t max_body_bytes = 32u << 20;   // larger bodies get a 413
+  std::optional<std::string> api_key;  // set: every path but /health needs the key
   RequestLogging request_logging = RequestLogging::kOn;
 };
 
@@ -61,12 +61,12 @@ class HttpServer {
 
   HttpServerOptions options_;
   httplib::Server server_;
-  std::mutex mutex_;                   // guards thread_, finished_ (and start/stop ordering)
+  std::mutex mutex_;  // guards thread_, finished_ (and start/stop ordering)
   std::condition_variable finished_cv_;
-  std::thread thread_;                  // the listen loop
-  bool finished_ = false;               // the listen loop returned
+  std::thread thread_;     // the listen loop
+  bool finished_ = false;  // the listen loop returned
   int port_ = -1;
-  int listen_socket_ = -1;              // the bound socket (set while binding)
+  int listen_socket_ = -1;  // the bound socket (set while binding)
   std::atomic<bool> stopping_{false};
 };
 

@@ -1,11 +1,11 @@
 // The Prometheus registry: metric objects, label-keyed series, and the text exposition format.
 #include "server/metrics.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-
-#include <fmt/format.h>
 
 #include "core/error.h"
 
@@ -28,10 +28,14 @@ std::string escape_label_value(const std::string& value) {
   std::string out;
   out.reserve(value.size());
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -56,9 +60,12 @@ std::string format_labels(const Labels& labels, const std::string& extra = {}) {
 
 const char* type_name(MetricType type) {
   switch (type) {
-    case MetricType::kCounter: return "counter";
-    case MetricType::kGauge: return "gauge";
-    case MetricType::kHistogram: return "histogram";
+    case MetricType::kCounter:
+      return "counter";
+    case MetricType::kGauge:
+      return "gauge";
+    case MetricType::kHistogram:
+      return "histogram";
   }
   return "untyped";
 }
@@ -80,15 +87,15 @@ void Gauge::add(double amount) { value_.fetch_add(amount); }
 
 Histogram::Histogram(std::vector<double> upper_bounds)
     : upper_bounds_(std::move(upper_bounds)), counts_(upper_bounds_.size() + 1, 0) {
-  TANDEM_CHECK(std::is_sorted(upper_bounds_.begin(), upper_bounds_.end()) &&
-                   std::adjacent_find(upper_bounds_.begin(), upper_bounds_.end()) ==
-                       upper_bounds_.end(),
-               "histogram bucket bounds must be strictly ascending");
+  TANDEM_CHECK(
+      std::is_sorted(upper_bounds_.begin(), upper_bounds_.end()) &&
+          std::adjacent_find(upper_bounds_.begin(), upper_bounds_.end()) == upper_bounds_.end(),
+      "histogram bucket bounds must be strictly ascending");
 }
 
 void Histogram::observe(double value) {
-  size_t bucket = std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value) -
-                  upper_bounds_.begin();
+  size_t bucket =
+      std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value) - upper_bounds_.begin();
   std::lock_guard lock(mutex_);
   ++counts_[bucket];
   sum_ += value;

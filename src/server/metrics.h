@@ -43,8 +43,8 @@ class Histogram {
   void observe(double value);
 
   struct Snapshot {
-    std::vector<double> upper_bounds;     // (num_buckets) ascending, +Inf excluded
-    std::vector<uint64_t> cumulative;     // (num_buckets + 1) counts <= bound; last = +Inf
+    std::vector<double> upper_bounds;  // (num_buckets) ascending, +Inf excluded
+    std::vector<uint64_t> cumulative;  // (num_buckets + 1) counts <= bound; last = +Inf
     double sum = 0.0;
     uint64_t count = 0;
   };

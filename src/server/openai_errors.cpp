@@ -14,10 +14,8 @@ ApiError::ApiError(HttpStatus status, std::string message, std::optional<std::st
       code_(std::move(code)) {}
 
 std::string ApiError::to_json() const {
-  nlohmann::json error = {{"message", what()},
-                          {"type", type_},
-                          {"param", nullptr},
-                          {"code", nullptr}};
+  nlohmann::json error = {
+      {"message", what()}, {"type", type_}, {"param", nullptr}, {"code", nullptr}};
   if (param_) error["param"] = *param_;
   if (code_) error["code"] = *code_;
   return nlohmann::json{{"error", error}}.dump(-1, ' ', false,

@@ -3,11 +3,11 @@
 // tandem::Error raised while handling a request comes from validating that request);
 // anything else is a server fault and becomes a 500.
 #pragma once
+#include <fmt/format.h>
+
 #include <optional>
 #include <stdexcept>
 #include <string>
-
-#include <fmt/format.h>
 
 namespace tandem {
 

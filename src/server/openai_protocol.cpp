@@ -52,8 +52,7 @@ void parse_sampling_fields(const RequestFields& f, SamplingParams& p) {
 
 // max_tokens (or, for chat, max_completion_tokens, which wins).
 void parse_max_tokens(const RequestFields& f, SamplingParams& p, bool chat) {
-  const char* key = chat && f.has("max_completion_tokens") ? "max_completion_tokens"
-                                                           : "max_tokens";
+  const char* key = chat && f.has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   std::optional<int64_t> v = f.integer(key);
   if (!v) return;
   if (*v < 1) fail_param(key, "'{}' must be at least 1, got {}", key, *v);
@@ -71,8 +70,7 @@ void parse_stream_fields(const RequestFields& f, GenerationRequest& r) {
   }
 }
 
-GenerationRequest parse_common(const RequestFields& f, const SamplingParams& defaults,
-                               bool chat) {
+GenerationRequest parse_common(const RequestFields& f, const SamplingParams& defaults, bool chat) {
   reject_unsupported(f);
   GenerationRequest r;
   r.model = f.string("model");
@@ -97,8 +95,8 @@ std::vector<int32_t> parse_token_list(const OrderedJson& list, const char* what)
   std::vector<int32_t> ids;
   ids.reserve(list.size());
   for (const OrderedJson& item : list) {
-    if (!item.is_number_integer() || (item.is_number_unsigned() && item.get<uint64_t>() >
-                                                                      uint64_t(kMaxTokenId)) ||
+    if (!item.is_number_integer() ||
+        (item.is_number_unsigned() && item.get<uint64_t>() > uint64_t(kMaxTokenId)) ||
         item.get<int64_t>() < 0 || item.get<int64_t>() > kMaxTokenId) {
       fail_param("prompt", "{} must contain token ids (non-negative integers), got {}", what,
                  brief_json(item));
@@ -118,8 +116,10 @@ std::vector<PromptInput> parse_prompts(const RequestFields& f) {
   };
   if (v->is_string()) return {non_empty_text(*v)};
   if (!v->is_array() || v->empty()) {
-    fail_param("prompt", "'prompt' must be a non-empty string, list of strings, list of token "
-               "ids or list of token-id lists, got {}", brief_json(*v));
+    fail_param("prompt",
+               "'prompt' must be a non-empty string, list of strings, list of token "
+               "ids or list of token-id lists, got {}",
+               brief_json(*v));
   }
   const OrderedJson& first = v->front();
   std::vector<PromptInput> prompts;
@@ -131,8 +131,10 @@ std::vector<PromptInput> parse_prompts(const RequestFields& f) {
       if (item.empty()) fail_param("prompt", "prompt cannot be empty");
       prompts.emplace_back(parse_token_list(item, "each list in 'prompt'"));
     } else {
-      fail_param("prompt", "'prompt' must be a list of strings or a list of token-id lists, not "
-                 "a mix; got {}", brief_json(item));
+      fail_param("prompt",
+                 "'prompt' must be a list of strings or a list of token-id lists, not "
+                 "a mix; got {}",
+                 brief_json(item));
     }
   }
   return prompts;
@@ -143,8 +145,10 @@ std::vector<PromptInput> parse_prompts(const RequestFields& f) {
 OrderedJson flatten_content(const OrderedJson& content, size_t index) {
   if (content.is_null() || content.is_string()) return content;
   if (!content.is_array()) {
-    fail_param("messages", "messages[{}].content must be a string, null or a list of content "
-               "parts, got {}", index, brief_json(content));
+    fail_param("messages",
+               "messages[{}].content must be a string, null or a list of content "
+               "parts, got {}",
+               index, brief_json(content));
   }
   std::string text;
   for (size_t i = 0; i < content.size(); ++i) {
@@ -155,9 +159,11 @@ OrderedJson flatten_content(const OrderedJson& content, size_t index) {
       return type != part.end() && *type == "text" && text != part.end() && text->is_string();
     };
     if (!is_text_part()) {
-      fail_param("messages", "messages[{}].content[{}] must be a text part "
+      fail_param("messages",
+                 "messages[{}].content[{}] must be a text part "
                  "({{\"type\": \"text\", \"text\": \"...\"}}); other content types are "
-                 "not supported, got {}", index, i, brief_json(part));
+                 "not supported, got {}",
+                 index, i, brief_json(part));
     }
     if (i) text += "\n";
     text += part["text"].get<std::string>();
@@ -257,8 +263,7 @@ void validate_sampling_params(const SamplingParams& params) {
   }
 }
 
-CompletionRequest parse_completion_request(std::string_view body,
-                                           const SamplingParams& defaults) {
+CompletionRequest parse_completion_request(std::string_view body, const SamplingParams& defaults) {
   OrderedJson json = parse_json_object(body);
   RequestFields f(json);
   CompletionRequest r;
@@ -291,7 +296,8 @@ ChatCompletionRequest parse_chat_completion_request(std::string_view body,
   r.add_generation_prompt = f.boolean("add_generation_prompt").value_or(true);
   r.continue_final_message = f.boolean("continue_final_message").value_or(false);
   if (r.add_generation_prompt && r.continue_final_message) {
-    fail_param("continue_final_message", "'continue_final_message' and "
+    fail_param("continue_final_message",
+               "'continue_final_message' and "
                "'add_generation_prompt' cannot both be true");
   }
   validate_sampling_params(r.common.params);

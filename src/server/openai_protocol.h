@@ -6,13 +6,12 @@
 // != n) are rejected rather than silently dropped.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/sampling_params.h"
 
@@ -33,11 +32,11 @@ struct GenerationRequest {
   SamplingParams params;             // max_tokens unset: the endpoint's default
   int n = 1;                         // samples per prompt
   bool stream = false;
-  bool include_usage = false;        // stream_options.include_usage
+  bool include_usage = false;  // stream_options.include_usage
   bool skip_special_tokens = true;
   bool echo = false;
   std::optional<bool> add_special_tokens;  // unset: the endpoint's default
-  std::string user;                  // recorded in logs only
+  std::string user;                        // recorded in logs only
 };
 
 struct CompletionRequest {
@@ -47,13 +46,13 @@ struct CompletionRequest {
 
 struct ChatCompletionRequest {
   GenerationRequest common;
-  OrderedJson messages;        // array of {role, content (string or null), ...}; text parts
-                               // of list contents are joined into one string
-  OrderedJson tools;           // array, or null when absent
-  OrderedJson template_kwargs; // object: chat_template_kwargs (extra template variables)
+  OrderedJson messages;         // array of {role, content (string or null), ...}; text parts
+                                // of list contents are joined into one string
+  OrderedJson tools;            // array, or null when absent
+  OrderedJson template_kwargs;  // object: chat_template_kwargs (extra template variables)
   bool add_generation_prompt = true;
   bool continue_final_message = false;
-  bool logprobs = false;       // then params.logprobs = top_logprobs (default 0)
+  bool logprobs = false;  // then params.logprobs = top_logprobs (default 0)
 };
 
 struct TokenizeRequest {
@@ -62,7 +61,7 @@ struct TokenizeRequest {
   OrderedJson messages;               // ... or messages (null when prompt is used)
   OrderedJson tools;
   OrderedJson template_kwargs;
-  bool add_special_tokens = true;     // default: true for prompt, false for messages
+  bool add_special_tokens = true;  // default: true for prompt, false for messages
   bool add_generation_prompt = true;
   bool continue_final_message = false;
   bool return_token_strs = false;

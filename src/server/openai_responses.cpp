@@ -20,10 +20,8 @@ OrderedJson utf8_bytes(const std::string& text) {
 }
 
 OrderedJson header_json(const ResponseHeader& header, const char* object) {
-  return OrderedJson{{"id", header.id},
-                     {"object", object},
-                     {"created", header.created},
-                     {"model", header.model}};
+  return OrderedJson{
+      {"id", header.id}, {"object", object}, {"created", header.created}, {"model", header.model}};
 }
 
 const char* finish_json_name(FinishReason reason) {
@@ -92,7 +90,8 @@ OrderedJson chat_logprobs_json(const std::vector<DecodedLogprob>& logprobs) {
   for (const DecodedLogprob& lp : logprobs) {
     OrderedJson top = OrderedJson::array();
     for (const auto& [text, value] : lp.top) {
-      top.push_back({{"token", text}, {"logprob", json_logprob(value)}, {"bytes", utf8_bytes(text)}});
+      top.push_back(
+          {{"token", text}, {"logprob", json_logprob(value)}, {"bytes", utf8_bytes(text)}});
     }
     content.push_back({{"token", lp.token},
                        {"logprob", json_logprob(lp.logprob)},
@@ -108,13 +107,13 @@ OrderedJson completion_response(const ResponseHeader& header,
   OrderedJson out = header_json(header, "text_completion");
   OrderedJson list = OrderedJson::array();
   for (const ChoiceResult& c : choices) {
-    list.push_back({{"index", c.index},
-                    {"text", c.text},
-                    {"logprobs", logprobs_top >= 0
-                                     ? completion_logprobs_json(c.logprobs, logprobs_top, 0)
-                                     : OrderedJson(nullptr)},
-                    {"finish_reason", finish_json(c.finish)},
-                    {"stop_reason", stop_reason_json(c.stop_reason)}});
+    list.push_back(
+        {{"index", c.index},
+         {"text", c.text},
+         {"logprobs", logprobs_top >= 0 ? completion_logprobs_json(c.logprobs, logprobs_top, 0)
+                                        : OrderedJson(nullptr)},
+         {"finish_reason", finish_json(c.finish)},
+         {"stop_reason", stop_reason_json(c.stop_reason)}});
   }
   out["choices"] = std::move(list);
   out["usage"] = usage_json(usage);
@@ -126,12 +125,12 @@ OrderedJson chat_response(const ResponseHeader& header, const std::vector<Choice
   OrderedJson out = header_json(header, "chat.completion");
   OrderedJson list = OrderedJson::array();
   for (const ChoiceResult& c : choices) {
-    list.push_back({{"index", c.index},
-                    {"message", {{"role", "assistant"}, {"content", c.text}}},
-                    {"logprobs", with_logprobs ? chat_logprobs_json(c.logprobs)
-                                               : OrderedJson(nullptr)},
-                    {"finish_reason", finish_json(c.finish)},
-                    {"stop_reason", stop_reason_json(c.stop_reason)}});
+    list.push_back(
+        {{"index", c.index},
+         {"message", {{"role", "assistant"}, {"content", c.text}}},
+         {"logprobs", with_logprobs ? chat_logprobs_json(c.logprobs) : OrderedJson(nullptr)},
+         {"finish_reason", finish_json(c.finish)},
+         {"stop_reason", stop_reason_json(c.stop_reason)}});
   }
   out["choices"] = std::move(list);
   out["usage"] = usage_json(usage);
@@ -166,8 +165,8 @@ OrderedJson chat_role_chunk(const ResponseHeader& header, int index, bool includ
   return out;
 }
 
-OrderedJson chat_chunk(const ResponseHeader& header, const ChoiceDelta& delta,
-                       bool with_logprobs, bool include_usage) {
+OrderedJson chat_chunk(const ResponseHeader& header, const ChoiceDelta& delta, bool with_logprobs,
+                       bool include_usage) {
   OrderedJson logprobs = nullptr;
   if (with_logprobs) {
     std::vector<DecodedLogprob> one;
@@ -178,7 +177,8 @@ OrderedJson chat_chunk(const ResponseHeader& header, const ChoiceDelta& delta,
                         {"delta", {{"content", delta.text}}},
                         {"logprobs", std::move(logprobs)},
                         {"finish_reason", finish_json(delta.finish)}};
-  if (delta.finish != FinishReason::kNone) choice["stop_reason"] = stop_reason_json(delta.stop_reason);
+  if (delta.finish != FinishReason::kNone)
+    choice["stop_reason"] = stop_reason_json(delta.stop_reason);
   OrderedJson out = header_json(header, "chat.completion.chunk");
   out["choices"] = OrderedJson::array({std::move(choice)});
   if (include_usage) out["usage"] = nullptr;

@@ -3,10 +3,9 @@
 // JSON; the handlers decide what to send when.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "server/generation.h"
 
@@ -60,8 +59,8 @@ OrderedJson chat_response(const ResponseHeader& header, const std::vector<Choice
 OrderedJson completion_chunk(const ResponseHeader& header, const ChoiceDelta& delta,
                              int logprobs_top, int64_t text_offset, bool include_usage);
 OrderedJson chat_role_chunk(const ResponseHeader& header, int index, bool include_usage);
-OrderedJson chat_chunk(const ResponseHeader& header, const ChoiceDelta& delta,
-                       bool with_logprobs, bool include_usage);
+OrderedJson chat_chunk(const ResponseHeader& header, const ChoiceDelta& delta, bool with_logprobs,
+                       bool include_usage);
 // The final chunk of a stream with stream_options.include_usage: no choices, the usage.
 OrderedJson usage_chunk(const ResponseHeader& header, const char* object, const Usage& usage);
 

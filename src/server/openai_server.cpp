@@ -19,8 +19,7 @@ ServingContext with_metrics(ServingContext ctx, ServerMetrics* metrics) {
 }  // namespace
 
 OpenAiServer::OpenAiServer(ServingContext ctx, HttpServerOptions http_options)
-    : metrics_(std::make_unique<ServerMetrics>(ctx.model.names.empty() ? ""
-                                                                        : ctx.model.names[0])),
+    : metrics_(std::make_unique<ServerMetrics>(ctx.model.names.empty() ? "" : ctx.model.names[0])),
       ctx_(with_metrics(std::move(ctx), metrics_.get())),
       completions_(ctx_),
       chat_(ctx_),

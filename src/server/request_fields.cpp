@@ -116,9 +116,9 @@ std::optional<std::vector<int32_t>> RequestFields::int_list(const char* key, int
   for (size_t i = 0; i < v->size(); ++i) {
     const Json& item = (*v)[i];
     if (!item.is_number_integer()) type_error(key, "a list of integers");
-    bool in_range = item.is_number_unsigned() ? item.get<uint64_t>() <= uint64_t(max)
-                                              : item.get<int64_t>() >= min &&
-                                                    item.get<int64_t>() <= max;
+    bool in_range = item.is_number_unsigned()
+                        ? item.get<uint64_t>() <= uint64_t(max)
+                        : item.get<int64_t>() >= min && item.get<int64_t>() <= max;
     if (!in_range) {
       fail_param(param(key).c_str(), "{}[{}] must be between {} and {}, got {}", quoted(key), i,
                  min, max, brief_json(item));

@@ -3,11 +3,10 @@
 // out of range throws ApiError 400 naming it: "'top_k' must be an integer, got \"five\"".
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace tandem {
 
@@ -18,7 +17,7 @@ class RequestFields {
   // `prefix` names nested objects in messages, e.g. "stream_options.".
   explicit RequestFields(const Json& object, std::string prefix = {});
 
-  [[nodiscard]] bool has(const char* key) const;  // present and not null
+  [[nodiscard]] bool has(const char* key) const;         // present and not null
   [[nodiscard]] const Json* get(const char* key) const;  // nullptr when missing or null
 
   [[nodiscard]] std::optional<double> number(const char* key) const;

@@ -28,12 +28,10 @@ struct MaxTokensDefault {
 
 // Checks every prompt against the model and returns prompts.size() * request.n choices, indexed
 // prompt-major (choice index = prompt_index * n + sample).
-std::vector<ChoiceSpec> plan_choices(const ServingContext& ctx,
-                                     std::vector<PlannedPrompt> prompts,
+std::vector<ChoiceSpec> plan_choices(const ServingContext& ctx, std::vector<PlannedPrompt> prompts,
                                      const GenerationRequest& request, MaxTokensDefault fallback);
 
 // ApiError 400 unless every id is in [0, vocab_size); `param` names the request field.
-void check_token_ids(const ServedModel& model, const std::vector<int32_t>& ids,
-                     const char* param);
+void check_token_ids(const ServedModel& model, const std::vector<int32_t>& ids, const char* param);
 
 }  // namespace tandem

@@ -78,7 +78,8 @@ void stream_generation(httplib::Response& res, std::shared_ptr<Generation> gener
       StreamState{std::move(generation), std::move(header), std::move(format)});
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
-      "text/event-stream", [state](size_t, httplib::DataSink& sink) {
+      "text/event-stream",
+      [state](size_t, httplib::DataSink& sink) {
         bool last = false;
         std::string bytes = state->next_bytes(last);
         // An empty write would end httplib's chunked stream: only write bytes.

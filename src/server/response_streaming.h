@@ -3,11 +3,11 @@
 // choice, flushed as it is made. A failed write (the client went away) ends the provider, which
 // destroys the Generation and so aborts its engine requests.
 #pragma once
+#include <httplib.h>
+
 #include <functional>
 #include <memory>
 #include <vector>
-
-#include <httplib.h>
 
 #include "server/generation.h"
 #include "server/openai_responses.h"

@@ -5,18 +5,17 @@ namespace tandem {
 namespace {
 
 // vLLM's bucket bounds, with sub-10 ms buckets added where a CPU toy model lands.
-const std::vector<double> kTtftBuckets = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
-                                          0.25,  0.5,   0.75, 1.0,  2.5,  5.0,  7.5,  10.0,
+const std::vector<double> kTtftBuckets = {0.001, 0.005, 0.01, 0.02,  0.04,  0.06,  0.08, 0.1,
+                                          0.25,  0.5,   0.75, 1.0,   2.5,   5.0,   7.5,  10.0,
                                           20.0,  40.0,  80.0, 160.0, 640.0, 2560.0};
 const std::vector<double> kItlBuckets = {0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,
                                          0.15,  0.2,   0.3,  0.4,   0.5,  0.75,  1.0,
                                          2.5,   5.0,   7.5,  10.0,  20.0, 40.0,  80.0};
-const std::vector<double> kLatencyBuckets = {0.01, 0.1,  0.3,  0.5,  0.8,   1.0,   1.5,   2.0,
-                                             2.5,  5.0,  10.0, 15.0, 20.0,  30.0,  40.0,  50.0,
+const std::vector<double> kLatencyBuckets = {0.01, 0.1,   0.3,   0.5,   0.8,   1.0,    1.5,   2.0,
+                                             2.5,  5.0,   10.0,  15.0,  20.0,  30.0,   40.0,  50.0,
                                              60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
-const std::vector<double> kTokenCountBuckets = {1,    2,    5,    10,    20,    50,    100,
-                                                200,  500,  1000, 2000,  5000,  10000, 20000,
-                                                50000, 100000};
+const std::vector<double> kTokenCountBuckets = {1,   2,    5,    10,   20,    50,    100,   200,
+                                                500, 1000, 2000, 5000, 10000, 20000, 50000, 100000};
 
 }  // namespace
 
@@ -24,10 +23,12 @@ ServerMetrics::ServerMetrics(std::string model_name)
     : labels_{{"model_name", std::move(model_name)}},
       running_(registry_.add("tandem:num_requests_running",
                              "Number of requests in model execution batches.", MetricType::kGauge)),
-      waiting_(registry_.add("tandem:num_requests_waiting", "Number of requests waiting to be "
-                             "processed.", MetricType::kGauge)),
-      blocks_used_(registry_.add("tandem:kv_blocks_used", "KV-cache blocks in use.",
-                                 MetricType::kGauge)),
+      waiting_(registry_.add("tandem:num_requests_waiting",
+                             "Number of requests waiting to be "
+                             "processed.",
+                             MetricType::kGauge)),
+      blocks_used_(
+          registry_.add("tandem:kv_blocks_used", "KV-cache blocks in use.", MetricType::kGauge)),
       blocks_total_(registry_.add("tandem:kv_blocks_total", "KV-cache blocks in the pool.",
                                   MetricType::kGauge)),
       cache_usage_(registry_.add("tandem:kv_cache_usage_perc",
@@ -38,8 +39,10 @@ ServerMetrics::ServerMetrics(std::string model_name)
       prefix_hits_(registry_.add("tandem:prefix_cache_hits_total",
                                  "Prefix cache hits, in terms of number of cached tokens.",
                                  MetricType::kCounter)),
-      prompt_tokens_(registry_.add("tandem:prompt_tokens_total", "Number of prefill tokens "
-                                   "processed.", MetricType::kCounter)),
+      prompt_tokens_(registry_.add("tandem:prompt_tokens_total",
+                                   "Number of prefill tokens "
+                                   "processed.",
+                                   MetricType::kCounter)),
       generation_tokens_(registry_.add("tandem:generation_tokens_total",
                                        "Number of generation tokens processed.",
                                        MetricType::kCounter)),
@@ -68,8 +71,8 @@ ServerMetrics::ServerMetrics(std::string model_name)
                                                "Number of generation tokens processed per request.",
                                                MetricType::kHistogram, kTokenCountBuckets)) {
   // Create every unlabelled-by-reason series now so a scrape shows them before any request.
-  for (MetricFamily* f : {&ttft_, &itl_, &e2e_, &queue_time_, &request_prompt_tokens_,
-                          &request_generation_tokens_}) {
+  for (MetricFamily* f :
+       {&ttft_, &itl_, &e2e_, &queue_time_, &request_prompt_tokens_, &request_generation_tokens_}) {
     f->histogram(labels_);
   }
   for (const char* reason : {"stop", "length", "abort"}) {
@@ -98,9 +101,8 @@ std::string ServerMetrics::render(const EngineStats& s) {
   waiting_.gauge(labels_).set(s.num_waiting);
   blocks_used_.gauge(labels_).set(s.kv_blocks_used);
   blocks_total_.gauge(labels_).set(s.kv_blocks_total);
-  cache_usage_.gauge(labels_).set(s.kv_blocks_total > 0
-                                      ? double(s.kv_blocks_used) / s.kv_blocks_total
-                                      : 0.0);
+  cache_usage_.gauge(labels_).set(
+      s.kv_blocks_total > 0 ? double(s.kv_blocks_used) / s.kv_blocks_total : 0.0);
   prefix_queries_.counter(labels_).set_total(double(s.prefix_cache_queries));
   prefix_hits_.counter(labels_).set_total(double(s.prefix_cache_hits));
   prompt_tokens_.counter(labels_).set_total(double(s.prompt_tokens));

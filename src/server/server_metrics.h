@@ -15,10 +15,10 @@ namespace tandem {
 
 // What one finished (sub-)request contributes to the histograms; times in seconds.
 struct RequestTimings {
-  std::optional<double> queue_time_s;    // arrival -> first scheduled (when the engine says)
-  double time_to_first_token_s = 0.0;    // arrival -> first token
-  double e2e_latency_s = 0.0;            // arrival -> finish
-  std::vector<double> inter_token_s;     // (num_tokens - 1) gaps between consecutive tokens
+  std::optional<double> queue_time_s;  // arrival -> first scheduled (when the engine says)
+  double time_to_first_token_s = 0.0;  // arrival -> first token
+  double e2e_latency_s = 0.0;          // arrival -> finish
+  std::vector<double> inter_token_s;   // (num_tokens - 1) gaps between consecutive tokens
   int prompt_tokens = 0;
   int generation_tokens = 0;
   FinishReason finish = FinishReason::kNone;

@@ -1,11 +1,11 @@
 // Model-name resolution and response ids.
 #include "server/serving_context.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <random>
-
-#include <fmt/format.h>
 
 #include "server/openai_errors.h"
 

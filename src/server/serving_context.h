@@ -17,14 +17,14 @@ namespace tandem {
 class ChatPromptRenderer;
 
 struct ServedModel {
-  std::vector<std::string> names;     // --served-model-name values (>= 1); names[0] is reported
-  std::string root;                   // the MODEL argument, as given
-  int max_model_len = 0;              // prompt + output tokens per sequence
-  int vocab_size = 0;                 // valid token ids are [0, vocab_size)
-  int block_size = 16;                // tokens per KV block (for the n x length capacity check)
-  std::vector<int32_t> eos_token_ids; // the model's (generation_config.json wins)
-  SamplingParams default_params;      // generation_config.json's sampling defaults
-  int64_t created = 0;                // unix seconds the server started (/v1/models)
+  std::vector<std::string> names;      // --served-model-name values (>= 1); names[0] is reported
+  std::string root;                    // the MODEL argument, as given
+  int max_model_len = 0;               // prompt + output tokens per sequence
+  int vocab_size = 0;                  // valid token ids are [0, vocab_size)
+  int block_size = 16;                 // tokens per KV block (for the n x length capacity check)
+  std::vector<int32_t> eos_token_ids;  // the model's (generation_config.json wins)
+  SamplingParams default_params;       // generation_config.json's sampling defaults
+  int64_t created = 0;                 // unix seconds the server started (/v1/models)
 };
 
 struct ServingContext {

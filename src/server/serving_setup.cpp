@@ -35,14 +35,16 @@ ModelAssets load_model_assets(const EngineConfig& engine_config, const ModelConf
   ModelAssets assets;
   assets.tokenizer = std::make_unique<Tokenizer>(Tokenizer::load(engine_config.model_dir));
   std::optional<std::string> source = options.chat_template
-                                           ? read_chat_template_arg(*options.chat_template)
-                                           : assets.tokenizer->chat_template();
+                                          ? read_chat_template_arg(*options.chat_template)
+                                          : assets.tokenizer->chat_template();
   if (source) {
-    assets.chat = std::make_unique<ChatPromptRenderer>(
-        *source, assets.tokenizer->bos_token(), assets.tokenizer->eos_token());
+    assets.chat = std::make_unique<ChatPromptRenderer>(*source, assets.tokenizer->bos_token(),
+                                                       assets.tokenizer->eos_token());
   } else {
-    log_warning("{} has no chat template and no --chat-template was given: "
-                "/v1/chat/completions will answer 400", engine_config.model_dir.string());
+    log_warning(
+        "{} has no chat template and no --chat-template was given: "
+        "/v1/chat/completions will answer 400",
+        engine_config.model_dir.string());
   }
   ServedModel& m = assets.model;
   m.names = options.served_model_names;

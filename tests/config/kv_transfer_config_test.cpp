@@ -45,7 +45,8 @@ TEST(KvTransferConfig, ParsesRolesAndOptionalKeys) {
   EXPECT_EQ(c.engine_id, "e1");
   EXPECT_TRUE(c.kv_connector_extra_config.is_object());
   EXPECT_EQ(parse_kv_transfer_config(R"({"kv_connector":"LMCacheConnectorV1",
-                                         "kv_role":"kv_consumer"})").kv_role,
+                                         "kv_role":"kv_consumer"})")
+                .kv_role,
             KvRole::kConsumer);
   EXPECT_STREQ(kv_role_name(KvRole::kConsumer), "kv_consumer");
 }

@@ -18,7 +18,8 @@ class FakeEngine final : public EngineClient {
  public:
   // script: the tokens every request generates, in order (repeated if it runs out).
   FakeEngine(std::vector<int32_t> script, std::vector<int32_t> eos_ids, int block_size = 16,
-             int kv_blocks_total = 1000, std::chrono::microseconds step = std::chrono::microseconds(200))
+             int kv_blocks_total = 1000,
+             std::chrono::microseconds step = std::chrono::microseconds(200))
       : script_(std::move(script)),
         eos_ids_(std::move(eos_ids)),
         block_size_(block_size),
@@ -106,8 +107,10 @@ class FakeEngine final : public EngineClient {
     bool armed = live.generated > p.min_tokens;
     bool is_stop = std::count(p.stop_token_ids.begin(), p.stop_token_ids.end(), token) ||
                    (!p.ignore_eos && std::count(eos_ids_.begin(), eos_ids_.end(), token));
-    if (armed && is_stop) out.finish = FinishReason::kStop;
-    else if (p.max_tokens && live.generated >= *p.max_tokens) out.finish = FinishReason::kLength;
+    if (armed && is_stop)
+      out.finish = FinishReason::kStop;
+    else if (p.max_tokens && live.generated >= *p.max_tokens)
+      out.finish = FinishReason::kLength;
     bool done = out.finish != FinishReason::kNone;
     live.stream->push(std::move(out));
     return done;

@@ -4,11 +4,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "server/openai_errors.h"
@@ -45,9 +45,8 @@ TEST(HttpServer, RoutesAndTurnsExceptionsIntoOpenAiErrors) {
   server.post("/validation", [](const httplib::Request&, httplib::Response&) {
     fail("temperature must be non-negative, got -1");
   });
-  server.post("/bug", [](const httplib::Request&, httplib::Response&) {
-    throw std::logic_error("oops");
-  });
+  server.post("/bug",
+              [](const httplib::Request&, httplib::Response&) { throw std::logic_error("oops"); });
   server.start();
   httplib::Client client("127.0.0.1", server.port());
 

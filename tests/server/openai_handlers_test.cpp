@@ -15,7 +15,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-const char* kScriptText = "Once upon a time, there was a little girl named Lily. She liked to play.";
+const char* kScriptText =
+    "Once upon a time, there was a little girl named Lily. She liked to play.";
 
 class HandlersTest : public ::testing::Test {
  protected:
@@ -65,8 +66,8 @@ std::string streamed_text(const std::vector<json>& chunks, int index, bool chat)
 }
 
 TEST_F(HandlersTest, CompletionHasOpenAiShapeAndUsage) {
-  HttpReply r = server_->post("/v1/completions", {{"model", "stories"}, {"prompt", "Hello"},
-                                                  {"max_tokens", 5}});
+  HttpReply r = server_->post("/v1/completions",
+                              {{"model", "stories"}, {"prompt", "Hello"}, {"max_tokens", 5}});
   ASSERT_EQ(r.status, 200) << r.raw;
   EXPECT_THAT(r.body["id"].get<std::string>(), StartsWith("cmpl-"));
   EXPECT_EQ(r.body["object"], "text_completion");
@@ -115,16 +116,17 @@ TEST_F(HandlersTest, StreamingMatchesNonStreamingOneChunkPerToken) {
 }
 
 TEST_F(HandlersTest, StreamEndsWithAUsageChunkWhenAsked) {
-  StreamReply s = server_->stream("/v1/completions",
-                                  {{"prompt", "Hello"}, {"max_tokens", 3}, {"stream", true},
-                                   {"stream_options", {{"include_usage", true}}}});
+  StreamReply s =
+      server_->stream("/v1/completions", {{"prompt", "Hello"},
+                                          {"max_tokens", 3},
+                                          {"stream", true},
+                                          {"stream_options", {{"include_usage", true}}}});
   auto chunks = parse_chunks(s);
   ASSERT_EQ(chunks.size(), 4u);
   for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(chunks[i]["usage"].is_null());
   EXPECT_TRUE(chunks[3]["choices"].empty());
   EXPECT_EQ(chunks[3]["usage"]["completion_tokens"], 3);
-  EXPECT_EQ(chunks[3]["usage"]["total_tokens"],
-            3 + int(tokenizer_->encode("Hello", true).size()));
+  EXPECT_EQ(chunks[3]["usage"]["total_tokens"], 3 + int(tokenizer_->encode("Hello", true).size()));
 }
 
 TEST_F(HandlersTest, StopStringsCutTheTextAndAbortTheEngineRequest) {
@@ -156,8 +158,9 @@ TEST_F(HandlersTest, StopStringsCutTheTextAndAbortTheEngineRequest) {
 }
 
 TEST_F(HandlersTest, StopTokenIdsAndEosFinishWithStop) {
-  HttpReply r = server_->post("/v1/completions", {{"prompt", "Hello"}, {"max_tokens", 30},
-                                                  {"stop_token_ids", {script_[3]}}});
+  HttpReply r =
+      server_->post("/v1/completions",
+                    {{"prompt", "Hello"}, {"max_tokens", 30}, {"stop_token_ids", {script_[3]}}});
   const json& c = r.body["choices"][0];
   EXPECT_EQ(c["finish_reason"], "stop");
   EXPECT_EQ(c["stop_reason"], script_[3]);
@@ -165,9 +168,33 @@ TEST_F(HandlersTest, StopTokenIdsAndEosFinishWithStop) {
   EXPECT_EQ(r.body["usage"]["completion_tokens"], 4);
 }
 
+TEST_F(HandlersTest, TextHeldBeforeAnEosIsNotLost) {
+  // "a 😊" ends in a byte-fallback run, which the detokenizer holds until it knows the run is
+  // complete; the EOS that follows must release it, not drop it with its own text.
+  std::vector<int32_t> script;
+  for (int id : tokenizer_->encode("Hi a \xF0\x9F\x98\x8A", false)) script.push_back(id);
+  script.push_back(2);
+  FakeEngine engine(script, {2});
+  ServedModel model;
+  model.names = {"stories"};
+  model.max_model_len = 512;
+  model.vocab_size = 512;
+  model.eos_token_ids = {2};
+  TestServer server(engine, *tokenizer_, model);
+  json body = {{"prompt", "Hello"}, {"max_tokens", 50}};
+  HttpReply r = server.post("/v1/completions", body);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["choices"][0]["text"], " Hi a \xF0\x9F\x98\x8A");
+  EXPECT_EQ(r.body["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(r.body["usage"]["completion_tokens"], int(script.size()));
+  body["stream"] = true;
+  EXPECT_EQ(streamed_text(parse_chunks(server.stream("/v1/completions", body)), 0, false),
+            " Hi a \xF0\x9F\x98\x8A");
+}
+
 TEST_F(HandlersTest, FansOutPromptsTimesNWithPromptMajorIndices) {
-  HttpReply r = server_->post("/v1/completions", {{"prompt", {"Hello", "Once"}}, {"n", 3},
-                                                  {"max_tokens", 2}, {"seed", 7}});
+  HttpReply r = server_->post(
+      "/v1/completions", {{"prompt", {"Hello", "Once"}}, {"n", 3}, {"max_tokens", 2}, {"seed", 7}});
   ASSERT_EQ(r.status, 200) << r.raw;
   ASSERT_EQ(r.body["choices"].size(), 6u);
   for (int i = 0; i < 6; ++i) {
@@ -175,34 +202,34 @@ TEST_F(HandlersTest, FansOutPromptsTimesNWithPromptMajorIndices) {
     EXPECT_EQ(c["index"], i);
     EXPECT_EQ(c["text"], script_text(i < 3 ? "Hello" : "Once", 2));
   }
-  int prompt_tokens = int(tokenizer_->encode("Hello", true).size() +
-                          tokenizer_->encode("Once", true).size());
+  int prompt_tokens =
+      int(tokenizer_->encode("Hello", true).size() + tokenizer_->encode("Once", true).size());
   EXPECT_EQ(r.body["usage"]["prompt_tokens"], prompt_tokens);  // each prompt once
   EXPECT_EQ(r.body["usage"]["completion_tokens"], 12);
   std::set<int64_t> seeds;
   for (const auto& req : engine_->received()) seeds.insert(*req.params.seed);
   EXPECT_EQ(seeds, (std::set<int64_t>{7, 8, 9}));  // sample i gets seed + i
 
-  json body = {{"prompt", {{1, 400, 401}, {1, 402}}}, {"n", 2}, {"max_tokens", 3},
-               {"stream", true}};
+  json body = {
+      {"prompt", {{1, 400, 401}, {1, 402}}}, {"n", 2}, {"max_tokens", 3}, {"stream", true}};
   auto chunks = parse_chunks(server_->stream("/v1/completions", body));
   EXPECT_EQ(chunks.size(), 12u);
   for (int i = 0; i < 4; ++i) EXPECT_FALSE(streamed_text(chunks, i, false).empty());
 }
 
 TEST_F(HandlersTest, EchoPrependsThePrompt) {
-  HttpReply r = server_->post("/v1/completions",
-                              {{"prompt", "Hello"}, {"max_tokens", 3}, {"echo", true}});
+  HttpReply r =
+      server_->post("/v1/completions", {{"prompt", "Hello"}, {"max_tokens", 3}, {"echo", true}});
   EXPECT_EQ(r.body["choices"][0]["text"], "Hello" + script_text("Hello", 3));
-  auto chunks = parse_chunks(server_->stream(
-      "/v1/completions", {{"prompt", "Hello"}, {"max_tokens", 3}, {"echo", true},
-                          {"stream", true}}));
+  auto chunks = parse_chunks(
+      server_->stream("/v1/completions",
+                      {{"prompt", "Hello"}, {"max_tokens", 3}, {"echo", true}, {"stream", true}}));
   EXPECT_EQ(streamed_text(chunks, 0, false), "Hello" + script_text("Hello", 3));
 }
 
 TEST_F(HandlersTest, CompletionLogprobsHaveTheLegacyShape) {
-  HttpReply r = server_->post("/v1/completions",
-                              {{"prompt", "Hello"}, {"max_tokens", 4}, {"logprobs", 2}});
+  HttpReply r =
+      server_->post("/v1/completions", {{"prompt", "Hello"}, {"max_tokens", 4}, {"logprobs", 2}});
   ASSERT_EQ(r.status, 200) << r.raw;
   const json& lp = r.body["choices"][0]["logprobs"];
   ASSERT_EQ(lp["tokens"].size(), 4u);
@@ -222,9 +249,9 @@ TEST_F(HandlersTest, CompletionLogprobsHaveTheLegacyShape) {
     EXPECT_EQ(lp["text_offset"][i], offset);
     offset += int64_t(token.size());  // ASCII here
   }
-  auto chunks = parse_chunks(server_->stream(
-      "/v1/completions",
-      {{"prompt", "Hello"}, {"max_tokens", 4}, {"logprobs", 2}, {"stream", true}}));
+  auto chunks = parse_chunks(
+      server_->stream("/v1/completions",
+                      {{"prompt", "Hello"}, {"max_tokens", 4}, {"logprobs", 2}, {"stream", true}}));
   ASSERT_EQ(chunks.size(), 4u);
   for (int i = 0; i < 4; ++i) {
     const json& clp = chunks[i]["choices"][0]["logprobs"];
@@ -244,19 +271,18 @@ TEST_F(HandlersTest, ChatCompletionRendersTheTemplateAndHasChatShape) {
   EXPECT_EQ(c["message"]["role"], "assistant");
   EXPECT_EQ(c["finish_reason"], "length");
   EXPECT_TRUE(c["logprobs"].is_null());
-  std::string prompt = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-                       "<|im_start|>user\nTell me a story<|im_end|>\n<|im_start|>assistant\n";
+  std::string prompt =
+      "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+      "<|im_start|>user\nTell me a story<|im_end|>\n<|im_start|>assistant\n";
   auto sent = engine_->received();
   std::vector<int> expected_ids = tokenizer_->encode(prompt, false);
-  EXPECT_EQ(std::vector<int>(sent[0].prompt_ids.begin(), sent[0].prompt_ids.end()),
-            expected_ids);
+  EXPECT_EQ(std::vector<int>(sent[0].prompt_ids.begin(), sent[0].prompt_ids.end()), expected_ids);
   EXPECT_EQ(c["message"]["content"], script_text(prompt, 6, false));
   EXPECT_EQ(r.body["usage"]["prompt_tokens"], int(expected_ids.size()));
 }
 
 TEST_F(HandlersTest, ChatStreamStartsWithTheRoleAndMatchesNonStreaming) {
-  json body = {{"messages", {{{"role", "user"}, {"content", "Hi"}}}}, {"max_tokens", 5},
-               {"n", 2}};
+  json body = {{"messages", {{{"role", "user"}, {"content", "Hi"}}}}, {"max_tokens", 5}, {"n", 2}};
   HttpReply whole = server_->post("/v1/chat/completions", body);
   body["stream"] = true;
   auto chunks = parse_chunks(server_->stream("/v1/chat/completions", body));
@@ -271,9 +297,11 @@ TEST_F(HandlersTest, ChatStreamStartsWithTheRoleAndMatchesNonStreaming) {
 }
 
 TEST_F(HandlersTest, ChatLogprobsHaveTheContentShape) {
-  HttpReply r = server_->post("/v1/chat/completions",
-                              {{"messages", {{{"role", "user"}, {"content", "Hi"}}}},
-                               {"max_tokens", 3}, {"logprobs", true}, {"top_logprobs", 2}});
+  HttpReply r =
+      server_->post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "Hi"}}}},
+                                             {"max_tokens", 3},
+                                             {"logprobs", true},
+                                             {"top_logprobs", 2}});
   ASSERT_EQ(r.status, 200) << r.raw;
   const json& content = r.body["choices"][0]["logprobs"]["content"];
   ASSERT_EQ(content.size(), 3u);
@@ -287,8 +315,8 @@ TEST_F(HandlersTest, ChatLogprobsHaveTheContentShape) {
 }
 
 TEST_F(HandlersTest, TokenizeAndDetokenizeUseVllmShapes) {
-  HttpReply t = server_->post("/tokenize", {{"prompt", "Once upon a time"},
-                                            {"return_token_strs", true}});
+  HttpReply t =
+      server_->post("/tokenize", {{"prompt", "Once upon a time"}, {"return_token_strs", true}});
   ASSERT_EQ(t.status, 200) << t.raw;
   std::vector<int> ids = tokenizer_->encode("Once upon a time", true);
   EXPECT_EQ(t.body["tokens"], json(ids));
@@ -298,8 +326,8 @@ TEST_F(HandlersTest, TokenizeAndDetokenizeUseVllmShapes) {
   HttpReply d = server_->post("/detokenize", {{"tokens", ids}});
   EXPECT_EQ(d.body["prompt"], tokenizer_->decode(ids, false));
 
-  HttpReply chat = server_->post("/tokenize", {{"messages", {{{"role", "user"},
-                                                              {"content", "Hi"}}}}});
+  HttpReply chat =
+      server_->post("/tokenize", {{"messages", {{{"role", "user"}, {"content", "Hi"}}}}});
   ASSERT_EQ(chat.status, 200) << chat.raw;
   EXPECT_EQ(chat.body["tokens"],
             json(tokenizer_->encode("<|im_start|>system\nYou are a helpful assistant.<|im_end|>"
@@ -346,23 +374,40 @@ TEST_F(HandlersTest, RejectsBadRequestsWithOpenAiErrors) {
   for (int i = 0; i < 600; ++i) long_prompt += " time";
   const BadRequest cases[] = {
       {"/v1/completions", {{"model", "gpt-4"}, {"prompt", "x"}}, 404, "model", "does not exist"},
-      {"/v1/chat/completions", {{"model", "gpt-4"}, {"messages", user}}, 404, "model",
+      {"/v1/chat/completions",
+       {{"model", "gpt-4"}, {"messages", user}},
+       404,
+       "model",
        "does not exist"},
-      {"/v1/completions", {{"prompt", "x"}, {"max_tokens", 0}}, 400, "max_tokens",
-       "at least 1"},
-      {"/v1/completions", {{"prompt", "x"}, {"max_tokens", 600}}, 400, "max_tokens",
+      {"/v1/completions", {{"prompt", "x"}, {"max_tokens", 0}}, 400, "max_tokens", "at least 1"},
+      {"/v1/completions",
+       {{"prompt", "x"}, {"max_tokens", 600}},
+       400,
+       "max_tokens",
        "maximum context length is 512 tokens"},
-      {"/v1/completions", {{"prompt", long_prompt}}, 400, "max_tokens",
+      {"/v1/completions",
+       {{"prompt", long_prompt}},
+       400,
+       "max_tokens",
        "maximum context length is 512 tokens"},
       {"/v1/completions", {{"prompt", {1, 512}}}, 400, "prompt", "out of vocabulary"},
       {"/v1/completions", {{"prompt", ""}}, 400, "prompt", "cannot be empty"},
       {"/v1/completions", {{"prompt", {"a", "b"}}, {"n", 100}}, 400, "n", "200 choices"},
-      {"/v1/completions", {{"prompt", "x"}, {"n", 100}, {"max_tokens", 400}}, 400, "n",
+      {"/v1/completions",
+       {{"prompt", "x"}, {"n", 100}, {"max_tokens", 400}},
+       400,
+       "n",
        "KV-cache blocks"},
       {"/v1/completions", {{"prompt", "x"}, {"top_p", 5}}, 400, "top_p", "top_p"},
-      {"/v1/completions", {{"prompt", "x"}, {"echo", true}, {"logprobs", 1}}, 400, "echo",
+      {"/v1/completions",
+       {{"prompt", "x"}, {"echo", true}, {"logprobs", 1}},
+       400,
+       "echo",
        "not supported"},
-      {"/v1/chat/completions", {{"messages", {{{"role", "user"}}}}}, 400, "messages",
+      {"/v1/chat/completions",
+       {{"messages", {{{"role", "user"}}}}},
+       400,
+       "messages",
        "chat template"},
       {"/tokenize", {{"model", "nope"}, {"prompt", "x"}}, 404, "model", "does not exist"},
   };
@@ -381,8 +426,8 @@ TEST_F(HandlersTest, RejectsBadRequestsWithOpenAiErrors) {
 }
 
 TEST_F(HandlersTest, ClientDisconnectAbortsTheEngineRequests) {
-  json body = {{"prompt", "Hello"}, {"max_tokens", 400}, {"n", 2}, {"ignore_eos", true},
-               {"stream", true}};
+  json body = {
+      {"prompt", "Hello"}, {"max_tokens", 400}, {"n", 2}, {"ignore_eos", true}, {"stream", true}};
   StreamReply s = server_->stream("/v1/completions", body, /* max_events = */ 3);
   EXPECT_GE(s.events.size(), 3u);  // one read may carry several events
   for (int i = 0; i < 200 && engine_->num_live() > 0; ++i) {

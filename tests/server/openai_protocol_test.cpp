@@ -205,15 +205,18 @@ TEST(OpenAiProtocol, RejectsBadChatRequests) {
       {R"({"messages": [{"role": "user", "content": "x"}], "top_logprobs": 2})", "top_logprobs",
        "'logprobs' must be set to true"},
       {R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true,
-           "top_logprobs": 30})", "top_logprobs", "between 0 and 20"},
+           "top_logprobs": 30})",
+       "top_logprobs", "between 0 and 20"},
       {R"({"messages": [{"role": "user", "content": "x"}], "tools": {}})", "tools",
        "must be a list"},
       {R"({"messages": [{"role": "user", "content": "x"}], "tools": [],
-           "tool_choice": "required"})", "tool_choice", "not supported"},
+           "tool_choice": "required"})",
+       "tool_choice", "not supported"},
       {R"({"messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 0})",
        "max_completion_tokens", "at least 1"},
       {R"({"messages": [{"role": "user", "content": "x"}],
-           "response_format": {"type": "json_object"}})", "response_format", "not supported"},
+           "response_format": {"type": "json_object"}})",
+       "response_format", "not supported"},
       {R"({"messages": [{"role": "user", "content": "x"}], "chat_template": "{{ 1 }}"})",
        "chat_template", "not supported"},
       {R"({"messages": [{"role": "user", "content": "x"}], "continue_final_message": true})",
@@ -241,13 +244,10 @@ TEST(OpenAiProtocol, ParsesTokenizeAndDetokenizeRequests) {
   EXPECT_THAT(parse_detokenize_request(R"({"tokens": [1, 2]})").tokens, ElementsAre(1, 2));
 
   EXPECT_EQ(rejection([] { parse_tokenize_request("{}"); }).param, "prompt");
-  EXPECT_EQ(rejection([] {
-              parse_tokenize_request(R"({"prompt": "a", "messages": []})");
-            }).param,
+  EXPECT_EQ(rejection([] { parse_tokenize_request(R"({"prompt": "a", "messages": []})"); }).param,
             "messages");
   EXPECT_EQ(rejection([] { parse_detokenize_request("{}"); }).param, "tokens");
-  EXPECT_EQ(rejection([] { parse_detokenize_request(R"({"tokens": [1, "a"]})"); }).param,
-            "tokens");
+  EXPECT_EQ(rejection([] { parse_detokenize_request(R"({"tokens": [1, "a"]})"); }).param, "tokens");
 }
 
 TEST(OpenAiProtocol, DumpsInvalidUtf8WithoutThrowing) {

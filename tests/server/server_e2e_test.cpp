@@ -113,8 +113,11 @@ LlmEngineClient* ServerE2eTest::client_ = nullptr;
 TestServer* ServerE2eTest::server_ = nullptr;
 
 json greedy_body(const json& prompt, int max_tokens) {
-  return {{"model", "stories"}, {"prompt", prompt}, {"max_tokens", max_tokens},
-          {"temperature", 0}, {"ignore_eos", true}};
+  return {{"model", "stories"},
+          {"prompt", prompt},
+          {"max_tokens", max_tokens},
+          {"temperature", 0},
+          {"ignore_eos", true}};
 }
 
 std::string joined_text(const std::vector<json>& chunks, int index) {
@@ -214,7 +217,8 @@ TEST_F(ServerE2eTest, StopStringsCutExactlyStreamedOrNot) {
 
 TEST_F(ServerE2eTest, ChatAndLogprobsThroughTheRealEngine) {
   json body = {{"model", "stories"}, {"messages", {{{"role", "user"}, {"content", "Hi"}}}},
-               {"max_tokens", 5}, {"temperature", 0}, {"logprobs", true}, {"top_logprobs", 3},
+               {"max_tokens", 5},    {"temperature", 0},
+               {"logprobs", true},   {"top_logprobs", 3},
                {"ignore_eos", true}};
   HttpReply whole = server_->post("/v1/chat/completions", body);
   ASSERT_EQ(whole.status, 200) << whole.raw;
@@ -240,9 +244,9 @@ TEST_F(ServerE2eTest, ChatAndLogprobsThroughTheRealEngine) {
   }
   EXPECT_EQ(streamed, whole.body["choices"][0]["message"]["content"]);
 
-  HttpReply c = server_->post("/v1/completions", {{"prompt", "Once upon a time"},
-                                                  {"max_tokens", 4}, {"temperature", 0},
-                                                  {"logprobs", 3}});
+  HttpReply c = server_->post(
+      "/v1/completions",
+      {{"prompt", "Once upon a time"}, {"max_tokens", 4}, {"temperature", 0}, {"logprobs", 3}});
   ASSERT_EQ(c.status, 200) << c.raw;
   const json& lp = c.body["choices"][0]["logprobs"];
   ASSERT_EQ(lp["tokens"].size(), 4u);

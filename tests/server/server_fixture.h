@@ -4,9 +4,9 @@
 #pragma once
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <nlohmann/json.hpp>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -28,7 +28,7 @@ inline std::string chatml_template() {
 
 struct HttpReply {
   int status = 0;
-  json body;        // parsed when the body is JSON, else null
+  json body;  // parsed when the body is JSON, else null
   std::string raw;
 };
 
@@ -51,7 +51,8 @@ class TestServer {
     ctx.model = std::move(model);
     http.host = "127.0.0.1";
     http.port = 0;
-    http.request_logging = std::getenv("TANDEM_TEST_LOG") ? RequestLogging::kOn : RequestLogging::kOff;
+    http.request_logging =
+        std::getenv("TANDEM_TEST_LOG") ? RequestLogging::kOn : RequestLogging::kOff;
     server_ = std::make_unique<OpenAiServer>(std::move(ctx), std::move(http));
     server_->start();
   }
@@ -97,8 +98,10 @@ class TestServer {
       return reply.events.size() < max_events;
     };
     auto result = c.send(req);
-    if (result) reply.status = result->status;
-    else reply.raw = "client error " + std::to_string(int(result.error()));
+    if (result)
+      reply.status = result->status;
+    else
+      reply.raw = "client error " + std::to_string(int(result.error()));
     return reply;
   }
 
@@ -123,7 +126,8 @@ inline std::vector<json> parse_chunks(const StreamReply& reply) {
   EXPECT_FALSE(reply.events.empty());
   if (reply.events.empty()) return chunks;
   EXPECT_EQ(reply.events.back(), "[DONE]") << reply.raw;
-  for (size_t i = 0; i + 1 < reply.events.size(); ++i) chunks.push_back(json::parse(reply.events[i]));
+  for (size_t i = 0; i + 1 < reply.events.size(); ++i)
+    chunks.push_back(json::parse(reply.events[i]));
   return chunks;
 }
 
