@@ -187,9 +187,8 @@ struct KeySpec {
 
 // Every key Tandem reads, in the order values are applied.
 const KeySpec kKeys[] = {
-    {"chunk_size", [](const RawValue& v, LmCacheConfig& c) {
-       c.chunk_size = int(read_int(v, 1, kMaxChunkSize));
-     }},
+    {"chunk_size", [](const RawValue& v,
+                      LmCacheConfig& c) { c.chunk_size = int(read_int(v, 1, kMaxChunkSize)); }},
     {"local_cpu", [](const RawValue& v, LmCacheConfig& c) { c.local_cpu = read_bool(v); }},
     {"max_local_cpu_size",
      [](const RawValue& v, LmCacheConfig& c) { c.max_local_cpu_size_gb = read_float(v, 0); }},
@@ -199,35 +198,45 @@ const KeySpec kKeys[] = {
     {"save_decode_cache",
      [](const RawValue& v, LmCacheConfig& c) { c.save_decode_cache = read_bool(v); }},
     {"enable_pd", [](const RawValue& v, LmCacheConfig& c) { c.enable_pd = read_bool(v); }},
-    {"pd_role", [](const RawValue& v, LmCacheConfig& c) {
+    {"pd_role",
+     [](const RawValue& v, LmCacheConfig& c) {
        c.pd_role = v.node.IsNull() ? std::nullopt : std::optional(read_role(v));
      }},
-    {"transfer_channel", [](const RawValue& v, LmCacheConfig& c) {
+    {"transfer_channel",
+     [](const RawValue& v, LmCacheConfig& c) {
        c.transfer_channel = read_optional_string(v);
        if (c.transfer_channel && *c.transfer_channel != "nixl") bad_value(v, "'nixl'");
      }},
-    {"nixl_backends", [](const RawValue& v, LmCacheConfig& c) { c.nixl_backends = read_backends(v); }},
-    {"pd_buffer_size", [](const RawValue& v, LmCacheConfig& c) {
-       c.pd_buffer_size = v.node.IsNull() ? std::nullopt
-                                          : std::optional(read_int(v, 1, int64_t(1) << 50));
+    {"nixl_backends",
+     [](const RawValue& v, LmCacheConfig& c) { c.nixl_backends = read_backends(v); }},
+    {"pd_buffer_size",
+     [](const RawValue& v, LmCacheConfig& c) {
+       c.pd_buffer_size =
+           v.node.IsNull() ? std::nullopt : std::optional(read_int(v, 1, int64_t(1) << 50));
      }},
-    {"pd_buffer_device", [](const RawValue& v, LmCacheConfig& c) {
+    {"pd_buffer_device",
+     [](const RawValue& v, LmCacheConfig& c) {
        c.pd_buffer_device = v.node.IsNull() ? std::nullopt : std::optional(read_device(v));
      }},
     {"pd_peer_host",
      [](const RawValue& v, LmCacheConfig& c) { c.pd_peer_host = read_optional_string(v); }},
-    {"pd_peer_init_port", [](const RawValue& v, LmCacheConfig& c) {
+    {"pd_peer_init_port",
+     [](const RawValue& v, LmCacheConfig& c) {
        c.pd_peer_init_port = v.node.IsNull() ? std::vector<int>{} : read_port_list(v);
      }},
-    {"pd_peer_alloc_port", [](const RawValue& v, LmCacheConfig& c) {
+    {"pd_peer_alloc_port",
+     [](const RawValue& v, LmCacheConfig& c) {
        c.pd_peer_alloc_port = v.node.IsNull() ? std::vector<int>{} : read_port_list(v);
      }},
     {"pd_proxy_host",
      [](const RawValue& v, LmCacheConfig& c) { c.pd_proxy_host = read_optional_string(v); }},
-    {"pd_proxy_port", [](const RawValue& v, LmCacheConfig& c) {
-       c.pd_proxy_port = v.node.IsNull() ? std::nullopt : std::optional(int(read_int(v, 1, kMaxPort)));
+    {"pd_proxy_port",
+     [](const RawValue& v, LmCacheConfig& c) {
+       c.pd_proxy_port =
+           v.node.IsNull() ? std::nullopt : std::optional(int(read_int(v, 1, kMaxPort)));
      }},
-    {"pd_transfer_timeout_sec", [](const RawValue& v, LmCacheConfig& c) {
+    {"pd_transfer_timeout_sec",
+     [](const RawValue& v, LmCacheConfig& c) {
        c.pd_transfer_timeout_sec = read_float(v, 0);
        if (c.pd_transfer_timeout_sec <= 0) bad_value(v, "a positive number of seconds");
      }},
@@ -391,9 +400,7 @@ YAML::Node parse_yaml(std::string_view text, const std::string& origin) {
 
 }  // namespace
 
-const char* pd_role_name(PdRole role) {
-  return role == PdRole::kSender ? "sender" : "receiver";
-}
+const char* pd_role_name(PdRole role) { return role == PdRole::kSender ? "sender" : "receiver"; }
 
 const char* pd_buffer_device_name(PdBufferDevice dev) {
   return dev == PdBufferDevice::kCpu ? "cpu" : "cuda";

@@ -14,8 +14,8 @@
 
 namespace tandem {
 
-enum class PdRole { kSender, kReceiver };       // prefiller pushes KV, decoder receives it
-enum class PdBufferDevice { kCpu, kCuda };      // where the transfer buffer lives
+enum class PdRole { kSender, kReceiver };   // prefiller pushes KV, decoder receives it
+enum class PdBufferDevice { kCpu, kCuda };  // where the transfer buffer lives
 
 const char* pd_role_name(PdRole role);                  // "sender", "receiver"
 const char* pd_buffer_device_name(PdBufferDevice dev);  // "cpu", "cuda"
@@ -26,7 +26,7 @@ struct LmCacheConfig {
   double max_local_cpu_size_gb = 5.0;     // GB
   std::optional<std::string> local_disk;  // a directory; "file:///p/" is stored as "/p/"
   double max_local_disk_size_gb = 0.0;    // GB
-  bool save_decode_cache = false;         // also store KV produced while decoding (not on a receiver)
+  bool save_decode_cache = false;  // also store KV produced while decoding (not on a receiver)
 
   bool enable_pd = false;  // disaggregated prefill
   std::optional<PdRole> pd_role;
@@ -34,9 +34,9 @@ struct LmCacheConfig {
   std::vector<std::string> nixl_backends = {"UCX"};
   std::optional<int64_t> pd_buffer_size;  // bytes of the transfer buffer
   std::optional<PdBufferDevice> pd_buffer_device;
-  std::optional<std::string> pd_peer_host;  // receiver: where it listens; sender: default peer
-  std::vector<int> pd_peer_init_port;       // one per tensor-parallel rank; empty when unset
-  std::vector<int> pd_peer_alloc_port;      // same length as pd_peer_init_port when both set
+  std::optional<std::string> pd_peer_host;   // receiver: where it listens; sender: default peer
+  std::vector<int> pd_peer_init_port;        // one per tensor-parallel rank; empty when unset
+  std::vector<int> pd_peer_alloc_port;       // same length as pd_peer_init_port when both set
   std::optional<std::string> pd_proxy_host;  // sender: where TransferDone notifications go
   std::optional<int> pd_proxy_port;
   double pd_transfer_timeout_sec = 30.0;  // a transfer not finished by then is aborted and freed

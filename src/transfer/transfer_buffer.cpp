@@ -11,7 +11,9 @@ namespace {
 // Chunk starts inside a contiguous run are aligned to this many bytes.
 constexpr uint64_t kChunkAlignment = 256;
 
-uint64_t align_up(uint64_t v, uint64_t alignment) { return (v + alignment - 1) / alignment * alignment; }
+uint64_t align_up(uint64_t v, uint64_t alignment) {
+  return (v + alignment - 1) / alignment * alignment;
+}
 
 }  // namespace
 
@@ -179,7 +181,8 @@ TransferBufferStats TransferBuffer::stats() const {
   s.live_ranges = 0;
   for (const auto& [id, holding] : holdings_) s.live_ranges += holding.ranges.size();
   s.largest_free_run = 0;
-  for (const auto& [offset, bytes] : free_runs_) s.largest_free_run = std::max(s.largest_free_run, bytes);
+  for (const auto& [offset, bytes] : free_runs_)
+    s.largest_free_run = std::max(s.largest_free_run, bytes);
   return s;
 }
 

@@ -20,7 +20,7 @@ namespace tandem {
 struct TransferBufferStats {
   uint64_t capacity_bytes = 0;
   uint64_t page_size = 0;
-  uint64_t used_bytes = 0;        // whole pages held by live requests
+  uint64_t used_bytes = 0;  // whole pages held by live requests
   uint64_t peak_used_bytes = 0;
   uint64_t largest_free_run = 0;  // bytes: the largest single allocation that would succeed now
   uint64_t live_requests = 0;
@@ -83,7 +83,7 @@ class TransferBuffer {
 
   uint64_t capacity_ = 0;
   uint64_t page_size_ = 0;
-  std::map<uint64_t, uint64_t> free_runs_;  // offset -> bytes; disjoint, never adjacent
+  std::map<uint64_t, uint64_t> free_runs_;             // offset -> bytes; disjoint, never adjacent
   std::unordered_map<std::string, Holding> holdings_;  // by request id
   TransferBufferStats stats_;  // counters and used bytes; stats() fills in the rest
   mutable std::mutex mutex_;

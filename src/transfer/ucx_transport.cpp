@@ -66,8 +66,8 @@ void on_send_done(void* request, ucs_status_t status, void* user_data) {
   UcxEndpoint& e = *op->endpoint;
   --e.outstanding;
   if (status != UCS_OK && e.worker) {
-    e.worker->mark_broken(e, fmt::format("sending to {} failed: {}", e.peer_name,
-                                         ucs_status_string(status)));
+    e.worker->mark_broken(
+        e, fmt::format("sending to {} failed: {}", e.peer_name, ucs_status_string(status)));
   }
   if (e.worker) e.worker->events.notify_all();
   delete op;
@@ -78,8 +78,8 @@ void on_put_done(void* request, ucs_status_t status, void* user_data) {
   UcxEndpoint& e = *static_cast<UcxEndpoint*>(user_data);
   --e.outstanding;
   if (status != UCS_OK && e.worker) {
-    e.worker->mark_broken(e, fmt::format("put to {} failed: {}", e.peer_name,
-                                         ucs_status_string(status)));
+    e.worker->mark_broken(
+        e, fmt::format("put to {} failed: {}", e.peer_name, ucs_status_string(status)));
   }
   if (e.worker) e.worker->events.notify_all();
   ucp_request_free(request);
@@ -90,8 +90,8 @@ void on_flush_done(void* request, ucs_status_t status, void* user_data) {
   --e.outstanding;
   ++e.flushes_done;  // a later flush also covers every earlier one, so a count suffices
   if (status != UCS_OK && e.worker) {
-    e.worker->mark_broken(e, fmt::format("flush to {} failed: {}", e.peer_name,
-                                         ucs_status_string(status)));
+    e.worker->mark_broken(
+        e, fmt::format("flush to {} failed: {}", e.peer_name, ucs_status_string(status)));
   }
   // ucp_worker_progress may report no progress for a call that completed requests, so every
   // completion wakes the waiters itself (callbacks run under the worker mutex, in progress).
@@ -145,15 +145,15 @@ class UcxConnection : public Connection {
 
   void send(std::span<const uint8_t> frame) override {
     if (complete_frame_size(frame) != frame.size()) {
-      throw WireError(fmt::format("send to {}: not exactly one frame ({} bytes)", e_->peer_name,
-                                  frame.size()));
+      throw WireError(
+          fmt::format("send to {}: not exactly one frame ({} bytes)", e_->peer_name, frame.size()));
     }
     std::lock_guard lock(w_->mutex);
     throw_if_broken(*e_);
     auto* op = new SendOp{e_.get(), {frame.begin(), frame.end()}};
     ucp_request_param_t param = callback_param(on_send_done, op);
-    ucs_status_ptr_t request = ucp_stream_send_nbx(e_->ep, op->bytes.data(), op->bytes.size(),
-                                                   &param);
+    ucs_status_ptr_t request =
+        ucp_stream_send_nbx(e_->ep, op->bytes.data(), op->bytes.size(), &param);
     if (!UCS_PTR_IS_PTR(request)) {
       delete op;
       if (UCS_PTR_IS_ERR(request)) {
@@ -206,8 +206,8 @@ class UcxConnection : public Connection {
                  "UCX: put of {} bytes at offset {} falls outside {}'s {}-byte buffer", size,
                  remote_offset, e_->peer_name, e_->remote_size);
     ucp_request_param_t param = callback_param(on_put_done, e_.get());
-    ucs_status_ptr_t request = ucp_put_nbx(e_->ep, local, size, e_->remote_address + remote_offset,
-                                           e_->rkey, &param);
+    ucs_status_ptr_t request =
+        ucp_put_nbx(e_->ep, local, size, e_->remote_address + remote_offset, e_->rkey, &param);
     if (UCS_PTR_IS_ERR(request)) {
       w_->mark_broken(*e_, fmt::format("put to {} failed: {}", e_->peer_name,
                                        ucs_status_string(UCS_PTR_STATUS(request))));
@@ -335,13 +335,13 @@ class UcxTransport : public Transport {
     std::lock_guard lock(w_->mutex);
     ucs_status_t status = ucp_listener_create(w_->worker(), &params, &state->listener);
     if (status != UCS_OK) {
-      throw TransportError(fmt::format("UCX: cannot listen on {}:{}: {}", host, port,
-                                       ucs_status_string(status)));
+      throw TransportError(
+          fmt::format("UCX: cannot listen on {}:{}: {}", host, port, ucs_status_string(status)));
     }
     ucp_listener_attr_t attr{};
     attr.field_mask = UCP_LISTENER_ATTR_FIELD_SOCKADDR;
-    state->port = ucp_listener_query(state->listener, &attr) == UCS_OK ? port_of(attr.sockaddr)
-                                                                       : port;
+    state->port =
+        ucp_listener_query(state->listener, &attr) == UCS_OK ? port_of(attr.sockaddr) : port;
     w_->add_listener(state);
     w_->wake();
     return std::make_unique<UcxListener>(w_, std::move(state));

@@ -24,9 +24,9 @@ constexpr size_t kPollBatch = 16;
 
 void on_ep_error(void* arg, ucp_ep_h /*ep*/, ucs_status_t status) {
   auto* endpoint = static_cast<UcxEndpoint*>(arg);
-  endpoint->worker->mark_broken(*endpoint,
-                                fmt::format("connection to {} lost: {}", endpoint->peer_name,
-                                            ucs_status_string(status)));
+  endpoint->worker->mark_broken(
+      *endpoint,
+      fmt::format("connection to {} lost: {}", endpoint->peer_name, ucs_status_string(status)));
 }
 
 // Shared-memory transports join endpoints that handle peer failure only with MM_ERROR_HANDLING;
@@ -94,7 +94,8 @@ UcxWorker::~UcxWorker() {
     ucp_worker_progress(worker_);
     reap_closed();
   }
-  if (!endpoints_.empty()) log_warning("UCX: {} endpoints did not close in time", endpoints_.size());
+  if (!endpoints_.empty())
+    log_warning("UCX: {} endpoints did not close in time", endpoints_.size());
   ucp_worker_destroy(worker_);
   ucp_cleanup(context_);
   ::close(wake_fd_);
@@ -137,7 +138,8 @@ void UcxWorker::add_listener(std::shared_ptr<UcxListenerState> listener) {
 }
 
 void UcxWorker::remove_listener(UcxListenerState& listener) {
-  for (ucp_conn_request_h request : listener.requests) ucp_listener_reject(listener.listener, request);
+  for (ucp_conn_request_h request : listener.requests)
+    ucp_listener_reject(listener.listener, request);
   listener.requests.clear();
   for (auto& endpoint : listener.accepted) start_close(*endpoint, /* force = */ true);
   listener.accepted.clear();
@@ -269,9 +271,8 @@ unsigned UcxWorker::reap_closed() {
 }
 
 bool UcxWorker::busy() const {
-  return std::ranges::any_of(endpoints_, [](const auto& e) {
-    return e->outstanding > 0 || (!e->ep && e->close_request);
-  });
+  return std::ranges::any_of(
+      endpoints_, [](const auto& e) { return e->outstanding > 0 || (!e->ep && e->close_request); });
 }
 
 void UcxWorker::progress_loop() {

@@ -34,7 +34,7 @@ struct UcxEndpoint {
   uint64_t flushes_done = 0;
   int64_t outstanding = 0;  // UCP requests (sends, puts, flushes) whose callback is still due
   bool protocol_violation = false;  // the peer sent bytes that are not a valid frame
-  void* close_request = nullptr;  // ucp_ep_close_nbx request in progress
+  void* close_request = nullptr;    // ucp_ep_close_nbx request in progress
 };
 
 // A listener's state: connection requests arrive in its callback, endpoints are made after.
@@ -42,8 +42,8 @@ struct UcxListenerState {
   UcxWorker* worker = nullptr;
   ucp_listener_h listener = nullptr;
   uint16_t port = 0;
-  std::deque<ucp_conn_request_h> requests;                // from the UCX callback
-  std::deque<std::shared_ptr<UcxEndpoint>> accepted;      // waiting for accept()
+  std::deque<ucp_conn_request_h> requests;            // from the UCX callback
+  std::deque<std::shared_ptr<UcxEndpoint>> accepted;  // waiting for accept()
 };
 
 class UcxWorker {

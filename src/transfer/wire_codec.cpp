@@ -69,7 +69,8 @@ std::span<const uint8_t> WireReader::raw(size_t n, std::string_view field) {
 
 std::vector<uint8_t> WireReader::blob(size_t max_bytes, std::string_view field) {
   uint32_t n = u32(field);
-  if (n > max_bytes) fail_field(field, fmt::format("{} bytes exceed the limit of {}", n, max_bytes));
+  if (n > max_bytes)
+    fail_field(field, fmt::format("{} bytes exceed the limit of {}", n, max_bytes));
   std::span<const uint8_t> bytes = raw(n, field);
   return {bytes.begin(), bytes.end()};
 }
@@ -85,7 +86,8 @@ std::string WireReader::str(size_t min_bytes, size_t max_bytes, std::string_view
 
 size_t WireReader::count(size_t max_count, size_t min_element_bytes, std::string_view field) {
   uint32_t n = u32(field);
-  if (n > max_count) fail_field(field, fmt::format("count {} exceeds the limit of {}", n, max_count));
+  if (n > max_count)
+    fail_field(field, fmt::format("count {} exceeds the limit of {}", n, max_count));
   if (size_t(n) * min_element_bytes > remaining()) {
     fail_field(field, fmt::format("count {} needs at least {} bytes, {} left", n,
                                   size_t(n) * min_element_bytes, remaining()));
@@ -95,8 +97,8 @@ size_t WireReader::count(size_t max_count, size_t min_element_bytes, std::string
 
 void WireReader::expect_end() const {
   if (remaining() != 0) {
-    throw WireError(fmt::format("wire protocol: {}: {} unexpected trailing bytes", context_,
-                                remaining()));
+    throw WireError(
+        fmt::format("wire protocol: {}: {} unexpected trailing bytes", context_, remaining()));
   }
 }
 

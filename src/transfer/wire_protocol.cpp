@@ -103,7 +103,14 @@ Hello read_hello(WireReader& r) {
   return m;
 }
 
+// A HelloAck announces a buffer (init port) or none (alloc and proxy ports: all fields zero).
 void check_buffer_fields(WireReader& r, const HelloAck& m) {
+  if (m.rkey.empty()) {
+    if (m.buffer_address != 0 || m.buffer_size != 0 || m.page_size != 0) {
+      r.fail_field("rkey", "empty, but the buffer fields are set");
+    }
+    return;
+  }
   if (m.buffer_size < 1 || m.buffer_size > kMaxBufferBytes) {
     r.fail_field("buffer_size", fmt::format("{} is outside 1..{}", m.buffer_size, kMaxBufferBytes));
   }
@@ -113,7 +120,6 @@ void check_buffer_fields(WireReader& r, const HelloAck& m) {
   if (m.page_size == 0 || (m.page_size & (m.page_size - 1)) != 0) {
     r.fail_field("page_size", fmt::format("{} is not a power of two", m.page_size));
   }
-  if (m.rkey.empty()) r.fail_field("rkey", "empty");
 }
 
 HelloAck read_hello_ack(WireReader& r) {
@@ -138,8 +144,8 @@ ChunkDesc read_chunk_desc(WireReader& r, size_t index, uint64_t& total_bytes) {
   c.num_tokens = r.u32("chunks.num_tokens");
   c.num_bytes = r.u64("chunks.num_bytes");
   if (c.num_tokens < 1 || c.num_tokens > kMaxChunkTokens) {
-    r.fail_field("chunks.num_tokens",
-                 fmt::format("chunk {}: {} is outside 1..{}", index, c.num_tokens, kMaxChunkTokens));
+    r.fail_field("chunks.num_tokens", fmt::format("chunk {}: {} is outside 1..{}", index,
+                                                  c.num_tokens, kMaxChunkTokens));
   }
   if (c.num_bytes < 1 || c.num_bytes > kMaxChunkBytes) {
     r.fail_field("chunks.num_bytes",
@@ -216,13 +222,27 @@ WireMessage read_payload(MessageType type, std::span<const uint8_t> payload) {
   WireReader r(payload, message_type_name(type));
   WireMessage message;
   switch (type) {
-    case MessageType::kHello: message = read_hello(r); break;
-    case MessageType::kHelloAck: message = read_hello_ack(r); break;
-    case MessageType::kAllocRequest: message = read_alloc_request(r); break;
-    case MessageType::kAllocResponse: message = read_alloc_response(r); break;
-    case MessageType::kTransferDone: message = read_transfer_done(r); break;
-    case MessageType::kAbort: message = read_abort(r); break;
-    case MessageType::kHeartbeat: message = Heartbeat{r.u64("sequence")}; break;
+    case MessageType::kHello:
+      message = read_hello(r);
+      break;
+    case MessageType::kHelloAck:
+      message = read_hello_ack(r);
+      break;
+    case MessageType::kAllocRequest:
+      message = read_alloc_request(r);
+      break;
+    case MessageType::kAllocResponse:
+      message = read_alloc_response(r);
+      break;
+    case MessageType::kTransferDone:
+      message = read_transfer_done(r);
+      break;
+    case MessageType::kAbort:
+      message = read_abort(r);
+      break;
+    case MessageType::kHeartbeat:
+      message = Heartbeat{r.u64("sequence")};
+      break;
   }
   r.expect_end();
   return message;
@@ -232,27 +252,33 @@ WireMessage read_payload(MessageType type, std::span<const uint8_t> payload) {
 
 const char* message_type_name(MessageType type) {
   switch (type) {
-    case MessageType::kHello: return "Hello";
-    case MessageType::kHelloAck: return "HelloAck";
-    case MessageType::kAllocRequest: return "AllocRequest";
-    case MessageType::kAllocResponse: return "AllocResponse";
-    case MessageType::kTransferDone: return "TransferDone";
-    case MessageType::kAbort: return "Abort";
-    case MessageType::kHeartbeat: return "Heartbeat";
+    case MessageType::kHello:
+      return "Hello";
+    case MessageType::kHelloAck:
+      return "HelloAck";
+    case MessageType::kAllocRequest:
+      return "AllocRequest";
+    case MessageType::kAllocResponse:
+      return "AllocResponse";
+    case MessageType::kTransferDone:
+      return "TransferDone";
+    case MessageType::kAbort:
+      return "Abort";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
   }
   return "?";
 }
 
 MessageType message_type(const WireMessage& message) {
-  return std::visit(
-      Overloaded{[](const Hello&) { return MessageType::kHello; },
-                 [](const HelloAck&) { return MessageType::kHelloAck; },
-                 [](const AllocRequest&) { return MessageType::kAllocRequest; },
-                 [](const AllocResponse&) { return MessageType::kAllocResponse; },
-                 [](const TransferDone&) { return MessageType::kTransferDone; },
-                 [](const Abort&) { return MessageType::kAbort; },
-                 [](const Heartbeat&) { return MessageType::kHeartbeat; }},
-      message);
+  return std::visit(Overloaded{[](const Hello&) { return MessageType::kHello; },
+                               [](const HelloAck&) { return MessageType::kHelloAck; },
+                               [](const AllocRequest&) { return MessageType::kAllocRequest; },
+                               [](const AllocResponse&) { return MessageType::kAllocResponse; },
+                               [](const TransferDone&) { return MessageType::kTransferDone; },
+                               [](const Abort&) { return MessageType::kAbort; },
+                               [](const Heartbeat&) { return MessageType::kHeartbeat; }},
+                    message);
 }
 
 std::vector<uint8_t> encode_message(const WireMessage& message) {
@@ -315,14 +341,16 @@ WireMessage decode_message(std::span<const uint8_t> frame) {
   FrameHeader h = decode_frame_header(frame);
   std::span<const uint8_t> payload = frame.subspan(kFrameHeaderBytes);
   if (payload.size() != h.payload_bytes) {
-    throw WireError(fmt::format("wire protocol: {}: the header announces {} payload bytes, the "
-                                "frame carries {}",
-                                message_type_name(h.type), h.payload_bytes, payload.size()));
+    throw WireError(
+        fmt::format("wire protocol: {}: the header announces {} payload bytes, the "
+                    "frame carries {}",
+                    message_type_name(h.type), h.payload_bytes, payload.size()));
   }
   if (uint32_t crc = crc32c(payload); crc != h.payload_crc) {
-    throw WireError(fmt::format("wire protocol: {}: payload checksum 0x{:08x} does not match "
-                                "the header's 0x{:08x} (corrupted frame)",
-                                message_type_name(h.type), crc, h.payload_crc));
+    throw WireError(
+        fmt::format("wire protocol: {}: payload checksum 0x{:08x} does not match "
+                    "the header's 0x{:08x} (corrupted frame)",
+                    message_type_name(h.type), crc, h.payload_crc));
   }
   return read_payload(h.type, payload);
 }

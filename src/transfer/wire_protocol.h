@@ -51,15 +51,17 @@ struct Hello {
 
 enum class HelloStatus : uint8_t { kOk = 0, kVersionMismatch = 1, kRefused = 2 };
 
-// Receiver -> sender: where puts go. With kOk the buffer fields are valid; else `message` says why.
+// Listening side -> connecting side. On the init port (kOk) it announces the buffer puts go to;
+// on the alloc and proxy ports it announces none (empty rkey, zero buffer fields). With another
+// status, `message` says why and the caller closes the connection.
 struct HelloAck {
   uint16_t protocol_version = kWireVersion;
   HelloStatus status = HelloStatus::kOk;
   std::string peer_id;          // 1..kMaxIdBytes
   uint64_t buffer_address = 0;  // base of the registered buffer, as the transport addresses it
-  uint64_t buffer_size = 0;     // bytes, 1..kMaxBufferBytes when kOk
-  uint32_t page_size = 0;       // allocation granularity: a power of two when kOk
-  std::vector<uint8_t> rkey;    // transport-specific remote key (UCX: a packed rkey), 1..64 KiB
+  uint64_t buffer_size = 0;     // bytes, 1..kMaxBufferBytes when a buffer is announced
+  uint32_t page_size = 0;       // allocation granularity: a power of two when a buffer is announced
+  std::vector<uint8_t> rkey;    // transport-specific remote key (UCX: a packed rkey), 0..64 KiB
   std::string message;          // 0..kMaxTextBytes
   bool operator==(const HelloAck&) const = default;
 };
@@ -78,7 +80,7 @@ using LayoutFingerprint = std::array<uint8_t, 16>;
 struct AllocRequest {
   std::string request_id;                  // 1..kMaxIdBytes
   LayoutFingerprint layout_fingerprint{};  // the KV layout of the bytes; must match the receiver's
-  std::vector<ChunkDesc> chunks;           // 1..kMaxChunksPerRequest, total bytes <= kMaxBufferBytes
+  std::vector<ChunkDesc> chunks;  // 1..kMaxChunksPerRequest, total bytes <= kMaxBufferBytes
   bool operator==(const AllocRequest&) const = default;
 };
 

@@ -136,8 +136,8 @@ TEST(LmCacheConfig, EnvironmentOverridesEveryKind) {
 }
 
 TEST(LmCacheConfig, EnvironmentAloneConfigures) {
-  EnvVars env = {{"LMCACHE_ENABLE_PD", "True"},      {"LMCACHE_PD_ROLE", "receiver"},
-                 {"LMCACHE_TRANSFER_CHANNEL", "nixl"}, {"LMCACHE_PD_PEER_HOST", "0.0.0.0"},
+  EnvVars env = {{"LMCACHE_ENABLE_PD", "True"},         {"LMCACHE_PD_ROLE", "receiver"},
+                 {"LMCACHE_TRANSFER_CHANNEL", "nixl"},  {"LMCACHE_PD_PEER_HOST", "0.0.0.0"},
                  {"LMCACHE_PD_PEER_INIT_PORT", "7300"}, {"LMCACHE_PD_PEER_ALLOC_PORT", "7400"},
                  {"LMCACHE_PD_BUFFER_SIZE", "1048576"}, {"LMCACHE_PD_BUFFER_DEVICE", "cpu"}};
   LmCacheConfig c = load_lmcache_config(std::nullopt, env);
@@ -317,8 +317,8 @@ TEST(LmCacheConfig, LocalDiskForms) {
 }
 
 TEST(LmCacheConfig, MalformedYamlIsNamed) {
-  EXPECT_THAT(parse_error("enable_pd: [true\n"), AllOf(HasSubstr("test.yaml"),
-                                                        HasSubstr("not valid YAML")));
+  EXPECT_THAT(parse_error("enable_pd: [true\n"),
+              AllOf(HasSubstr("test.yaml"), HasSubstr("not valid YAML")));
   EXPECT_THAT(parse_error("- a\n- b\n"), AllOf(HasSubstr("test.yaml"), HasSubstr("mapping")));
 }
 

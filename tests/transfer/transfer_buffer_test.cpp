@@ -131,8 +131,7 @@ TEST(TransferBuffer, ExpiredRequestsAreFreed) {
   EXPECT_TRUE(buffer.set_deadline("moved", kT0 + seconds(60)));
   EXPECT_FALSE(buffer.set_deadline("absent", kT0));
   EXPECT_TRUE(buffer.release_expired(kT0).empty());
-  EXPECT_EQ(buffer.release_expired(kT0 + seconds(30)),
-            (std::vector<std::string>{"early", "late"}));
+  EXPECT_EQ(buffer.release_expired(kT0 + seconds(30)), (std::vector<std::string>{"early", "late"}));
   TransferBufferStats s = buffer.stats();
   EXPECT_EQ(s.expired_requests, 2u);
   EXPECT_EQ(s.live_requests, 1u);

@@ -118,7 +118,8 @@ double transfer(SenderLinks& links, const std::string& request_id,
                 const std::vector<uint8_t>& source) {
   const size_t chunk_bytes = source.size() / kNumChunks;
   AllocRequest request{request_id, {}, {}};
-  for (size_t i = 0; i < kNumChunks; ++i) request.chunks.push_back({chunk_key(i), 256, chunk_bytes});
+  for (size_t i = 0; i < kNumChunks; ++i)
+    request.chunks.push_back({chunk_key(i), 256, chunk_bytes});
   send_message(*links.alloc, request);
   AllocResponse response = expect<AllocResponse>(*links.alloc);
   if (response.status != AllocStatus::kOk || response.slots.size() != kNumChunks) {

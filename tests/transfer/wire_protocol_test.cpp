@@ -29,13 +29,28 @@ std::vector<WireMessage> sample_messages() {
   request.chunks.back().num_tokens = 17;
   return {
       Hello{kWireVersion, PeerRole::kSender, "prefiller@host:7100"},
-      HelloAck{kWireVersion, HelloStatus::kOk, "decoder@host:7200", 0x7f0012340000, 1u << 30,
-               4096, {1, 2, 3, 4, 5}, ""},
-      HelloAck{kWireVersion, HelloStatus::kVersionMismatch, "decoder", 0, 0, 0, {},
+      HelloAck{kWireVersion,
+               HelloStatus::kOk,
+               "decoder@host:7200",
+               0x7f0012340000,
+               1u << 30,
+               4096,
+               {1, 2, 3, 4, 5},
+               ""},
+      HelloAck{kWireVersion,
+               HelloStatus::kVersionMismatch,
+               "decoder",
+               0,
+               0,
+               0,
+               {},
                "this decoder speaks version 1"},
+      HelloAck{kWireVersion, HelloStatus::kOk, "decoder-alloc-port", 0, 0, 0, {}, ""},
       request,
-      AllocResponse{"cmpl-42-0", AllocStatus::kOk,
-                    {{ChunkPlacement::kWrite, 0}, {ChunkPlacement::kAlreadyPresent, 0},
+      AllocResponse{"cmpl-42-0",
+                    AllocStatus::kOk,
+                    {{ChunkPlacement::kWrite, 0},
+                     {ChunkPlacement::kAlreadyPresent, 0},
                      {ChunkPlacement::kWrite, 1u << 20}},
                     ""},
       AllocResponse{"cmpl-43-0", AllocStatus::kFull, {}, "buffer full"},
@@ -171,7 +186,11 @@ TEST(WireProtocol, OutOfRangeFieldsAreRejected) {
   Hello hello{kWireVersion, PeerRole::kSender, "p"};
   EXPECT_THAT(edited_error(hello, [](auto& f) { f[P] = 0; }), HasSubstr("protocol_version"));
   EXPECT_THAT(edited_error(hello, [](auto& f) { f[P + 2] = 9; }), HasSubstr("unknown role 9"));
-  EXPECT_THAT(edited_error(hello, [](auto& f) { f[P + 3] = 0; f.pop_back(); }),
+  EXPECT_THAT(edited_error(hello,
+                           [](auto& f) {
+                             f[P + 3] = 0;
+                             f.pop_back();
+                           }),
               HasSubstr("peer_id"));
   // AllocRequest: a chunk count larger than the bytes that follow, zero chunks, bad sizes.
   AllocRequest request{"r", {}, {{make_hash(1), 256, 4096}}};
@@ -180,7 +199,11 @@ TEST(WireProtocol, OutOfRangeFieldsAreRejected) {
               HasSubstr("needs at least"));
   EXPECT_THAT(edited_error(request, [&](auto& f) { set_u32(f, count_at, 0xFFFFFFFF); }),
               HasSubstr("exceeds the limit"));
-  EXPECT_THAT(edited_error(request, [&](auto& f) { set_u32(f, count_at, 0); f.resize(count_at + 4); }),
+  EXPECT_THAT(edited_error(request,
+                           [&](auto& f) {
+                             set_u32(f, count_at, 0);
+                             f.resize(count_at + 4);
+                           }),
               HasSubstr("at least one chunk"));
   EXPECT_THAT(edited_error(request, [&](auto& f) { set_u32(f, count_at + 4 + 16, 0); }),
               HasSubstr("num_tokens"));
@@ -196,7 +219,8 @@ TEST(WireProtocol, OutOfRangeFieldsAreRejected) {
               HasSubstr("unknown placement 4"));
   EXPECT_THAT(edited_error(response, [&](auto& f) { f[status_at + 5] = 1; }),
               HasSubstr("out of range"));
-  // HelloAck (ok): zero buffer size, a page size that is not a power of two, an empty rkey.
+  // HelloAck (ok): zero buffer size, a page size that is not a power of two, an address that
+  // overflows, buffer fields without a key.
   HelloAck ack{kWireVersion, HelloStatus::kOk, "d", 4096, 8192, 4096, {1}, ""};
   const size_t size_at = P + 2 + 1 + 3 + 8;
   EXPECT_THAT(edited_error(ack, [&](auto& f) { std::memset(&f[size_at], 0, 8); }),
@@ -205,6 +229,9 @@ TEST(WireProtocol, OutOfRangeFieldsAreRejected) {
               HasSubstr("power of two"));
   EXPECT_THAT(edited_error(ack, [&](auto& f) { std::memset(&f[size_at - 8], 0xFF, 8); }),
               HasSubstr("overflows"));
+  HelloAck no_buffer{kWireVersion, HelloStatus::kOk, "d", 0, 0, 0, {}, ""};
+  EXPECT_THAT(edited_error(no_buffer, [&](auto& f) { f[size_at] = 1; }),
+              HasSubstr("buffer fields are set"));
 }
 
 TEST(WireProtocol, EncoderRefusesWhatTheDecoderWouldReject) {
@@ -236,7 +263,8 @@ TEST(WireProtocol, RandomCorruptionNeverCrashes) {
         size_t at = kFrameHeaderBytes + rng() % (bad.size() - kFrameHeaderBytes);
         bad[at] = uint8_t(rng());
       }
-      if (trial % 4 == 0) bad.resize(kFrameHeaderBytes + rng() % (bad.size() - kFrameHeaderBytes + 1));
+      if (trial % 4 == 0)
+        bad.resize(kFrameHeaderBytes + rng() % (bad.size() - kFrameHeaderBytes + 1));
       set_u32(bad, 8, uint32_t(bad.size() - kFrameHeaderBytes));
       fix_crc(bad);
       try {
