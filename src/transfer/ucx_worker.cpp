@@ -24,6 +24,7 @@ constexpr size_t kPollBatch = 16;
 
 void on_ep_error(void* arg, ucp_ep_h /*ep*/, ucs_status_t status) {
   auto* endpoint = static_cast<UcxEndpoint*>(arg);
+  if (!endpoint->worker) return;  // already reaped
   endpoint->worker->mark_broken(
       *endpoint,
       fmt::format("connection to {} lost: {}", endpoint->peer_name, ucs_status_string(status)));
