@@ -1,11 +1,10 @@
 // `tandem detokenize --model DIR [--skip-special] IDS`: prints the text of IDS, given as
 // `1,2,3` or a JSON array `[1,2,3]`, exactly as decoded (no newline added).
+#include <CLI/CLI.hpp>
 #include <charconv>
 #include <cstdio>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "commands.h"
 #include "core/error.h"

@@ -1,11 +1,10 @@
 // `tandem tokenize --model DIR [--no-special] TEXT`: prints the token ids of TEXT (`-` reads all
 // of stdin verbatim) as a JSON array, e.g. [128000, 9906, 1917], and a newline.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 #include <iterator>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "commands.h"
 #include "core/error.h"

@@ -53,6 +53,7 @@ def main():
     ap.add_argument("--skip-1b", action="store_true")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
+    load_before = os.getloadavg()
     results = []
     stories = os.path.join(a.shared, "golden", "models", "stories260K")
     results.append({"model": "stories260K", **run_generate(a.tandem, stories, 256, 128, 512, a.threads, a.reps)})
@@ -65,7 +66,9 @@ def main():
                         **run_generate(a.tandem, model, 128, 16, 128000, a.threads, 1)})
     now = datetime.datetime.now(datetime.timezone.utc)
     doc = {"benchmark": "cpu_generate", "date": now.isoformat(timespec="seconds"),
-           "machine": machine(), "threads": a.threads or os.cpu_count(), "results": results}
+           "machine": machine(), "threads": a.threads or os.cpu_count(),
+           # Other work on the machine skews CPU figures: the 1-minute load before and after.
+           "load_average_1m": [load_before[0], os.getloadavg()[0]], "results": results}
     out = a.out or os.path.join(ROOT, "bench", "results", f"cpu_generate_{now:%Y-%m-%d}.json")
     with open(out, "w") as f:
         json.dump(doc, f, indent=2)

@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency of Tandem from Debian's packages (Debian 12).
+# Does nothing when they are all installed already.
 set -euo pipefail
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libpcre2-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libssl-dev
+  libfmt-dev libcli11-dev libucx-dev
+  libgtest-dev libgmock-dev libbenchmark-dev python3
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# Node.js runs the openai-client test; use the machine's own if it has one.
+command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+[ ${#missing[@]} -eq 0 ] && exit 0
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends \
-  build-essential cmake ninja-build pkg-config git ca-certificates curl \
-  libpcre2-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libssl-dev \
-  libspdlog-dev libfmt-dev libcli11-dev libucx-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev python3 >/dev/null
+APT=(apt-get -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends)
+$SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+$SUDO "${APT[@]}" install "${missing[@]}" >/dev/null

@@ -38,6 +38,13 @@ struct AbortTask {
 };
 using Task = std::variant<AddTask, AbortTask>;
 
+// The config as given, once the settings needed before loading anything are checked.
+const EngineConfig& check_device(const EngineConfig& config) {
+  TANDEM_CHECK(config.device == Device::kCpu,
+               "the CUDA engine is not built yet: use the CPU device");
+  return config;
+}
+
 int resolve_max_model_len(const EngineConfig& config, const ModelConfig& model) {
   TANDEM_CHECK(config.max_model_len >= 0, "max_model_len must be >= 0 (0 = the model's), got {}",
                config.max_model_len);
@@ -131,7 +138,7 @@ struct LlmEngine::Impl {
 };
 
 LlmEngine::Impl::Impl(const EngineConfig& c)
-    : config(c),
+    : config(check_device(c)),
       pool(c.num_threads),
       model(c.model_dir, &pool),
       max_model_len(resolve_max_model_len(c, model.config())),
@@ -148,7 +155,6 @@ LlmEngine::Impl::Impl(const EngineConfig& c)
       sampler(&pool),
       runner(model, kv, sampler),
       seed_rng(c.seed.value_or(0)) {
-  TANDEM_CHECK(c.device == Device::kCpu, "the CUDA engine is not built yet: use --device cpu");
   stats.kv_blocks_total = blocks.num_blocks();
   log_info("engine: {} threads, max_model_len {}, KV cache {} blocks x {} tokens ({:.1f} MiB), "
            "prefix caching {}", pool.size(), max_model_len, blocks.num_blocks(), c.block_size,

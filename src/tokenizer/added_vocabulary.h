@@ -73,8 +73,8 @@ class AddedVocabulary {
   [[nodiscard]] std::vector<Segment> split(std::string_view text,
                                            const TokenMatcher& matcher) const;
 
-  std::vector<AddedToken> tokens_;              // in file order
-  std::unordered_map<int, size_t> by_id_;       // id -> index in tokens_
+  std::vector<AddedToken> tokens_;         // in file order
+  std::unordered_map<int, size_t> by_id_;  // id -> index in tokens_
   std::unordered_map<std::string, int> by_content_;
   TokenMatcher raw_matcher_, normalized_matcher_;
 };

@@ -14,8 +14,8 @@
 namespace tandem::tokenizer {
 namespace {
 
-constexpr int kMaxVocabId = 1 << 24;          // refuse absurd ids from a malformed file
-constexpr size_t kMaxCachedWordBytes = 256;   // longer words are not cached (as in tokenizers)
+constexpr int kMaxVocabId = 1 << 24;         // refuse absurd ids from a malformed file
+constexpr size_t kMaxCachedWordBytes = 256;  // longer words are not cached (as in tokenizers)
 constexpr size_t kCacheShards = 16;
 constexpr size_t kCacheEntriesPerShard = 4096;
 
@@ -86,22 +86,60 @@ BpeModel::BpeModel(BpeModel&&) noexcept = default;
 BpeModel& BpeModel::operator=(BpeModel&&) noexcept = default;
 BpeModel::~BpeModel() = default;
 
-BpeModel BpeModel::from_json(const Json& node, const std::string& where) {
+namespace {
+
+// Rejects models and options this implementation does not handle.
+void check_model_options(const Json& node, const std::string& where) {
   if (!node.is_object()) fail("{}: expected an object, got {}", where, node.type_name());
   const auto type = node.find("type");
   if (type != node.end() && *type != "BPE")
     fail("{}: unsupported model type {} (only BPE is supported)", where, type->dump());
-  if (type == node.end() && !node.contains("merges"))
-    fail("{}: no \"type\" and no \"merges\": not a BPE model", where);
   auto dropout = node.find("dropout");
   if (dropout != node.end() && !dropout->is_null() && *dropout != 0.0)
     fail("{}.dropout: BPE dropout {} is not supported", where, dropout->dump());
   require_unset(node, "continuing_subword_prefix", where);
   require_unset(node, "end_of_word_suffix", where);
+}
 
+// model.vocab and model.merges of a JSON tree as BpeTables.
+BpeTables tables_from_json(const Json& node, const std::string& where) {
+  BpeTables t;
+  const Json& vocab = require_member(node, "vocab", where);
+  if (!vocab.is_object()) fail("{}.vocab: expected an object of token -> id", where);
+  for (const auto& [token, value] : vocab.items()) {
+    if (!value.is_number_integer())
+      fail("{}.vocab: token \"{}\" has invalid id {}", where, token, value.dump());
+    t.vocab.emplace_back(token, value.get<int64_t>());
+  }
+  const Json& merges = require_member(node, "merges", where);
+  if (!merges.is_array()) fail("{}.merges: expected an array", where);
+  for (size_t i = 0; i < merges.size(); ++i) {
+    const Json& m = merges[i];
+    const std::string item = fmt::format("{}.merges[{}]", where, i);
+    if (m.is_string()) {
+      append_merge_line(m.get_ref<const std::string&>(), t.merges, item);
+    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+      t.merges.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
+    } else {
+      fail("{}: expected \"left right\" or [\"left\", \"right\"], got {}", item, m.dump());
+    }
+  }
+  return t;
+}
+
+}  // namespace
+
+BpeModel BpeModel::from_json(const Json& node, const std::string& where) {
+  check_model_options(node, where);
+  return from_tables(node, tables_from_json(node, where), where);
+}
+
+BpeModel BpeModel::from_tables(const Json& node, const BpeTables& tables,
+                               const std::string& where) {
+  check_model_options(node, where);
   BpeModel m;
-  m.load_vocab(require_member(node, "vocab", where), where + ".vocab");
-  m.load_merges(require_member(node, "merges", where), where + ".merges");
+  m.load_vocab(tables, where + ".vocab");
+  m.load_merges(tables, where + ".merges");
   m.fuse_unk_ = optional_bool(node, "fuse_unk", where, false);
   m.byte_fallback_ = optional_bool(node, "byte_fallback", where, false);
   m.ignore_merges_ = optional_bool(node, "ignore_merges", where, false);
@@ -116,47 +154,32 @@ BpeModel BpeModel::from_json(const Json& node, const std::string& where) {
   return m;
 }
 
-void BpeModel::load_vocab(const Json& vocab, const std::string& where) {
-  if (!vocab.is_object()) fail("{}: expected an object of token -> id", where);
-  vocab_.reserve(vocab.size());
-  for (const auto& [token, value] : vocab.items()) {
-    if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
-        value.get<int64_t>() >= kMaxVocabId)
-      fail("{}: token \"{}\" has invalid id {}", where, token, value.dump());
-    const int id = static_cast<int>(value.get<int64_t>());
-    vocab_.emplace(token, id);
+void BpeModel::load_vocab(const BpeTables& tables, const std::string& where) {
+  vocab_.reserve(tables.vocab.size());
+  for (const auto& [token, id] : tables.vocab) {
+    if (id < 0 || id >= kMaxVocabId) fail("{}: token \"{}\" has invalid id {}", where, token, id);
+    vocab_.emplace(token, static_cast<int>(id));
     if (static_cast<size_t>(id) >= id_to_token_.size()) id_to_token_.resize(id + 1);
     if (!id_to_token_[id]) id_to_token_[id] = token;
   }
 }
 
-void BpeModel::load_merges(const Json& merges, const std::string& where) {
-  if (!merges.is_array()) fail("{}: expected an array", where);
-  merges_.reserve(merges.size());
-  int rank = 0;
-  for (size_t i = 0; i < merges.size(); ++i) {
-    const Json& m = merges[i];
-    const std::string item = fmt::format("{}[{}]", where, i);
-    if (m.is_string()) {  // "left right"
-      const std::string& line = m.get_ref<const std::string&>();
-      if (line.starts_with("#version")) continue;
-      const size_t space = line.find(' ');
-      if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos)
-        fail("{}: expected \"left right\" (one space), got {}", item, m.dump());
-      add_merge(line.substr(0, space), line.substr(space + 1), rank++, item);
-    } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
-      add_merge(m[0].get<std::string>(), m[1].get<std::string>(), rank++, item);
-    } else {
-      fail("{}: expected \"left right\" or [\"left\", \"right\"], got {}", item, m.dump());
-    }
+void BpeModel::load_merges(const BpeTables& tables, const std::string& where) {
+  merges_.reserve(tables.merges.size());
+  std::string joined;
+  for (size_t rank = 0; rank < tables.merges.size(); ++rank) {
+    const auto& [left, right] = tables.merges[rank];
+    joined.assign(left).append(right);
+    add_merge(left, right, joined, static_cast<int>(rank), where);
   }
 }
 
-void BpeModel::add_merge(const std::string& left, const std::string& right, int rank,
-                         const std::string& where) {
-  const auto l = token_to_id(left), r = token_to_id(right), merged = token_to_id(left + right);
-  if (!l || !r) fail("{}: merge token \"{}\" is not in the vocabulary", where, !l ? left : right);
-  if (!merged) fail("{}: merged token \"{}\" is not in the vocabulary", where, left + right);
+void BpeModel::add_merge(const std::string& left, const std::string& right,
+                         const std::string& joined, int rank, const std::string& where) {
+  const auto l = token_to_id(left), r = token_to_id(right), merged = token_to_id(joined);
+  if (!l || !r)
+    fail("{}[{}]: merge token \"{}\" is not in the vocabulary", where, rank, !l ? left : right);
+  if (!merged) fail("{}[{}]: merged token \"{}\" is not in the vocabulary", where, rank, joined);
   merges_.insert_or_assign(pair_key(*l, *r), MergeRule{rank, *merged});  // later duplicates win
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "tokenizer/json_fields.h"
+#include "tokenizer/tokenizer_json.h"
 
 namespace tandem::tokenizer {
 
@@ -28,6 +29,8 @@ class BpeModel {
  public:
   // `node` is tokenizer.json's "model"; `where` names it in errors.
   static BpeModel from_json(const Json& node, const std::string& where);
+  // The same, with vocab and merges already read into `tables` (node's own are ignored).
+  static BpeModel from_tables(const Json& node, const BpeTables& tables, const std::string& where);
   BpeModel();  // an empty model (no vocabulary); use from_json
   BpeModel(BpeModel&&) noexcept;
   BpeModel& operator=(BpeModel&&) noexcept;
@@ -56,10 +59,11 @@ class BpeModel {
   };
   class WordCache;
 
-  void load_vocab(const Json& vocab, const std::string& where);
-  void load_merges(const Json& merges, const std::string& where);
-  void add_merge(const std::string& left, const std::string& right, int rank,
-                 const std::string& where);
+  void load_vocab(const BpeTables& tables, const std::string& where);
+  void load_merges(const BpeTables& tables, const std::string& where);
+  // `where` names the merges list; errors name the entry `where`[rank].
+  void add_merge(const std::string& left, const std::string& right, const std::string& joined,
+                 int rank, const std::string& where);
   // The word's ids after all merges (the uncached path).
   [[nodiscard]] std::vector<int> merge_word(std::string_view word) const;
   [[nodiscard]] std::vector<Symbol> initial_symbols(std::string_view word) const;

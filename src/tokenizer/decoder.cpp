@@ -96,9 +96,9 @@ void Decoder::add_steps(const Json& node, const std::string& where) {
   } else if (type == "ByteLevel") {
     steps_.push_back(ByteLevel{});
   } else if (type == "Replace") {
-    steps_.push_back(Replace{
-        Pattern::from_json(require_member(node, "pattern", where), where + ".pattern"),
-        require_string(node, "content", where)});
+    steps_.push_back(
+        Replace{Pattern::from_json(require_member(node, "pattern", where), where + ".pattern"),
+                require_string(node, "content", where)});
   } else if (type == "ByteFallback") {
     steps_.push_back(ByteFallback{});
   } else if (type == "Fuse") {
@@ -110,8 +110,10 @@ void Decoder::add_steps(const Json& node, const std::string& where) {
     steps_.push_back(Strip{std::move(content), require_count(node, "start", where),
                            require_count(node, "stop", where)});
   } else {
-    fail("{}: unsupported decoder type \"{}\" (supported: Sequence, ByteLevel, Replace, "
-         "ByteFallback, Fuse, Strip)", where, type);
+    fail(
+        "{}: unsupported decoder type \"{}\" (supported: Sequence, ByteLevel, Replace, "
+        "ByteFallback, Fuse, Strip)",
+        where, type);
   }
 }
 

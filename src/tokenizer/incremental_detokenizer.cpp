@@ -67,8 +67,8 @@ std::string IncrementalDetokenizer::push(int id) {
 std::string IncrementalDetokenizer::flush() {
   if (window_.size() == read_offset_) return {};
   const std::string text = decode_window(window_.size());
-  const size_t keep = text.starts_with(prefix_text_) ? prefix_text_.size()
-                                                      : common_prefix(prefix_text_, text);
+  const size_t keep =
+      text.starts_with(prefix_text_) ? prefix_text_.size() : common_prefix(prefix_text_, text);
   read_offset_ = window_.size();
   prefix_text_ = text;
   return text.substr(keep);

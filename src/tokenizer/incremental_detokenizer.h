@@ -35,9 +35,9 @@ class IncrementalDetokenizer {
 
   Tokenizer tokenizer_;
   bool skip_special_tokens_;
-  std::vector<int> window_;   // (window,) ids from the prefix offset on
-  size_t read_offset_ = 0;    // window_[0:read_offset_] has been emitted
-  std::string prefix_text_;   // decode(window_[0:read_offset_])
+  std::vector<int> window_;  // (window,) ids from the prefix offset on
+  size_t read_offset_ = 0;   // window_[0:read_offset_] has been emitted
+  std::string prefix_text_;  // decode(window_[0:read_offset_])
 };
 
 }  // namespace tandem

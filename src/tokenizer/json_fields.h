@@ -2,10 +2,9 @@
 // location (`where`, e.g. "tokenizer.json: pre_tokenizer.pretokenizers[0]") and the key.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 

@@ -21,9 +21,9 @@ void Normalizer::add_steps(const Json& node, const std::string& where) {
   } else if (type == "Prepend") {
     steps_.push_back(Prepend{require_string(node, "prepend", where)});
   } else if (type == "Replace") {
-    steps_.push_back(Replace{Pattern::from_json(require_member(node, "pattern", where),
-                                                where + ".pattern"),
-                             require_string(node, "content", where)});
+    steps_.push_back(
+        Replace{Pattern::from_json(require_member(node, "pattern", where), where + ".pattern"),
+                require_string(node, "content", where)});
   } else {
     fail("{}: unsupported normalizer type \"{}\" (supported: Sequence, Prepend, Replace)", where,
          type);

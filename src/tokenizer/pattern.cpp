@@ -12,7 +12,8 @@ namespace {
 
 std::string pcre2_message(int code) {
   PCRE2_UCHAR buffer[256];
-  if (pcre2_get_error_message(code, buffer, sizeof(buffer)) < 0) return fmt::format("code {}", code);
+  if (pcre2_get_error_message(code, buffer, sizeof(buffer)) < 0)
+    return fmt::format("code {}", code);
   return reinterpret_cast<const char*>(buffer);
 }
 
@@ -54,6 +55,43 @@ class MatchScratch {
   size_t stack_size_ = 0;
 };
 
+// Oniguruma's \s is Unicode White_Space: U+0009..U+000D, U+0085 and the Z categories. PCRE2's
+// \s (with UCP) also matches U+180E through \h, so \s and \S are spelled out with properties.
+constexpr std::string_view kOnigSpaceSet = R"(\t\n\x0B\f\r\x{85}\p{Z})";
+
+// Rewrites \s and \S outside character classes and \s inside them into PCRE2 syntax with
+// Oniguruma's meaning; everything else is kept as written.
+std::string onig_to_pcre2(std::string_view pattern) {
+  std::string out;
+  int class_depth = 0;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      const char e = pattern[++i];
+      if (e == 's') {
+        out += class_depth > 0 ? std::string(kOnigSpaceSet) : fmt::format("[{}]", kOnigSpaceSet);
+      } else if (e == 'S' && class_depth == 0) {
+        out += fmt::format("[^{}]", kOnigSpaceSet);
+      } else {
+        out += c;
+        out += e;
+      }
+      continue;
+    }
+    if (c == '[') {
+      ++class_depth;
+      out += c;
+      // A ']' first in a class (after an optional '^') is a literal.
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out += pattern[++i];
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out += pattern[++i];
+      continue;
+    }
+    if (c == ']' && class_depth > 0) --class_depth;
+    out += c;
+  }
+  return out;
+}
+
 }  // namespace
 
 struct Regex::Code {
@@ -65,11 +103,12 @@ Regex::Regex(std::string_view pattern, std::string_view where) : where_(where) {
   int error = 0;
   PCRE2_SIZE offset = 0;
   auto code = std::make_shared<Code>();
-  code->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+  const std::string translated = onig_to_pcre2(pattern);
+  code->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()), translated.size(),
                              PCRE2_UTF | PCRE2_UCP, &error, &offset, nullptr);
   if (!code->code)
-    fail("{}: regex /{}/ does not compile (PCRE2) at offset {}: {}", where, pattern, offset,
-         pcre2_message(error));
+    fail("{}: regex /{}/ does not compile (PCRE2, as /{}/) at offset {}: {}", where, pattern,
+         translated, offset, pcre2_message(error));
   pcre2_jit_compile(code->code, PCRE2_JIT_COMPLETE);  // failure leaves the interpreter in use
   code_ = std::move(code);
 }

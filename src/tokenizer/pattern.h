@@ -1,6 +1,7 @@
 // Patterns from tokenizer.json: {"String": "..."} (a literal) or {"Regex": "..."} (compiled with
 // PCRE2, UTF + Unicode properties, JIT when available). The regexes in tokenizer.json are written
-// for Oniguruma; PCRE2 accepts the constructs they use (\p{L}, \p{N}, (?i:...), look-ahead).
+// for Oniguruma; PCRE2 accepts the constructs they use (\p{L}, \p{N}, (?i:...), look-ahead), and
+// \s / \S are rewritten to Oniguruma's meaning (Unicode White_Space: PCRE2's \s adds U+180E).
 #pragma once
 #include <memory>
 #include <optional>

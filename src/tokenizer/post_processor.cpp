@@ -50,8 +50,10 @@ void PostProcessor::add(const Json& node, const std::string& where) {
   } else if (type == "TemplateProcessing") {
     add_template(node, where);
   } else {
-    fail("{}: unsupported post_processor type \"{}\" (supported: Sequence, ByteLevel, "
-         "TemplateProcessing)", where, type);
+    fail(
+        "{}: unsupported post_processor type \"{}\" (supported: Sequence, ByteLevel, "
+        "TemplateProcessing)",
+        where, type);
   }
 }
 

@@ -82,10 +82,17 @@ std::vector<std::string> split_by_pattern(std::string_view text, const Pattern& 
     case SplitBehavior::kRemoved:
       std::erase_if(pieces, [](const Piece& p) { return p.is_match; });
       break;
-    case SplitBehavior::kIsolated: break;
-    case SplitBehavior::kMergedWithPrevious: pieces = merge_matches(pieces, false); break;
-    case SplitBehavior::kMergedWithNext: pieces = merge_matches(pieces, true); break;
-    case SplitBehavior::kContiguous: pieces = merge_contiguous(pieces); break;
+    case SplitBehavior::kIsolated:
+      break;
+    case SplitBehavior::kMergedWithPrevious:
+      pieces = merge_matches(pieces, false);
+      break;
+    case SplitBehavior::kMergedWithNext:
+      pieces = merge_matches(pieces, true);
+      break;
+    case SplitBehavior::kContiguous:
+      pieces = merge_contiguous(pieces);
+      break;
   }
   std::vector<std::string> words;
   for (const Piece& p : pieces)
@@ -114,10 +121,10 @@ void PreTokenizer::add_steps(const Json& node, const std::string& where) {
     for (size_t i = 0; i < list.size(); ++i)
       add_steps(list[i], fmt::format("{}.pretokenizers[{}]", where, i));
   } else if (type == "Split") {
-    steps_.push_back(Split{
-        Pattern::from_json(require_member(node, "pattern", where), where + ".pattern"),
-        parse_behavior(require_string(node, "behavior", where), where),
-        optional_bool(node, "invert", where, false)});
+    steps_.push_back(
+        Split{Pattern::from_json(require_member(node, "pattern", where), where + ".pattern"),
+              parse_behavior(require_string(node, "behavior", where), where),
+              optional_bool(node, "invert", where, false)});
   } else if (type == "ByteLevel") {
     ByteLevel b{optional_bool(node, "add_prefix_space", where, true), std::nullopt};
     if (optional_bool(node, "use_regex", where, true))

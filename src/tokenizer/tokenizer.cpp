@@ -14,6 +14,7 @@
 #include "tokenizer/post_processor.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
+#include "tokenizer/tokenizer_json.h"
 #include "tokenizer/unicode.h"
 
 namespace tandem {
@@ -29,10 +30,10 @@ struct Tokenizer::Impl {
   tokenizer::Decoder decoder;
   tokenizer::TokenizerConfig config;
   int vocab_size = 0;
-  std::vector<uint8_t> special;        // (vocab_size,) 1 for special added tokens
-  std::vector<uint8_t> byte_run;       // (vocab_size,) 1 for <0xXX> tokens under ByteFallback
-  std::vector<int> special_ids;        // ascending
-  std::vector<int> added_ids;          // ascending
+  std::vector<uint8_t> special;   // (vocab_size,) 1 for special added tokens
+  std::vector<uint8_t> byte_run;  // (vocab_size,) 1 for <0xXX> tokens under ByteFallback
+  std::vector<int> special_ids;   // ascending
+  std::vector<int> added_ids;     // ascending
   std::optional<int> bos_id, eos_id;
 
   const std::string* token_of(int id) const {
@@ -48,8 +49,8 @@ struct Tokenizer::Impl {
 namespace {
 
 std::optional<int> config_token_id(const Tokenizer::Impl& impl,
-                                    const std::optional<std::string>& token,
-                                    std::string_view key, const std::filesystem::path& dir) {
+                                   const std::optional<std::string>& token, std::string_view key,
+                                   const std::filesystem::path& dir) {
   if (!token) return std::nullopt;
   auto id = impl.id_of(*token);
   if (!id)
@@ -96,8 +97,21 @@ void index_ids(Tokenizer::Impl& impl) {
   }
 }
 
-std::shared_ptr<Tokenizer::Impl> build(const Json& root, const std::filesystem::path& dir,
-                                       const std::string& where) {
+tokenizer::BpeModel load_model(const tokenizer::TokenizerJson& file, const std::string& where) {
+  const Json& node = tokenizer::require_member(file.root, "model", where);
+  if (file.has_vocab && file.has_merges)
+    return tokenizer::BpeModel::from_tables(node, file.tables, where + ": model");
+  // vocab or merges is missing or of the wrong type: the tree path reports which.
+  Json copy = node;
+  if (file.has_vocab) copy["vocab"] = Json::object();
+  if (file.has_merges) copy["merges"] = Json::array();
+  (void)tokenizer::BpeModel::from_json(copy, where + ": model");
+  fail("{}: model: vocab and merges could not be read", where);
+}
+
+std::shared_ptr<Tokenizer::Impl> build(const tokenizer::TokenizerJson& file,
+                                       const std::filesystem::path& dir, const std::string& where) {
+  const Json& root = file.root;
   if (!root.is_object()) fail("{}: expected a JSON object, got {}", where, root.type_name());
   auto impl = std::make_shared<Tokenizer::Impl>();
   auto member = [&](const char* key) { return root.contains(key) ? root[key] : Json(); };
@@ -106,8 +120,7 @@ std::shared_ptr<Tokenizer::Impl> build(const Json& root, const std::filesystem::
                                                       where + ": added_tokens");
   impl->pre_tokenizer =
       tokenizer::PreTokenizer::from_json(member("pre_tokenizer"), where + ": pre_tokenizer");
-  impl->model = tokenizer::BpeModel::from_json(tokenizer::require_member(root, "model", where),
-                                               where + ": model");
+  impl->model = load_model(file, where);
   impl->decoder = tokenizer::Decoder::from_json(member("decoder"), where + ": decoder");
   impl->config = tokenizer::TokenizerConfig::load(dir);
   impl->bos_id = config_token_id(*impl, impl->config.bos_token, "bos_token", dir);
@@ -128,9 +141,9 @@ Tokenizer Tokenizer::load(const std::filesystem::path& dir) {
   if (!std::filesystem::exists(path))
     fail("{}: file not found (a Hugging Face tokenizer directory needs tokenizer.json)",
          path.string());
-  const Json root = read_json_file(path);
+  const tokenizer::TokenizerJson file = tokenizer::read_tokenizer_json(path);
   try {
-    return Tokenizer(build(root, dir, path.string()));
+    return Tokenizer(build(file, dir, path.string()));
   } catch (const nlohmann::json::exception& e) {
     fail("{}: unexpected JSON content: {}", path.string(), e.what());
   }

@@ -18,13 +18,15 @@ std::optional<std::string> special_token(const Json& node, std::string_view key,
   fail("{}.{}: expected a string or {{\"content\": ...}}, got {}", where, key, it->dump());
 }
 
-std::optional<bool> optional_flag(const Json& node, std::string_view key, const std::string& where) {
+std::optional<bool> optional_flag(const Json& node, std::string_view key,
+                                  const std::string& where) {
   auto it = node.find(key);
   if (it == node.end() || it->is_null()) return std::nullopt;
   return optional_bool(node, key, where, false);
 }
 
-std::map<std::string, std::string> parse_chat_templates(const Json& node, const std::string& where) {
+std::map<std::string, std::string> parse_chat_templates(const Json& node,
+                                                        const std::string& where) {
   std::map<std::string, std::string> out;
   auto it = node.find("chat_template");
   if (it == node.end() || it->is_null()) return out;
@@ -32,8 +34,8 @@ std::map<std::string, std::string> parse_chat_templates(const Json& node, const 
     out["default"] = it->get<std::string>();
     return out;
   }
-  if (!it->is_array()) fail("{}.chat_template: expected a string or a list, got {}", where,
-                            it->type_name());
+  if (!it->is_array())
+    fail("{}.chat_template: expected a string or a list, got {}", where, it->type_name());
   for (size_t i = 0; i < it->size(); ++i) {
     const std::string item = fmt::format("{}.chat_template[{}]", where, i);
     out[require_string((*it)[i], "name", item)] = require_string((*it)[i], "template", item);

@@ -452,6 +452,12 @@ TEST(LlmEngine, BadConfigIsAClearError) {
   c = base_config();
   c.model_dir = "/nonexistent/model";
   EXPECT_THROW({ LlmEngine e(c); }, Error);
+  c = base_config();
+  c.device = Device::kCuda;
+  EXPECT_THROW({ LlmEngine e(c); }, Error);
+  c = base_config();
+  c.max_num_batched_tokens = 0;
+  EXPECT_THROW({ LlmEngine e(c); }, Error);
 }
 
 }  // namespace

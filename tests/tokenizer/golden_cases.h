@@ -1,11 +1,10 @@
 // Shared by the tokenizer tests: the golden JSONL cases (made by HF tokenizers) and one loaded
 // Tokenizer per golden tokenizer directory, kept for the whole test process.
 #pragma once
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "test_support.h"
 #include "tokenizer/tokenizer.h"
@@ -14,15 +13,16 @@ namespace tandem::test {
 
 struct GoldenCase {
   std::string text;
-  std::vector<int> ids;             // encode(text, add_special_tokens=True)
-  std::vector<int> ids_no_special;  // encode(text, add_special_tokens=False)
-  std::string decoded;              // decode(ids)
-  std::string decoded_skip_special; // decode(ids, skip_special_tokens=True)
+  std::vector<int> ids;              // encode(text, add_special_tokens=True)
+  std::vector<int> ids_no_special;   // encode(text, add_special_tokens=False)
+  std::string decoded;               // decode(ids)
+  std::string decoded_skip_special;  // decode(ids, skip_special_tokens=True)
 };
 
 // Cases of shared/golden/tokenizer/<name>.jsonl.
 inline std::vector<GoldenCase> golden_cases(const std::string& name) {
-  std::istringstream lines(read_text_file(shared_dir() / "golden" / "tokenizer" / (name + ".jsonl")));
+  std::istringstream lines(
+      read_text_file(shared_dir() / "golden" / "tokenizer" / (name + ".jsonl")));
   std::vector<GoldenCase> cases;
   for (std::string line; std::getline(lines, line);) {
     if (line.empty()) continue;
@@ -34,10 +34,14 @@ inline std::vector<GoldenCase> golden_cases(const std::string& name) {
 }
 
 // The golden tokenizer directories: "llama3" -> llama3-tokenizer, "stories260K" -> stories260K.
+// Each is loaded on first use only (llama3 takes a few hundred ms).
 inline const Tokenizer& golden_tokenizer(const std::string& name) {
-  static const Tokenizer llama3 = Tokenizer::load(golden_model("llama3-tokenizer"));
+  if (name == "llama3") {
+    static const Tokenizer llama3 = Tokenizer::load(golden_model("llama3-tokenizer"));
+    return llama3;
+  }
   static const Tokenizer stories = Tokenizer::load(golden_model("stories260K"));
-  return name == "llama3" ? llama3 : stories;
+  return stories;
 }
 
 }  // namespace tandem::test
