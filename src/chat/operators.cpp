@@ -243,6 +243,23 @@ Value string_index(const std::string& s, int64_t index) {
   return Value::string(s.substr(offsets[i], offsets[i + 1] - offsets[i]));
 }
 
+// `~`: str(a) + str(b), without copying operands that already are strings.
+Value concat(RenderState& state, const Value& a, const Value& b) {
+  std::string left_str;
+  std::string right_str;
+  if (!a.is_string()) left_str = to_python_str(a);
+  if (!b.is_string()) right_str = to_python_str(b);
+  const std::string& left = a.is_string() ? a.as_string() : left_str;
+  const std::string& right = b.is_string() ? b.as_string() : right_str;
+  state.check_string_size(left.size() + right.size());
+  state.charge_bytes(left.size() + right.size());
+  std::string out;
+  out.reserve(left.size() + right.size());
+  out += left;
+  out += right;
+  return Value::string(std::move(out));
+}
+
 }  // namespace
 
 void fail_undefined(const Value& undefined) {
@@ -251,13 +268,7 @@ void fail_undefined(const Value& undefined) {
 }
 
 Value binary_op(RenderState& state, BinaryOp op, const Value& a, const Value& b) {
-  if (op == BinaryOp::kConcat) {
-    std::string out = to_python_str(a);
-    const std::string right = to_python_str(b);
-    state.check_string_size(out.size() + right.size());
-    state.charge_bytes(out.size() + right.size());
-    return Value::string(out + right);
-  }
+  if (op == BinaryOp::kConcat) return concat(state, a, b);
   check_operands(a, b);
   switch (op) {
     case BinaryOp::kAdd:

@@ -76,8 +76,16 @@ std::string repr_string(const std::string& s) {
   const bool has_double = s.find('"') != std::string::npos;
   const char quote = has_single && !has_double ? '"' : '\'';
   std::string out(1, quote);
+  out.reserve(s.size() + 2);
   size_t pos = 0;
   while (pos < s.size()) {
+    // Runs of printable ASCII other than the quote and backslash are copied as they are.
+    size_t run = pos;
+    while (run < s.size() && s[run] >= 0x20 && s[run] < 0x7F && s[run] != quote && s[run] != '\\')
+      ++run;
+    out.append(s, pos, run - pos);
+    pos = run;
+    if (pos >= s.size()) break;
     const char32_t cp = next_code_point(s, pos);
     if (cp == static_cast<char32_t>(quote) || cp == '\\') {
       out.push_back('\\');
@@ -142,6 +150,7 @@ void repr_dict(std::string& out, const Dict& d, int depth) {
 
 void repr_into(std::string& out, const Value& v, int depth) {
   check_depth(depth);
+  if (out.size() > kMaxReprBytes) limit_fail("repr of a value exceeds {} bytes", kMaxReprBytes);
   switch (v.kind()) {
     case ValueKind::kString:
       out += repr_string(v.as_string());

@@ -2,11 +2,11 @@
 // parse-once/render-many and concurrent renders of one template.
 #include "chat/chat_template.h"
 
-#include <gtest/gtest.h>
-
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace tandem::chat {
 namespace {
