@@ -334,6 +334,7 @@ bool contains(const Value& container, const Value& item) {
         if (values_equal(v, item)) return true;
       return false;
     case ValueKind::kDict:
+      check_hashable(item);
       return container.as_dict().find(item) != nullptr;
     default:
       template_fail("argument of type '{}' is not iterable", container.type_name());

@@ -446,6 +446,29 @@ std::string Value::type_name() const {
   return "object";
 }
 
+bool is_hashable(const Value& v) {
+  if (v.is_dict()) return false;
+  if (!v.is_list()) return true;
+  switch (v.seq_kind()) {
+    case SeqKind::kTuple:
+      for (const Value& item : v.as_list())
+        if (!is_hashable(item)) return false;
+      return true;
+    case SeqKind::kGenerator:
+    case SeqKind::kValuesView:
+      return true;  // hashed by identity
+    default:
+      return false;
+  }
+}
+
+void check_hashable(const Value& v) {
+  if (is_hashable(v)) return;
+  if (v.is_tuple())  // Python names the element that cannot be hashed
+    for (const Value& item : v.as_list()) check_hashable(item);
+  template_fail("unhashable type: '{}'", v.type_name());
+}
+
 bool values_equal(const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return a.as_float() == b.as_float();

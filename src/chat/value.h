@@ -171,6 +171,10 @@ class Value {
       data_;
 };
 
+// Python hash(): false for lists, dicts and key/item views (tuples: when their items are).
+[[nodiscard]] bool is_hashable(const Value& v);
+// Throws Python's "unhashable type" TypeError unless is_hashable(v).
+void check_hashable(const Value& v);
 // Python ==, across kinds (1 == 1.0 == True; list != tuple; undefined == undefined).
 [[nodiscard]] bool values_equal(const Value& a, const Value& b);
 // Python ordering (<) for sort/min/max and comparisons: numbers, strings, lists of those.
