@@ -330,6 +330,8 @@ bool contains(const Value& container, const Value& item) {
         template_fail("'in <string>' requires string as left operand, not {}", item.type_name());
       return container.as_string().find(item.as_string()) != std::string::npos;
     case ValueKind::kList:
+      if (container.seq_kind() == SeqKind::kKeysView || container.seq_kind() == SeqKind::kItemsView)
+        check_hashable(item);  // set-like views hash their operand
       for (const Value& v : iterate(container))
         if (values_equal(v, item)) return true;
       return false;
