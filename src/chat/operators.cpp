@@ -269,6 +269,9 @@ void fail_undefined(const Value& undefined) {
 
 Value binary_op(RenderState& state, BinaryOp op, const Value& a, const Value& b) {
   if (op == BinaryOp::kConcat) return concat(state, a, b);
+  // str % x formats whatever x is (an Undefined right operand included).
+  if (op == BinaryOp::kMod && a.is_string())
+    return Value::string(percent_format(state, a.as_string(), b));
   check_operands(a, b);
   switch (op) {
     case BinaryOp::kAdd:

@@ -44,7 +44,7 @@ class Formatter {
     }
     // Python treats any non-tuple with __getitem__ (dict, list) as a possible mapping and
     // then does not complain about unused arguments.
-    const bool mapping_like = args_.is_dict() || args_.is_plain_list();
+    const bool mapping_like = args_.is_dict() || args_.is_plain_list() || args_.is_undefined();
     if (used_ < positional_.size() && !mapping_like && !used_mapping_)
       template_fail("not all arguments converted during string formatting");
     state_.charge_bytes(out.size());
