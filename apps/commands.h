@@ -8,5 +8,7 @@ int generate_command(int argc, char** argv);
 int tokenize_command(int argc, char** argv);
 int detokenize_command(int argc, char** argv);
 int make_model_command(int argc, char** argv);
+int serve_command(int argc, char** argv);
+int chat_template_command(int argc, char** argv);
 
 }  // namespace tandem::apps

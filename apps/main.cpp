@@ -19,6 +19,8 @@ const Subcommand kSubcommands[] = {
     {"tokenize", tandem::apps::tokenize_command, "print the token ids of a text"},
     {"detokenize", tandem::apps::detokenize_command, "print the text of token ids"},
     {"make-model", tandem::apps::make_model_command, "write a random-weight HF model directory"},
+    {"serve", tandem::apps::serve_command, "serve a model with an OpenAI-compatible API"},
+    {"chat-template", tandem::apps::chat_template_command, "print a chat-template rendering"},
 };
 
 void print_usage(FILE* to) {

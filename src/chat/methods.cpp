@@ -302,7 +302,7 @@ Value dict_items(const Value& self) {
   std::vector<Value> items;
   items.reserve(self.as_dict().size());
   for (const auto& [k, v] : self.as_dict().entries()) items.push_back(Value::tuple({k, v}));
-  return Value::list(std::move(items));
+  return Value::sequence(std::move(items), SeqKind::kItemsView);
 }
 
 const MethodTable& dict_methods() {
@@ -315,14 +315,14 @@ const MethodTable& dict_methods() {
       {"keys",
        [](RenderState&, const Value& d, CallArgs& a) {
          bind_args("keys", a, {});
-         return Value::list(iterate(d));
+         return Value::sequence(iterate(d), SeqKind::kKeysView);
        }},
       {"values",
        [](RenderState&, const Value& d, CallArgs& a) {
          bind_args("values", a, {});
          std::vector<Value> values;
          for (const auto& entry : d.as_dict().entries()) values.push_back(entry.second);
-         return Value::list(std::move(values));
+         return Value::sequence(std::move(values), SeqKind::kValuesView);
        }},
       {"get",
        [](RenderState&, const Value& d, CallArgs& a) {
@@ -372,7 +372,7 @@ const MethodTable* table_for(const Value& obj) {
     case ValueKind::kDict:
       return &dict_methods();
     case ValueKind::kList:
-      return obj.is_generator() ? nullptr : &list_methods();
+      return obj.is_list_or_tuple() ? &list_methods() : nullptr;
     default:
       return nullptr;
   }

@@ -74,7 +74,7 @@ Value add(RenderState& state, const Value& a, const Value& b) {
     state.charge_bytes(n);
     return Value::string(a.as_string() + b.as_string());
   }
-  if (a.is_list() && b.is_list() && a.seq_kind() == b.seq_kind() && !a.is_generator()) {
+  if (a.is_list_or_tuple() && b.is_list_or_tuple() && a.seq_kind() == b.seq_kind()) {
     const size_t n = a.as_list().size() + b.as_list().size();
     state.check_list_size(n);
     state.charge_bytes(n * sizeof(Value));
@@ -83,7 +83,7 @@ Value add(RenderState& state, const Value& a, const Value& b) {
     return a.is_tuple() ? Value::tuple(std::move(items)) : Value::list(std::move(items));
   }
   if (a.is_string()) template_fail("can only concatenate str (not \"{}\") to str", b.type_name());
-  if (a.is_list() && !a.is_tuple())
+  if (a.is_plain_list())
     template_fail("can only concatenate list (not \"{}\") to list", b.type_name());
   fail_operands("+", a, b);
 }
@@ -118,8 +118,8 @@ Value multiply(RenderState& state, const Value& a, const Value& b) {
     if (a.is_float() || b.is_float()) return Value::floating(a.as_float() * b.as_float());
     return Value::integer(checked_mul(a.as_int(), b.as_int()));
   }
-  const bool a_seq = a.is_string() || (a.is_list() && !a.is_generator());
-  const bool b_seq = b.is_string() || (b.is_list() && !b.is_generator());
+  const bool a_seq = a.is_string() || a.is_list_or_tuple();
+  const bool b_seq = b.is_string() || b.is_list_or_tuple();
   if (a_seq && (b.is_int() || b.is_bool())) return repeat(state, a, b.as_int());
   if (b_seq && (a.is_int() || a.is_bool())) return repeat(state, b, a.as_int());
   fail_operands("*", a, b);
@@ -369,7 +369,7 @@ Value get_item(const Value& obj, const Value& key) {
   if (obj.is_undefined()) fail_undefined(obj);
   if (obj.is_dict()) {
     if (const Value* v = obj.as_dict().find(key)) return *v;
-  } else if (obj.is_list() && !obj.is_generator() && (key.is_int() || key.is_bool())) {
+  } else if (obj.is_list_or_tuple() && (key.is_int() || key.is_bool())) {
     const auto& items = obj.as_list();
     int64_t i = key.as_int();
     if (i < 0) i += static_cast<int64_t>(items.size());
@@ -401,7 +401,7 @@ Value slice_value(RenderState& state, const Value& obj, const Value& start, cons
     state.charge_bytes(out.size());
     return Value::string(std::move(out));
   }
-  if (obj.is_list() && !obj.is_generator()) {
+  if (obj.is_list_or_tuple()) {
     const auto& items = obj.as_list();
     std::vector<Value> out;
     for (size_t i : slice_positions(static_cast<int64_t>(items.size()), start, stop, step))

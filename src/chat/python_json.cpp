@@ -103,7 +103,7 @@ class JsonWriter {
         append_json_string(out_, v.as_string(), options_.ensure_ascii);
         return;
       case ValueKind::kList:
-        if (v.is_generator()) break;
+        if (!v.is_list_or_tuple()) break;
         write_list(v.as_list(), level);
         return;
       case ValueKind::kDict:

@@ -208,7 +208,8 @@ Value filter_length(RenderState&, const Value& v, CallArgs& args) {
     case ValueKind::kDict:
       return Value::integer(static_cast<int64_t>(v.as_dict().size()));
     case ValueKind::kList:
-      if (!v.is_generator()) return Value::integer(static_cast<int64_t>(v.as_list().size()));
+      if (!v.is_generator())  // lists, tuples and dict views
+        return Value::integer(static_cast<int64_t>(v.as_list().size()));
       break;
     default:
       break;

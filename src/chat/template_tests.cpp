@@ -31,7 +31,7 @@ bool is_string(const Value& v) { return v.is_string(); }
 bool is_mapping(const Value& v) { return v.is_dict(); }
 // Python: has len() and __getitem__ (Jinja's Undefined has both).
 bool is_sequence(const Value& v) {
-  return v.is_undefined() || v.is_string() || v.is_dict() || (v.is_list() && !v.is_generator());
+  return v.is_undefined() || v.is_string() || v.is_dict() || v.is_list_or_tuple();
 }
 bool is_iterable(const Value& v) {
   return v.is_undefined() || v.is_string() || v.is_dict() || v.is_list();

@@ -105,6 +105,17 @@ void repr_sequence(std::string& out, const Value& v, int depth) {
     out += "<generator object>";
     return;
   }
+  if (!v.is_list_or_tuple()) {  // dict_keys([...]) and friends
+    out += v.type_name();
+    out += "([";
+    const auto& items = v.as_list();
+    for (size_t i = 0; i < items.size(); ++i) {
+      if (i > 0) out += ", ";
+      repr_into(out, items[i], depth + 1);
+    }
+    out += "])";
+    return;
+  }
   const bool tuple = v.is_tuple();
   out.push_back(tuple ? '(' : '[');
   const auto& items = v.as_list();
@@ -286,9 +297,12 @@ Value Value::tuple(std::vector<Value> items) {
 }
 
 Value Value::generator(std::vector<Value> items) {
+  return sequence(std::move(items), SeqKind::kGenerator);
+}
+
+Value Value::sequence(std::vector<Value> items, SeqKind kind) {
   Value v = list(std::move(items));
-  const_cast<ListData&>(*std::get<std::shared_ptr<const ListData>>(v.data_)).seq =
-      SeqKind::kGenerator;
+  const_cast<ListData&>(*std::get<std::shared_ptr<const ListData>>(v.data_)).seq = kind;
   return v;
 }
 
@@ -398,7 +412,21 @@ std::string Value::type_name() const {
     case ValueKind::kString:
       return "str";
     case ValueKind::kList:
-      return is_tuple() ? "tuple" : is_generator() ? "generator" : "list";
+      switch (seq_kind()) {
+        case SeqKind::kList:
+          return "list";
+        case SeqKind::kTuple:
+          return "tuple";
+        case SeqKind::kGenerator:
+          return "generator";
+        case SeqKind::kKeysView:
+          return "dict_keys";
+        case SeqKind::kValuesView:
+          return "dict_values";
+        case SeqKind::kItemsView:
+          return "dict_items";
+      }
+      return "list";
     case ValueKind::kDict:
       return "dict";
     case ValueKind::kNamespace:
@@ -422,7 +450,8 @@ bool values_equal(const Value& a, const Value& b) {
     case ValueKind::kString:
       return a.as_string() == b.as_string();
     case ValueKind::kList:
-      if (a.is_generator() || b.is_generator()) return &a.as_list() == &b.as_list();
+      if (a.is_generator() || a.seq_kind() == SeqKind::kValuesView)  // compared by identity
+        return &a.as_list() == &b.as_list();
       return a.seq_kind() == b.seq_kind() && sequences_equal(a.as_list(), b.as_list());
     case ValueKind::kDict:
       return dicts_equal(a.as_dict(), b.as_dict());
@@ -441,7 +470,7 @@ int compare_values(const Value& a, const Value& b) {
     return three_way(a.as_float(), b.as_float());
   }
   if (a.is_string() && b.is_string()) return three_way(a.as_string(), b.as_string());
-  if (a.is_list() && b.is_list() && a.seq_kind() == b.seq_kind() && !a.is_generator()) {
+  if (a.is_list_or_tuple() && b.is_list_or_tuple() && a.seq_kind() == b.seq_kind()) {
     const auto& x = a.as_list();
     const auto& y = b.as_list();
     for (size_t i = 0; i < x.size() && i < y.size(); ++i) {

@@ -36,9 +36,10 @@ enum class ValueKind : uint8_t {
 // Deepest list/dict nesting a value may have (bounds every recursive walk over values).
 inline constexpr int kMaxValueDepth = 512;
 
-// A list-like value: Python list, tuple, or the one-shot iterators (generators) that Jinja
-// filters such as map/select/reverse return: always true, no len(), not subscriptable.
-enum class SeqKind : uint8_t { kList, kTuple, kGenerator };
+// A list-like value: Python list, tuple, the one-shot iterators (generators) that Jinja
+// filters such as map/select/reverse return (always true, no len(), not subscriptable), or a
+// dict view from d.keys()/values()/items() (has len(), not subscriptable, not JSON).
+enum class SeqKind : uint8_t { kList, kTuple, kGenerator, kKeysView, kValuesView, kItemsView };
 
 struct ListData {
   std::vector<Value> items;
@@ -100,6 +101,7 @@ class Value {
   static Value list(std::vector<Value> items);
   static Value tuple(std::vector<Value> items);
   static Value generator(std::vector<Value> items);
+  static Value sequence(std::vector<Value> items, SeqKind kind);
   // A generator whose consumption raises `error` (Jinja filters fail lazily).
   static Value failed_generator(std::string error);
   static Value dict(Dict d);
@@ -123,8 +125,12 @@ class Value {
   [[nodiscard]] bool is_list() const { return kind_ == ValueKind::kList; }
   [[nodiscard]] bool is_tuple() const { return is_list() && seq_kind() == SeqKind::kTuple; }
   [[nodiscard]] bool is_generator() const { return is_list() && seq_kind() == SeqKind::kGenerator; }
-  // A list proper (not a tuple or generator).
+  // A list proper (not a tuple, generator or dict view).
   [[nodiscard]] bool is_plain_list() const { return is_list() && seq_kind() == SeqKind::kList; }
+  // A list or tuple: indexable, sliceable, concatenable, JSON-serializable.
+  [[nodiscard]] bool is_list_or_tuple() const {
+    return is_list() && (seq_kind() == SeqKind::kList || seq_kind() == SeqKind::kTuple);
+  }
   [[nodiscard]] SeqKind seq_kind() const { return list_items_data().seq; }
   [[nodiscard]] const std::string& deferred_error() const {
     return list_items_data().deferred_error;

@@ -1,0 +1,112 @@
+// The `tandem:` metrics: registration (names, help, vLLM's bucket bounds) and updates.
+#include "server/server_metrics.h"
+
+namespace tandem {
+namespace {
+
+// vLLM's bucket bounds, with sub-10 ms buckets added where a CPU toy model lands.
+const std::vector<double> kTtftBuckets = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,
+                                          0.25,  0.5,   0.75, 1.0,  2.5,  5.0,  7.5,  10.0,
+                                          20.0,  40.0,  80.0, 160.0, 640.0, 2560.0};
+const std::vector<double> kItlBuckets = {0.001, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,
+                                         0.15,  0.2,   0.3,  0.4,   0.5,  0.75,  1.0,
+                                         2.5,   5.0,   7.5,  10.0,  20.0, 40.0,  80.0};
+const std::vector<double> kLatencyBuckets = {0.01, 0.1,  0.3,  0.5,  0.8,   1.0,   1.5,   2.0,
+                                             2.5,  5.0,  10.0, 15.0, 20.0,  30.0,  40.0,  50.0,
+                                             60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
+const std::vector<double> kTokenCountBuckets = {1,    2,    5,    10,    20,    50,    100,
+                                                200,  500,  1000, 2000,  5000,  10000, 20000,
+                                                50000, 100000};
+
+}  // namespace
+
+ServerMetrics::ServerMetrics(std::string model_name)
+    : labels_{{"model_name", std::move(model_name)}},
+      running_(registry_.add("tandem:num_requests_running",
+                             "Number of requests in model execution batches.", MetricType::kGauge)),
+      waiting_(registry_.add("tandem:num_requests_waiting", "Number of requests waiting to be "
+                             "processed.", MetricType::kGauge)),
+      blocks_used_(registry_.add("tandem:kv_blocks_used", "KV-cache blocks in use.",
+                                 MetricType::kGauge)),
+      blocks_total_(registry_.add("tandem:kv_blocks_total", "KV-cache blocks in the pool.",
+                                  MetricType::kGauge)),
+      cache_usage_(registry_.add("tandem:kv_cache_usage_perc",
+                                 "KV-cache usage. 1 means 100 percent usage.", MetricType::kGauge)),
+      prefix_queries_(registry_.add("tandem:prefix_cache_queries_total",
+                                    "Prefix cache queries, in terms of number of queried tokens.",
+                                    MetricType::kCounter)),
+      prefix_hits_(registry_.add("tandem:prefix_cache_hits_total",
+                                 "Prefix cache hits, in terms of number of cached tokens.",
+                                 MetricType::kCounter)),
+      prompt_tokens_(registry_.add("tandem:prompt_tokens_total", "Number of prefill tokens "
+                                   "processed.", MetricType::kCounter)),
+      generation_tokens_(registry_.add("tandem:generation_tokens_total",
+                                       "Number of generation tokens processed.",
+                                       MetricType::kCounter)),
+      preemptions_(registry_.add("tandem:num_preemptions_total",
+                                 "Cumulative number of preemptions from the engine.",
+                                 MetricType::kCounter)),
+      request_success_(registry_.add("tandem:request_success_total",
+                                     "Count of finished requests by finish reason.",
+                                     MetricType::kCounter)),
+      ttft_(registry_.add("tandem:time_to_first_token_seconds",
+                          "Histogram of time to first token in seconds.", MetricType::kHistogram,
+                          kTtftBuckets)),
+      itl_(registry_.add("tandem:inter_token_latency_seconds",
+                         "Histogram of inter-token latency in seconds.", MetricType::kHistogram,
+                         kItlBuckets)),
+      e2e_(registry_.add("tandem:e2e_request_latency_seconds",
+                         "Histogram of end to end request latency in seconds.",
+                         MetricType::kHistogram, kLatencyBuckets)),
+      queue_time_(registry_.add("tandem:request_queue_time_seconds",
+                                "Histogram of time spent waiting in the queue in seconds.",
+                                MetricType::kHistogram, kLatencyBuckets)),
+      request_prompt_tokens_(registry_.add("tandem:request_prompt_tokens",
+                                           "Number of prefill tokens processed per request.",
+                                           MetricType::kHistogram, kTokenCountBuckets)),
+      request_generation_tokens_(registry_.add("tandem:request_generation_tokens",
+                                               "Number of generation tokens processed per request.",
+                                               MetricType::kHistogram, kTokenCountBuckets)) {
+  // Create every unlabelled-by-reason series now so a scrape shows them before any request.
+  for (MetricFamily* f : {&ttft_, &itl_, &e2e_, &queue_time_, &request_prompt_tokens_,
+                          &request_generation_tokens_}) {
+    f->histogram(labels_);
+  }
+  for (const char* reason : {"stop", "length", "abort"}) {
+    Labels with_reason = labels_;
+    with_reason.emplace_back("finished_reason", reason);
+    request_success_.counter(with_reason);
+  }
+}
+
+void ServerMetrics::observe_request(const RequestTimings& t) {
+  if (t.finish == FinishReason::kNone || t.finish == FinishReason::kError) return;
+  Labels with_reason = labels_;
+  with_reason.emplace_back("finished_reason", finish_reason_name(t.finish));
+  request_success_.counter(with_reason).inc();
+  if (t.queue_time_s) queue_time_.histogram(labels_).observe(*t.queue_time_s);
+  e2e_.histogram(labels_).observe(t.e2e_latency_s);
+  request_prompt_tokens_.histogram(labels_).observe(t.prompt_tokens);
+  request_generation_tokens_.histogram(labels_).observe(t.generation_tokens);
+  if (t.generation_tokens > 0) ttft_.histogram(labels_).observe(t.time_to_first_token_s);
+  Histogram& itl = itl_.histogram(labels_);
+  for (double gap : t.inter_token_s) itl.observe(gap);
+}
+
+std::string ServerMetrics::render(const EngineStats& s) {
+  running_.gauge(labels_).set(s.num_running);
+  waiting_.gauge(labels_).set(s.num_waiting);
+  blocks_used_.gauge(labels_).set(s.kv_blocks_used);
+  blocks_total_.gauge(labels_).set(s.kv_blocks_total);
+  cache_usage_.gauge(labels_).set(s.kv_blocks_total > 0
+                                      ? double(s.kv_blocks_used) / s.kv_blocks_total
+                                      : 0.0);
+  prefix_queries_.counter(labels_).set_total(double(s.prefix_cache_queries));
+  prefix_hits_.counter(labels_).set_total(double(s.prefix_cache_hits));
+  prompt_tokens_.counter(labels_).set_total(double(s.prompt_tokens));
+  generation_tokens_.counter(labels_).set_total(double(s.generation_tokens));
+  preemptions_.counter(labels_).set_total(double(s.num_preemptions));
+  return registry_.render();
+}
+
+}  // namespace tandem
