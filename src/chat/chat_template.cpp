@@ -39,7 +39,7 @@ std::string render_chat(const ChatTemplate& chat_template, const ChatInput& inpu
   nlohmann::ordered_json context = nlohmann::ordered_json::object();
   context["messages"] = input.messages;
   context["tools"] = input.tools;
-  context["documents"] = nullptr;
+  context["documents"] = input.documents;
   context["add_generation_prompt"] = input.generation_prompt == GenerationPrompt::kAdd;
   if (input.bos_token.has_value()) context["bos_token"] = *input.bos_token;
   if (input.eos_token.has_value()) context["eos_token"] = *input.eos_token;

@@ -41,6 +41,8 @@ struct ChatInput {
   GenerationPrompt generation_prompt = GenerationPrompt::kAdd;
   // Tool schemas; null: no tools (the template sees `tools` = None, as in transformers).
   nlohmann::ordered_json tools;
+  // RAG documents (transformers' `documents`); null: None.
+  nlohmann::ordered_json documents;
   // Unset: the variable is undefined in the template (transformers leaves unset tokens out).
   std::optional<std::string> bos_token;
   std::optional<std::string> eos_token;

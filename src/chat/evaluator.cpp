@@ -411,8 +411,7 @@ Value Renderer::eval_dict(const Expr& e, const Scope& scope) {
   Dict d;
   for (size_t i = 0; i + 1 < e.children.size(); i += 2) {
     Value key = eval(*e.children[i], scope);
-    if (key.is_dict() || (key.is_list() && !key.is_tuple()) || key.is_namespace())
-      template_fail("unhashable type: '{}'", key.type_name());
+    check_hashable(key);
     d.set(std::move(key), eval(*e.children[i + 1], scope));
   }
   return Value::dict(std::move(d));

@@ -327,6 +327,7 @@ const MethodTable& dict_methods() {
       {"get",
        [](RenderState&, const Value& d, CallArgs& a) {
          const auto b = bind_args("get", a, {required("key"), optional("default", Value::none())});
+         check_hashable(b[0]);
          const Value* v = d.as_dict().find(b[0]);
          return v != nullptr ? *v : b[1];
        }},

@@ -243,6 +243,23 @@ Value string_index(const std::string& s, int64_t index) {
   return Value::string(s.substr(offsets[i], offsets[i + 1] - offsets[i]));
 }
 
+// `~`: str(a) + str(b), without copying operands that already are strings.
+Value concat(RenderState& state, const Value& a, const Value& b) {
+  std::string left_str;
+  std::string right_str;
+  if (!a.is_string()) left_str = to_python_str(a);
+  if (!b.is_string()) right_str = to_python_str(b);
+  const std::string& left = a.is_string() ? a.as_string() : left_str;
+  const std::string& right = b.is_string() ? b.as_string() : right_str;
+  state.check_string_size(left.size() + right.size());
+  state.charge_bytes(left.size() + right.size());
+  std::string out;
+  out.reserve(left.size() + right.size());
+  out += left;
+  out += right;
+  return Value::string(std::move(out));
+}
+
 }  // namespace
 
 void fail_undefined(const Value& undefined) {
@@ -251,13 +268,10 @@ void fail_undefined(const Value& undefined) {
 }
 
 Value binary_op(RenderState& state, BinaryOp op, const Value& a, const Value& b) {
-  if (op == BinaryOp::kConcat) {
-    std::string out = to_python_str(a);
-    const std::string right = to_python_str(b);
-    state.check_string_size(out.size() + right.size());
-    state.charge_bytes(out.size() + right.size());
-    return Value::string(out + right);
-  }
+  if (op == BinaryOp::kConcat) return concat(state, a, b);
+  // str % x formats whatever x is (an Undefined right operand included).
+  if (op == BinaryOp::kMod && a.is_string())
+    return Value::string(percent_format(state, a.as_string(), b));
   check_operands(a, b);
   switch (op) {
     case BinaryOp::kAdd:
@@ -319,10 +333,13 @@ bool contains(const Value& container, const Value& item) {
         template_fail("'in <string>' requires string as left operand, not {}", item.type_name());
       return container.as_string().find(item.as_string()) != std::string::npos;
     case ValueKind::kList:
+      if (container.seq_kind() == SeqKind::kKeysView || container.seq_kind() == SeqKind::kItemsView)
+        check_hashable(item);  // set-like views hash their operand
       for (const Value& v : iterate(container))
         if (values_equal(v, item)) return true;
       return false;
     case ValueKind::kDict:
+      check_hashable(item);
       return container.as_dict().find(item) != nullptr;
     default:
       template_fail("argument of type '{}' is not iterable", container.type_name());

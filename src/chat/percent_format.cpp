@@ -42,7 +42,10 @@ class Formatter {
       i = convert(pct + 1, out);
       state_.check_string_size(out.size());
     }
-    if (used_ < positional_.size() && !args_.is_dict() && !used_mapping_)
+    // Python treats any non-tuple with __getitem__ (dict, list) as a possible mapping and
+    // then does not complain about unused arguments.
+    const bool mapping_like = args_.is_dict() || args_.is_plain_list() || args_.is_undefined();
+    if (used_ < positional_.size() && !mapping_like && !used_mapping_)
       template_fail("not all arguments converted during string formatting");
     state_.charge_bytes(out.size());
     return out;

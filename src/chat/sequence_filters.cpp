@@ -132,6 +132,7 @@ Value select_impl(RenderState& state, const Value& seq, CallArgs& args, bool by_
 
 Value select_eager(RenderState& state, const Value& seq, CallArgs& args, bool by_attribute,
                    bool keep) {
+  if (!seq.truthy()) return Value::generator({});  // Jinja: `if value:` before anything else
   std::vector<Value> rest = args.positional;
   AttrGetter getter(Value::none(), CaseMode::kSensitive);
   if (by_attribute) {
@@ -241,6 +242,7 @@ Value filter_join(RenderState& state, const Value& v, CallArgs& args) {
 
 Value filter_map(RenderState& state, const Value& v, CallArgs& args) {
   return lazily([&]() -> Value {
+    if (!v.truthy()) return Value::generator({});  // Jinja: `if value:` first
     std::vector<Value> out;
     if (args.positional.empty()) {
       const auto a =

@@ -76,8 +76,16 @@ std::string repr_string(const std::string& s) {
   const bool has_double = s.find('"') != std::string::npos;
   const char quote = has_single && !has_double ? '"' : '\'';
   std::string out(1, quote);
+  out.reserve(s.size() + 2);
   size_t pos = 0;
   while (pos < s.size()) {
+    // Runs of printable ASCII other than the quote and backslash are copied as they are.
+    size_t run = pos;
+    while (run < s.size() && s[run] >= 0x20 && s[run] < 0x7F && s[run] != quote && s[run] != '\\')
+      ++run;
+    out.append(s, pos, run - pos);
+    pos = run;
+    if (pos >= s.size()) break;
     const char32_t cp = next_code_point(s, pos);
     if (cp == static_cast<char32_t>(quote) || cp == '\\') {
       out.push_back('\\');
@@ -142,6 +150,7 @@ void repr_dict(std::string& out, const Dict& d, int depth) {
 
 void repr_into(std::string& out, const Value& v, int depth) {
   check_depth(depth);
+  if (out.size() > kMaxReprBytes) limit_fail("repr of a value exceeds {} bytes", kMaxReprBytes);
   switch (v.kind()) {
     case ValueKind::kString:
       out += repr_string(v.as_string());
@@ -435,6 +444,29 @@ std::string Value::type_name() const {
       return "function";
   }
   return "object";
+}
+
+bool is_hashable(const Value& v) {
+  if (v.is_dict()) return false;
+  if (!v.is_list()) return true;
+  switch (v.seq_kind()) {
+    case SeqKind::kTuple:
+      for (const Value& item : v.as_list())
+        if (!is_hashable(item)) return false;
+      return true;
+    case SeqKind::kGenerator:
+    case SeqKind::kValuesView:
+      return true;  // hashed by identity
+    default:
+      return false;
+  }
+}
+
+void check_hashable(const Value& v) {
+  if (is_hashable(v)) return;
+  if (v.is_tuple())  // Python names the element that cannot be hashed
+    for (const Value& item : v.as_list()) check_hashable(item);
+  template_fail("unhashable type: '{}'", v.type_name());
 }
 
 bool values_equal(const Value& a, const Value& b) {

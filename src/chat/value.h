@@ -35,6 +35,9 @@ enum class ValueKind : uint8_t {
 
 // Deepest list/dict nesting a value may have (bounds every recursive walk over values).
 inline constexpr int kMaxValueDepth = 512;
+// Longest repr()/str() of a container built (a list holding one large string many times
+// would otherwise print to an unbounded size before any render limit sees it).
+inline constexpr size_t kMaxReprBytes = size_t{64} << 20;
 
 // A list-like value: Python list, tuple, the one-shot iterators (generators) that Jinja
 // filters such as map/select/reverse return (always true, no len(), not subscriptable), or a
@@ -168,6 +171,10 @@ class Value {
       data_;
 };
 
+// Python hash(): false for lists, dicts and key/item views (tuples: when their items are).
+[[nodiscard]] bool is_hashable(const Value& v);
+// Throws Python's "unhashable type" TypeError unless is_hashable(v).
+void check_hashable(const Value& v);
 // Python ==, across kinds (1 == 1.0 == True; list != tuple; undefined == undefined).
 [[nodiscard]] bool values_equal(const Value& a, const Value& b);
 // Python ordering (<) for sort/min/max and comparisons: numbers, strings, lists of those.

@@ -62,8 +62,10 @@ int resolve_num_blocks(const EngineConfig& config, const LlamaModel& model, int 
   uint64_t blocks = 0;
   if (config.kv_cache_memory_bytes > 0) {
     blocks = config.kv_cache_memory_bytes / block_bytes;
-    TANDEM_CHECK(blocks >= 1, "kv_cache_memory_bytes {} is smaller than one KV block ({} bytes "
-                 "for {} tokens)", config.kv_cache_memory_bytes, block_bytes, config.block_size);
+    TANDEM_CHECK(blocks >= 1,
+                 "kv_cache_memory_bytes {} is smaller than one KV block ({} bytes "
+                 "for {} tokens)",
+                 config.kv_cache_memory_bytes, block_bytes, config.block_size);
   } else {
     uint64_t tokens = uint64_t(std::max(1, config.max_num_seqs)) * uint64_t(max_model_len);
     uint64_t needed = (tokens + uint64_t(config.block_size) - 1) / uint64_t(config.block_size);
@@ -123,8 +125,8 @@ struct LlmEngine::Impl {
   Scheduler scheduler;
   Sampler sampler;
   ModelRunner runner;
-  std::mt19937_64 seed_rng;                 // seeds unseeded requests when config.seed is set
-  std::unordered_set<std::string> live_ids; // requests added and not yet finished
+  std::mt19937_64 seed_rng;                  // seeds unseeded requests when config.seed is set
+  std::unordered_set<std::string> live_ids;  // requests added and not yet finished
 
   std::mutex mutex;  // guards tasks, stopping
   std::condition_variable cv;
@@ -145,8 +147,8 @@ LlmEngine::Impl::Impl(const EngineConfig& c)
       kv(model.kv_cache_shape(resolve_num_blocks(c, model, max_model_len), c.block_size)),
       blocks({.num_blocks = int(kv.shape().num_blocks),
               .block_size = c.block_size,
-              .prefix_caching = c.enable_prefix_caching ? PrefixCaching::kEnabled
-                                                        : PrefixCaching::kDisabled,
+              .prefix_caching =
+                  c.enable_prefix_caching ? PrefixCaching::kEnabled : PrefixCaching::kDisabled,
               .model_fingerprint = model_fingerprint(model.config(), kv.shape())}),
       scheduler({.max_num_seqs = c.max_num_seqs,
                  .max_num_batched_tokens = c.max_num_batched_tokens,
@@ -156,9 +158,11 @@ LlmEngine::Impl::Impl(const EngineConfig& c)
       runner(model, kv, sampler),
       seed_rng(c.seed.value_or(0)) {
   stats.kv_blocks_total = blocks.num_blocks();
-  log_info("engine: {} threads, max_model_len {}, KV cache {} blocks x {} tokens ({:.1f} MiB), "
-           "prefix caching {}", pool.size(), max_model_len, blocks.num_blocks(), c.block_size,
-           double(kv.shape().total_bytes()) / (1 << 20), blocks.prefix_caching() ? "on" : "off");
+  log_info(
+      "engine: {} threads, max_model_len {}, KV cache {} blocks x {} tokens ({:.1f} MiB), "
+      "prefix caching {}",
+      pool.size(), max_model_len, blocks.num_blocks(), c.block_size,
+      double(kv.shape().total_bytes()) / (1 << 20), blocks.prefix_caching() ? "on" : "off");
 }
 
 void LlmEngine::Impl::loop() {
@@ -199,8 +203,8 @@ void LlmEngine::Impl::add(AddTask& task) {
     if (config.seed && !seq->params.seed) seq->params.seed = int64_t(seed_rng() >> 1);
     const std::vector<int>& eos = model.config().eos_token_ids;
     seq->sampler = std::make_unique<SamplerState>(seq->params, seq->token_ids, eos);
-    seq->stop = std::make_unique<StopChecker>(seq->params, eos,
-                                              max_model_len - seq->num_prompt_tokens);
+    seq->stop =
+        std::make_unique<StopChecker>(seq->params, eos, max_model_len - seq->num_prompt_tokens);
   } catch (const Error& e) {
     seq->finish(FinishReason::kError, e.what());
     seq->stream->push(final_output(*seq));  // never live: live_ids stays as it is
@@ -216,8 +220,7 @@ void LlmEngine::Impl::guarded_step() {
   try {
     step();
   } catch (const std::exception& e) {
-    log_error("engine: step failed, finishing all {} live requests: {}", live_ids.size(),
-              e.what());
+    log_error("engine: step failed, finishing all {} live requests: {}", live_ids.size(), e.what());
     for (auto& seq : scheduler.abort_all(FinishReason::kError, e.what())) emit(*seq, std::nullopt);
   }
 }
@@ -252,7 +255,8 @@ void LlmEngine::Impl::emit(Sequence& seq, const std::optional<SampleResult>& tok
   out.num_cached_tokens = seq.num_cached_tokens;
   if (token) {
     out.new_token_ids.push_back(token->token_id);
-    if (token->logprobs) out.logprobs.push_back(to_token_logprob(token->token_id, *token->logprobs));
+    if (token->logprobs)
+      out.logprobs.push_back(to_token_logprob(token->token_id, *token->logprobs));
     if (seq.num_output_tokens() == 1) prompt_tokens += uint64_t(seq.num_prompt_tokens);
     ++generation_tokens;
   }

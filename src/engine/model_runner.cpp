@@ -15,7 +15,8 @@ void append_rows(const ScheduledSeq& s, int block_size, ForwardBatch& b) {
   int begin = seq.num_computed_tokens, end = begin + s.num_new_tokens;
   TANDEM_CHECK(end <= seq.num_tokens() && size_t(end) <= seq.blocks.table.size() * block_size,
                "model runner: request {} schedules positions up to {} with {} tokens and {} "
-               "blocks", seq.request_id, end, seq.num_tokens(), seq.blocks.table.size());
+               "blocks",
+               seq.request_id, end, seq.num_tokens(), seq.blocks.table.size());
   for (int pos = begin; pos < end; ++pos) {
     b.token_ids.push_back(seq.token_ids[size_t(pos)]);
     b.positions.push_back(pos);

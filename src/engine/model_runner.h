@@ -23,7 +23,7 @@ ForwardBatch build_forward_batch(const SchedulerOutput& out, int block_size);
 
 // What one step produced, parallel to out.seqs.
 struct RunnerOutput {
-  std::vector<StepToken> tokens;                   // token_id -1 where nothing was sampled
+  std::vector<StepToken> tokens;                     // token_id -1 where nothing was sampled
   std::vector<std::optional<SampleResult>> samples;  // logprobs when the request asked
 };
 

@@ -21,10 +21,10 @@ enum class FinishReason { kNone, kStop, kLength, kAbort, kError };
 const char* finish_reason_name(FinishReason r);
 
 struct EngineRequest {
-  std::string request_id;          // unique while the request lives
-  std::vector<int32_t> prompt_ids; // (prompt_len) already tokenized, BOS included
-  SamplingParams params;           // validated by the caller
-  std::string cache_salt;          // optional: isolates this request's prefix-cache entries
+  std::string request_id;           // unique while the request lives
+  std::vector<int32_t> prompt_ids;  // (prompt_len) already tokenized, BOS included
+  SamplingParams params;            // validated by the caller
+  std::string cache_salt;           // optional: isolates this request's prefix-cache entries
   std::chrono::steady_clock::time_point arrival = std::chrono::steady_clock::now();
 };
 
@@ -49,10 +49,10 @@ struct RequestOutput {
   std::vector<int32_t> new_token_ids;
   std::vector<TokenLogprob> logprobs;  // parallel to new_token_ids when logprobs were asked
   FinishReason finish = FinishReason::kNone;
-  std::string error;                   // set when finish == kError
+  std::string error;  // set when finish == kError
   int num_prompt_tokens = 0;
-  int num_cached_tokens = 0;           // prompt tokens served from the prefix cache
-  std::optional<RequestTimes> times;   // set on the final output (finish != kNone)
+  int num_cached_tokens = 0;          // prompt tokens served from the prefix cache
+  std::optional<RequestTimes> times;  // set on the final output (finish != kNone)
 };
 
 // A thread-safe queue of outputs for one request: the engine pushes, one HTTP thread pops.

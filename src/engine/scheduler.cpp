@@ -28,23 +28,27 @@ std::optional<std::string> Scheduler::admission_error(const Sequence& seq) const
   int prompt = seq.num_prompt_tokens, limit = config_.max_model_len;
   if (prompt == 0) return fmt::format("request {}: the prompt is empty", id);
   if (prompt >= limit) {
-    return fmt::format("request {}: the prompt has {} tokens, but max_model_len is {} (prompt "
-                       "and output must fit)", id, prompt, limit);
+    return fmt::format(
+        "request {}: the prompt has {} tokens, but max_model_len is {} (prompt "
+        "and output must fit)",
+        id, prompt, limit);
   }
   if (seq.max_tokens < 1) {
     return fmt::format("request {}: max_tokens must be at least 1, got {}", id, seq.max_tokens);
   }
   if (prompt + seq.max_tokens > limit) {
-    return fmt::format("request {}: prompt ({} tokens) + max_tokens ({}) = {} exceeds "
-                       "max_model_len ({})", id, prompt, seq.max_tokens, prompt + seq.max_tokens,
-                       limit);
+    return fmt::format(
+        "request {}: prompt ({} tokens) + max_tokens ({}) = {} exceeds "
+        "max_model_len ({})",
+        id, prompt, seq.max_tokens, prompt + seq.max_tokens, limit);
   }
   int needed = blocks_.blocks_for_tokens(max_kv_tokens(seq));
   if (needed > blocks_.num_blocks()) {
-    return fmt::format("request {}: prompt ({} tokens) + max_tokens ({}) needs {} KV blocks of "
-                       "{} tokens, but the KV cache has only {} (raise the KV cache memory or "
-                       "lower max_tokens)", id, prompt, seq.max_tokens, needed,
-                       blocks_.block_size(), blocks_.num_blocks());
+    return fmt::format(
+        "request {}: prompt ({} tokens) + max_tokens ({}) needs {} KV blocks of "
+        "{} tokens, but the KV cache has only {} (raise the KV cache memory or "
+        "lower max_tokens)",
+        id, prompt, seq.max_tokens, needed, blocks_.block_size(), blocks_.num_blocks());
   }
   return std::nullopt;
 }
@@ -78,7 +82,7 @@ std::unique_ptr<Sequence> Scheduler::abort(const std::string& request_id, Finish
 }
 
 std::vector<std::unique_ptr<Sequence>> Scheduler::abort_all(FinishReason reason,
-                                                           const std::string& error) {
+                                                            const std::string& error) {
   std::vector<std::unique_ptr<Sequence>> out;
   for (auto& seq : running_) out.push_back(std::move(seq));
   for (auto& seq : waiting_) out.push_back(std::move(seq));

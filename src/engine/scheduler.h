@@ -32,8 +32,8 @@ struct ScheduledSeq {
 // stay valid until update() for this output.
 struct SchedulerOutput {
   std::vector<ScheduledSeq> seqs;
-  int num_tokens = 0;       // sum of num_new_tokens
-  int num_preempted = 0;    // sequences preempted while scheduling this step
+  int num_tokens = 0;     // sum of num_new_tokens
+  int num_preempted = 0;  // sequences preempted while scheduling this step
   bool empty() const { return seqs.empty(); }
 };
 

@@ -9,16 +9,19 @@ namespace tandem {
 
 const char* sequence_status_name(SequenceStatus s) {
   switch (s) {
-    case SequenceStatus::kWaiting: return "waiting";
-    case SequenceStatus::kRunning: return "running";
-    case SequenceStatus::kPreempted: return "preempted";
-    case SequenceStatus::kFinished: return "finished";
+    case SequenceStatus::kWaiting:
+      return "waiting";
+    case SequenceStatus::kRunning:
+      return "running";
+    case SequenceStatus::kPreempted:
+      return "preempted";
+    case SequenceStatus::kFinished:
+      return "finished";
   }
   return "?";
 }
 
-Sequence::Sequence(EngineRequest request, std::shared_ptr<RequestStream> stream_,
-                   int max_model_len)
+Sequence::Sequence(EngineRequest request, std::shared_ptr<RequestStream> stream_, int max_model_len)
     : request_id(std::move(request.request_id)),
       token_ids(std::move(request.prompt_ids)),
       num_prompt_tokens(int(token_ids.size())),
@@ -65,8 +68,7 @@ void Sequence::append_token(int32_t token_id) {
 }
 
 void Sequence::finish(FinishReason reason, std::string error_message) {
-  TANDEM_CHECK(reason != FinishReason::kNone, "sequence {}: finished without a reason",
-               request_id);
+  TANDEM_CHECK(reason != FinishReason::kNone, "sequence {}: finished without a reason", request_id);
   if (is_finished()) return;
   status = SequenceStatus::kFinished;
   finish_reason = reason;

@@ -53,12 +53,12 @@ struct Sequence {
   int num_computed_tokens = 0;  // leading tokens whose KV is in the cache
   int num_cached_tokens = 0;    // prompt tokens served from the prefix cache, first admission
   int num_preemptions = 0;
-  std::string cache_salt;       // the prefix cache's extra key
+  std::string cache_salt;  // the prefix cache's extra key
   SequenceStatus status = SequenceStatus::kWaiting;
   FinishReason finish_reason = FinishReason::kNone;
-  std::string error;            // set with FinishReason::kError
+  std::string error;  // set with FinishReason::kError
 
-  SeqBlocks blocks;             // block table + block hashes
+  SeqBlocks blocks;  // block table + block hashes
   SamplingParams params;
   std::unique_ptr<SamplerState> sampler;  // set by the engine (null in scheduler tests)
   std::unique_ptr<StopChecker> stop;      // set by the engine (null in scheduler tests)

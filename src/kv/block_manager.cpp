@@ -18,13 +18,13 @@ BlockManager::BlockManager(const BlockManagerConfig& config)
 void BlockManager::ensure_hashes(SeqBlocks& seq, std::span<const int32_t> tokens,
                                  int num_full_blocks, std::string_view extra_key) const {
   TANDEM_CHECK(size_t(num_full_blocks) * size_t(block_size_) <= tokens.size(),
-               "block manager: {} full blocks need {} tokens, the sequence has {}",
-               num_full_blocks, num_full_blocks * block_size_, tokens.size());
+               "block manager: {} full blocks need {} tokens, the sequence has {}", num_full_blocks,
+               num_full_blocks * block_size_, tokens.size());
   while (int(seq.hashes.size()) < num_full_blocks) {
     size_t i = seq.hashes.size();
     const BlockHash& parent = i == 0 ? root_ : seq.hashes[i - 1];
-    seq.hashes.push_back(
-        hash_block(parent, tokens.subspan(i * size_t(block_size_), size_t(block_size_)), extra_key));
+    seq.hashes.push_back(hash_block(
+        parent, tokens.subspan(i * size_t(block_size_), size_t(block_size_)), extra_key));
   }
 }
 

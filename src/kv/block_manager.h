@@ -46,7 +46,9 @@ class BlockManager {
   bool prefix_caching() const { return prefix_caching_ == PrefixCaching::kEnabled; }
   const PrefixCache& prefix_cache() const { return cache_; }
   const BlockPool& pool() const { return pool_; }
-  int blocks_for_tokens(int num_tokens) const { return (num_tokens + block_size_ - 1) / block_size_; }
+  int blocks_for_tokens(int num_tokens) const {
+    return (num_tokens + block_size_ - 1) / block_size_;
+  }
 
   // The cached blocks holding the longest prefix of `tokens` made of whole blocks, covering at
   // most tokens.size() - 1 tokens (the last token is always computed: the model must produce

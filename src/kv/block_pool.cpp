@@ -17,8 +17,8 @@ BlockPool::BlockPool(int num_blocks) {
 }
 
 void BlockPool::check_id(int block) const {
-  TANDEM_CHECK(block >= 0 && block < num_blocks(), "block pool: block id {} outside [0, {})",
-               block, num_blocks());
+  TANDEM_CHECK(block >= 0 && block < num_blocks(), "block pool: block id {} outside [0, {})", block,
+               num_blocks());
 }
 
 int BlockPool::ref_count(int block) const {

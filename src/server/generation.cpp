@@ -61,14 +61,21 @@ Generation::Generation(const ServingContext& ctx, std::string request_id,
     choices_.push_back(std::make_unique<Choice>(ctx_, std::move(spec), std::move(engine_id),
                                                 options_.skip_special_tokens));
   }
-  for (auto& choice : choices_) {
-    EngineRequest request;
-    request.request_id = choice->engine_id;
-    request.prompt_ids = choice->spec.prompt_ids;
-    request.params = choice->spec.params;
-    request.arrival = choice->arrival;
-    ctx_.engine->add_request(std::move(request), choice->stream);
-    ++num_running_;
+  for (auto& choice : choices_) choice->running = false;
+  try {
+    for (auto& choice : choices_) {
+      EngineRequest request;
+      request.request_id = choice->engine_id;
+      request.prompt_ids = choice->spec.prompt_ids;
+      request.params = choice->spec.params;
+      request.arrival = choice->arrival;
+      ctx_.engine->add_request(std::move(request), choice->stream);
+      choice->running = true;
+      ++num_running_;
+    }
+  } catch (...) {
+    abort();  // the destructor will not run: withdraw what was submitted
+    throw;
   }
 }
 

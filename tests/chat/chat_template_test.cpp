@@ -2,11 +2,11 @@
 // parse-once/render-many and concurrent renders of one template.
 #include "chat/chat_template.h"
 
-#include <gtest/gtest.h>
-
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace tandem::chat {
 namespace {
@@ -27,7 +27,8 @@ TEST(ChatTemplateApi, RenderChatPassesTransformersVariables) {
   input.generation_prompt = GenerationPrompt::kOmit;
   input.bos_token = "<s>";
   input.tools = Json::array({Json{{"type", "function"}}});
-  EXPECT_EQ(render_chat(tpl, input), "True|</s>|False|True|False|2|42");
+  input.documents = Json::array({Json{{"title", "t"}}});
+  EXPECT_EQ(render_chat(tpl, input), "True|</s>|False|False|False|2|42");
 }
 
 TEST(ChatTemplateApi, ExtraVariablesMayOverrideTokensButNotReservedNames) {

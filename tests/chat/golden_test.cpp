@@ -1,14 +1,15 @@
 // Every case of every golden chat file (shared/golden/chat/*.json, rendered by transformers'
 // apply_chat_template): the rendering must match exactly, and cases where the template raised
 // must raise too (with the same raise_exception message).
-#include <gtest/gtest.h>
-
+#include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "chat/chat_template.h"
-#include "core/json_file.h"
 #include "test_support.h"
 
 namespace tandem::chat {

@@ -2,10 +2,10 @@
 // (trim_blocks, lstrip_blocks, -/+ modifiers), comments, raw blocks and newline handling.
 #include "chat/lexer.h"
 
-#include <gtest/gtest.h>
-
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "chat/template_error.h"
 

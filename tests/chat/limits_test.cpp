@@ -1,10 +1,10 @@
 // Resource limits: templates come from requests, so loops, recursion, output, string/list
 // growth, value nesting and reference cycles must all end in a clean TemplateError (quickly,
 // without exhausting memory or the stack), never a crash or a hang.
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "chat/chat_template.h"
 
@@ -85,6 +85,7 @@ TEST(ChatLimits, StringAndListBombs) {
   expect_limit("{{ '%*d' % (100000000000, 1) }}", "exceeds the limit");
   expect_limit("{{ 'x'.center(100000000000) }}", "exceeds the limit");
   expect_limit("{{ ([('x' * 60000)] * 4000)|join }}", "exceeds the limit", options);
+  expect_limit("{{ [('x' * 1000000)] * 1000000 }}", "repr of a value exceeds");
   expect_limit("{{ 'x'|tojson(indent=100000000000) }}", "exceeds the limit");
 }
 

@@ -1,8 +1,8 @@
 // Malformed templates: every one is rejected by the ChatTemplate constructor with a
 // TemplateError naming the line; nothing crashes, however deep or broken the input.
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "chat/chat_template.h"
 

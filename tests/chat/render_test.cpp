@@ -1,9 +1,9 @@
 // Rendering semantics, feature by feature. Every expected string below is what Jinja2 3.1
 // (configured as transformers configures it: ImmutableSandboxedEnvironment, trim_blocks,
 // lstrip_blocks, loopcontrols, transformers' tojson) renders for the same template and context.
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "chat/chat_template.h"
 

@@ -2,9 +2,9 @@
 // JSON -> Value conversion (key order kept, depth bounded).
 #include "chat/value.h"
 
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "chat/template_error.h"
 

@@ -1,8 +1,9 @@
 // BlockPool: reference counts, the free queue's order, exhaustion and misuse errors.
+#include "kv/block_pool.h"
+
 #include <gtest/gtest.h>
 
 #include "core/error.h"
-#include "kv/block_pool.h"
 
 namespace tandem {
 namespace {

@@ -3,13 +3,14 @@
 // prefix caching on and off, a KV pool small enough to force preemption and a token budget
 // small enough to force chunked prefill; plus stops, aborts, errors, logprobs, seeded sampling,
 // shutdown and stats. Also the flat ForwardBatch the model runner builds.
-#include <map>
+#include "engine/llm_engine.h"
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "core/error.h"
 #include "core/json_file.h"
-#include "engine/llm_engine.h"
 #include "engine/model_runner.h"
 #include "test_support.h"
 

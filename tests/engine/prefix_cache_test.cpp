@@ -1,20 +1,22 @@
 // Block hashing (fixed digests: the cross-process contract), the PrefixCache index, and the
 // BlockManager's prefix reuse: hits, the never-cache-the-last-token rule, LRU eviction.
-#include <numeric>
+#include "kv/prefix_cache.h"
 
 #include <gtest/gtest.h>
+
+#include <numeric>
 
 #include "core/error.h"
 #include "kv/block_hash.h"
 #include "kv/block_manager.h"
-#include "kv/prefix_cache.h"
 
 namespace tandem {
 namespace {
 
 // Expected digests computed independently with Python's hashlib over the documented encoding:
 //   root  = sha256(b"tandem.kv.root.v1" + u64le(len(fp)) + fp)[:16]
-//   block = sha256(b"tandem.kv.block.v1" + parent + u32le(n) + i32le(tokens) + u64le(len(x)) + x)[:16]
+//   block = sha256(b"tandem.kv.block.v1" + parent + u32le(n) + i32le(tokens) + u64le(len(x)) +
+//   x)[:16]
 TEST(BlockHash, FixedInputsGiveFixedDigests) {
   BlockHash root = root_block_hash("stories260K-test");
   EXPECT_EQ(root.hex(), "cff4da5cc2f644f0f9b559905cbde088");
@@ -63,7 +65,9 @@ std::vector<int32_t> iota_tokens(int n, int start = 100) {
 }
 
 BlockManagerConfig config(int num_blocks, PrefixCaching pc = PrefixCaching::kEnabled) {
-  return {.num_blocks = num_blocks, .block_size = 4, .prefix_caching = pc,
+  return {.num_blocks = num_blocks,
+          .block_size = 4,
+          .prefix_caching = pc,
           .model_fingerprint = "test-model"};
 }
 
@@ -137,8 +141,8 @@ TEST(BlockManager, FreedCachedBlocksAreHitThenEvictedInLruOrder) {
   EXPECT_EQ(bm.prefix_cache().evictions(), 1u);
   SeqBlocks d;
   EXPECT_EQ(bm.match_prefix(d, hit_tokens, "").size(), 1u);  // block 0 of the chain is left
-  EXPECT_FALSE(bm.allocate(c, 20));  // needs 2 more, 1 free
-  EXPECT_EQ(c.table.size(), 3u);     // unchanged
+  EXPECT_FALSE(bm.allocate(c, 20));                          // needs 2 more, 1 free
+  EXPECT_EQ(c.table.size(), 3u);                             // unchanged
   bm.free(c);
   EXPECT_EQ(bm.num_used_blocks(), 0);
 }

@@ -1,13 +1,14 @@
 // Scheduler: token budget, max_num_seqs, chunked prefill, preemption and recompute, abort,
 // admission errors, prefix reuse; plus a simulated engine whose fake KV cache checks that every
 // sequence reads back exactly its own tokens through its block table, whatever the schedule.
-#include <map>
-#include <numeric>
+#include "engine/scheduler.h"
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <numeric>
+
 #include "core/error.h"
-#include "engine/scheduler.h"
 
 namespace tandem {
 namespace {
@@ -25,11 +26,14 @@ std::unique_ptr<Sequence> make_seq(const std::string& id, int prompt_len, int ma
 }
 
 struct Harness {
-  explicit Harness(int num_blocks, SchedulerConfig config = {.max_num_seqs = 8,
-                                                              .max_num_batched_tokens = 64,
-                                                              .max_model_len = 1000},
+  explicit Harness(int num_blocks,
+                   SchedulerConfig config = {.max_num_seqs = 8,
+                                             .max_num_batched_tokens = 64,
+                                             .max_model_len = 1000},
                    PrefixCaching pc = PrefixCaching::kEnabled)
-      : blocks({.num_blocks = num_blocks, .block_size = kBlockSize, .prefix_caching = pc,
+      : blocks({.num_blocks = num_blocks,
+                .block_size = kBlockSize,
+                .prefix_caching = pc,
                 .model_fingerprint = "scheduler-test"}),
         scheduler(config, blocks),
         kv(size_t(num_blocks) * kBlockSize, -1) {}
@@ -101,9 +105,9 @@ TEST(Scheduler, RunningFirstThenNewRequestsUnderTheTokenBudget) {
   ASSERT_EQ(out.seqs.size(), 3u);
   EXPECT_EQ(out.seqs[0].seq->request_id, "a");  // decode
   EXPECT_EQ(out.seqs[0].num_new_tokens, 1);
-  EXPECT_EQ(out.seqs[1].num_new_tokens, 4);     // b's last chunk
+  EXPECT_EQ(out.seqs[1].num_new_tokens, 4);  // b's last chunk
   EXPECT_TRUE(out.seqs[1].samples);
-  EXPECT_EQ(out.seqs[2].num_new_tokens, 10);    // c
+  EXPECT_EQ(out.seqs[2].num_new_tokens, 10);  // c
   EXPECT_EQ(out.num_tokens, 15);
 }
 

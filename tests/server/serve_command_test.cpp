@@ -132,6 +132,8 @@ TEST(ServeCommand, ServesWithNamesLimitsAndAnApiKeyFromTheEnvironment) {
   EXPECT_EQ(serve.stop(SIGTERM), 0);
   std::string log = serve.log();
   EXPECT_THAT(log, HasSubstr("received SIGTERM"));
+  EXPECT_THAT(log, HasSubstr("prefix caching off"));  // --no-enable-prefix-caching reached it
+  EXPECT_THAT(log, HasSubstr("max_model_len 256"));
   EXPECT_THAT(log, HasSubstr("\"POST /v1/completions\" 200"));  // one line per request
   EXPECT_THAT(log, HasSubstr("stopped"));
 }

@@ -1,6 +1,7 @@
 // Test helpers for the OpenAI server: an in-process server on a free port over any
 // EngineClient (a FakeEngine or the real LlmEngine), the stories260K tokenizer, a ChatML chat
-// template, and small HTTP client helpers (JSON posts, SSE streams).
+// template, and small HTTP client helpers (JSON posts, SSE streams). Set TANDEM_TEST_LOG=1 to
+// see the server's access log while debugging.
 #pragma once
 #include <gtest/gtest.h>
 #include <httplib.h>
