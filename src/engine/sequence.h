@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -54,6 +55,7 @@ struct Sequence {
   int num_cached_tokens = 0;    // prompt tokens served from the prefix cache, first admission
   int num_preemptions = 0;
   std::string cache_salt;  // the prefix cache's extra key
+  std::optional<KvTransferParams> kv_transfer;  // the request's, for the KV connector
   SequenceStatus status = SequenceStatus::kWaiting;
   FinishReason finish_reason = FinishReason::kNone;
   std::string error;  // set with FinishReason::kError

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/sampling_params.h"
+#include "transfer/kv_transfer_params.h"
 
 namespace tandem {
 
@@ -37,6 +38,7 @@ struct GenerationRequest {
   bool echo = false;
   std::optional<bool> add_special_tokens;  // unset: the endpoint's default
   std::string user;                        // recorded in logs only
+  std::optional<KvTransferParams> kv_transfer;  // kv_transfer_params (disaggregated prefill)
 };
 
 struct CompletionRequest {
