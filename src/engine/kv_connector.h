@@ -23,6 +23,9 @@ class KvConnector {
  public:
   virtual ~KvConnector() = default;
 
+  // Whether a waiting sequence's transfer is still arriving (allocated here, TransferDone not
+  // yet in): the scheduler admits other sequences first rather than compute what is on its way.
+  virtual bool transfer_arriving(const Sequence& seq) = 0;
   // At a sequence's first admission, when its first `num_computed` tokens are already in the
   // cache (prefix cache): how many of the following prompt tokens it could load now. Never more
   // than leaves one prompt token to compute (the model must produce logits).

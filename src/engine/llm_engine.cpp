@@ -29,6 +29,8 @@ namespace tandem {
 namespace {
 
 constexpr uint64_t kDefaultCpuKvCacheBytes = uint64_t(1) << 30;
+// How long the loop sleeps when every waiting sequence waits for its KV transfer.
+constexpr auto kStalledWait = std::chrono::milliseconds(1);
 
 struct AddTask {
   EngineRequest request;
@@ -122,8 +124,9 @@ struct LlmEngine::Impl {
   void loop();
   void handle(Task& task);
   void add(AddTask& task);
-  void guarded_step();
-  void step();
+  // One step; false when nothing could be scheduled.
+  bool guarded_step();
+  bool step();
   void fail_step(const SchedulerOutput& out, const std::string& message);
   // Pushes `seq`'s output: its newest token (when `token` is set) and, if finished, the end.
   void emit(Sequence& seq, const std::optional<SampleResult>& token);
@@ -187,16 +190,22 @@ LlmEngine::Impl::Impl(const EngineConfig& c)
 
 void LlmEngine::Impl::loop() {
   std::vector<Task> batch;
+  bool stalled = false;  // the last step had work but could run none of it (KV still arriving)
   for (;;) {
     {
       std::unique_lock lock(mutex);
-      if (!scheduler.has_work()) cv.wait(lock, [&] { return stopping || !tasks.empty(); });
+      auto woken = [&] { return stopping || !tasks.empty(); };
+      if (!scheduler.has_work()) {
+        cv.wait(lock, woken);
+      } else if (stalled) {
+        cv.wait_for(lock, kStalledWait, woken);
+      }
       if (stopping) break;
       batch.swap(tasks);
     }
     for (Task& task : batch) handle(task);
     batch.clear();
-    if (scheduler.has_work()) guarded_step();
+    stalled = scheduler.has_work() && !guarded_step();
     publish_stats();
   }
   std::lock_guard lock(mutex);
@@ -237,29 +246,32 @@ void LlmEngine::Impl::add(AddTask& task) {
 
 // A failure outside the model (a broken invariant) ends every live request with kError
 // instead of the process; the engine stays up for new requests.
-void LlmEngine::Impl::guarded_step() {
+bool LlmEngine::Impl::guarded_step() {
   try {
-    step();
+    return step();
   } catch (const std::exception& e) {
     log_error("engine: step failed, finishing all {} live requests: {}", live_ids.size(), e.what());
     for (auto& seq : scheduler.abort_all(FinishReason::kError, e.what())) emit(*seq, std::nullopt);
+    return true;
   }
 }
 
-void LlmEngine::Impl::step() {
+bool LlmEngine::Impl::step() {
   SchedulerOutput out = scheduler.schedule();
-  if (out.empty()) return;
+  if (out.empty()) return false;
   RunnerOutput result;
   try {
     result = runner.run(out);
   } catch (const std::exception& e) {
-    return fail_step(out, e.what());
+    fail_step(out, e.what());
+    return true;
   }
   after_forward(out);
   auto finished = scheduler.update(out, result.tokens);  // keeps finished sequences alive here
   for (size_t i = 0; i < out.seqs.size(); ++i) {
     if (out.seqs[i].samples) emit(*out.seqs[i].seq, result.samples[i]);
   }
+  return true;
 }
 
 void LlmEngine::Impl::after_forward(const SchedulerOutput& out) {
@@ -315,7 +327,6 @@ void LlmEngine::Impl::publish_stats() {
   stats.generation_tokens = generation_tokens;
   stats.num_preemptions = scheduler.num_preemptions();
   stats.prompt_tokens_computed = prompt_tokens_computed;
-  if (connector) stats.kv_transfer = connector->stats();
 }
 
 // Shutdown: every live request and every request still queued ends with kAbort.
@@ -381,8 +392,14 @@ void LlmEngine::abort_request(const std::string& request_id) {
 }
 
 EngineStats LlmEngine::stats() const {
-  std::lock_guard lock(impl_->stats_mutex);
-  return impl_->stats;
+  EngineStats s;
+  {
+    std::lock_guard lock(impl_->stats_mutex);
+    s = impl_->stats;
+  }
+  // The connector's threads move its counters while the engine idles: read them now.
+  if (impl_->connector) s.kv_transfer = impl_->connector->stats();
+  return s;
 }
 
 const EngineConfig& LlmEngine::config() const { return impl_->config; }

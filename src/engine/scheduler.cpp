@@ -124,8 +124,13 @@ int Scheduler::schedule_running(SchedulerOutput& out, int budget) {
 }
 
 void Scheduler::schedule_waiting(SchedulerOutput& out, int budget) {
-  while (!waiting_.empty() && budget > 0 && num_running() < config_.max_num_seqs) {
-    Sequence& seq = *waiting_.front();
+  size_t i = 0;  // waiting_[i] is next; those before it wait for their KV transfer
+  while (i < waiting_.size() && budget > 0 && num_running() < config_.max_num_seqs) {
+    Sequence& seq = *waiting_[i];
+    if (connector_ && !seq.was_scheduled() && connector_->transfer_arriving(seq)) {
+      ++i;
+      continue;
+    }
     std::vector<int> cached = blocks_.match_prefix(seq.blocks, seq.token_ids, seq.cache_salt);
     int num_cached = int(cached.size()) * blocks_.block_size();
     const bool loads = connector_ != nullptr && !seq.was_scheduled();
@@ -145,8 +150,8 @@ void Scheduler::schedule_waiting(SchedulerOutput& out, int budget) {
     out.seqs.push_back({&seq, n, start + n == seq.num_tokens()});
     out.num_tokens += n;
     budget -= n;
-    running_.push_back(std::move(waiting_.front()));
-    waiting_.pop_front();
+    running_.push_back(std::move(waiting_[i]));
+    waiting_.erase(waiting_.begin() + std::ptrdiff_t(i));
   }
 }
 

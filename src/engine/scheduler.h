@@ -81,8 +81,8 @@ class Scheduler {
   // Gives running sequences their next tokens; returns the remaining token budget.
   int schedule_running(SchedulerOutput& out, int budget);
   // Admits waiting sequences in arrival order while budget, max_num_seqs and KV allow. At a
-  // sequence's first admission the connector may load KV past the prefix-cache hit; a
-  // preempted sequence recomputes.
+  // sequence's first admission the connector may load KV past the prefix-cache hit (one whose
+  // transfer is still arriving is passed over until it has); a preempted sequence recomputes.
   void schedule_waiting(SchedulerOutput& out, int budget);
   // Preempts the newest running sequence; returns it (still owned by waiting_).
   Sequence* preempt_newest();

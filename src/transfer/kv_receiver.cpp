@@ -52,6 +52,11 @@ int KvReceiver::load_cap(const Sequence& seq) const {
   return std::max(0, seq.num_prompt_tokens - std::max(1, config_.skip_last_n_tokens));
 }
 
+bool KvReceiver::transfer_arriving(const Sequence& seq) {
+  return seq.kv_transfer && seq.kv_transfer->disagg_spec &&
+         registry_.is_writing(seq.kv_transfer->disagg_spec->req_id);
+}
+
 int KvReceiver::num_loadable_tokens(const Sequence& seq, int num_computed) {
   const int cap = load_cap(seq);
   if (cap <= num_computed) return 0;

@@ -30,6 +30,7 @@ class KvReceiver final : public KvConnector {
   uint16_t init_port() const { return server_->init_port(); }
   uint16_t alloc_port() const { return server_->alloc_port(); }
 
+  bool transfer_arriving(const Sequence& seq) override;
   int num_loadable_tokens(const Sequence& seq, int num_computed) override;
   int load(const Sequence& seq, int num_computed, int num_tokens) override;
   void on_prompt_computed(const Sequence&) override {}

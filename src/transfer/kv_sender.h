@@ -20,6 +20,7 @@ class KvSender final : public KvConnector {
   KvSender(const KvConnectorConfig& config, std::shared_ptr<Transport> transport,
            const KvCache& kv, std::string model_fingerprint);
 
+  bool transfer_arriving(const Sequence&) override { return false; }
   int num_loadable_tokens(const Sequence&, int) override { return 0; }
   int load(const Sequence&, int, int) override { return 0; }
   void on_prompt_computed(const Sequence& seq) override;

@@ -52,14 +52,15 @@ AllocResponse ReceiverRegistry::allocate(const AllocRequest& request, Clock::tim
                    fmt::format("transfer buffer full: {} bytes asked, {} of {} in use", total,
                                buffer_.stats().used_bytes, capacity));
   }
-  std::vector<HeldChunk>& held = held_[request.request_id];
+  Holding& holding = held_[request.request_id];
+  holding.state = TransferState::kWriting;  // (again, for a request that adds chunks)
   size_t next = 0;
   for (size_t i = 0; i < request.chunks.size(); ++i) {
     if (response.slots[i].placement != ChunkPlacement::kWrite) continue;
     const ChunkDesc& chunk = request.chunks[i];
     uint64_t offset = (*offsets)[next++];
     response.slots[i].offset = offset;
-    held.push_back({chunk.hash, {offset, chunk.num_tokens, chunk.num_bytes}});
+    holding.chunks.push_back({chunk.hash, {offset, chunk.num_tokens, chunk.num_bytes}});
   }
   return response;
 }
@@ -69,7 +70,8 @@ bool ReceiverRegistry::complete(const TransferDone& done) {
   ++transfers_received_;
   auto it = held_.find(done.request_id);
   if (it == held_.end()) return false;
-  for (const HeldChunk& chunk : it->second) {
+  it->second.state = TransferState::kDone;
+  for (const HeldChunk& chunk : it->second.chunks) {
     // Only chunks the sender says it wrote; a chunk it skipped stays unloadable.
     if (std::find(done.chunks.begin(), done.chunks.end(), chunk.hash) == done.chunks.end()) {
       continue;
@@ -82,11 +84,17 @@ bool ReceiverRegistry::complete(const TransferDone& done) {
 void ReceiverRegistry::forget_chunks(const std::string& request_id) {
   auto it = held_.find(request_id);
   if (it == held_.end()) return;
-  for (const HeldChunk& chunk : it->second) {
+  for (const HeldChunk& chunk : it->second.chunks) {
     auto r = ready_.find(chunk.hash);
     if (r != ready_.end() && r->second.request_id == request_id) ready_.erase(r);
   }
   held_.erase(it);
+}
+
+bool ReceiverRegistry::is_writing(std::string_view request_id) const {
+  std::lock_guard lock(mutex_);
+  auto it = held_.find(std::string(request_id));
+  return it != held_.end() && it->second.state == TransferState::kWriting;
 }
 
 bool ReceiverRegistry::release(std::string_view request_id) {

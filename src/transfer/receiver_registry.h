@@ -48,6 +48,9 @@ class ReceiverRegistry {
   // changes) when the request holds no pages here (all chunks were already present, or it was
   // freed meanwhile).
   bool complete(const TransferDone& done);
+  // Whether the request holds pages here whose TransferDone has not arrived yet (the sender is
+  // still writing, or its TransferDone is on the way).
+  [[nodiscard]] bool is_writing(std::string_view request_id) const;
   // Frees the request's pages (loaded, aborted or finished); false if it held none.
   bool release(std::string_view request_id);
   // Frees the requests whose pages waited past the timeout; returns their ids.
@@ -66,6 +69,11 @@ class ReceiverRegistry {
     BlockHash hash;
     ChunkLocation location;
   };
+  enum class TransferState { kWriting, kDone };  // before / after the request's TransferDone
+  struct Holding {
+    std::vector<HeldChunk> chunks;
+    TransferState state = TransferState::kWriting;
+  };
   struct ReadyChunk {
     std::string request_id;  // whose pages hold it
     ChunkLocation location;
@@ -76,7 +84,7 @@ class ReceiverRegistry {
   TransferBuffer buffer_;
   LayoutFingerprint fingerprint_;
   std::chrono::milliseconds timeout_;
-  std::unordered_map<std::string, std::vector<HeldChunk>> held_;     // by request id
+  std::unordered_map<std::string, Holding> held_;                     // by request id
   std::unordered_map<BlockHash, ReadyChunk, BlockHashHasher> ready_;  // arrived, by hash
   uint64_t transfers_received_ = 0;
   mutable std::mutex mutex_;

@@ -179,7 +179,9 @@ class DisaggServe : public testing::Test {
     WireMessage note = proxy_->next();
     EXPECT_TRUE(std::holds_alternative<TransferDone>(note))
         << (std::holds_alternative<Abort>(note) ? std::get<Abort>(note).reason : "");
-    if (auto* done = std::get_if<TransferDone>(&note)) EXPECT_EQ(done->request_id, id);
+    if (auto* done = std::get_if<TransferDone>(&note)) {
+      EXPECT_EQ(done->request_id, id);
+    }
     body["kv_transfer_params"] = {{"disagg_spec", {{"req_id", id}}}};
     return post(decoder_port_, path, body, 200, id);
   }

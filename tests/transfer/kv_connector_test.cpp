@@ -186,7 +186,9 @@ TEST_P(KvConnectorTest, DecoderLoadsThePromptAndMatchesAPlainEngine) {
                           before.kv_transfer.prompt_tokens_received;
       uint64_t cached = after.prefix_cache_hits - before.prefix_cache_hits;
       EXPECT_EQ(received + cached, uint64_t(len - 1));
-      if (round == 0) EXPECT_EQ(received, uint64_t(len - 1));
+      if (round == 0) {
+        EXPECT_EQ(received, uint64_t(len - 1));
+      }
       EXPECT_EQ(after.kv_transfer.buffer_bytes_used, 0u) << "pages freed once loaded";
     }
   }
