@@ -28,7 +28,9 @@ struct KvConnectorConfig {
   int chunk_size = 256;                                  // tokens per chunk
   PartialChunk partial_chunks = PartialChunk::kInclude;  // discard_partial_chunks: kDiscard
   int skip_last_n_tokens = 1;  // receiver: prompt tokens always computed locally (>= 1 used)
-  uint64_t buffer_bytes = 0;   // receiver: pd_buffer_size
+  // pd_buffer_size: the receiver's transfer buffer; the sender's budget for gathered KV
+  // waiting to be sent.
+  uint64_t buffer_bytes = 0;
   std::chrono::milliseconds transfer_timeout{30000};  // pd_transfer_timeout_sec
   std::optional<ReceiverAddress> peer;  // receiver: where it listens; sender: default receiver
   std::optional<std::string> proxy_host;  // sender: where notifications go

@@ -97,6 +97,15 @@ bool ReceiverRegistry::is_writing(std::string_view request_id) const {
   return it != held_.end() && it->second.state == TransferState::kWriting;
 }
 
+bool ReceiverRegistry::release_if_writing(std::string_view request_id) {
+  std::lock_guard lock(mutex_);
+  std::string id(request_id);
+  auto it = held_.find(id);
+  if (it == held_.end() || it->second.state != TransferState::kWriting) return false;
+  forget_chunks(id);
+  return buffer_.release(id);
+}
+
 bool ReceiverRegistry::release(std::string_view request_id) {
   std::lock_guard lock(mutex_);
   std::string id(request_id);

@@ -51,6 +51,8 @@ class ReceiverRegistry {
   // Whether the request holds pages here whose TransferDone has not arrived yet (the sender is
   // still writing, or its TransferDone is on the way).
   [[nodiscard]] bool is_writing(std::string_view request_id) const;
+  // Frees the request's pages if its TransferDone never came (its sender went away).
+  bool release_if_writing(std::string_view request_id);
   // Frees the request's pages (loaded, aborted or finished); false if it held none.
   bool release(std::string_view request_id);
   // Frees the requests whose pages waited past the timeout; returns their ids.

@@ -94,13 +94,14 @@ bool ReceiverServer::greet(Connection& connection, PortKind kind) {
 }
 
 void ReceiverServer::serve(Connection& connection, PortKind kind) {
+  std::set<std::string> writing;
   try {
     if (!greet(connection, kind)) return;
     while (!stopping_) {
       std::optional<WireMessage> message = recv_message(connection, kPollInterval);
       if (!message || std::holds_alternative<Heartbeat>(*message)) continue;
       if (kind == PortKind::kAlloc) {
-        serve_alloc_message(connection, *message);
+        serve_alloc_message(connection, *message, writing);
       } else {
         log_warning("kv receiver: unexpected {} on the init port from {}; closing",
                     message_type_name(message_type(*message)), connection.peer_name());
@@ -113,20 +114,30 @@ void ReceiverServer::serve(Connection& connection, PortKind kind) {
     log_warning("kv receiver: closing the connection from {}: {}", connection.peer_name(),
                 e.what());
   }
+  // A sender that went away mid-transfer will not finish it: free its pages now.
+  for (const std::string& id : writing) {
+    if (registry_.release_if_writing(id)) {
+      log_warning("kv receiver: transfer {} lost its sender before TransferDone; freed", id);
+    }
+  }
 }
 
-void ReceiverServer::serve_alloc_message(Connection& connection, const WireMessage& message) {
+void ReceiverServer::serve_alloc_message(Connection& connection, const WireMessage& message,
+                                         std::set<std::string>& writing) {
   if (const auto* request = std::get_if<AllocRequest>(&message)) {
     AllocResponse response = registry_.allocate(*request, ReceiverRegistry::Clock::now());
     if (response.status == AllocStatus::kError) {
       log_warning("kv receiver: refusing transfer {}: {}", request->request_id, response.message);
     }
+    if (response.status == AllocStatus::kOk) writing.insert(request->request_id);
     send_message(connection, response);
   } else if (const auto* done = std::get_if<TransferDone>(&message)) {
     registry_.complete(*done);
+    writing.erase(done->request_id);
   } else if (const auto* abort = std::get_if<Abort>(&message)) {
     log_info("kv receiver: sender aborted transfer {}: {}", abort->request_id, abort->reason);
     registry_.release(abort->request_id);
+    writing.erase(abort->request_id);
   } else {
     fail("unexpected {} on the alloc port", message_type_name(message_type(message)));
   }

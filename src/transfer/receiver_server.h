@@ -10,6 +10,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -50,7 +51,9 @@ class ReceiverServer {
   void serve(Connection& connection, PortKind kind);
   // Answers the caller's Hello; false (connection to close) when it is not a sender's.
   bool greet(Connection& connection, PortKind kind);
-  void serve_alloc_message(Connection& connection, const WireMessage& message);
+  // `writing`: ids allocated on this connection whose TransferDone has not come yet.
+  void serve_alloc_message(Connection& connection, const WireMessage& message,
+                           std::set<std::string>& writing);
   void reap_loop();
   void prune_workers();  // joins finished connection threads
 

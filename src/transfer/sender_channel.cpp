@@ -70,6 +70,15 @@ SenderChannel::~SenderChannel() {
 void SenderChannel::submit(TransferJob job) {
   {
     std::lock_guard lock(mutex_);
+    if (job.failure.empty() && queued_bytes_ + job.bytes.size() > config_.buffer_bytes) {
+      job.failure = fmt::format(
+          "the prefiller's transfer staging is full: {} bytes queued, {} more asked, "
+          "pd_buffer_size is {}",
+          queued_bytes_, job.bytes.size(), config_.buffer_bytes);
+      job.bytes = {};
+      job.chunks.clear();
+    }
+    queued_bytes_ += job.bytes.size();
     queue_.push_back(std::move(job));
   }
   cv_.notify_one();
@@ -93,6 +102,8 @@ void SenderChannel::run() {
       queue_.pop_front();
     }
     process(job);
+    std::lock_guard lock(mutex_);
+    queued_bytes_ -= job.bytes.size();
   }
   std::deque<TransferJob> left;
   {

@@ -43,7 +43,8 @@ class SenderChannel {
   SenderChannel(const SenderChannel&) = delete;
   SenderChannel& operator=(const SenderChannel&) = delete;
 
-  // Thread-safe; returns at once.
+  // Thread-safe; returns at once. Jobs whose bytes would take the queued total past
+  // pd_buffer_size (the sender's staging budget) fail at once (Abort to the proxy).
   void submit(TransferJob job);
   SenderChannelStats stats() const;
 
@@ -75,6 +76,7 @@ class SenderChannel {
   mutable std::mutex mutex_;  // guards queue_, stopping_
   std::condition_variable cv_;
   std::deque<TransferJob> queue_;
+  uint64_t queued_bytes_ = 0;  // bytes of the jobs in queue_ and in flight
   bool stopping_ = false;
   std::atomic<uint64_t> sent_{0}, failures_{0}, bytes_{0};
   std::jthread worker_;  // last: started once everything else exists

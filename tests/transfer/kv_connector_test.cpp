@@ -2,8 +2,9 @@
 // engine (receiver) over UCX loopback, with the test playing the proxy's notification port. For
 // prompts from 1 token to several 16-token chunks (aligned and not), the decoder's greedy tokens
 // equal a plain engine's, it computed only the last prompt token (the rest was loaded), and its
-// transfer buffer is empty afterwards. Also: a transfer to an unreachable decoder is an Abort to
-// the proxy, and a decode with nothing transferred computes the whole prompt.
+// transfer buffer is empty afterwards, with prefix caching off and on. Also: a transfer to an
+// unreachable decoder or past the sender's staging budget is an Abort to the proxy, and a decode
+// with nothing transferred computes the whole prompt.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -231,6 +232,25 @@ TEST_P(KvConnectorTest, UnreachableDecoderIsAnAbortToTheProxy) {
     return s.kv_transfer.transfer_failures == 1;
   });
   EXPECT_EQ(s.kv_transfer.transfer_failures, 1u);
+}
+
+TEST_P(KvConnectorTest, PromptLargerThanTheStagingBudgetIsAnAbort) {
+  ProxyStub proxy;
+  EngineConfig tx = engine_config(/*block_size=*/16, PrefixCaching::kDisabled);
+  tx.kv_connector = connector_config(PdRole::kSender);
+  tx.kv_connector->buffer_bytes = 4096;  // 3 tokens of stories260K's KV
+  tx.kv_connector->proxy_host = kHost;
+  tx.kv_connector->proxy_port = proxy.port();
+  tx.kv_transport = make_ucx_transport();
+  LlmEngine small(tx);
+  small.start();
+  Result first = run(small, "pre-big", prompt_of(40, 7), 1, prefill_params("big", *receiver_));
+  EXPECT_EQ(first.tokens.size(), 1u);
+  WireMessage note = proxy.next();
+  ASSERT_TRUE(std::holds_alternative<Abort>(note));
+  EXPECT_EQ(std::get<Abort>(note).request_id, "big");
+  EXPECT_NE(std::get<Abort>(note).reason.find("pd_buffer_size"), std::string::npos);
+  EXPECT_EQ(decoder_->stats().kv_transfer.buffer_bytes_used, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(PrefixCaching, KvConnectorTest,

@@ -132,6 +132,22 @@ TEST(ReceiverRegistry, RefusesForeignLayoutsAndOversizedRequests) {
   EXPECT_EQ(r.stats().buffer.used_bytes, 0u);
 }
 
+TEST(ReceiverRegistry, TellsWritingFromDoneAndFreesLostWrites) {
+  ReceiverRegistry r(16 * kPage, kPage, kLayout, 30s);
+  EXPECT_FALSE(r.is_writing("a"));
+  ASSERT_EQ(r.allocate(request("a", {1}), Clock::now()).status, AllocStatus::kOk);
+  ASSERT_EQ(r.allocate(request("b", {2}), Clock::now()).status, AllocStatus::kOk);
+  EXPECT_TRUE(r.is_writing("a"));
+  r.complete(done("a", {1}));
+  EXPECT_FALSE(r.is_writing("a"));
+  EXPECT_FALSE(r.release_if_writing("a")) << "arrived: kept for its decode request";
+  EXPECT_TRUE(r.release_if_writing("b")) << "its sender went away before TransferDone";
+  EXPECT_FALSE(r.is_writing("b"));
+  EXPECT_EQ(ready_prefix(r, {1}), 1);
+  EXPECT_TRUE(r.release("a"));
+  EXPECT_EQ(r.stats().buffer.used_bytes, 0u);
+}
+
 TEST(ReceiverRegistry, ReapsWhatWasNotLoadedInTime) {
   ReceiverRegistry r(16 * kPage, kPage, kLayout, 100ms);
   auto t0 = Clock::now();
