@@ -81,7 +81,7 @@ int resolve_num_blocks(const EngineConfig& config, const LlamaModel& model, int 
 }
 
 std::unique_ptr<KvConnector> make_connector(const EngineConfig& config, KvCache& kv,
-                                           const ModelConfig& model) {
+                                            const ModelConfig& model) {
   if (!config.kv_connector) return nullptr;
   return make_kv_connector(*config.kv_connector, config.kv_transport, kv, model);
 }
@@ -279,7 +279,8 @@ void LlmEngine::Impl::after_forward(const SchedulerOutput& out) {
     int prompt_part = prompt_tokens_in_step(s);
     prompt_tokens_computed += uint64_t(prompt_part);
     const Sequence& seq = *s.seq;
-    bool prompt_done = prompt_part > 0 && seq.num_computed_tokens + prompt_part == seq.num_prompt_tokens;
+    bool prompt_done =
+        prompt_part > 0 && seq.num_computed_tokens + prompt_part == seq.num_prompt_tokens;
     if (connector && prompt_done) connector->on_prompt_computed(seq);
   }
 }

@@ -91,7 +91,7 @@ class Scheduler {
 
   SchedulerConfig config_;
   BlockManager& blocks_;
-  KvConnector* connector_;  // null: no disaggregated prefill
+  KvConnector* connector_;                          // null: no disaggregated prefill
   std::deque<std::unique_ptr<Sequence>> waiting_;   // arrival order, preempted ones in front
   std::vector<std::unique_ptr<Sequence>> running_;  // admission order (newest last)
   uint64_t num_preemptions_ = 0;

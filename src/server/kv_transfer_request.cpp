@@ -24,16 +24,17 @@ std::vector<int> parse_ports(const RequestFields& f, const char* key) {
   } else if (valid(*v)) {
     return {int(v->get<int64_t>())};
   }
-  fail_param(f.param(key).c_str(), "{} must be a port (1 to 65535) or a non-empty list of ports, got {}",
-             f.quoted(key), brief_json(*v));
+  fail_param(f.param(key).c_str(),
+             "{} must be a port (1 to 65535) or a non-empty list of ports, got {}", f.quoted(key),
+             brief_json(*v));
 }
 
 DisaggSpec parse_disagg_spec(const RequestFields& f) {
   DisaggSpec spec;
   std::optional<std::string> id = f.string("req_id");
   if (!id || id->empty() || id->size() > kMaxIdBytes) {
-    fail_param(f.param("req_id").c_str(), "{} must be a string of 1 to {} bytes", f.quoted("req_id"),
-               kMaxIdBytes);
+    fail_param(f.param("req_id").c_str(), "{} must be a string of 1 to {} bytes",
+               f.quoted("req_id"), kMaxIdBytes);
   }
   spec.req_id = std::move(*id);
   spec.receiver_host = f.string("receiver_host");

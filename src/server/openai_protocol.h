@@ -36,8 +36,8 @@ struct GenerationRequest {
   bool include_usage = false;  // stream_options.include_usage
   bool skip_special_tokens = true;
   bool echo = false;
-  std::optional<bool> add_special_tokens;  // unset: the endpoint's default
-  std::string user;                        // recorded in logs only
+  std::optional<bool> add_special_tokens;       // unset: the endpoint's default
+  std::string user;                             // recorded in logs only
   std::optional<KvTransferParams> kv_transfer;  // kv_transfer_params (disaggregated prefill)
 };
 

@@ -52,10 +52,10 @@ ServerMetrics::ServerMetrics(std::string model_name)
       request_success_(registry_.add("tandem:request_success_total",
                                      "Count of finished requests by finish reason.",
                                      MetricType::kCounter)),
-      pd_received_tokens_(registry_.add(
-          "tandem:pd_prompt_tokens_received_total",
-          "Prompt tokens whose KV was loaded from transferred chunks (decoder).",
-          MetricType::kCounter)),
+      pd_received_tokens_(
+          registry_.add("tandem:pd_prompt_tokens_received_total",
+                        "Prompt tokens whose KV was loaded from transferred chunks (decoder).",
+                        MetricType::kCounter)),
       pd_computed_tokens_(registry_.add("tandem:pd_prompt_tokens_computed_total",
                                         "Prompt tokens the engine computed itself.",
                                         MetricType::kCounter)),

@@ -57,8 +57,8 @@ std::optional<ReceiverAddress> peer_address(const LmCacheConfig& c) {
 }  // namespace
 
 std::optional<KvConnectorConfig> make_kv_connector_config(const KvTransferConfig& kv,
-                                                         const LmCacheConfig& c,
-                                                         std::string peer_id) {
+                                                          const LmCacheConfig& c,
+                                                          std::string peer_id) {
   if (kv.kv_role == KvRole::kBoth && !c.enable_pd) return std::nullopt;
   KvConnectorConfig out;
   out.role = checked_role(kv, c);

@@ -32,7 +32,7 @@ struct KvConnectorConfig {
   // waiting to be sent.
   uint64_t buffer_bytes = 0;
   std::chrono::milliseconds transfer_timeout{30000};  // pd_transfer_timeout_sec
-  std::optional<ReceiverAddress> peer;  // receiver: where it listens; sender: default receiver
+  std::optional<ReceiverAddress> peer;    // receiver: where it listens; sender: default receiver
   std::optional<std::string> proxy_host;  // sender: where notifications go
   int proxy_port = 0;
   std::string peer_id;  // how this instance names itself in Hello messages
@@ -44,7 +44,8 @@ struct KvConnectorConfig {
 // gives nullopt (no disaggregated prefill). pd_buffer_device 'cuda' falls back to host memory
 // with a warning on this CPU engine. Throws tandem::Error naming the source, key and value for
 // a mismatch or an invalid value.
-std::optional<KvConnectorConfig> make_kv_connector_config(const KvTransferConfig& kv, const LmCacheConfig& lmcache,
-                                           std::string peer_id);
+std::optional<KvConnectorConfig> make_kv_connector_config(const KvTransferConfig& kv,
+                                                          const LmCacheConfig& lmcache,
+                                                          std::string peer_id);
 
 }  // namespace tandem

@@ -17,8 +17,8 @@ namespace tandem {
 class KvSender final : public KvConnector {
  public:
   // `kv` must outlive the sender; `model_fingerprint` roots the chunk keys.
-  KvSender(const KvConnectorConfig& config, std::shared_ptr<Transport> transport,
-           const KvCache& kv, std::string model_fingerprint);
+  KvSender(const KvConnectorConfig& config, std::shared_ptr<Transport> transport, const KvCache& kv,
+           std::string model_fingerprint);
 
   bool transfer_arriving(const Sequence&) override { return false; }
   int num_loadable_tokens(const Sequence&, int) override { return 0; }

@@ -10,10 +10,10 @@
 namespace tandem {
 
 struct DisaggSpec {
-  std::string req_id;                          // 1..1024 bytes: the transfer's id
-  std::optional<std::string> receiver_host;    // unset: the LMCache config's pd_peer_host
-  std::vector<int> receiver_init_port;         // one per rank (rank 0 is used); empty: config's
-  std::vector<int> receiver_alloc_port;        // same
+  std::string req_id;                        // 1..1024 bytes: the transfer's id
+  std::optional<std::string> receiver_host;  // unset: the LMCache config's pd_peer_host
+  std::vector<int> receiver_init_port;       // one per rank (rank 0 is used); empty: config's
+  std::vector<int> receiver_alloc_port;      // same
   bool operator==(const DisaggSpec&) const = default;
 };
 

@@ -32,7 +32,8 @@ AllocResponse ReceiverRegistry::allocate(const AllocRequest& request, Clock::tim
     auto it = ready_.find(chunk.hash);
     bool present = it != ready_.end() && it->second.location.num_tokens == chunk.num_tokens &&
                    it->second.location.num_bytes == chunk.num_bytes;
-    response.slots.push_back({present ? ChunkPlacement::kAlreadyPresent : ChunkPlacement::kWrite, 0});
+    response.slots.push_back(
+        {present ? ChunkPlacement::kAlreadyPresent : ChunkPlacement::kWrite, 0});
     if (!present) {
       sizes.push_back(chunk.num_bytes);
       total += chunk.num_bytes;

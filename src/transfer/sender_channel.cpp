@@ -30,8 +30,8 @@ std::string decoder_key(const ReceiverAddress& r) {
 WireMessage next_message(Connection& connection, Clock::time_point deadline, const char* what) {
   for (;;) {
     if (Clock::now() >= deadline) {
-      throw TransportError(fmt::format("no {} from {} within the transfer timeout", what,
-                                       connection.peer_name()));
+      throw TransportError(
+          fmt::format("no {} from {} within the transfer timeout", what, connection.peer_name()));
     }
     std::optional<WireMessage> m = recv_message(connection, remaining(deadline));
     if (m && !std::holds_alternative<Heartbeat>(*m)) return std::move(*m);
@@ -166,14 +166,14 @@ SenderChannel::DecoderLinks& SenderChannel::links_to(const ReceiverAddress& rece
   }
   auto connect_by = std::min(deadline, Clock::now() + kConnectTimeout);
   DecoderLinks links;
-  links.init = transport_->connect(receiver.host, uint16_t(receiver.init_port),
-                                   remaining(connect_by));
+  links.init =
+      transport_->connect(receiver.host, uint16_t(receiver.init_port), remaining(connect_by));
   HelloAck ack = greet(*links.init, config_.peer_id, connect_by);
   TANDEM_CHECK(!ack.rkey.empty() && ack.buffer_size > 0,
                "decoder {} announced no transfer buffer on its init port", key);
   links.init->attach_remote_buffer({ack.buffer_address, ack.buffer_size, ack.rkey});
-  links.alloc = transport_->connect(receiver.host, uint16_t(receiver.alloc_port),
-                                    remaining(connect_by));
+  links.alloc =
+      transport_->connect(receiver.host, uint16_t(receiver.alloc_port), remaining(connect_by));
   greet(*links.alloc, config_.peer_id, connect_by);
   log_info("kv sender: connected to decoder {} ({} MiB buffer)", key, ack.buffer_size >> 20);
   return decoders_[key] = std::move(links);
@@ -245,7 +245,8 @@ void SenderChannel::abort_on_decoder(const TransferJob& job, const std::string& 
   auto it = decoders_.find(decoder_key(*job.receiver));
   if (it == decoders_.end()) return;
   try {
-    if (!it->second.alloc->is_broken()) send_message(*it->second.alloc, Abort{job.request_id, reason});
+    if (!it->second.alloc->is_broken())
+      send_message(*it->second.alloc, Abort{job.request_id, reason});
   } catch (const std::exception& e) {
     log_debug("kv sender: could not send Abort for {} to the decoder: {}", job.request_id,
               e.what());

@@ -22,7 +22,7 @@ namespace tandem {
 
 // One request's prompt KV, gathered and ready to go.
 struct TransferJob {
-  std::string request_id;  // the proxy's transfer id (disagg_spec.req_id)
+  std::string request_id;                   // the proxy's transfer id (disagg_spec.req_id)
   std::optional<ReceiverAddress> receiver;  // unset: no decoder known (the job fails)
   LayoutFingerprint fingerprint{};
   std::vector<ChunkDesc> chunks;  // (num_chunks) in prompt order

@@ -52,9 +52,8 @@ TEST(KvConnectorConfig, ReferenceConfigsAndFlags) {
   EXPECT_EQ(producer->transfer_timeout, std::chrono::seconds(30));
 
   auto consumer = make_kv_connector_config(
-      transfer("kv_consumer",
-               R"({"discard_partial_chunks":false,"lmcache_rpc_port":"consumer1",)"
-               R"("skip_last_n_tokens":1})"),
+      transfer("kv_consumer", R"({"discard_partial_chunks":false,"lmcache_rpc_port":"consumer1",)"
+                              R"("skip_last_n_tokens":1})"),
       example("lmcache-decoder-config-cpu.yaml", {{"LMCACHE_PD_TRANSFER_TIMEOUT_SEC", "2.5"}}),
       "d");
   ASSERT_TRUE(consumer);
@@ -65,9 +64,9 @@ TEST(KvConnectorConfig, ReferenceConfigsAndFlags) {
   EXPECT_FALSE(consumer->proxy_host);
 
   // Consumers compute the last prompt token by default; discard_partial_chunks is honoured.
-  auto defaults = make_kv_connector_config(
-      transfer("kv_consumer", R"({"discard_partial_chunks":true})"),
-      example("lmcache-decoder-config.yaml"), "d");
+  auto defaults =
+      make_kv_connector_config(transfer("kv_consumer", R"({"discard_partial_chunks":true})"),
+                               example("lmcache-decoder-config.yaml"), "d");
   EXPECT_EQ(defaults->skip_last_n_tokens, 1);
   EXPECT_EQ(defaults->partial_chunks, PartialChunk::kDiscard);
 }

@@ -69,10 +69,20 @@ std::string chat_template_file() {
 }
 
 std::vector<std::string> serve_args(const std::string& transfer) {
-  return {test::golden_model("stories260K").string(), "--port", "0", "--enforce-eager",
-          "--no-enable-prefix-caching", "--disable-log-requests", "--threads", "1",
-          "--kv-cache-memory", "8MiB", "--chat-template", chat_template_file(),
-          "--kv-transfer-config", transfer};
+  return {test::golden_model("stories260K").string(),
+          "--port",
+          "0",
+          "--enforce-eager",
+          "--no-enable-prefix-caching",
+          "--disable-log-requests",
+          "--threads",
+          "1",
+          "--kv-cache-memory",
+          "8MiB",
+          "--chat-template",
+          chat_template_file(),
+          "--kv-transfer-config",
+          transfer};
 }
 
 // The proxy's notification port.
@@ -87,7 +97,8 @@ class ProxyStub {
       if (!connection_) throw std::runtime_error("the prefiller never connected to the proxy");
       auto hello = recv_message(*connection_, 10s);
       if (!hello || !std::holds_alternative<Hello>(*hello)) throw std::runtime_error("no Hello");
-      send_message(*connection_, HelloAck{kWireVersion, HelloStatus::kOk, "proxy", 0, 0, 0, {}, ""});
+      send_message(*connection_,
+                   HelloAck{kWireVersion, HelloStatus::kOk, "proxy", 0, 0, 0, {}, ""});
     }
     for (auto deadline = Clock::now() + 30s; Clock::now() < deadline;) {
       auto m = recv_message(*connection_, 100ms);
@@ -122,9 +133,10 @@ class DisaggServe : public testing::Test {
                                        "LMCACHE_PD_PEER_INIT_PORT=" + std::to_string(init_port_),
                                        "LMCACHE_PD_PEER_ALLOC_PORT=" + std::to_string(alloc_port_)};
     std::vector<std::string> decoder_env = common;
-    decoder_env.push_back("LMCACHE_CONFIG_FILE=" + example_config("lmcache-decoder-config-cpu.yaml"));
-    decoder_ = new test::ServeProcess(
-        serve_args(transfer_config("kv_consumer", "consumer1", true)), decoder_env);
+    decoder_env.push_back("LMCACHE_CONFIG_FILE=" +
+                          example_config("lmcache-decoder-config-cpu.yaml"));
+    decoder_ = new test::ServeProcess(serve_args(transfer_config("kv_consumer", "consumer1", true)),
+                                      decoder_env);
     // The prefiller uses the CUDA reference config (pd_buffer_device: cuda falls back to host
     // memory on this CPU engine) through --kv-config.
     std::vector<std::string> prefiller_args =
@@ -256,8 +268,9 @@ TEST_F(DisaggServe, MalformedKvTransferParamsAreA400) {
 }
 
 TEST(DisaggServeConfig, RoleThatContradictsTheYamlStopsStartup) {
-  test::ServeProcess serve(serve_args(transfer_config("kv_producer", "producer1", false)),
-                           {"LMCACHE_CONFIG_FILE=" + example_config("lmcache-decoder-config-cpu.yaml")});
+  test::ServeProcess serve(
+      serve_args(transfer_config("kv_producer", "producer1", false)),
+      {"LMCACHE_CONFIG_FILE=" + example_config("lmcache-decoder-config-cpu.yaml")});
   EXPECT_NE(serve.wait_exit(), 0);
   std::string log = serve.log();
   EXPECT_NE(log.find("lmcache-decoder-config-cpu.yaml"), std::string::npos) << log;

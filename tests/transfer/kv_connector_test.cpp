@@ -40,7 +40,8 @@ class ProxyStub {
       if (!connection_) throw std::runtime_error("the prefiller never connected to the proxy");
       auto hello = recv_message(*connection_, 10s);
       if (!hello || !std::holds_alternative<Hello>(*hello)) throw std::runtime_error("no Hello");
-      send_message(*connection_, HelloAck{kWireVersion, HelloStatus::kOk, "proxy", 0, 0, 0, {}, ""});
+      send_message(*connection_,
+                   HelloAck{kWireVersion, HelloStatus::kOk, "proxy", 0, 0, 0, {}, ""});
     }
     while (Clock::now() < deadline) {
       auto m = recv_message(*connection_, 100ms);
@@ -104,7 +105,8 @@ Result run(LlmEngine& engine, const std::string& id, const std::vector<int32_t>&
 }
 
 // Stats are published after each step: wait until `ready` holds (or 5 s).
-EngineStats wait_stats(const LlmEngine& engine, const std::function<bool(const EngineStats&)>& ready) {
+EngineStats wait_stats(const LlmEngine& engine,
+                       const std::function<bool(const EngineStats&)>& ready) {
   auto deadline = Clock::now() + 5s;
   EngineStats s = engine.stats();
   while (!ready(s) && Clock::now() < deadline) {
@@ -183,8 +185,8 @@ TEST_P(KvConnectorTest, DecoderLoadsThePromptAndMatchesAPlainEngine) {
       });
       // Only the last prompt token was computed; the rest came from chunks or the prefix cache.
       EXPECT_EQ(after.prompt_tokens_computed - before.prompt_tokens_computed, 1u);
-      uint64_t received = after.kv_transfer.prompt_tokens_received -
-                          before.kv_transfer.prompt_tokens_received;
+      uint64_t received =
+          after.kv_transfer.prompt_tokens_received - before.kv_transfer.prompt_tokens_received;
       uint64_t cached = after.prefix_cache_hits - before.prefix_cache_hits;
       EXPECT_EQ(received + cached, uint64_t(len - 1));
       if (round == 0) {
@@ -193,9 +195,8 @@ TEST_P(KvConnectorTest, DecoderLoadsThePromptAndMatchesAPlainEngine) {
       EXPECT_EQ(after.kv_transfer.buffer_bytes_used, 0u) << "pages freed once loaded";
     }
   }
-  EngineStats tx = wait_stats(*prefiller_, [&](const EngineStats& s) {
-    return s.kv_transfer.transfers_sent == sent;
-  });
+  EngineStats tx = wait_stats(
+      *prefiller_, [&](const EngineStats& s) { return s.kv_transfer.transfers_sent == sent; });
   EXPECT_EQ(tx.kv_transfer.transfers_sent, sent);
   EXPECT_EQ(tx.kv_transfer.transfer_failures, 0u);
   EXPECT_GT(tx.kv_transfer.bytes_sent, 0u);
@@ -228,9 +229,8 @@ TEST_P(KvConnectorTest, UnreachableDecoderIsAnAbortToTheProxy) {
   WireMessage note = proxy_.next();
   ASSERT_TRUE(std::holds_alternative<Abort>(note));
   EXPECT_EQ(std::get<Abort>(note).request_id, "lost");
-  EngineStats s = wait_stats(*prefiller_, [](const EngineStats& s) {
-    return s.kv_transfer.transfer_failures == 1;
-  });
+  EngineStats s = wait_stats(
+      *prefiller_, [](const EngineStats& s) { return s.kv_transfer.transfer_failures == 1; });
   EXPECT_EQ(s.kv_transfer.transfer_failures, 1u);
 }
 

@@ -122,12 +122,12 @@ TEST(KvLayout, ScatterPartOfAChunk) {
   KvCache sender(shape_with(16, 4));
   fill_random(sender, 11);
   std::vector<int32_t> tx_table = {2, 0, 3};  // 48 tokens
-  const int first = 16, chunk_tokens = 20;   // the chunk covers tokens [16, 36)
+  const int first = 16, chunk_tokens = 20;    // the chunk covers tokens [16, 36)
   KvChunkLayout layout = KvChunkLayout::from_shape(sender.shape());
   std::vector<uint8_t> bytes(layout.chunk_bytes(chunk_tokens));
   gather_chunk(sender, tx_table, first, chunk_tokens, bytes);
 
-  KvCache receiver(shape_with(8, 8));  // zeroed
+  KvCache receiver(shape_with(8, 8));               // zeroed
   std::vector<int32_t> rx_table = {7, 6, 5, 4, 3};  // 40 tokens
   scatter_chunk_tokens(bytes, chunk_tokens, /*begin=*/5, /*end=*/17, rx_table, first, receiver);
   const size_t floats = size_t(receiver.shape().slot_floats());
