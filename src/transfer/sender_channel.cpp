@@ -55,21 +55,23 @@ HelloAck greet(Connection& connection, const std::string& peer_id, Clock::time_p
 SenderChannel::SenderChannel(const KvConnectorConfig& config, std::shared_ptr<Transport> transport)
     : config_(config), transport_(std::move(transport)) {
   TANDEM_CHECK(transport_ != nullptr, "kv sender: no transport");
-  worker_ = std::jthread([this] { run(); });
 }
 
 SenderChannel::~SenderChannel() {
+  std::map<std::string, std::unique_ptr<Lane>> lanes;
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
+    lanes.swap(lanes_);
   }
   cv_.notify_all();
-  worker_ = {};  // joins
+  for (auto& [key, lane] : lanes) lane->thread = {};  // joins: each aborts what it still had
 }
 
 void SenderChannel::submit(TransferJob job) {
   {
     std::lock_guard lock(mutex_);
+    if (stopping_) return;  // the engine has stopped before its connector: nothing comes
     if (job.failure.empty() && queued_bytes_ + job.bytes.size() > config_.buffer_bytes) {
       job.failure = fmt::format(
           "the prefiller's transfer staging is full: {} bytes queued, {} more asked, "
@@ -79,9 +81,15 @@ void SenderChannel::submit(TransferJob job) {
       job.chunks.clear();
     }
     queued_bytes_ += job.bytes.size();
-    queue_.push_back(std::move(job));
+    std::string key = job.receiver ? decoder_key(*job.receiver) : "";
+    std::unique_ptr<Lane>& lane = lanes_[key];
+    if (!lane) {
+      lane = std::make_unique<Lane>();
+      lane->thread = std::jthread([this, raw = lane.get()] { run(*raw); });
+    }
+    lane->queue.push_back(std::move(job));
   }
-  cv_.notify_one();
+  cv_.notify_all();
 }
 
 bool SenderChannel::stopping() const {
@@ -91,24 +99,24 @@ bool SenderChannel::stopping() const {
 
 SenderChannelStats SenderChannel::stats() const { return {sent_, failures_, bytes_}; }
 
-void SenderChannel::run() {
+void SenderChannel::run(Lane& lane) {
   for (;;) {
     TransferJob job;
     {
       std::unique_lock lock(mutex_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      cv_.wait(lock, [&] { return stopping_ || !lane.queue.empty(); });
       if (stopping_) break;
-      job = std::move(queue_.front());
-      queue_.pop_front();
+      job = std::move(lane.queue.front());
+      lane.queue.pop_front();
     }
-    process(job);
+    process(lane, job);
     std::lock_guard lock(mutex_);
     queued_bytes_ -= job.bytes.size();
   }
   std::deque<TransferJob> left;
   {
     std::lock_guard lock(mutex_);
-    left.swap(queue_);
+    left.swap(lane.queue);
   }
   for (const TransferJob& job : left) {
     ++failures_;
@@ -116,10 +124,10 @@ void SenderChannel::run() {
   }
 }
 
-void SenderChannel::process(TransferJob& job) {
+void SenderChannel::process(Lane& lane, TransferJob& job) {
   auto start = Clock::now();
   try {
-    uint64_t written = transfer(job);
+    uint64_t written = transfer(lane, job);
     ++sent_;
     bytes_ += written;
     log_debug("kv sender: {} done: {} chunks, {} bytes written in {:.1f} ms", job.request_id,
@@ -131,19 +139,19 @@ void SenderChannel::process(TransferJob& job) {
     std::string reason = e.what();
     log_warning("kv sender: transfer {} failed: {}", job.request_id, reason);
     if (reason.size() > kMaxTextBytes) reason.resize(kMaxTextBytes);
-    abort_on_decoder(job, reason);
+    abort_on_decoder(lane, job, reason);
     notify_proxy(Abort{job.request_id, reason});
   }
 }
 
-uint64_t SenderChannel::transfer(const TransferJob& job) {
+uint64_t SenderChannel::transfer(Lane& lane, const TransferJob& job) {
   TANDEM_CHECK(job.failure.empty(), "{}", job.failure);
   if (job.chunks.empty()) return 0;  // nothing to push (e.g. only a discarded partial chunk)
   TANDEM_CHECK(job.receiver.has_value(),
                "no decoder to send to: the request's disagg_spec names none and the LMCache "
                "config has no pd_peer_host/pd_peer_init_port/pd_peer_alloc_port");
   auto deadline = Clock::now() + config_.transfer_timeout;
-  DecoderLinks& links = links_to(*job.receiver, deadline);
+  DecoderLinks& links = links_to(lane, *job.receiver, deadline);
   AllocResponse response = allocate(links, job, deadline);
   uint64_t written = 0;
   write_chunks(links, job, response, deadline, written);
@@ -153,30 +161,30 @@ uint64_t SenderChannel::transfer(const TransferJob& job) {
   return written;
 }
 
-SenderChannel::DecoderLinks& SenderChannel::links_to(const ReceiverAddress& receiver,
+SenderChannel::DecoderLinks& SenderChannel::links_to(Lane& lane, const ReceiverAddress& receiver,
                                                      Clock::time_point deadline) {
+  DecoderLinks& links = lane.links;
+  if (links.init && links.alloc && !links.init->is_broken() && !links.alloc->is_broken()) {
+    return links;
+  }
   std::string key = decoder_key(receiver);
-  auto it = decoders_.find(key);
-  if (it != decoders_.end() && !it->second.init->is_broken() && !it->second.alloc->is_broken()) {
-    return it->second;
-  }
-  if (it != decoders_.end()) {
+  if (links.init || links.alloc) {
     log_info("kv sender: reconnecting to decoder {} (the old connection broke)", key);
-    decoders_.erase(it);
   }
+  links = {};
   auto connect_by = std::min(deadline, Clock::now() + kConnectTimeout);
-  DecoderLinks links;
-  links.init =
+  DecoderLinks fresh;
+  fresh.init =
       transport_->connect(receiver.host, uint16_t(receiver.init_port), remaining(connect_by));
-  HelloAck ack = greet(*links.init, config_.peer_id, connect_by);
+  HelloAck ack = greet(*fresh.init, config_.peer_id, connect_by);
   TANDEM_CHECK(!ack.rkey.empty() && ack.buffer_size > 0,
                "decoder {} announced no transfer buffer on its init port", key);
-  links.init->attach_remote_buffer({ack.buffer_address, ack.buffer_size, ack.rkey});
-  links.alloc =
+  fresh.init->attach_remote_buffer({ack.buffer_address, ack.buffer_size, ack.rkey});
+  fresh.alloc =
       transport_->connect(receiver.host, uint16_t(receiver.alloc_port), remaining(connect_by));
-  greet(*links.alloc, config_.peer_id, connect_by);
+  greet(*fresh.alloc, config_.peer_id, connect_by);
   log_info("kv sender: connected to decoder {} ({} MiB buffer)", key, ack.buffer_size >> 20);
-  return decoders_[key] = std::move(links);
+  return links = std::move(fresh);
 }
 
 AllocResponse SenderChannel::allocate(DecoderLinks& links, const TransferJob& job,
@@ -240,23 +248,24 @@ void SenderChannel::write_chunks(DecoderLinks& links, const TransferJob& job,
   links.init->flush(remaining(deadline));
 }
 
-void SenderChannel::abort_on_decoder(const TransferJob& job, const std::string& reason) {
-  if (!job.receiver) return;
-  auto it = decoders_.find(decoder_key(*job.receiver));
-  if (it == decoders_.end()) return;
+void SenderChannel::abort_on_decoder(Lane& lane, const TransferJob& job,
+                                     const std::string& reason) {
+  DecoderLinks& links = lane.links;
   try {
-    if (!it->second.alloc->is_broken())
-      send_message(*it->second.alloc, Abort{job.request_id, reason});
+    if (links.alloc && !links.alloc->is_broken()) {
+      send_message(*links.alloc, Abort{job.request_id, reason});
+    }
   } catch (const std::exception& e) {
     log_debug("kv sender: could not send Abort for {} to the decoder: {}", job.request_id,
               e.what());
   }
   // A connection left in an unknown state (a reply may still be on its way) is not reused.
-  decoders_.erase(it);
+  links = {};
 }
 
 void SenderChannel::notify_proxy(const WireMessage& message) {
   if (!config_.proxy_host) return;
+  std::lock_guard lock(proxy_mutex_);
   for (int attempt = 0; attempt < 2; ++attempt) {  // a stale connection gets one reconnect
     try {
       if (!proxy_ || proxy_->is_broken()) {

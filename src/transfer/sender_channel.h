@@ -1,9 +1,9 @@
-// SenderChannel: the prefiller's side of the transfer channel, on its own thread so the engine
-// never waits for the network. For each TransferJob it asks the decoder's alloc port for room
-// (retrying while the buffer is full, up to the transfer timeout), writes the chunks with a few
-// large puts over the init connection, flushes, and sends TransferDone to the decoder and to the
-// proxy — or Abort to both on any failure. Connections are opened lazily, one pair per decoder,
-// kept for later jobs and reopened once broken.
+// SenderChannel: the prefiller's side of the transfer channel, on its own threads (one per
+// decoder) so the engine never waits for the network. For each TransferJob it asks the decoder's
+// alloc port for room (retrying while the buffer is full, up to the transfer timeout), writes the
+// chunks with a few large puts over the init connection, flushes, and sends TransferDone to the
+// decoder and to the proxy — or Abort to both on any failure. Connections are opened lazily, one
+// pair per decoder, kept for later jobs and reopened once broken.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,33 +54,41 @@ class SenderChannel {
     std::unique_ptr<Connection> init;   // carries the puts
     std::unique_ptr<Connection> alloc;  // AllocRequest / TransferDone / Abort
   };
+  // One decoder's queue, connections and worker thread, so a slow or dead decoder delays only
+  // the transfers to it.
+  struct Lane {
+    std::deque<TransferJob> queue;  // guarded by mutex_
+    DecoderLinks links;             // the lane's thread only
+    std::jthread thread;
+  };
 
-  void run();
-  void process(TransferJob& job);
+  void run(Lane& lane);
+  void process(Lane& lane, TransferJob& job);
   // Throws on failure; returns the bytes written.
-  uint64_t transfer(const TransferJob& job);
+  uint64_t transfer(Lane& lane, const TransferJob& job);
   AllocResponse allocate(DecoderLinks& links, const TransferJob& job,
                          std::chrono::steady_clock::time_point deadline);
   void write_chunks(DecoderLinks& links, const TransferJob& job, const AllocResponse& response,
                     std::chrono::steady_clock::time_point deadline, uint64_t& written);
-  DecoderLinks& links_to(const ReceiverAddress& receiver,
+  // The lane's connections, (re)opened when missing or broken.
+  DecoderLinks& links_to(Lane& lane, const ReceiverAddress& receiver,
                          std::chrono::steady_clock::time_point deadline);
-  void abort_on_decoder(const TransferJob& job, const std::string& reason);
+  void abort_on_decoder(Lane& lane, const TransferJob& job, const std::string& reason);
   void notify_proxy(const WireMessage& message);
   bool stopping() const;
 
   KvConnectorConfig config_;
   std::shared_ptr<Transport> transport_;
-  std::map<std::string, DecoderLinks> decoders_;  // by "host:init:alloc"; worker thread only
-  std::unique_ptr<Connection> proxy_;             // worker thread only
 
-  mutable std::mutex mutex_;  // guards queue_, stopping_
+  mutable std::mutex mutex_;  // guards lanes_ (and their queues), queued_bytes_, stopping_
   std::condition_variable cv_;
-  std::deque<TransferJob> queue_;
-  uint64_t queued_bytes_ = 0;  // bytes of the jobs in queue_ and in flight
+  std::map<std::string, std::unique_ptr<Lane>> lanes_;  // by "host:init:alloc" ("" no decoder)
+  uint64_t queued_bytes_ = 0;                           // bytes of queued and in-flight jobs
   bool stopping_ = false;
+
+  std::mutex proxy_mutex_;  // guards proxy_
+  std::unique_ptr<Connection> proxy_;
   std::atomic<uint64_t> sent_{0}, failures_{0}, bytes_{0};
-  std::jthread worker_;  // last: started once everything else exists
 };
 
 }  // namespace tandem
