@@ -82,8 +82,9 @@ struct Result {
   FinishReason finish = FinishReason::kNone;
 };
 
-Result run(LlmEngine& engine, const std::string& id, const std::vector<int32_t>& prompt,
-           int max_tokens, std::optional<KvTransferParams> transfer = std::nullopt) {
+std::shared_ptr<RequestStream> submit(LlmEngine& engine, const std::string& id,
+                                      const std::vector<int32_t>& prompt, int max_tokens,
+                                      std::optional<KvTransferParams> transfer = std::nullopt) {
   EngineRequest r;
   r.request_id = id;
   r.prompt_ids = prompt;
@@ -93,15 +94,24 @@ Result run(LlmEngine& engine, const std::string& id, const std::vector<int32_t>&
   r.kv_transfer = std::move(transfer);
   auto stream = std::make_shared<RequestStream>();
   engine.add_request(std::move(r), stream);
+  return stream;
+}
+
+Result collect(RequestStream& stream) {
   Result out;
   auto deadline = Clock::now() + 30s;
   while (out.finish == FinishReason::kNone && Clock::now() < deadline) {
-    auto o = stream->pop(100ms);
+    auto o = stream.pop(100ms);
     if (!o) continue;
     out.tokens.insert(out.tokens.end(), o->new_token_ids.begin(), o->new_token_ids.end());
     out.finish = o->finish;
   }
   return out;
+}
+
+Result run(LlmEngine& engine, const std::string& id, const std::vector<int32_t>& prompt,
+           int max_tokens, std::optional<KvTransferParams> transfer = std::nullopt) {
+  return collect(*submit(engine, id, prompt, max_tokens, std::move(transfer)));
 }
 
 // Stats are published after each step: wait until `ready` holds (or 5 s).
@@ -251,6 +261,61 @@ TEST_P(KvConnectorTest, PromptLargerThanTheStagingBudgetIsAnAbort) {
   EXPECT_EQ(std::get<Abort>(note).request_id, "big");
   EXPECT_NE(std::get<Abort>(note).reason.find("pd_buffer_size"), std::string::npos);
   EXPECT_EQ(decoder_->stats().kv_transfer.buffer_bytes_used, 0u);
+}
+
+// Eight transfers in flight at once into a decoder whose KV cache is too small for all its
+// sequences: it preempts (and recomputes) some, and still answers exactly as a plain engine.
+TEST_P(KvConnectorTest, ConcurrentTransfersAndPreemptedDecodes) {
+  EngineConfig rx = engine_config(/*block_size=*/8, GetParam());
+  rx.kv_cache_memory_bytes = 80 * 8 * 1280;  // 80 blocks of 8 tokens: 640 tokens
+  rx.kv_connector = connector_config(PdRole::kReceiver);
+  rx.kv_connector->peer = ReceiverAddress{kHost, 0, 0};
+  rx.kv_transport = make_ucx_transport();
+  LlmEngine decoder(rx);
+  ASSERT_EQ(decoder.stats().kv_blocks_total, 80);
+  auto* receiver = dynamic_cast<KvReceiver*>(decoder.kv_connector());
+  decoder.start();
+
+  constexpr int kRequests = 8, kTokens = 40;
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<Result> expected;
+  uint64_t loadable = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    prompts.push_back(prompt_of(20 + 13 * i, 50 + i));
+    expected.push_back(run(*prefiller_, "ref-" + std::to_string(i), prompts[i], kTokens));
+    loadable += prompts[i].size() - 1;
+  }
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int i = 0; i < kRequests; ++i) {
+    std::string id = "many-" + std::to_string(i);
+    streams.push_back(
+        submit(*prefiller_, "pre-" + id, prompts[i], 1, prefill_params(id, *receiver)));
+  }
+  for (auto& s : streams) EXPECT_EQ(collect(*s).tokens.size(), 1u);
+  for (int i = 0; i < kRequests; ++i) {
+    WireMessage note = proxy_.next();
+    EXPECT_TRUE(std::holds_alternative<TransferDone>(note));
+  }
+  streams.clear();
+  for (int i = 0; i < kRequests; ++i) {
+    std::string id = "many-" + std::to_string(i);
+    streams.push_back(submit(decoder, "dec-" + id, prompts[i], kTokens, decode_params(id)));
+  }
+  for (int i = 0; i < kRequests; ++i) {
+    EXPECT_EQ(collect(*streams[i]).tokens, expected[i].tokens) << "request " << i;
+  }
+  EngineStats s = wait_stats(decoder, [](const EngineStats& s) {
+    return s.num_running == 0 && s.kv_transfer.buffer_bytes_used == 0;
+  });
+  EXPECT_GT(s.num_preemptions, 0u) << "the test needs preemption to mean anything";
+  if (GetParam() == PrefixCaching::kDisabled) {
+    EXPECT_EQ(s.kv_transfer.prompt_tokens_received, loadable);
+  } else {  // re-admitted preempted sequences hit the prefix cache too
+    EXPECT_GT(s.kv_transfer.prompt_tokens_received, 0u);
+    EXPECT_LE(s.kv_transfer.prompt_tokens_received, loadable);
+  }
+  EXPECT_EQ(s.kv_transfer.buffer_bytes_used, 0u);
+  EXPECT_EQ(s.kv_transfer.transfers_received, uint64_t(kRequests));
 }
 
 INSTANTIATE_TEST_SUITE_P(PrefixCaching, KvConnectorTest,
