@@ -97,8 +97,8 @@ void add_options(CLI::App& app, ServeOptions& o) {
       ->capture_default_str();
 }
 
-// Disaggregated prefill: --kv-transfer-config plus the LMCache config give the connector, which
-// runs over UCX.
+// Disaggregated prefill: --kv-transfer-config plus the LMCache config give the connector (its
+// UCX transport is started in serve(), once the stop signals are blocked).
 void add_kv_connector(const ServeOptions& o, EngineConfig& c) {
   if (!o.kv_transfer_config) {
     TANDEM_CHECK(!o.kv_config_file, "--kv-config is only used with --kv-transfer-config");
@@ -115,7 +115,6 @@ void add_kv_connector(const ServeOptions& o, EngineConfig& c) {
              kv.kv_connector, kv_role_name(kv.kv_role), lmcache.source);
     return;
   }
-  c.kv_transport = make_ucx_transport();
   log_info("kv-transfer-config: {} as {}, pd_role {} ({}, chunk_size {})", kv.kv_connector,
            kv_role_name(kv.kv_role), pd_role_name(c.kv_connector->role), lmcache.source,
            c.kv_connector->chunk_size);
@@ -180,8 +179,9 @@ sigset_t block_stop_signals() {
 
 // Serves until SIGINT/SIGTERM; then open streams end, their engine requests are aborted and the
 // engine stops.
-void serve(const ServeOptions& o, const EngineConfig& config, const HttpServerOptions& http) {
-  sigset_t stop_signals = block_stop_signals();  // before the engine and HTTP threads start
+void serve(const ServeOptions& o, EngineConfig config, const HttpServerOptions& http) {
+  sigset_t stop_signals = block_stop_signals();  // before the engine, UCX and HTTP threads start
+  if (config.kv_connector) config.kv_transport = make_ucx_transport();
   LlmEngine engine(config);
   ModelAssets assets = load_model_assets(config, engine.model_config(),
                                          {o.served_model_names, o.model, o.chat_template});

@@ -151,6 +151,9 @@ class DisaggServe : public testing::Test {
     prefiller_port_ = prefiller_->wait_for_port();
   }
   static void TearDownTestSuite() {
+    // Both roles shut down cleanly on SIGTERM (connector threads joined, connections closed).
+    EXPECT_EQ(prefiller_->stop(SIGTERM), 0) << prefiller_->log();
+    EXPECT_EQ(decoder_->stop(SIGTERM), 0) << decoder_->log();
     delete prefiller_;
     delete decoder_;
     delete proxy_;
