@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <mutex>
 
 #include "core/logging.h"
 #include "transfer/transport.h"
@@ -44,6 +45,14 @@ bool shared_memory_allowed() {
   return false;
 }
 
+// A restarted decoder must listen on its ports again at once, not after TCP's TIME_WAIT. The
+// connection manager reads this from the environment only (ucp_config_modify does not reach
+// it), so it is set there, once, before the first worker starts — unless the user chose.
+void allow_listener_port_reuse() {
+  static std::once_flag once;
+  std::call_once(once, [] { setenv("UCX_TCP_CM_REUSEADDR", "y", /* overwrite = */ 0); });
+}
+
 [[noreturn]] void ucx_fail(std::string_view what, ucs_status_t status) {
   throw TransportError(fmt::format("UCX: {}: {}", what, ucs_status_string(status)));
 }
@@ -51,6 +60,7 @@ bool shared_memory_allowed() {
 }  // namespace
 
 UcxWorker::UcxWorker() {
+  allow_listener_port_reuse();
   ucp_config_t* config = nullptr;
   ucs_status_t status = ucp_config_read(nullptr, nullptr, &config);
   if (status != UCS_OK) ucx_fail("cannot read the UCX configuration", status);

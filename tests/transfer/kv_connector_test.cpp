@@ -244,6 +244,44 @@ TEST_P(KvConnectorTest, UnreachableDecoderIsAnAbortToTheProxy) {
   EXPECT_EQ(s.kv_transfer.transfer_failures, 1u);
 }
 
+// The decoder goes away: the next transfer to it is an Abort; a decoder restarted on the same
+// ports is reconnected to and receives the one after.
+TEST_P(KvConnectorTest, RestartedDecoderRejoins) {
+  std::vector<int32_t> prompt = prompt_of(37, 3);
+  Result expected = run(*prefiller_, "ref", prompt, kDecodeTokens);
+  const int init_port = receiver_->init_port(), alloc_port = receiver_->alloc_port();
+  KvTransferParams to_decoder{DisaggSpec{"", kHost, {init_port}, {alloc_port}}};
+  auto prefill = [&](const std::string& id) {
+    KvTransferParams p = to_decoder;
+    p.disagg_spec->req_id = id;
+    EXPECT_EQ(run(*prefiller_, "pre-" + id, prompt, 1, p).tokens.size(), 1u);
+    return proxy_.next();
+  };
+  ASSERT_TRUE(std::holds_alternative<TransferDone>(prefill("before")));
+
+  decoder_.reset();  // the decoder dies
+  receiver_ = nullptr;
+  WireMessage lost = prefill("while-down");
+  ASSERT_TRUE(std::holds_alternative<Abort>(lost));
+  EXPECT_EQ(std::get<Abort>(lost).request_id, "while-down");
+
+  EngineConfig rx = engine_config(/*block_size=*/8, GetParam());
+  rx.kv_connector = connector_config(PdRole::kReceiver);
+  rx.kv_connector->peer = ReceiverAddress{kHost, init_port, alloc_port};
+  rx.kv_transport = make_ucx_transport();
+  decoder_ = std::make_unique<LlmEngine>(rx);
+  decoder_->start();
+  WireMessage back = prefill("after");
+  ASSERT_TRUE(std::holds_alternative<TransferDone>(back))
+      << (std::holds_alternative<Abort>(back) ? std::get<Abort>(back).reason : "");
+  EXPECT_EQ(run(*decoder_, "dec-after", prompt, kDecodeTokens, decode_params("after")).tokens,
+            expected.tokens);
+  EngineStats s = wait_stats(
+      *decoder_, [](const EngineStats& s) { return s.kv_transfer.prompt_tokens_received == 36; });
+  EXPECT_EQ(s.kv_transfer.prompt_tokens_received, 36u);
+  EXPECT_EQ(s.prompt_tokens_computed, 1u);
+}
+
 TEST_P(KvConnectorTest, PromptLargerThanTheStagingBudgetIsAnAbort) {
   ProxyStub proxy;
   EngineConfig tx = engine_config(/*block_size=*/16, PrefixCaching::kDisabled);
