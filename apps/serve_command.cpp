@@ -3,6 +3,7 @@
 // the other endpoints until SIGINT/SIGTERM, then stops gracefully (open streams end, engine
 // requests are aborted, the engine thread joins).
 #include <pthread.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -108,7 +109,8 @@ void add_kv_connector(const ServeOptions& o, EngineConfig& c) {
   std::optional<std::filesystem::path> file;
   if (o.kv_config_file) file = *o.kv_config_file;
   LmCacheConfig lmcache = load_lmcache_config(file);
-  std::string peer_id = fmt::format("tandem-{}@{}:{}", kv_role_name(kv.kv_role), o.host, o.port);
+  std::string peer_id =
+      fmt::format("tandem-{}@{}:{} (pid {})", kv_role_name(kv.kv_role), o.host, o.port, getpid());
   c.kv_connector = make_kv_connector_config(kv, lmcache, std::move(peer_id));
   if (!c.kv_connector) {
     log_info("kv-transfer-config: {} as {}: {} has enable_pd false, so no KV is transferred",

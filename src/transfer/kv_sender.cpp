@@ -32,26 +32,21 @@ void KvSender::on_prompt_computed(const Sequence& seq) {
   channel_.submit(std::move(job));
 }
 
+std::optional<ReceiverAddress> KvSender::receiver_for(const DisaggSpec& spec) const {
+  ReceiverAddress r = config_.peer.value_or(ReceiverAddress{});
+  if (spec.receiver_host) r.host = *spec.receiver_host;
+  if (!spec.receiver_init_port.empty()) r.init_port = spec.receiver_init_port[0];
+  if (!spec.receiver_alloc_port.empty()) r.alloc_port = spec.receiver_alloc_port[0];
+  if (r.host.empty() || r.init_port <= 0 || r.alloc_port <= 0) return std::nullopt;
+  return r;
+}
+
 TransferJob KvSender::gather(const Sequence& seq) const {
   const DisaggSpec& spec = *seq.kv_transfer->disagg_spec;
   TransferJob job;
   job.request_id = spec.req_id;
   job.fingerprint = layout_fingerprint_;
-  job.receiver = config_.peer;
-  if (spec.receiver_host) job.receiver = ReceiverAddress{*spec.receiver_host, 0, 0};
-  if (job.receiver && !spec.receiver_init_port.empty()) {
-    job.receiver->init_port = spec.receiver_init_port[0];
-  } else if (job.receiver && config_.peer) {
-    job.receiver->init_port = config_.peer->init_port;
-  }
-  if (job.receiver && !spec.receiver_alloc_port.empty()) {
-    job.receiver->alloc_port = spec.receiver_alloc_port[0];
-  } else if (job.receiver && config_.peer) {
-    job.receiver->alloc_port = config_.peer->alloc_port;
-  }
-  if (job.receiver && (job.receiver->init_port <= 0 || job.receiver->alloc_port <= 0)) {
-    job.receiver.reset();  // a host without ports: the channel reports "no decoder"
-  }
+  job.receiver = receiver_for(spec);
 
   std::span<const int32_t> prompt(seq.token_ids.data(), size_t(seq.num_prompt_tokens));
   std::vector<BlockHash> hashes = chunk_hashes(model_fingerprint_, prompt, config_.chunk_size,

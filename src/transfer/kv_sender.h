@@ -10,6 +10,7 @@
 #include "kv/kv_cache.h"
 #include "transfer/kv_connector_config.h"
 #include "transfer/kv_layout.h"
+#include "transfer/kv_transfer_params.h"
 #include "transfer/sender_channel.h"
 
 namespace tandem {
@@ -29,6 +30,9 @@ class KvSender final : public KvConnector {
 
  private:
   TransferJob gather(const Sequence& seq) const;
+  // The decoder named by the request, each missing part from the LMCache config's pd_peer_*;
+  // nullopt when still incomplete (the job then fails with "no decoder").
+  std::optional<ReceiverAddress> receiver_for(const DisaggSpec& spec) const;
 
   KvConnectorConfig config_;
   const KvCache& kv_;
