@@ -282,6 +282,47 @@ TEST_P(KvConnectorTest, RestartedDecoderRejoins) {
   EXPECT_EQ(s.prompt_tokens_computed, 1u);
 }
 
+// One prefiller, two decoders (1P2D): transfers in flight to both at once, each decoder loads
+// what was sent to it.
+TEST_P(KvConnectorTest, OnePrefillerTwoDecoders) {
+  EngineConfig rx = engine_config(/*block_size=*/16, GetParam());
+  rx.kv_connector = connector_config(PdRole::kReceiver);
+  rx.kv_connector->peer = ReceiverAddress{kHost, 0, 0};
+  rx.kv_transport = make_ucx_transport();
+  LlmEngine second(rx);
+  second.start();
+  std::vector<LlmEngine*> decoders = {decoder_.get(), &second};
+  std::vector<KvReceiver*> receivers = {receiver_,
+                                        dynamic_cast<KvReceiver*>(second.kv_connector())};
+  constexpr int kRequests = 6;
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int i = 0; i < kRequests; ++i) {
+    std::string id = "xpyd-" + std::to_string(i);
+    streams.push_back(submit(*prefiller_, "pre-" + id, prompt_of(30 + i, 70 + i), 1,
+                             prefill_params(id, *receivers[size_t(i % 2)])));
+  }
+  for (auto& s : streams) EXPECT_EQ(collect(*s).tokens.size(), 1u);
+  for (int i = 0; i < kRequests; ++i) {
+    EXPECT_TRUE(std::holds_alternative<TransferDone>(proxy_.next()));
+  }
+  for (int i = 0; i < kRequests; ++i) {
+    std::string id = "xpyd-" + std::to_string(i);
+    std::vector<int32_t> prompt = prompt_of(30 + i, 70 + i);
+    Result expected = run(*prefiller_, "ref-" + id, prompt, kDecodeTokens);
+    EXPECT_EQ(
+        run(*decoders[size_t(i % 2)], "dec-" + id, prompt, kDecodeTokens, decode_params(id)).tokens,
+        expected.tokens);
+  }
+  for (LlmEngine* d : decoders) {
+    EngineStats s = wait_stats(*d, [](const EngineStats& s) {
+      return s.prompt_tokens_computed >= 3 && s.kv_transfer.buffer_bytes_used == 0;
+    });
+    EXPECT_EQ(s.kv_transfer.transfers_received, uint64_t(kRequests / 2));
+    EXPECT_EQ(s.kv_transfer.buffer_bytes_used, 0u);
+  }
+  EXPECT_EQ(second.stats().prompt_tokens_computed, 3u);  // one per request
+}
+
 TEST_P(KvConnectorTest, PromptLargerThanTheStagingBudgetIsAnAbort) {
   ProxyStub proxy;
   EngineConfig tx = engine_config(/*block_size=*/16, PrefixCaching::kDisabled);
