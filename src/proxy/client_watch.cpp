@@ -12,24 +12,23 @@ constexpr size_t kReadBytes = 4096;
 void ClientWatch::start(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
   stream_ = &stream;
   watching_ = true;
-  net::co_spawn(executor_, [self = shared_from_this(), &stream, &buffer]() -> Task<void> {
-    co_await self->watch(stream, buffer);
-  }, net::detached);
+  net::co_spawn(executor_, watch(shared_from_this(), stream, buffer), net::detached);
 }
 
-Task<void> ClientWatch::watch(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
-  while (!stopping_ && buffer.size() < kMaxPipelinedBytes) {
+Task<void> ClientWatch::watch(std::shared_ptr<ClientWatch> self, beast::tcp_stream& stream,
+                              beast::flat_buffer& buffer) {
+  while (!self->stopping_ && buffer.size() < kMaxPipelinedBytes) {
     boost::system::error_code ec;
     size_t n = co_await stream.socket().async_read_some(
         buffer.prepare(kReadBytes), net::redirect_error(net::use_awaitable, ec));
     buffer.commit(n);
     if (ec) {
-      if (!stopping_) client_left();
+      if (!self->stopping_) self->client_left();
       break;
     }
   }
-  watching_ = false;
-  watcher_done_.poke();
+  self->watching_ = false;
+  self->watcher_done_.poke();
 }
 
 void ClientWatch::client_left() {

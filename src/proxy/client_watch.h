@@ -38,7 +38,8 @@ class ClientWatch : public std::enable_shared_from_this<ClientWatch> {
   std::optional<TransferOutcome> outcome;
 
  private:
-  Task<void> watch(beast::tcp_stream& stream, beast::flat_buffer& buffer);
+  static Task<void> watch(std::shared_ptr<ClientWatch> self, beast::tcp_stream& stream,
+                          beast::flat_buffer& buffer);
   void client_left();
 
   net::any_io_executor executor_;

@@ -16,7 +16,9 @@ class ClientWriter {
       : stream_(stream), write_timeout_(write_timeout) {}
 
   // One complete response. Throws boost::system::system_error when the client is gone.
-  Task<void> write_full(unsigned status, const std::string& content_type, std::string body,
+  // (Coroutine parameters here are references: callers pass named objects, never temporaries,
+  // which GCC 12 can destroy twice when they appear inside a co_await expression.)
+  Task<void> write_full(unsigned status, const std::string& content_type, const std::string& body,
                         bool keep_alive);
   Task<void> write_error(const ApiError& error, bool keep_alive);
 
@@ -30,7 +32,7 @@ class ClientWriter {
   bool at_event_boundary() const;
 
  private:
-  Task<void> write_raw(std::string bytes);
+  Task<void> write_raw(const std::string& bytes);
 
   beast::tcp_stream& stream_;
   std::chrono::milliseconds write_timeout_;

@@ -121,6 +121,7 @@ Task<bool> DisaggFlow::run() {
 }
 
 Task<void> DisaggFlow::serve() {
+  id_ = new_request_id();
   nlohmann::json body = parse_client_body(request_.body);
   std::optional<BackendPool::Lease> prefiller = ctx_.prefillers.pick();
   if (!prefiller) {
@@ -138,7 +139,6 @@ Task<void> DisaggFlow::serve() {
   }
   const HttpEndpoint& prefill_endpoint = ctx_.config.prefillers[prefiller->index()];
   const DecoderEndpoint& decode_endpoint = ctx_.config.decoders[decoder->index()];
-  id_ = new_request_id();
 
   // The notification may come before, during or after the prefiller's HTTP answer.
   ctx_.hub.expect(id_, [watch = watch_](const TransferOutcome& outcome) {
@@ -148,13 +148,15 @@ Task<void> DisaggFlow::serve() {
     });
   });
   ctx_.metrics.observe(ProxyStage::kQueue, seconds_since(request_.received));
-  co_await prefill(make_prefill_body(body, request_.endpoint, id_, decode_endpoint),
-                   prefill_endpoint, prefiller->index());
+  const nlohmann::json prefill_body = make_prefill_body(body, request_.endpoint, id_, decode_endpoint);
+  co_await prefill(prefill_body, prefill_endpoint, prefiller->index());
   if (passed_through_) co_return;
   prefiller->release();
-  co_await wait_for_transfer(engine_name("prefiller", prefill_endpoint),
-                             engine_name("decoder", decode_endpoint.http));
-  co_await decode(make_decode_body(body, id_), decode_endpoint, decoder->index());
+  const std::string prefiller_name = engine_name("prefiller", prefill_endpoint);
+  const std::string decoder_name = engine_name("decoder", decode_endpoint.http);
+  co_await wait_for_transfer(prefiller_name, decoder_name);
+  const nlohmann::json decode_body = make_decode_body(body, id_);
+  co_await decode(decode_body, decode_endpoint, decoder->index());
 }
 
 Task<void> DisaggFlow::prefill(const nlohmann::json& body, const HttpEndpoint& endpoint,
@@ -166,6 +168,9 @@ Task<void> DisaggFlow::prefill(const nlohmann::json& body, const HttpEndpoint& e
   SteadyClock::time_point start = SteadyClock::now();
   SteadyClock::time_point deadline = start + ctx_.config.prefill_timeout;
   UpstreamResponse response;
+  const std::string path = api_endpoint_path(request_.endpoint);
+  const std::string text = body.dump();
+  const HeaderList headers = upstream_headers();
   try {
     co_await call.connect(connect_deadline(deadline));
   } catch (const UpstreamFailure& f) {
@@ -175,8 +180,7 @@ Task<void> DisaggFlow::prefill(const nlohmann::json& body, const HttpEndpoint& e
   }
   ctx_.prefillers.mark_ok(index);
   try {
-    co_await call.send(http::verb::post, api_endpoint_path(request_.endpoint), body.dump(),
-                       upstream_headers(), deadline);
+    co_await call.send(http::verb::post, path, text, headers, deadline);
     response = co_await call.read_response(deadline, ctx_.config.max_body_bytes);
   } catch (const UpstreamFailure& f) {
     fail_upstream(f, ProxyErrorKind::kPrefillUnreachable, ProxyErrorKind::kPrefillFailed,
@@ -196,10 +200,9 @@ Task<void> DisaggFlow::pass_through_error(const UpstreamResponse& response,
   if (response.status >= 400 && response.status < 500) {
     passed_through_ = true;
     ctx_.metrics.error(ProxyErrorKind::kBadRequest);
-    co_await client_.write_full(response.status,
-                                response.content_type.empty() ? "application/json"
-                                                              : response.content_type,
-                                response.body, request_.keep_alive);
+    const std::string content_type =
+        response.content_type.empty() ? "application/json" : response.content_type;
+    co_await client_.write_full(response.status, content_type, response.body, request_.keep_alive);
     co_return;
   }
   throw ProxyFailure(HttpStatus::kBadGateway, kind,
@@ -237,6 +240,9 @@ Task<void> DisaggFlow::decode(const nlohmann::json& body, const DecoderEndpoint&
   SteadyClock::time_point start = SteadyClock::now();
   auto next_deadline = [&] { return SteadyClock::now() + ctx_.config.decode_timeout; };
   UpstreamResponse header;
+  const std::string path = api_endpoint_path(request_.endpoint);
+  const std::string text = body.dump();
+  const HeaderList headers = upstream_headers();
   try {
     co_await call.connect(connect_deadline(next_deadline()));
   } catch (const UpstreamFailure& f) {
@@ -246,8 +252,7 @@ Task<void> DisaggFlow::decode(const nlohmann::json& body, const DecoderEndpoint&
   }
   ctx_.decoders.mark_ok(index);
   try {
-    co_await call.send(http::verb::post, api_endpoint_path(request_.endpoint), body.dump(),
-                       upstream_headers(), next_deadline());
+    co_await call.send(http::verb::post, path, text, headers, next_deadline());
     header = co_await call.read_header(next_deadline());
   } catch (const UpstreamFailure& f) {
     fail_upstream(f, ProxyErrorKind::kDecodeUnreachable, ProxyErrorKind::kDecodeFailed,
@@ -264,9 +269,9 @@ Task<void> DisaggFlow::decode(const nlohmann::json& body, const DecoderEndpoint&
     co_await pass_through_error(header, name, ProxyErrorKind::kDecodeFailed);
     co_return;
   }
-  co_await client_.write_full(200, header.content_type.empty() ? "application/json"
-                                                               : header.content_type,
-                              std::move(header.body), request_.keep_alive);
+  const std::string content_type =
+      header.content_type.empty() ? "application/json" : header.content_type;
+  co_await client_.write_full(200, content_type, header.body, request_.keep_alive);
 }
 
 Task<std::string> DisaggFlow::read_all(UpstreamCall& call) {

@@ -41,6 +41,7 @@ std::vector<HttpEndpoint> pair_endpoints(const std::vector<std::string>& hosts,
   std::vector<HttpEndpoint> out;
   if (hosts.size() == 1 && ports.size() == 1) {
     int n = count.value_or(1);
+    checked_port(ports[0], port_flag, false);
     TANDEM_CHECK(ports[0] + n - 1 <= 65535, "{} {} with {} {}: the ports run past 65535",
                  port_flag, ports[0], num_flag, n);
     for (int i = 0; i < n; ++i) out.push_back({hosts[0], checked_port(ports[0] + i, port_flag, false)});

@@ -164,16 +164,20 @@ Task<bool> ProxyServer::dispatch(beast::tcp_stream& stream, beast::flat_buffer& 
   const bool is_post = request.method() == http::verb::post;
   ClientWriter writer(stream, kWriteTimeout);
   if (path == "/health" && is_get) {
-    // (Built outside the co_await: GCC 12 miscompiles initializer lists inside one.)
+    // (Arguments of a co_await are named objects: GCC 12 mishandles temporaries inside one.)
     nlohmann::json health;
     health["status"] = "ok";
     health["prefillers"] = prefillers_.size();
     health["decoders"] = decoders_.size();
-    co_await writer.write_full(200, "application/json", health.dump(), keep_alive);
+    const std::string content_type = "application/json";
+    const std::string body = health.dump();
+    co_await writer.write_full(200, content_type, body, keep_alive);
     co_return keep_alive;
   }
   if (path == "/metrics" && is_get) {
-    co_await writer.write_full(200, kPrometheusContentType, metrics_.render(), keep_alive);
+    const std::string content_type = kPrometheusContentType;
+    const std::string body = metrics_.render();
+    co_await writer.write_full(200, content_type, body, keep_alive);
     co_return keep_alive;
   }
   if (path == "/v1/models" && is_get) co_return co_await pass_through_models(stream, keep_alive);
@@ -218,7 +222,9 @@ Task<bool> ProxyServer::pass_through_models(beast::tcp_stream& stream, bool keep
     co_await call.connect(deadline);
     HeaderList headers;
     if (config_.api_key) headers.emplace_back("Authorization", "Bearer " + *config_.api_key);
-    co_await call.send(http::verb::get, "/v1/models", "", headers, deadline);
+    const std::string target = "/v1/models";
+    const std::string no_body;
+    co_await call.send(http::verb::get, target, no_body, headers, deadline);
     response = co_await call.read_response(deadline, config_.max_body_bytes);
   } catch (const UpstreamFailure& f) {
     error = ApiError(f.kind() == UpstreamFailureKind::kTimeout ? HttpStatus::kGatewayTimeout
@@ -228,8 +234,7 @@ Task<bool> ProxyServer::pass_through_models(beast::tcp_stream& stream, bool keep
   if (error) {
     co_await writer.write_error(*error, keep_alive);
   } else {
-    co_await writer.write_full(response.status, response.content_type, std::move(response.body),
-                               keep_alive);
+    co_await writer.write_full(response.status, response.content_type, response.body, keep_alive);
   }
   co_return keep_alive;
 }

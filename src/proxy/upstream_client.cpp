@@ -2,6 +2,7 @@
 #include "proxy/upstream_client.h"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <limits>
 
 namespace tandem {
 namespace {
@@ -71,7 +72,8 @@ Task<UpstreamResponse> UpstreamCall::read_response(SteadyClock::time_point deadl
 
 Task<UpstreamResponse> UpstreamCall::read_header(SteadyClock::time_point deadline) {
   parser_.emplace();
-  parser_->body_limit(boost::none);
+  // (Boost 1.74 compares the length with an empty optional as larger: no limit = max.)
+  parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   boost::system::error_code ec;
   stream_.expires_at(deadline);
   co_await http::async_read_header(stream_, buffer_, *parser_,
