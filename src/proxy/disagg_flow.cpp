@@ -148,13 +148,23 @@ Task<void> DisaggFlow::serve() {
     });
   });
   ctx_.metrics.observe(ProxyStage::kQueue, seconds_since(request_.received));
+  std::optional<ProxyFailure> transfer_failed;
   const nlohmann::json prefill_body = make_prefill_body(body, request_.endpoint, id_, decode_endpoint);
   co_await prefill(prefill_body, prefill_endpoint, prefiller->index());
   if (passed_through_) co_return;
   prefiller->release();
   const std::string prefiller_name = engine_name("prefiller", prefill_endpoint);
   const std::string decoder_name = engine_name("decoder", decode_endpoint.http);
-  co_await wait_for_transfer(prefiller_name, decoder_name);
+  try {
+    co_await wait_for_transfer(prefiller_name, decoder_name);
+  } catch (const ProxyFailure& f) {
+    transfer_failed = f;
+  }
+  if (transfer_failed) {
+    // A decoder that died fails every transfer aimed at it: find out, so that it rests.
+    co_await probe_decoder(decode_endpoint.http, decoder->index());
+    throw *transfer_failed;
+  }
   const nlohmann::json decode_body = make_decode_body(body, id_);
   co_await decode(decode_body, decode_endpoint, decoder->index());
 }
@@ -229,6 +239,18 @@ Task<void> DisaggFlow::wait_for_transfer(const std::string& prefiller, const std
                                    id_, prefiller, decoder, watch_->outcome->reason));
   }
   ctx_.metrics.observe(ProxyStage::kTransfer, seconds_since(prefill_answered_));
+}
+
+Task<void> DisaggFlow::probe_decoder(const HttpEndpoint& endpoint, size_t index) {
+  UpstreamCall probe(watch_->executor(), endpoint, engine_name("decoder", endpoint));
+  UpstreamGuard guard(*watch_, probe);
+  try {
+    co_await probe.connect(SteadyClock::now() + ctx_.config.connect_timeout);
+  } catch (const UpstreamFailure& f) {
+    if (f.kind() == UpstreamFailureKind::kAborted) throw ClientLeft{};
+    ctx_.decoders.mark_failed(index);
+    log_warning("{}; it rests for {} ms", f.what(), ctx_.config.backend_retry.count());
+  }
 }
 
 Task<void> DisaggFlow::decode(const nlohmann::json& body, const DecoderEndpoint& endpoint,

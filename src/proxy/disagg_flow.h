@@ -66,6 +66,8 @@ class DisaggFlow {
   Task<void> prefill(const nlohmann::json& body, const HttpEndpoint& prefiller, size_t index);
   Task<void> wait_for_transfer(const std::string& prefiller, const std::string& decoder);
   Task<void> decode(const nlohmann::json& body, const DecoderEndpoint& decoder, size_t index);
+  // After a failed transfer: a decoder whose port refuses connections rests (mark_failed).
+  Task<void> probe_decoder(const HttpEndpoint& decoder, size_t index);
   Task<void> stream_decoder(UpstreamCall& call, const std::string& content_type);
   Task<std::string> read_all(UpstreamCall& call);
   Task<void> pass_through_error(const UpstreamResponse& response, const std::string& engine,

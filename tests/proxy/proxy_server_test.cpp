@@ -164,6 +164,20 @@ TEST(ProxyServer, AnAbortedTransferIs502) {
   EXPECT_TRUE(rig.decoders[0]->received().empty());
 }
 
+TEST(ProxyServer, ADeadDecoderFoundAfterAFailedTransferRests) {
+  int port = dead_port();
+  ProxyRig rig(1, 2, [&](ProxyConfig& c) { c.decoders[1].http.port = uint16_t(port); });
+  rig.prefillers[0]->mode = PrefillMode::kAbort;  // as a transfer to a dead decoder would
+  EXPECT_EQ(post(rig.port(), "/v1/completions", completion_request(false)).status, 502);
+  EXPECT_EQ(post(rig.port(), "/v1/completions", completion_request(false)).status, 502);
+  rig.prefillers[0]->mode = PrefillMode::kDoneAfterAnswer;
+  for (int i = 0; i < 4; ++i) {
+    RawReply reply = post(rig.port(), "/v1/completions", completion_request(false));
+    EXPECT_EQ(reply.status, 200) << "the live decoder serves while the dead one rests: " << reply.body;
+  }
+  EXPECT_EQ(rig.decoders[0]->received().size(), 4u);
+}
+
 TEST(ProxyServer, AMissingNotificationIs504WithinTheTimeout) {
   ProxyRig rig(1, 1, [](ProxyConfig& c) { c.transfer_timeout = 500ms; });
   rig.prefillers[0]->mode = PrefillMode::kSilent;
