@@ -61,7 +61,10 @@ constexpr const char* kConsumer =
 
 std::string join(const std::vector<int>& v) {
   std::string out;
-  for (int x : v) out += (out.empty() ? "" : ",") + std::to_string(x);
+  for (int x : v) {
+    if (!out.empty()) out += ',';
+    out += std::to_string(x);
+  }
   return out;
 }
 
