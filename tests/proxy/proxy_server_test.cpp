@@ -306,15 +306,22 @@ TEST(ProxyServer, HoldsTwoHundredConcurrentStreams) {
   constexpr int kClients = 200;
   std::vector<std::thread> clients;
   std::atomic<int> ok{0};
+  std::mutex mutex;
+  std::string first_failure;
   Clock::time_point start = Clock::now();
   for (int i = 0; i < kClients; ++i) {
     clients.emplace_back([&] {
       RawReply reply = post(rig.port(), "/v1/completions", completion_request(true));
-      if (reply.status == 200 && reply.body == FakeDecoder::sse_text()) ++ok;
+      if (reply.status == 200 && reply.body == FakeDecoder::sse_text()) {
+        ++ok;
+      } else {
+        std::lock_guard lock(mutex);
+        if (first_failure.empty()) first_failure = std::to_string(reply.status) + " " + reply.body;
+      }
     });
   }
   for (auto& t : clients) t.join();
-  EXPECT_EQ(ok, kClients);
+  EXPECT_EQ(ok, kClients) << first_failure;
   std::printf("%d concurrent streams through the proxy in %.0f ms\n", kClients, ms_since(start));
   EXPECT_EQ(rig.proxy->hub().num_waiting(), 0u);
 }
