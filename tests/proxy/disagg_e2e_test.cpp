@@ -277,7 +277,12 @@ TEST(DisaggE2E, TwentyPromptsThroughTheProxyEqualASingleServer) {
   ++requests;
   prompt_tokens += one.usage["prompt_tokens"].get<int>();
 
-  page = get_metrics(system.decoder_port(0));
+  // The engine publishes its counters a moment after the last answer.
+  for (int i = 0; i < 50; ++i) {
+    page = get_metrics(system.decoder_port(0));
+    if (metric(page, "tandem:pd_prompt_tokens_computed_total") - computed0 >= requests) break;
+    std::this_thread::sleep_for(100ms);
+  }
   EXPECT_EQ(metric(page, "tandem:pd_prompt_tokens_computed_total") - computed0, requests)
       << "the decoder computes only skip_last_n_tokens (1) prompt token per request\n" << page;
   EXPECT_EQ(metric(page, "tandem:pd_prompt_tokens_received_total") - received0,
