@@ -3,6 +3,7 @@
 #include "proxy/proxy_server.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "core/logging.h"
 #include "proxy/client_watch.h"
@@ -57,6 +58,9 @@ ProxyServer::~ProxyServer() { stop(); }
 
 void ProxyServer::start() {
   TANDEM_CHECK(threads_.empty() && !stopped_, "ProxyServer::start called twice");
+  // A restarted proxy listens again on the notification port its prefillers just left (their
+  // sockets may linger in TIME_WAIT); the environment may still say otherwise.
+  setenv("UCX_CM_REUSEADDR", "y", /*overwrite=*/0);
   transport_ = make_ucx_transport();
   try {
     listener_ = std::make_unique<NotificationListener>(*transport_, config_.notify_host,

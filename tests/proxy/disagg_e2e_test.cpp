@@ -130,6 +130,8 @@ class DisaggSystem {
         serve_args(decoder_ports_[i], kConsumer),
         std::vector<std::string>{
             "LMCACHE_CONFIG_FILE=" + example_config("lmcache-decoder-config-cpu.yaml"),
+            // A restarted decoder listens again on ports its predecessor's peers just left.
+            "UCX_CM_REUSEADDR=y",
             "LMCACHE_CHUNK_SIZE=16", "LMCACHE_PD_BUFFER_SIZE=16777216",
             "LMCACHE_PD_PEER_HOST=127.0.0.1",
             "LMCACHE_PD_PEER_INIT_PORT=" + std::to_string(init_ports_[i]),

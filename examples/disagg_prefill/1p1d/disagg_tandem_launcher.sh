@@ -54,6 +54,9 @@ case "$DEVICE" in
     *) echo "TANDEM_DEVICE=$DEVICE: expected cpu or cuda" >&2; exit 1 ;;
 esac
 
+# A restarted role may listen again on UCX ports whose old connections linger in TIME_WAIT.
+export UCX_CM_REUSEADDR="${UCX_CM_REUSEADDR:-y}"
+
 # The YAML files name the reference ports; LMCACHE_<KEY> overrides follow the port variables.
 export LMCACHE_PD_PEER_INIT_PORT="$DECODER_INIT_PORT"
 export LMCACHE_PD_PEER_ALLOC_PORT="$DECODER_ALLOC_PORT"
