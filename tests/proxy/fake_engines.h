@@ -85,7 +85,7 @@ enum class PrefillMode {
 class FakePrefiller {
  public:
   FakePrefiller() {
-    server_.new_task_queue = [] { return new httplib::ThreadPool(64); };
+    server_.new_task_queue = [] { return new httplib::ThreadPool(256); };
     auto handler = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
     server_.Post("/v1/completions", handler);
     server_.Post("/v1/chat/completions", handler);
@@ -169,7 +169,7 @@ enum class DecodeMode {
 class FakeDecoder {
  public:
   FakeDecoder() {
-    server_.new_task_queue = [] { return new httplib::ThreadPool(300); };
+    server_.new_task_queue = [] { return new httplib::ThreadPool(1100); };
     auto handler = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
     server_.Post("/v1/completions", handler);
     server_.Post("/v1/chat/completions", handler);
@@ -207,6 +207,10 @@ class FakeDecoder {
 
   std::atomic<DecodeMode> mode{DecodeMode::kNormal};
   std::atomic<bool> upstream_closed{false};  // kSlowStream: a write found the proxy gone
+  // When > 0, each stream holds after its first piece until this many are open at once (at
+  // most 20 s), so a test can prove the proxy carries them all concurrently.
+  std::atomic<int> hold_until_open{0};
+  std::atomic<int> max_open{0};
 
  private:
   void handle(const httplib::Request& req, httplib::Response& res) {
@@ -246,6 +250,7 @@ class FakeDecoder {
       for (size_t i = 0; i < pieces.size(); ++i) {
         if (m == DecodeMode::kDieMidStream && i == 2) return false;  // drops the connection
         sink.write(pieces[i].data(), pieces[i].size());
+        if (i == 0 && hold_until_open > 0) hold_open();
         std::this_thread::sleep_for(2ms);
       }
       sink.done();
@@ -253,11 +258,23 @@ class FakeDecoder {
     });
   }
 
+  void hold_open() {
+    int now_open = ++open_;
+    for (int seen = max_open.load(); now_open > seen && !max_open.compare_exchange_weak(seen, now_open);) {
+    }
+    auto end = std::chrono::steady_clock::now() + 20s;
+    while (max_open < hold_until_open && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(5ms);
+    }
+    --open_;
+  }
+
   httplib::Server server_;
   int port_ = 0;
   std::thread thread_;
   std::mutex mutex_;
   std::vector<Received> received_;
+  std::atomic<int> open_{0};
 };
 
 struct RawReply {
