@@ -74,7 +74,14 @@ void ProxyServer::start() {
   auto endpoints = resolver.resolve(config_.host, std::to_string(config_.port),
                                     tcp::resolver::passive, ec);
   if (ec || endpoints.empty()) fail("--host {}: cannot resolve: {}", config_.host, ec.message());
+  // IPv4 first, as the UCX listener resolves: "localhost" must serve 127.0.0.1 clients.
   tcp::endpoint endpoint = endpoints.begin()->endpoint();
+  for (const auto& entry : endpoints) {
+    if (entry.endpoint().address().is_v4()) {
+      endpoint = entry.endpoint();
+      break;
+    }
+  }
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(endpoint, ec);
