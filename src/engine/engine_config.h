@@ -2,9 +2,14 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 
+#include "transfer/kv_connector_config.h"
+
 namespace tandem {
+
+class Transport;
 
 enum class Device { kCpu, kCuda };
 
@@ -20,6 +25,9 @@ struct EngineConfig {
   uint64_t kv_cache_memory_bytes = 0;  // 0 = a default budget (CPU: 1 GiB, capped by need)
   float gpu_memory_utilization = 0.9f; // CUDA only
   std::optional<uint64_t> seed;     // global seed for unseeded requests
+  // Disaggregated prefill: the sender or receiver connector, over kv_transport (required then).
+  std::optional<KvConnectorConfig> kv_connector;
+  std::shared_ptr<Transport> kv_transport;
 };
 
 }  // namespace tandem
