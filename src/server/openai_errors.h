@@ -18,7 +18,9 @@ enum class HttpStatus {
   kMethodNotAllowed = 405,
   kPayloadTooLarge = 413,
   kInternalServerError = 500,
+  kBadGateway = 502,  // the proxy: an engine is unreachable, failed or aborted
   kServiceUnavailable = 503,
+  kGatewayTimeout = 504,  // the proxy: an engine did not answer in time
 };
 
 class ApiError : public std::runtime_error {

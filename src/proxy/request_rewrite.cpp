@@ -1,0 +1,61 @@
+// Prefill and decode bodies of a disaggregated request.
+#include "proxy/request_rewrite.h"
+
+#include <random>
+
+#include "server/openai_errors.h"
+
+namespace tandem {
+
+const char* api_endpoint_path(ApiEndpoint endpoint) {
+  return endpoint == ApiEndpoint::kCompletions ? "/v1/completions" : "/v1/chat/completions";
+}
+
+nlohmann::json parse_client_body(const std::string& body) {
+  nlohmann::json parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    throw ApiError(HttpStatus::kBadRequest, "the request body is not valid JSON");
+  }
+  if (!parsed.is_object()) {
+    throw ApiError(HttpStatus::kBadRequest,
+                   fmt::format("the request body must be a JSON object, not {}", parsed.type_name()));
+  }
+  return parsed;
+}
+
+nlohmann::json make_prefill_body(const nlohmann::json& client_body, ApiEndpoint endpoint,
+                                 const std::string& request_id, const DecoderEndpoint& decoder) {
+  nlohmann::json body = client_body;
+  body["max_tokens"] = 1;
+  if (endpoint == ApiEndpoint::kChatCompletions) body.erase("max_completion_tokens");
+  body["stream"] = false;
+  body["n"] = 1;
+  body.erase("stream_options");
+  body.erase("min_tokens");
+  body.erase("best_of");
+  body["kv_transfer_params"] = {
+      {"disagg_spec",
+       {{"req_id", request_id},
+        {"receiver_host", decoder.http.host},
+        {"receiver_init_port", nlohmann::json::array({decoder.init_port})},
+        {"receiver_alloc_port", nlohmann::json::array({decoder.alloc_port})}}}};
+  return body;
+}
+
+nlohmann::json make_decode_body(const nlohmann::json& client_body, const std::string& request_id) {
+  nlohmann::json body = client_body;
+  body["kv_transfer_params"] = {{"disagg_spec", {{"req_id", request_id}}}};
+  return body;
+}
+
+bool wants_stream(const nlohmann::json& client_body) {
+  auto it = client_body.find("stream");
+  return it != client_body.end() && it->is_boolean() && it->get<bool>();
+}
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("cmpl-{:016x}{:016x}", rng(), rng());
+}
+
+}  // namespace tandem

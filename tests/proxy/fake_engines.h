@@ -1,0 +1,378 @@
+// Test doubles for `tandem proxy`: a fake prefiller and a fake decoder (httplib servers on free
+// ports that record what they receive), the prefiller's notification sender (a real UCX
+// connection to the proxy's notification port, sending Hello then TransferDone / Abort), a raw
+// HTTP client that returns the exact bytes of an answer, and an in-process proxy over them.
+#pragma once
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/proxy_server.h"
+#include "transfer/ucx_transport.h"
+
+namespace tandem::test {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+// A port nothing listens on (bound, then closed).
+inline int dead_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+struct Received {
+  std::string path;
+  json body;
+  std::string request_id;  // the X-Request-Id header
+  std::string authorization;
+};
+
+// The prefiller's connection to the proxy's notification port.
+class FakeNotifier {
+ public:
+  explicit FakeNotifier(uint16_t port) : transport_(make_ucx_transport()) {
+    connection_ = transport_->connect("127.0.0.1", port, 5s);
+    send_message(*connection_, Hello{kWireVersion, PeerRole::kSender, "fake-prefiller"});
+    auto ack = recv_message(*connection_, 5s);
+    if (!ack || !std::holds_alternative<HelloAck>(*ack) ||
+        std::get<HelloAck>(*ack).status != HelloStatus::kOk || !std::get<HelloAck>(*ack).rkey.empty()) {
+      throw std::runtime_error("the proxy did not answer Hello with HelloAck{ok, no buffer}");
+    }
+  }
+  void done(const std::string& id) { send(TransferDone{id, {}}); }
+  void abort(const std::string& id, const std::string& reason) { send(Abort{id, reason}); }
+  void send(const WireMessage& m) {
+    std::lock_guard lock(mutex_);
+    send_message(*connection_, m);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<Connection> connection_;
+};
+
+// What the fake prefiller does with a request.
+enum class PrefillMode {
+  kDoneAfterAnswer,   // answers, then sends TransferDone 20 ms later
+  kDoneBeforeAnswer,  // sends TransferDone, waits 50 ms, then answers
+  kAbort,             // answers, sends Abort
+  kSilent,            // answers, sends nothing
+  kReject400,         // a 400 JSON error, no transfer
+  kFail500,           // a 500
+};
+
+class FakePrefiller {
+ public:
+  FakePrefiller() {
+    server_.new_task_queue = [] { return new httplib::ThreadPool(256); };
+    auto handler = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
+    server_.Post("/v1/completions", handler);
+    server_.Post("/v1/chat/completions", handler);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~FakePrefiller() {
+    server_.stop();
+    thread_.join();
+    for (auto& t : senders_) t.join();
+  }
+  void connect_notifier(uint16_t proxy_notify_port) {
+    notifier_ = std::make_unique<FakeNotifier>(proxy_notify_port);
+  }
+  int port() const { return port_; }
+  std::vector<Received> received() {
+    std::lock_guard lock(mutex_);
+    return received_;
+  }
+  std::atomic<PrefillMode> mode{PrefillMode::kDoneAfterAnswer};
+  static constexpr const char* kBadRequestBody =
+      R"({"error":{"message":"max_tokens must be at least 1, got -5.","type":"invalid_request_error","param":"max_tokens","code":null}})";
+
+ private:
+  void handle(const httplib::Request& req, httplib::Response& res) {
+    Received r{req.path, json::parse(req.body), req.get_header_value("X-Request-Id"),
+               req.get_header_value("Authorization")};
+    std::string id = r.body["kv_transfer_params"]["disagg_spec"]["req_id"];
+    {
+      std::lock_guard lock(mutex_);
+      received_.push_back(r);
+    }
+    PrefillMode m = mode.load();
+    if (m == PrefillMode::kReject400) {
+      res.status = 400;
+      res.set_content(kBadRequestBody, "application/json");
+      return;
+    }
+    if (m == PrefillMode::kFail500) {
+      res.status = 500;
+      res.set_content(R"({"error":{"message":"engine exploded","type":"server_error"}})",
+                      "application/json");
+      return;
+    }
+    if (m == PrefillMode::kDoneBeforeAnswer) {
+      notifier_->done(id);
+      std::this_thread::sleep_for(50ms);
+    }
+    res.set_content(R"({"id":"x","object":"text_completion","choices":[{"index":0,"text":"A"}]})",
+                    "application/json");
+    if (m == PrefillMode::kDoneAfterAnswer || m == PrefillMode::kAbort) {
+      std::lock_guard lock(mutex_);
+      senders_.emplace_back([this, id, m] {
+        std::this_thread::sleep_for(20ms);
+        if (m == PrefillMode::kAbort) {
+          notifier_->abort(id, "decoder buffer full past pd_transfer_timeout_sec");
+        } else {
+          notifier_->done(id);
+        }
+      });
+    }
+  }
+
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::unique_ptr<FakeNotifier> notifier_;
+  std::mutex mutex_;
+  std::vector<Received> received_;
+  std::vector<std::thread> senders_;
+};
+
+enum class DecodeMode {
+  kNormal,         // the SSE pieces (stream) or the JSON answer
+  kDieMidStream,   // two pieces, then the connection drops
+  kSlowStream,     // a piece every 50 ms for 10 s (a client that leaves is noticed)
+  kStall,          // sleeps 3 s before answering
+  kReject400,
+};
+
+class FakeDecoder {
+ public:
+  FakeDecoder() {
+    server_.new_task_queue = [] { return new httplib::ThreadPool(1100); };
+    auto handler = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
+    server_.Post("/v1/completions", handler);
+    server_.Post("/v1/chat/completions", handler);
+    server_.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(R"({"object":"list","data":[{"id":"fake-model","object":"model"}]})",
+                      "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~FakeDecoder() {
+    server_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+  std::vector<Received> received() {
+    std::lock_guard lock(mutex_);
+    return received_;
+  }
+  // The SSE answer, in the pieces the decoder writes (split mid-event on purpose).
+  static std::vector<std::string> sse_pieces() {
+    return {"data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"text\":\"Once\"}]}\n\n",
+            "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"text\":\" upon\"}]}\n\ndata: {\"id\":",
+            "\"c1\",\"choices\":[{\"index\":0,\"text\":\" a time\",\"finish_reason\":\"length\"}]}\n\n",
+            "data: {\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":3}}\n\n",
+            "data: [DONE]\n\n"};
+  }
+  static std::string sse_text() {
+    std::string all;
+    for (const auto& p : sse_pieces()) all += p;
+    return all;
+  }
+  static constexpr const char* kJsonAnswer =
+      R"({"id":"c1","object":"text_completion","choices":[{"index":0,"text":"Once upon a time","finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":3}})";
+
+  std::atomic<DecodeMode> mode{DecodeMode::kNormal};
+  std::atomic<bool> upstream_closed{false};  // kSlowStream: a write found the proxy gone
+  // When > 0, each stream holds after its first piece until this many are open at once (at
+  // most 20 s), so a test can prove the proxy carries them all concurrently.
+  std::atomic<int> hold_until_open{0};
+  std::atomic<int> max_open{0};
+
+ private:
+  void handle(const httplib::Request& req, httplib::Response& res) {
+    json body = json::parse(req.body);
+    {
+      std::lock_guard lock(mutex_);
+      received_.push_back({req.path, body, req.get_header_value("X-Request-Id"),
+                           req.get_header_value("Authorization")});
+    }
+    DecodeMode m = mode.load();
+    if (m == DecodeMode::kStall) std::this_thread::sleep_for(3s);
+    if (m == DecodeMode::kReject400) {
+      res.status = 400;
+      res.set_content(R"({"error":{"message":"bad","type":"invalid_request_error"}})",
+                      "application/json");
+      return;
+    }
+    bool stream = body.value("stream", false);
+    if (!stream && m != DecodeMode::kDieMidStream) {
+      res.set_content(kJsonAnswer, "application/json");
+      return;
+    }
+    res.set_chunked_content_provider("text/event-stream", [this, m](size_t, httplib::DataSink& sink) {
+      std::vector<std::string> pieces = sse_pieces();
+      if (m == DecodeMode::kSlowStream) {
+        for (int i = 0; i < 200; ++i) {
+          std::string p = "data: {\"i\":" + std::to_string(i) + "}\n\n";
+          if (!sink.write(p.data(), p.size()) || !sink.is_writable()) {
+            upstream_closed = true;
+            return false;
+          }
+          std::this_thread::sleep_for(50ms);
+        }
+        sink.done();
+        return true;
+      }
+      for (size_t i = 0; i < pieces.size(); ++i) {
+        if (m == DecodeMode::kDieMidStream && i == 2) return false;  // drops the connection
+        sink.write(pieces[i].data(), pieces[i].size());
+        if (i == 0 && hold_until_open > 0) hold_open();
+        std::this_thread::sleep_for(2ms);
+      }
+      sink.done();
+      return true;
+    });
+  }
+
+  void hold_open() {
+    int now_open = ++open_;
+    for (int seen = max_open.load(); now_open > seen && !max_open.compare_exchange_weak(seen, now_open);) {
+    }
+    auto end = std::chrono::steady_clock::now() + 20s;
+    while (max_open < hold_until_open && std::chrono::steady_clock::now() < end) {
+      std::this_thread::sleep_for(5ms);
+    }
+    --open_;
+  }
+
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::vector<Received> received_;
+  std::atomic<int> open_{0};
+};
+
+struct RawReply {
+  int status = 0;
+  std::string headers;
+  std::string body;  // de-chunked
+};
+
+// One request over a fresh connection ("Connection: close"); the exact bytes of the answer.
+inline RawReply raw_request(int port, const std::string& method, const std::string& path,
+                            const std::string& body, const std::string& extra_headers = "") {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(uint16_t(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  RawReply reply;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return reply;
+  }
+  timeval tv{30, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
+                        extra_headers + "Content-Type: application/json\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n" + body;
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  std::string all;
+  char buf[65536];
+  ssize_t n;
+  while ((n = recv(fd, buf, sizeof buf, 0)) > 0) all.append(buf, size_t(n));
+  close(fd);
+  size_t header_end = all.find("\r\n\r\n");
+  if (all.size() < 12 || header_end == std::string::npos) return reply;
+  reply.status = std::stoi(all.substr(9, 3));
+  reply.headers = all.substr(0, header_end);
+  std::string rest = all.substr(header_end + 4);
+  std::string lower = reply.headers;
+  for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.find("transfer-encoding: chunked") == std::string::npos) {
+    reply.body = rest;
+    return reply;
+  }
+  size_t pos = 0;
+  while (pos < rest.size()) {
+    size_t eol = rest.find("\r\n", pos);
+    if (eol == std::string::npos) break;
+    size_t size = std::stoul(rest.substr(pos, eol - pos), nullptr, 16);
+    if (size == 0) break;
+    reply.body += rest.substr(eol + 2, size);
+    pos = eol + 2 + size + 2;
+  }
+  return reply;
+}
+
+inline RawReply post(int port, const std::string& path, const json& body,
+                     const std::string& extra_headers = "") {
+  return raw_request(port, "POST", path, body.dump(), extra_headers);
+}
+
+// An in-process proxy in front of fake prefillers and decoders, on free ports.
+class ProxyRig {
+ public:
+  ProxyRig(int num_prefillers, int num_decoders, std::function<void(ProxyConfig&)> tweak = {}) {
+    ProxyConfig c;
+    c.host = "127.0.0.1";
+    c.port = 0;
+    c.notify_host = "127.0.0.1";
+    c.notify_port = 0;
+    c.threads = 2;
+    c.transfer_timeout = 5s;
+    c.prefill_timeout = 10s;
+    c.decode_timeout = 10s;
+    for (int i = 0; i < num_prefillers; ++i) {
+      prefillers.push_back(std::make_unique<FakePrefiller>());
+      c.prefillers.push_back({"127.0.0.1", uint16_t(prefillers.back()->port())});
+    }
+    for (int i = 0; i < num_decoders; ++i) {
+      decoders.push_back(std::make_unique<FakeDecoder>());
+      c.decoders.push_back({{"127.0.0.1", uint16_t(decoders.back()->port())},
+                            uint16_t(17300 + i), uint16_t(17400 + i)});
+    }
+    if (tweak) tweak(c);
+    proxy = std::make_unique<ProxyServer>(c, [this](const std::string& block) {
+      std::lock_guard lock(stats_mutex);
+      stats_blocks.push_back(block);
+    });
+    proxy->start();
+    for (auto& p : prefillers) p->connect_notifier(proxy->notify_port());
+  }
+  ~ProxyRig() { proxy->stop(); }
+  int port() const { return proxy->port(); }
+
+  std::vector<std::unique_ptr<FakePrefiller>> prefillers;
+  std::vector<std::unique_ptr<FakeDecoder>> decoders;
+  std::unique_ptr<ProxyServer> proxy;
+  std::mutex stats_mutex;
+  std::vector<std::string> stats_blocks;
+};
+
+}  // namespace tandem::test

@@ -1,0 +1,144 @@
+// The proxy's plain parts: TTFT statistics (numpy's percentile), backend choice (round-robin,
+// least-loaded, resting after a failure) and the notification hub (early arrivals kept, then
+// dropped), plus the UCX notification listener answering Hello and delivering TransferDone.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "proxy/backend_pool.h"
+#include "proxy/request_rewrite.h"
+#include "proxy/transfer_notifications.h"
+#include "proxy/ttft_stats.h"
+#include "server/openai_errors.h"
+#include "transfer/ucx_transport.h"
+
+namespace tandem {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(TtftStats, PercentileMatchesNumpy) {
+  // numpy.percentile([1, 2, 3, 4], 99) = 3.97, median 2.5
+  EXPECT_DOUBLE_EQ(TtftStats::percentile({4, 1, 3, 2}, 99), 3.97);
+  EXPECT_DOUBLE_EQ(TtftStats::percentile({4, 1, 3, 2}, 50), 2.5);
+  EXPECT_DOUBLE_EQ(TtftStats::percentile({7}, 99), 7);
+}
+
+TEST(TtftStats, ReportsOnlyWhenSomethingArrived) {
+  TtftStats s;
+  EXPECT_FALSE(s.take_report());
+  s.add_prefill(10);
+  s.add_prefill(20);
+  s.add_end_to_end(30);
+  s.add_end_to_end(50);
+  auto report = s.take_report();
+  ASSERT_TRUE(report);
+  EXPECT_EQ(*report,
+            "=============================== \nNum requests: 2\nPrefill node TTFT stats:\n"
+            " - Average (ms): 15\n - Median (ms): 15\n - 99th Percentile (ms): 19.9\n"
+            "End-to-end TTFT stats:\n - Average (ms): 40\n - Median (ms): 40\n"
+            " - 99th Percentile (ms): 49.8\n ===============================\n");
+  EXPECT_FALSE(s.take_report());
+}
+
+TEST(BackendPool, RoundRobinSkipsARestingBackendUntilItsRestEnds) {
+  BackendPool pool({"a", "b", "c"}, RoutingPolicy::kRoundRobin, 100ms);
+  std::vector<size_t> order;
+  for (int i = 0; i < 4; ++i) order.push_back(pool.pick()->index());
+  EXPECT_EQ(order, (std::vector<size_t>{0, 1, 2, 0}));
+  pool.mark_failed(1);
+  EXPECT_EQ(pool.pick()->index(), 2u);
+  EXPECT_EQ(pool.pick()->index(), 0u);
+  EXPECT_EQ(pool.pick()->index(), 2u);
+  std::this_thread::sleep_for(120ms);
+  EXPECT_EQ(pool.pick()->index(), 0u);
+  EXPECT_EQ(pool.pick()->index(), 1u);
+  pool.mark_failed(0);
+  pool.mark_failed(1);
+  pool.mark_failed(2);
+  EXPECT_FALSE(pool.pick());
+}
+
+TEST(BackendPool, LeastLoadedPicksTheBackendWithFewestInFlight) {
+  BackendPool pool({"a", "b"}, RoutingPolicy::kLeastLoaded, 1s);
+  auto first = pool.pick();
+  auto second = pool.pick();
+  EXPECT_NE(first->index(), second->index());
+  auto third = pool.pick();
+  EXPECT_EQ(pool.in_flight(0) + pool.in_flight(1), 3u);
+  size_t busy = third->index();
+  second.reset();
+  first.reset();
+  EXPECT_NE(pool.pick()->index(), busy);
+  third.reset();
+  EXPECT_EQ(pool.in_flight(0) + pool.in_flight(1), 0u);
+}
+
+TEST(NotificationHub, MatchesWaitersAndKeepsEarlyArrivalsForAWhile) {
+  NotificationHub hub(100ms);
+  std::vector<std::string> got;
+  hub.expect("a", [&](const TransferOutcome& o) { got.push_back("a:" + o.reason); });
+  hub.deliver("a", {TransferResult::kAborted, "why"});
+  hub.deliver("b", {TransferResult::kDone, ""});  // before its waiter
+  hub.expect("b", [&](const TransferOutcome& o) {
+    got.push_back(o.result == TransferResult::kDone ? "b:done" : "b:?");
+  });
+  EXPECT_EQ(got, (std::vector<std::string>{"a:why", "b:done"}));
+  hub.expect("c", [&](const TransferOutcome&) { got.push_back("c"); });
+  hub.forget("c");
+  hub.deliver("c", {});
+  EXPECT_EQ(got.size(), 2u);
+  EXPECT_EQ(hub.num_waiting(), 0u);
+  std::this_thread::sleep_for(150ms);
+  hub.deliver("d", {});  // drops the expired "c"
+  EXPECT_EQ(hub.num_unclaimed(), 1u);
+}
+
+TEST(NotificationListener, AnswersHelloAndDeliversTransferDoneAndAbort) {
+  auto transport = make_ucx_transport();
+  NotificationHub hub(10s);
+  NotificationListener listener(*transport, "127.0.0.1", 0, hub);
+  auto connection = transport->connect("127.0.0.1", listener.port(), 5s);
+  send_message(*connection, Hello{kWireVersion, PeerRole::kSender, "test"});
+  auto ack = recv_message(*connection, 5s);
+  ASSERT_TRUE(ack && std::holds_alternative<HelloAck>(*ack));
+  EXPECT_EQ(std::get<HelloAck>(*ack).status, HelloStatus::kOk);
+  EXPECT_EQ(std::get<HelloAck>(*ack).buffer_size, 0u);
+  send_message(*connection, Heartbeat{1});
+  send_message(*connection, TransferDone{"r1", {}});
+  send_message(*connection, Abort{"r2", "no room"});
+  std::atomic<int> seen{0};
+  std::string reason;
+  hub.expect("r1", [&](const TransferOutcome& o) { seen += o.result == TransferResult::kDone; });
+  hub.expect("r2", [&](const TransferOutcome& o) {
+    reason = o.reason;
+    seen += o.result == TransferResult::kAborted;
+  });
+  for (int i = 0; i < 500 && seen < 2; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(seen, 2);
+  EXPECT_EQ(reason, "no room");
+}
+
+TEST(RequestRewrite, ChatPrefillDropsMaxCompletionTokens) {
+  nlohmann::json body = {{"messages", nlohmann::json::array()}, {"max_completion_tokens", 9},
+                         {"stream", true}, {"stream_options", {{"include_usage", true}}},
+                         {"n", 2}, {"best_of", 3}};
+  DecoderEndpoint d{{"dec", 7200}, 7300, 7400};
+  nlohmann::json p = make_prefill_body(body, ApiEndpoint::kChatCompletions, "id1", d);
+  EXPECT_EQ(p["max_tokens"], 1);
+  EXPECT_FALSE(p.contains("max_completion_tokens"));
+  EXPECT_FALSE(p.contains("stream_options"));
+  EXPECT_FALSE(p.contains("best_of"));
+  EXPECT_EQ(p["n"], 1);
+  EXPECT_EQ(p["stream"], false);
+  EXPECT_EQ(p["kv_transfer_params"]["disagg_spec"]["receiver_host"], "dec");
+  nlohmann::json q = make_decode_body(body, "id1");
+  EXPECT_EQ(q["n"], 2);
+  EXPECT_EQ(q["kv_transfer_params"], (nlohmann::json{{"disagg_spec", {{"req_id", "id1"}}}}));
+  EXPECT_THROW(parse_client_body("[]"), ApiError);
+  EXPECT_THROW(parse_client_body("{"), ApiError);
+  EXPECT_NE(new_request_id(), new_request_id());
+}
+
+}  // namespace
+}  // namespace tandem
