@@ -28,6 +28,7 @@ struct GenerateOptions {
   std::optional<int> logprobs;
   bool ignore_eos = false, json = false;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 std::vector<int32_t> parse_ids(const std::string& text, int vocab_size) {
@@ -85,6 +86,8 @@ void add_options(CLI::App& app, GenerateOptions& o) {
       ->check(CLI::Range(0, kMaxLogprobs));
   app.add_flag("--json", o.json, "print one JSON object instead of the text");
   app.add_option("--threads", o.threads, "CPU threads (0 = all cores)")->check(CLI::Range(0, 1024));
+  app.add_option("--device", o.device, "cpu, or cuda (needs a CUDA build and a GPU)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
 }
 
 }  // namespace
@@ -102,7 +105,11 @@ int generate_command(int argc, char** argv) {
   }
   TANDEM_CHECK(o.prompt || o.prompt_ids, "{}: one of --prompt or --prompt-ids is required", argv[0]);
   ThreadPool pool(o.threads);
-  LlamaModel model(o.model_dir, &pool);
+  BackendOptions backend_options;
+  backend_options.device = o.device == "cuda" ? BackendDevice::kCuda : BackendDevice::kCpu;
+  backend_options.pool = &pool;
+  std::unique_ptr<ModelBackend> backend = load_model_backend(o.model_dir, backend_options);
+  ModelBackend& model = *backend;
   std::optional<Tokenizer> tokenizer;
   if (std::filesystem::exists(std::filesystem::path(o.model_dir) / "tokenizer.json"))
     tokenizer = Tokenizer::load(o.model_dir);
