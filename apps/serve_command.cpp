@@ -92,16 +92,14 @@ void add_options(CLI::App& app, ServeOptions& o) {
 }
 
 EngineConfig engine_config(const ServeOptions& o) {
+#ifndef TANDEM_WITH_CUDA
   if (o.device == "cuda") {
-#ifdef TANDEM_WITH_CUDA
-    fail("--device cuda: the CUDA serving backend is not implemented yet; use --device cpu");
-#else
     fail("--device cuda: this tandem was built without CUDA (configure with -DTANDEM_CUDA=ON)");
-#endif
   }
+#endif
   EngineConfig c;
   c.model_dir = o.model;
-  c.device = Device::kCpu;
+  c.device = o.device == "cuda" ? Device::kCuda : Device::kCpu;
   c.num_threads = o.threads;
   c.max_model_len = o.max_model_len;
   c.max_num_seqs = o.max_num_seqs;

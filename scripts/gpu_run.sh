@@ -41,6 +41,7 @@ same = next((i for i, (a, b) in enumerate(zip(cpu, gpu)) if a != b), len(cpu))
 print(f"generate --device cuda: first {same} of {len(cpu)} greedy ids equal the CPU's")
 print("cuda text:", json.load(open(sys.argv[2]))["text"][:200])
 PY
+python3 "$G"/gpu_serve_check.py "$G"/bin/tandem "$M" || status=1
 
 if [ "$BENCH" = 1 ]; then
   MODEL=/tmp/llama-3.1-8b

@@ -17,6 +17,7 @@ class CpuBackend : public ModelBackend {
   void allocate_kv_cache(int64_t num_blocks, int block_size) override;
   KvCacheShape kv_cache_shape() const override;
   void forward(const ForwardBatch& batch, float* logits) override;
+  KvCache* host_kv_cache() override { return kv_ ? &*kv_ : nullptr; }
 
   LlamaModel& model() { return model_; }
 

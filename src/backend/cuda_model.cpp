@@ -74,6 +74,8 @@ CudaModel::CudaModel(const std::filesystem::path& dir, const CudaModelOptions& o
   check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream create");
   check_cublas(cublasCreate(&cublas_), "cublasCreate");
   check_cublas(cublasSetStream(cublas_, stream_), "cublasSetStream");
+  kv_shape_ = {config_.num_layers, 0, kDefaultBlockSize, config_.num_kv_heads, config_.head_dim,
+               DType::kBF16};  // no blocks until allocate_kv_cache
   upload_weights();
   inv_freq_ = cuda::to_device(rope_inv_freq(config_));
   ensure_workspace(std::max(1, options.max_num_batched_tokens), kInitialLogitRows);
@@ -158,14 +160,14 @@ void CudaModel::ensure_workspace(int64_t rows, int64_t logit_rows) {
 }
 
 void CudaModel::allocate_kv_cache(int64_t num_blocks, int block_size) {
-  const KvCacheShape shape{config_.num_layers, num_blocks, block_size, config_.num_kv_heads,
-                           config_.head_dim};
+  const KvCacheShape shape{config_.num_layers, num_blocks,        block_size,
+                           config_.num_kv_heads, config_.head_dim, DType::kBF16};
   TANDEM_CHECK(num_blocks > 0 && block_size > 0,
                "KV cache: every size must be positive (blocks {}, block_size {})", num_blocks,
                block_size);
   k_cache_.clear();
   v_cache_.clear();
-  kv_shape_ = {};
+  kv_shape_.num_blocks = 0;
   for (int l = 0; l < config_.num_layers; ++l) {
     k_cache_.emplace_back(size_t(shape.layer_floats()));
     v_cache_.emplace_back(size_t(shape.layer_floats()));
@@ -177,13 +179,14 @@ void CudaModel::allocate_kv_cache(int64_t num_blocks, int block_size) {
   kv_shape_ = shape;
 }
 
-int64_t CudaModel::kv_blocks_for_memory_fraction(double fraction, int block_size) const {
+std::optional<uint64_t> CudaModel::kv_memory_budget(double fraction) const {
   size_t free_bytes = 0, total_bytes = 0;
   check_cuda(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
-  const double budget = fraction * double(total_bytes) - double(total_bytes - free_bytes);
-  const double block_bytes = 2.0 * config_.num_layers * block_size * config_.num_kv_heads *
-                             config_.head_dim * sizeof(bf16);
-  return budget > 0 ? int64_t(budget / block_bytes) : 0;
+  // What this process may still take: its share of the card minus everything in use now
+  // (weights, workspace, other processes), less the KV cache it holds already.
+  const double held = double(kv_shape_.num_blocks > 0 ? kv_shape_.total_bytes() : 0);
+  const double budget = fraction * double(total_bytes) - double(total_bytes - free_bytes) + held;
+  return budget > 0 ? uint64_t(budget) : 0;
 }
 
 void CudaModel::synchronize() { check_cuda(cudaStreamSynchronize(stream_), "synchronize"); }

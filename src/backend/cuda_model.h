@@ -35,9 +35,7 @@ class CudaModel : public ModelBackend {
   KvCacheShape kv_cache_shape() const override { return kv_shape_; }
   void forward(const ForwardBatch& batch, float* logits) override;
 
-  // Blocks of `block_size` tokens that fit in `fraction` of the GPU's memory after what is
-  // allocated now (weights, workspace), as vLLM's --gpu-memory-utilization.
-  int64_t kv_blocks_for_memory_fraction(double fraction, int block_size) const;
+  std::optional<uint64_t> kv_memory_budget(double fraction) const override;
   // Waits for the GPU (benchmarks time whole steps).
   void synchronize();
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "kv/kv_cache.h"
 #include "model/forward_batch.h"
@@ -29,6 +30,23 @@ class ModelBackend {
   // K/V at slot_mapping, and writes logits (batch.logits_indices.size(), vocab_size) f32 to the
   // host buffer `logits`.
   virtual void forward(const ForwardBatch& batch, float* logits) = 0;
+
+  // Bytes one KV block of `block_size` tokens takes (all layers, K and V).
+  int64_t kv_block_bytes(int block_size) const {
+    KvCacheShape one = kv_cache_shape();
+    one.num_blocks = 1;
+    one.block_size = block_size;
+    return one.total_bytes();
+  }
+  // Device memory the KV cache may take when the process keeps to `fraction` of the device's
+  // memory (vLLM's --gpu-memory-utilization), after what is allocated now; nullopt on the CPU.
+  virtual std::optional<uint64_t> kv_memory_budget(double fraction) const {
+    (void)fraction;
+    return std::nullopt;
+  }
+  // The host KV storage (CPU backend), for code that reads or writes blocks directly (KV
+  // transfer); null where the cache lives in device memory.
+  virtual KvCache* host_kv_cache() { return nullptr; }
 };
 
 enum class BackendDevice { kCpu, kCuda };

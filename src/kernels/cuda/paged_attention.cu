@@ -1,14 +1,12 @@
 // paged_attention: kernels, then launchers.
 //  - split_kv_kernel: grid (token, kv head, split). A block loads the token's GQA group of queries,
 //    walks its share of the visible keys in tiles of kTile (one key per thread for the scores, one
-//    output element per thread for P.V) with an online softmax, and writes either the final output
+//    value dim per thread, for every head of the group, for P.V) with an online softmax, and writes either the final output
 //    or an unnormalized partial (o, max, sum) that combine_kernel merges across splits.
 //  - tensor_core_kernel: grid (query tile of 64 rows of one sequence, q head). Flash-attention-2
-//    style with WMMA bf16 16x16x16 fragments: each of 4 warps owns 16 query rows; per 64-key tile,
-//    S = Q K^T into shared f32, a masked online softmax row by row, O = O * alpha + P V with the
-//    running O kept in shared f32.
-#include <mma.h>
-
+//    style: each of 4 warps owns 16 query rows; per 64-key tile (cp.async double-buffered through
+//    the block table), S = Q K^T with mma.sync in registers, a masked online softmax, and
+//    O = O * alpha + P V accumulated in registers.
 #include <algorithm>
 
 #include "kernels/cuda/dispatch.cuh"
@@ -54,7 +52,7 @@ template <int HD>
 __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p, int num_splits,
                                                          int keys_per_split) {
   constexpr int kMaxHd = HD > 0 ? HD : kMaxGenericHeadDim;
-  constexpr int kOutPerThread = (kMaxGroup * kMaxHd + kTile - 1) / kTile;
+  constexpr int kDimsPerThread = (kMaxHd + kTile - 1) / kTile;  // thread owns dims tid + k*kTile
   const int hd = HD > 0 ? HD : p.head_dim;
   const int t = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
   const int group = p.num_heads / p.num_kv_heads;
@@ -78,8 +76,9 @@ __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p,
     m_s[threadIdx.x] = -INFINITY;
     l_s[threadIdx.x] = 0.0f;
   }
-  float acc[kOutPerThread];
-  for (int k = 0; k < kOutPerThread; ++k) acc[k] = 0.0f;
+  float acc[kDimsPerThread][kMaxGroup];  // (dim, head of the group) unnormalized outputs
+  for (int k = 0; k < kDimsPerThread; ++k)
+    for (int g = 0; g < kMaxGroup; ++g) acc[k][g] = 0.0f;
   __syncthreads();
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -123,34 +122,40 @@ __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p,
       }
     }
     __syncthreads();
+    // P.V: each value element is read once and used for every head of the group.
     const int count = min(kTile, end - tile);
-    for (int k = 0; k < kOutPerThread; ++k) {
-      const int i = threadIdx.x + k * kTile;
-      if (i >= group * hd) break;
-      const int g = i / hd, d = i % hd;
-      float a = acc[k] * alpha_s[g];
+    for (int k = 0; k < kDimsPerThread; ++k) {
+      const int d = threadIdx.x + k * kTile;
+      if (d >= hd) break;
+      for (int g = 0; g < kMaxGroup; ++g) acc[k][g] *= g < group ? alpha_s[g] : 1.0f;
       const bf16* v_col = p.v_cache + int64_t(kvh) * hd + d;
-      for (int j = 0; j < count; ++j) a += score_s[g][j] * to_float(v_col[slot_s[j] * kv_stride]);
-      acc[k] = a;
+      for (int j = 0; j < count; ++j) {
+        const float v = to_float(v_col[slot_s[j] * kv_stride]);
+        for (int g = 0; g < kMaxGroup; ++g) {
+          if (g < group) acc[k][g] += score_s[g][j] * v;
+        }
+      }
     }
     __syncthreads();
   }
 
-  for (int k = 0; k < kOutPerThread; ++k) {
-    const int i = threadIdx.x + k * kTile;
-    if (i >= group * hd) break;
-    const int g = i / hd, d = i % hd, head = kvh * group + g;
-    if (num_splits == 1) {
-      const float l = l_s[g];
-      p.out[(int64_t(t) * p.num_heads + head) * hd + d] = to_bf16(l > 0.0f ? acc[k] / l : 0.0f);
-    } else {
-      // workspace: o (splits, tokens, heads, hd), then m and l (splits, tokens, heads) each.
-      const int64_t row = (int64_t(split) * p.num_tokens + t) * p.num_heads + head;
-      p.workspace[row * hd + d] = acc[k];
-      if (d == 0) {
-        const int64_t ml = int64_t(num_splits) * p.num_tokens * p.num_heads * hd;
-        p.workspace[ml + row] = m_s[g];
-        p.workspace[ml + int64_t(num_splits) * p.num_tokens * p.num_heads + row] = l_s[g];
+  for (int k = 0; k < kDimsPerThread; ++k) {
+    const int d = threadIdx.x + k * kTile;
+    if (d >= hd) break;
+    for (int g = 0; g < group; ++g) {
+      const int head = kvh * group + g;
+      if (num_splits == 1) {
+        const float l = l_s[g];
+        p.out[(int64_t(t) * p.num_heads + head) * hd + d] = to_bf16(l > 0.0f ? acc[k][g] / l : 0.0f);
+      } else {
+        // workspace: o (splits, tokens, heads, hd), then m and l (splits, tokens, heads) each.
+        const int64_t row = (int64_t(split) * p.num_tokens + t) * p.num_heads + head;
+        p.workspace[row * hd + d] = acc[k][g];
+        if (d == 0) {
+          const int64_t ml = int64_t(num_splits) * p.num_tokens * p.num_heads * hd;
+          p.workspace[ml + row] = m_s[g];
+          p.workspace[ml + int64_t(num_splits) * p.num_tokens * p.num_heads + row] = l_s[g];
+        }
       }
     }
   }
@@ -178,38 +183,76 @@ __global__ void combine_kernel(PagedAttentionParams p, int num_splits) {
 }
 
 // ---- tensor-core (flash) kernel ----------------------------------------------------------------
+// mma.sync m16n8k16 bf16 -> f32 with ldmatrix loads. Fragment layouts (PTX ISA, per lane l,
+// g = l / 4, c = l % 4): A 16x16 row-major {(g, 2c..2c+1), (g+8, 2c..), (g, 2c+8..), (g+8, 2c+8..)};
+// B 16x8 {(k 2c..2c+1, n g), (k 2c+8.., n g)}; C 16x8 {(g, 2c..2c+1), (g+8, 2c..2c+1)}.
+// S = Q K^T stays in registers, becomes P (bf16 A fragments) in place, and O accumulates in
+// registers; K/V tiles stream through a two-stage cp.async pipeline.
 
-namespace wmma = nvcuda::wmma;
-constexpr int kBq = 64;       // query rows per block (16 per warp)
-constexpr int kBk = 64;       // keys per tile
+constexpr int kBq = 64;    // query rows per block (16 per warp)
+constexpr int kBk = 64;    // keys per tile
 constexpr int kWarps = 4;
-constexpr int kPad = 8;       // bf16 row padding against shared-memory bank conflicts
+constexpr int kPad = 8;    // bf16 row padding: ldmatrix rows land in distinct banks
 
 template <int HD>
 struct FlashSmem {
   static constexpr int kLd = HD + kPad;
-  bf16 q[kBq][kLd];             // (64 rows, hd) this block's queries
-  bf16 k[kBk][kLd];             // (64 keys, hd)
-  bf16 v[kBk][kLd];             // (64 keys, hd)
-  float s[kWarps][16][kBk];     // (warp, 16 rows, 64 keys) scores
-  bf16 pr[kWarps][16][kBk];     // (warp, 16 rows, 64 keys) probabilities
-  float o[kWarps][16][HD];      // (warp, 16 rows, hd) running unnormalized output
+  bf16 q[kBq][kLd];     // (64 rows, hd) this block's queries
+  bf16 k[2][kBk][kLd];  // (stage, 64 keys, hd)
+  bf16 v[2][kBk][kLd];  // (stage, 64 keys, hd)
 };
 
-// Copies rows [row0, row0 + 64) of keys (or values) of head kvh into dst, zeros past `limit`.
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return uint32_t(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+// d (16x8 f32) += a (16x16 bf16) b (16x8 bf16)
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+// 16 bytes global -> shared, zero-filled when !valid.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+// Starts copying keys and values [row0, row0 + 64) of head kvh into `stage`; rows at or past
+// `limit` become zeros.
 template <int HD>
-__device__ void load_kv_tile(const bf16* cache, const int32_t* table, int block_size,
-                             int64_t kv_stride, int kvh, int row0, int limit,
-                             bf16 (*dst)[HD + kPad]) {
+__device__ void load_kv_tile(const PagedAttentionParams& p, const int32_t* table, int kvh,
+                             int row0, int limit, FlashSmem<HD>& sm, int stage) {
   constexpr int kChunks = HD / 8;
+  const int64_t kv_stride = int64_t(p.num_kv_heads) * HD;
   for (int i = threadIdx.x; i < kBk * kChunks; i += kWarps * 32) {
     const int r = i / kChunks, c = (i % kChunks) * 8, key = row0 + r;
-    uint4 val = make_uint4(0, 0, 0, 0);
-    if (key < limit) {
-      val = *reinterpret_cast<const uint4*>(cache + slot_of(table, block_size, key) * kv_stride +
-                                            int64_t(kvh) * HD + c);
-    }
-    *reinterpret_cast<uint4*>(&dst[r][c]) = val;
+    const bool valid = key < limit;
+    const int64_t off =
+        valid ? slot_of(table, p.block_size, key) * kv_stride + int64_t(kvh) * HD + c : 0;
+    cp_async16(&sm.k[stage][r][c], p.k_cache + off, valid);
+    cp_async16(&sm.v[stage][r][c], p.v_cache + off, valid);
   }
 }
 
@@ -218,102 +261,142 @@ __global__ void __launch_bounds__(kWarps * 32) tensor_core_kernel(PagedAttention
                                                                   int tiles_per_seq) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
   FlashSmem<HD>& sm = *reinterpret_cast<FlashSmem<HD>*>(smem_raw);
-  const int seq = blockIdx.x / tiles_per_seq, qtile = blockIdx.x % tiles_per_seq;
+  constexpr int kNt = kBk / 8;   // 8-key column tiles of S
+  constexpr int kDt = HD / 8;    // 8-dim column tiles of O
+  constexpr int kKc = HD / 16;   // 16-dim chunks of Q
+  // Longest query tiles (most keys) first, so the causal tail of short tiles fills the end.
+  const int seq = blockIdx.x / tiles_per_seq;
+  const int qtile = tiles_per_seq - 1 - int(blockIdx.x % tiles_per_seq);
   const int head = blockIdx.y, kvh = head / (p.num_heads / p.num_kv_heads);
   const int q_begin = p.query_start[seq], q_len = p.query_start[seq + 1] - q_begin;
   const int row0 = qtile * kBq;
   if (row0 >= q_len) return;
   const int rows = min(kBq, q_len - row0);
-  const int ctx = p.context_lens[seq];
-  const int first_pos = ctx - q_len + row0;        // position of this tile's row 0
-  const int key_limit = first_pos + rows;          // keys [0, key_limit) are visible to some row
+  const int first_pos = p.context_lens[seq] - q_len + row0;  // position of this tile's row 0
+  const int key_limit = first_pos + rows;  // keys [0, key_limit) are visible to some row
   const int32_t* table = p.block_tables + int64_t(seq) * p.max_blocks_per_seq;
-  const int64_t kv_stride = int64_t(p.num_kv_heads) * HD;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
 
-  constexpr int kChunks = HD / 8;
-  for (int i = threadIdx.x; i < kBq * kChunks; i += kWarps * 32) {
-    const int r = i / kChunks, c = (i % kChunks) * 8;
-    uint4 val = make_uint4(0, 0, 0, 0);
-    if (r < rows) {
-      val = *reinterpret_cast<const uint4*>(p.q + int64_t(q_begin + row0 + r) * p.q_stride +
-                                            int64_t(head) * HD + c);
-    }
-    *reinterpret_cast<uint4*>(&sm.q[r][c]) = val;
+  for (int i = threadIdx.x; i < kBq * (HD / 8); i += kWarps * 32) {
+    const int r = i / (HD / 8), col = (i % (HD / 8)) * 8;
+    const bool valid = r < rows;
+    cp_async16(&sm.q[r][col],
+               valid ? p.q + int64_t(q_begin + row0 + r) * p.q_stride + int64_t(head) * HD + col
+                     : p.q,
+               valid);
   }
-  for (int i = lane; i < 16 * HD; i += 32) sm.o[warp][i / HD][i % HD] = 0.0f;
+  load_kv_tile<HD>(p, table, kvh, 0, key_limit, sm, 0);
+  cp_async_commit();
 
-  // Lane pair (2r, 2r + 1) owns row r of the warp's 16: columns [half * 32, half * 32 + 32) of S
-  // and [half * HD / 2, (half + 1) * HD / 2) of O.
-  const int r = lane / 2, half = lane % 2;
-  const int my_row = warp * 16 + r;
-  const int my_pos = first_pos + min(my_row, rows - 1);  // padding rows mirror the last real row
-  float m = -INFINITY, l = 0.0f;
+  // This lane's two rows (g and g + 8 of the warp's 16); padding rows mirror the last real row.
+  const int pos0 = first_pos + min(warp * 16 + g, rows - 1);
+  const int pos1 = first_pos + min(warp * 16 + g + 8, rows - 1);
+  const float scale_log2 = p.scale * 1.4426950408889634f;  // softmax in base 2
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+  float o[kDt][4];
+  for (int d = 0; d < kDt; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
+  uint32_t qf[kKc][4];
 
-  for (int kt = 0; kt < key_limit; kt += kBk) {
-    __syncthreads();  // the previous tile's K/V are no longer read
-    load_kv_tile<HD>(p.k_cache, table, p.block_size, kv_stride, kvh, kt, key_limit, sm.k);
-    load_kv_tile<HD>(p.v_cache, table, p.block_size, kv_stride, kvh, kt, key_limit, sm.v);
+  const int num_tiles = (key_limit + kBk - 1) / kBk;
+  for (int t = 0; t < num_tiles; ++t) {
+    const int stage = t & 1, kt = t * kBk;
+    if (t + 1 < num_tiles) {
+      load_kv_tile<HD>(p, table, kvh, kt + kBk, key_limit, sm, stage ^ 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
     __syncthreads();
-
-    for (int n = 0; n < kBk / 16; ++n) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> s_frag;
-      wmma::fill_fragment(s_frag, 0.0f);
-      for (int k = 0; k < HD / 16; ++k) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> b;
-        wmma::load_matrix_sync(a, &sm.q[warp * 16][k * 16], FlashSmem<HD>::kLd);
-        wmma::load_matrix_sync(b, &sm.k[n * 16][k * 16], FlashSmem<HD>::kLd);
-        wmma::mma_sync(s_frag, a, b, s_frag);
+    if (t == 0) {
+      for (int kc = 0; kc < kKc; ++kc) {
+        const int m = lane / 8, r = lane % 8;
+        ldmatrix_x4(qf[kc], &sm.q[warp * 16 + (m % 2) * 8 + r][kc * 16 + (m / 2) * 8]);
       }
-      wmma::store_matrix_sync(&sm.s[warp][0][n * 16], s_frag, kBk, wmma::mem_row_major);
     }
-    __syncwarp();
 
-    float mx = -INFINITY;
-    for (int c = half * 32; c < half * 32 + 32; ++c) {
-      const int key = kt + c;
-      const float s = key <= my_pos ? sm.s[warp][r][c] * p.scale : -INFINITY;
-      sm.s[warp][r][c] = s;
-      mx = fmaxf(mx, s);
-    }
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-    const float m_new = fmaxf(m, mx);
-    // A row whose keys all lie past it in this tile keeps m = -inf until it sees one; guard exp.
-    const float alpha = m_new == -INFINITY ? 1.0f : __expf(m - m_new);
-    float sum = 0.0f;
-    for (int c = half * 32; c < half * 32 + 32; ++c) {
-      const float e = m_new == -INFINITY ? 0.0f : __expf(sm.s[warp][r][c] - m_new);
-      const bf16 eb = to_bf16(e);
-      sm.pr[warp][r][c] = eb;
-      sum += to_float(eb);  // normalize by what P.V actually sums
-    }
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    l = l * alpha + sum;
-    m = m_new;
-    for (int c = half * (HD / 2); c < (half + 1) * (HD / 2); ++c) sm.o[warp][r][c] *= alpha;
-    __syncwarp();
-
-    for (int n = 0; n < HD / 16; ++n) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> o_frag;
-      wmma::load_matrix_sync(o_frag, &sm.o[warp][0][n * 16], HD, wmma::mem_row_major);
-      for (int k = 0; k < kBk / 16; ++k) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> a;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> b;
-        wmma::load_matrix_sync(a, &sm.pr[warp][0][k * 16], kBk);
-        wmma::load_matrix_sync(b, &sm.v[k * 16][n * 16], FlashSmem<HD>::kLd);
-        wmma::mma_sync(o_frag, a, b, o_frag);
+    // S (16 x 64) = Q_w K^T
+    float s[kNt][4];
+    for (int n = 0; n < kNt; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+    for (int n = 0; n < kNt; ++n) {
+      for (int kc = 0; kc < kKc; kc += 2) {
+        uint32_t b[4];  // B fragments of dim chunks kc and kc + 1 for keys 8n..8n+7
+        const int m = lane / 8, r = lane % 8;
+        ldmatrix_x4(b, &sm.k[stage][n * 8 + r][kc * 16 + m * 8]);
+        mma_bf16(s[n], qf[kc], b[0], b[1]);
+        mma_bf16(s[n], qf[kc + 1], b[2], b[3]);
       }
-      wmma::store_matrix_sync(&sm.o[warp][0][n * 16], o_frag, HD, wmma::mem_row_major);
     }
-    __syncwarp();
+
+    // Causal mask, online softmax (base 2), P = exp2(s - m) as bf16.
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+    for (int n = 0; n < kNt; ++n) {
+      const int key = kt + n * 8 + 2 * c;
+      s[n][0] = key <= pos0 ? s[n][0] * scale_log2 : -INFINITY;
+      s[n][1] = key + 1 <= pos0 ? s[n][1] * scale_log2 : -INFINITY;
+      s[n][2] = key <= pos1 ? s[n][2] * scale_log2 : -INFINITY;
+      s[n][3] = key + 1 <= pos1 ? s[n][3] * scale_log2 : -INFINITY;
+      mx0 = fmaxf(mx0, fmaxf(s[n][0], s[n][1]));
+      mx1 = fmaxf(mx1, fmaxf(s[n][2], s[n][3]));
+    }
+    for (int o2 = 1; o2 <= 2; o2 <<= 1) {
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, o2));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, o2));
+    }
+    const float new0 = fmaxf(m0, mx0), new1 = fmaxf(m1, mx1);
+    // Row 0 of every tile sees key 0, so m is finite after the first tile; guard anyway.
+    const float base0 = new0 == -INFINITY ? 0.0f : new0, base1 = new1 == -INFINITY ? 0.0f : new1;
+    const float alpha0 = exp2f(m0 - base0), alpha1 = exp2f(m1 - base1);
+    m0 = new0;
+    m1 = new1;
+    uint32_t pf[kNt / 2][4];  // P as A fragments, one per 16-key chunk
+    float sum0 = 0.0f, sum1 = 0.0f;
+    for (int n = 0; n < kNt; ++n) {
+      const __nv_bfloat162 top = __floats2bfloat162_rn(exp2f(s[n][0] - base0), exp2f(s[n][1] - base0));
+      const __nv_bfloat162 bot = __floats2bfloat162_rn(exp2f(s[n][2] - base1), exp2f(s[n][3] - base1));
+      const float2 tf = __bfloat1622float2(top), bf = __bfloat1622float2(bot);
+      sum0 += tf.x + tf.y;  // normalize by exactly what P.V sums
+      sum1 += bf.x + bf.y;
+      pf[n / 2][(n % 2) * 2] = *reinterpret_cast<const uint32_t*>(&top);
+      pf[n / 2][(n % 2) * 2 + 1] = *reinterpret_cast<const uint32_t*>(&bot);
+    }
+    l0 = l0 * alpha0 + sum0;
+    l1 = l1 * alpha1 + sum1;
+    for (int d = 0; d < kDt; ++d) {
+      o[d][0] *= alpha0;
+      o[d][1] *= alpha0;
+      o[d][2] *= alpha1;
+      o[d][3] *= alpha1;
+    }
+
+    // O (16 x hd) += P (16 x 64) V (64 x hd)
+    for (int kc = 0; kc < kBk / 16; ++kc) {
+      for (int d = 0; d < kDt; d += 2) {
+        uint32_t b[4];  // B fragments of dim tiles d and d + 1 for keys 16kc..16kc+15
+        const int m = lane / 8, r = lane % 8;
+        ldmatrix_x4_trans(b, &sm.v[stage][kc * 16 + (m % 2) * 8 + r][d * 8 + (m / 2) * 8]);
+        mma_bf16(o[d], pf[kc], b[0], b[1]);
+        mma_bf16(o[d + 1], pf[kc], b[2], b[3]);
+      }
+    }
+    __syncthreads();  // this stage is refilled two tiles on
   }
 
-  if (my_row < rows) {
-    bf16* out = p.out + (int64_t(q_begin + my_row) * p.num_heads + head) * HD;
-    const float inv = l > 0.0f ? 1.0f / l : 0.0f;
-    for (int c = half * (HD / 2); c < (half + 1) * (HD / 2); ++c) {
-      out[c] = to_bf16(sm.o[warp][r][c] * inv);
+  for (int o2 = 1; o2 <= 2; o2 <<= 1) {
+    l0 += __shfl_xor_sync(0xffffffffu, l0, o2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, o2);
+  }
+  const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+  const int r0 = warp * 16 + g, r1 = r0 + 8;
+  for (int d = 0; d < kDt; ++d) {
+    const int col = d * 8 + 2 * c;
+    if (r0 < rows) {
+      *reinterpret_cast<uint32_t*>(p.out + (int64_t(q_begin + row0 + r0) * p.num_heads + head) * HD +
+                                   col) = pack_bf16(o[d][0] * inv0, o[d][1] * inv0);
+    }
+    if (r1 < rows) {
+      *reinterpret_cast<uint32_t*>(p.out + (int64_t(q_begin + row0 + r1) * p.num_heads + head) * HD +
+                                   col) = pack_bf16(o[d][2] * inv1, o[d][3] * inv1);
     }
   }
 }
