@@ -33,6 +33,7 @@ struct BenchOptions {
   std::vector<int> prefill_tokens{512, 2048, 7500};
   std::vector<std::string> decode_cases{"1x7500", "1x1024", "16x2048", "32x2048"};
   int iterations = 5;
+  bool enforce_eager = false;
 };
 
 // B sequences whose next token sits at position ctx - new_tokens.. ctx - 1, blocks laid out
@@ -111,6 +112,7 @@ int bench_model_command(int argc, char** argv) {
   app.add_option("--decode", o.decode_cases, "decode cases BATCHxCONTEXT");
   app.add_option("--iterations", o.iterations, "timed runs per figure (median)")
       ->check(CLI::Range(1, 1000));
+  app.add_flag("--enforce-eager", o.enforce_eager, "CUDA: decode without CUDA graphs");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -126,6 +128,7 @@ int bench_model_command(int argc, char** argv) {
   bo.device = o.device == "cuda" ? BackendDevice::kCuda : BackendDevice::kCpu;
   bo.pool = &pool;
   bo.max_num_batched_tokens = *std::max_element(o.prefill_tokens.begin(), o.prefill_tokens.end());
+  bo.execution = o.enforce_eager ? ExecutionMode::kEager : ExecutionMode::kGraphs;
   std::unique_ptr<ModelBackend> backend = load_model_backend(o.model_dir, bo);
   const ModelConfig& c = backend->config();
   int64_t blocks = 0;
@@ -142,6 +145,7 @@ int bench_model_command(int argc, char** argv) {
                            {"gpu", device_name(o.device)},
                            {"date", utc_now()},
                            {"model", o.model_dir},
+                           {"cuda_graphs", o.device == "cuda" && !o.enforce_eager},
                            {"prefill", nlohmann::json::array()},
                            {"decode", nlohmann::json::array()}};
   for (int t : o.prefill_tokens) {

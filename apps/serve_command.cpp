@@ -33,7 +33,7 @@ struct ServeOptions {
   int max_num_batched_tokens = 2048;
   int block_size = 16;
   bool enable_prefix_caching = true;
-  bool enforce_eager = false;  // accepted for vLLM compatibility; CPU has no graphs to skip
+  bool enforce_eager = false;  // CUDA: no CUDA graphs (the CPU has none to skip)
   bool disable_log_requests = false;
   std::optional<std::string> kv_transfer_config;
   std::optional<uint64_t> seed;
@@ -67,7 +67,7 @@ void add_options(CLI::App& app, ServeOptions& o) {
       ->capture_default_str();
   app.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", o.enable_prefix_caching,
                "reuse KV blocks of shared prompt prefixes (default: on)");
-  app.add_flag("--enforce-eager", o.enforce_eager, "accepted for vLLM compatibility (no effect)");
+  app.add_flag("--enforce-eager", o.enforce_eager, "CUDA: run decode steps without CUDA graphs");
   app.add_flag("--disable-log-requests", o.disable_log_requests, "no log line per request");
   app.add_option("--kv-transfer-config", o.kv_transfer_config,
                  "KV transfer connector config (JSON), e.g. LMCacheConnectorV1");
@@ -108,6 +108,7 @@ EngineConfig engine_config(const ServeOptions& o) {
   c.enable_prefix_caching = o.enable_prefix_caching;
   c.kv_cache_memory_bytes = o.kv_cache_memory;
   c.gpu_memory_utilization = o.gpu_memory_utilization;
+  c.enforce_eager = o.enforce_eager;
   c.seed = o.seed;
   return c;
 }

@@ -25,7 +25,7 @@ missing=$(ldd "$G"/bin/tandem "$G"/bin/test_cuda 2>&1 | grep "not found" || true
 [ -z "$missing" ] || { echo "gpu_run.sh: missing libraries: $missing" >&2; exit 1; }
 
 status=0
-"$G"/bin/test_cuda "${FILTER[@]}" --gtest_output="json:$OUT/test_cuda.json" 2>&1 |
+"$G"/bin/test_cuda "${FILTER[@]}" 2>&1 |
   tee "$OUT/test_cuda.log" | grep -E "FAILED|PASSED|SKIPPED|Failure|worst" | head -60 || true
 grep -q "^\[  PASSED" "$OUT/test_cuda.log" && ! grep -q "^\[  FAILED" "$OUT/test_cuda.log" || status=1
 # `tandem generate --device cuda` against the CPU oracle: the same greedy ids on a golden model.
@@ -47,10 +47,14 @@ if [ "$BENCH" = 1 ]; then
   MODEL=/tmp/llama-3.1-8b
   [ -f "$MODEL/config.json" ] || "$G"/bin/tandem make-model --config llama-3.1-8b --out "$MODEL" \
       --dtype bf16 --tokenizer "$TANDEM_SHARED/golden/models/llama3-tokenizer" >/dev/null || status=1
-  "$G"/bin/tandem bench-model --model "$MODEL" --device cuda --json "$OUT/tandem_bench.json" 2>&1 |
-    tee "$OUT/tandem_bench.log" || status=1
+  "$G"/bin/tandem bench-model --model "$MODEL" --device cuda --json "$OUT/tandem_bench.json" \
+      >/dev/null || status=1
+  "$G"/bin/tandem bench-model --model "$MODEL" --device cuda --enforce-eager --prefill 512 \
+      --json "$OUT/tandem_bench_eager.json" >/dev/null || status=1
   PYTHONUNBUFFERED=1 python3 "$TANDEM_SHARED/bench/torch_peer.py" 2>&1 | tee "$OUT/torch_peer.log" || status=1
   python3 "$G"/merge_bench.py "$OUT/tandem_bench.json" "$OUT/torch_peer.log" \
-      > "$OUT/bench_result.json" && cat "$OUT/bench_result.json" || status=1
+      "$OUT/tandem_bench_eager.json" > "$OUT/bench_result.json" || status=1
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); [print(k, v) for k, v in r["ratios"].items()]' \
+      "$OUT/bench_result.json" || status=1
 fi
 exit $status

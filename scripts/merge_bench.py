@@ -1,6 +1,6 @@
 """Puts Tandem's `bench-model` JSON and torch_peer.py's JSON lines from the same GPU run side by
 side, with Tandem/peer time ratios (below 1 = Tandem faster) and the issue's targets.
-Usage: merge_bench.py TANDEM_JSON PEER_LOG > result.json"""
+Usage: merge_bench.py TANDEM_JSON PEER_LOG [TANDEM_EAGER_JSON] > result.json"""
 import json, sys
 
 TARGETS = {"prefill_7500": 0.85, "decode_1x7500": 0.75, "decode_16x2048": 0.80,
@@ -29,5 +29,8 @@ for key, ms in ours.items():
         r = ms / peer_ms[key]
         ratios[key] = {"tandem_ms": round(ms, 3), "peer_ms": peer_ms[key], "ratio": round(r, 3),
                        "target": TARGETS.get(key), "met": (r <= TARGETS[key]) if key in TARGETS else None}
-print(json.dumps({"gpu": tandem["gpu"], "date": tandem["date"], "tandem": tandem, "peer": peer,
-                  "ratios": ratios}, indent=2))
+result = {"gpu": tandem["gpu"], "date": tandem["date"], "tandem": tandem, "peer": peer,
+          "ratios": ratios}
+if len(sys.argv) > 3:
+    result["tandem_eager"] = json.load(open(sys.argv[3]))
+print(json.dumps(result, indent=2))

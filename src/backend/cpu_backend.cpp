@@ -26,7 +26,8 @@ std::unique_ptr<ModelBackend> load_model_backend(const std::filesystem::path& di
                                                  const BackendOptions& options) {
   if (options.device == BackendDevice::kCpu) return std::make_unique<CpuBackend>(dir, options.pool);
 #ifdef TANDEM_WITH_CUDA
-  return std::make_unique<CudaModel>(dir, CudaModelOptions{options.max_num_batched_tokens});
+  return std::make_unique<CudaModel>(
+      dir, CudaModelOptions{options.max_num_batched_tokens, options.execution});
 #else
   fail("--device cuda: this tandem was built without CUDA (configure with -DTANDEM_CUDA=ON)");
 #endif

@@ -25,6 +25,17 @@ using cuda::check_cuda;
 
 constexpr int64_t kConvertChunk = int64_t(1) << 22;  // elements converted per host pass
 constexpr int kInitialLogitRows = 256;
+constexpr int kMaxGraphBatch = 256;          // larger decode batches run eagerly
+constexpr int kMinGraphBlocks = 64;          // block-table buckets: powers of two from here
+constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;
+
+// Decode batch sizes are padded up to one of these, so few graphs cover every size.
+int graph_batch_bucket(int n) {
+  for (int b : {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256}) {
+    if (n <= b) return b;
+  }
+  return n;
+}
 
 std::vector<float> rope_inv_freq(const ModelConfig& c) {
   std::vector<float> inv = cpu::rope_default_inv_freq(c.head_dim, c.rope.theta);
@@ -54,15 +65,20 @@ void upload_as_bf16(const TensorRef& t, int64_t count, cuda::bf16* dst) {
   }
 }
 
+// Reallocates `b` when it holds fewer than `count`; bumps `generation` when it does.
 template <typename T>
-void grow(cuda::DeviceBuffer<T>& b, int64_t count) {
-  if (int64_t(b.size()) < count) b = cuda::DeviceBuffer<T>(size_t(count));
+void grow(cuda::DeviceBuffer<T>& b, int64_t count, uint64_t& generation) {
+  if (int64_t(b.size()) >= count) return;
+  b = cuda::DeviceBuffer<T>(size_t(count));
+  ++generation;
 }
 
 }  // namespace
 
 CudaModel::CudaModel(const std::filesystem::path& dir, const CudaModelOptions& options)
-    : config_(load_model_config(dir)), weights_(WeightStore::open(dir)) {
+    : config_(load_model_config(dir)),
+      weights_(WeightStore::open(dir)),
+      execution_(options.execution) {
   TANDEM_CHECK(config_.model_type == "llama" || config_.model_type == "mistral" ||
                    config_.model_type == "qwen2",
                "CudaModel: unsupported model_type '{}'", config_.model_type);
@@ -74,6 +90,9 @@ CudaModel::CudaModel(const std::filesystem::path& dir, const CudaModelOptions& o
   check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream create");
   check_cublas(cublasCreate(&cublas_), "cublasCreate");
   check_cublas(cublasSetStream(cublas_, stream_), "cublasSetStream");
+  cublas_workspace_ = cuda::DeviceBuffer<uint8_t>(kCublasWorkspaceBytes);
+  check_cublas(cublasSetWorkspace(cublas_, cublas_workspace_.data(), kCublasWorkspaceBytes),
+               "cublasSetWorkspace");
   kv_shape_ = {config_.num_layers, 0, kDefaultBlockSize, config_.num_kv_heads, config_.head_dim,
                DType::kBF16};  // no blocks until allocate_kv_cache
   upload_weights();
@@ -83,6 +102,7 @@ CudaModel::CudaModel(const std::filesystem::path& dir, const CudaModelOptions& o
 
 CudaModel::~CudaModel() {
   if (stream_) cudaStreamSynchronize(stream_);
+  clear_graphs();
   if (cublas_) cublasDestroy(cublas_);
   if (stream_) cudaStreamDestroy(stream_);
 }
@@ -149,14 +169,17 @@ void CudaModel::ensure_workspace(int64_t rows, int64_t logit_rows) {
     ws_.act = cuda::DeviceBuffer<bf16>(size_t(rows * c.intermediate_size));
     ws_.slots = cuda::DeviceBuffer<int64_t>(size_t(rows));
     ws_.rows = rows;
+    ++ws_generation_;
   }
   if (logit_rows > ws_.logit_rows) {
     ws_.last = cuda::DeviceBuffer<bf16>(size_t(logit_rows * c.hidden_size));
     ws_.logits = cuda::DeviceBuffer<float>(size_t(logit_rows * c.vocab_size));
     ws_.logit_rows = logit_rows;
+    ++ws_generation_;
   }
   grow(ws_.attn_ws,
-       int64_t(cuda::paged_attention_workspace_bytes(c.num_heads, c.head_dim) / sizeof(float)));
+       int64_t(cuda::paged_attention_workspace_bytes(c.num_heads, c.head_dim) / sizeof(float)),
+       ws_generation_);
 }
 
 void CudaModel::allocate_kv_cache(int64_t num_blocks, int block_size) {
@@ -165,12 +188,15 @@ void CudaModel::allocate_kv_cache(int64_t num_blocks, int block_size) {
   TANDEM_CHECK(num_blocks > 0 && block_size > 0,
                "KV cache: every size must be positive (blocks {}, block_size {})", num_blocks,
                block_size);
+  clear_graphs();
   k_cache_.clear();
   v_cache_.clear();
   kv_shape_.num_blocks = 0;
+  // One block past the shape's: the scratch block padded decode rows write into.
+  const size_t layer_elems = size_t(shape.layer_floats() + shape.block_size * shape.slot_floats());
   for (int l = 0; l < config_.num_layers; ++l) {
-    k_cache_.emplace_back(size_t(shape.layer_floats()));
-    v_cache_.emplace_back(size_t(shape.layer_floats()));
+    k_cache_.emplace_back(layer_elems);
+    v_cache_.emplace_back(layer_elems);
     check_cuda(cudaMemset(k_cache_.back().data(), 0, k_cache_.back().size() * sizeof(bf16)),
                "KV cache clear");
     check_cuda(cudaMemset(v_cache_.back().data(), 0, v_cache_.back().size() * sizeof(bf16)),
@@ -203,7 +229,7 @@ CudaModel::BatchView CudaModel::upload_batch(const ForwardBatch& b) {
   const size_t ids = append(b.token_ids), pos = append(b.positions), qs = append(b.query_start),
                ctx = append(b.context_lens), tables = append(b.block_tables),
                logits = append(b.logits_indices);
-  grow(ws_.ints, int64_t(host_ints_.size()));
+  grow(ws_.ints, int64_t(host_ints_.size()), ws_generation_);
   check_cuda(cudaMemcpyAsync(ws_.ints.data(), host_ints_.data(), host_ints_.size() * 4,
                              cudaMemcpyHostToDevice, stream_),
              "batch upload");
@@ -218,31 +244,121 @@ CudaModel::BatchView CudaModel::upload_batch(const ForwardBatch& b) {
 void CudaModel::forward(const ForwardBatch& batch, float* logits) {
   TANDEM_CHECK(kv_shape_.num_blocks > 0, "forward: the KV cache is not allocated");
   validate_forward_batch(batch, config_, kv_shape_);
-  const ModelConfig& c = config_;
-  const int64_t n = batch.num_tokens(), m = int64_t(batch.logits_indices.size());
-  ensure_workspace(n, m);
-  const BatchView view = upload_batch(batch);
-  check_cuda(cuda::embedding(embed_.data(), c.vocab_size, c.hidden_size, view.token_ids, n,
-                             ws_.hidden.data(), stream_),
-             "embedding");
-  for (int layer = 0; layer < c.num_layers; ++layer) layer_forward(layer, batch, view);
+  const int64_t m = int64_t(batch.logits_indices.size());
+  if (execution_ == ExecutionMode::kGraphs && graph_eligible(batch)) {
+    forward_graph(batch);
+  } else {
+    ensure_workspace(batch.num_tokens(), m);
+    const BatchView view = upload_batch(batch);
+    int32_t max_context_len = 0;
+    for (int32_t len : batch.context_lens) max_context_len = std::max(max_context_len, len);
+    enqueue_forward(batch, view, max_context_len);
+  }
   if (m > 0) {
-    check_cuda(cuda::rms_norm({ws_.hidden.data(), nullptr, view.logits_indices, final_norm_.data(),
-                               ws_.last.data(), m, c.hidden_size, c.rms_norm_eps},
-                              stream_),
-               "final norm");
-    const bf16* head = c.tie_word_embeddings ? embed_.data() : lm_head_.data();
-    check_cublas(cuda::gemm(cublas_, {ws_.last.data(), head, ws_.logits.data(), cuda::GemmOut::kF32,
-                                      m, c.vocab_size, c.hidden_size, 0.0f}),
-                 "lm_head");
-    check_cuda(cudaMemcpyAsync(logits, ws_.logits.data(), size_t(m * c.vocab_size) * 4,
+    check_cuda(cudaMemcpyAsync(logits, ws_.logits.data(), size_t(m * config_.vocab_size) * 4,
                                cudaMemcpyDeviceToHost, stream_),
                "logits download");
   }
   check_cuda(cudaStreamSynchronize(stream_), "forward");
 }
 
-void CudaModel::layer_forward(int layer, const ForwardBatch& b, const BatchView& view) {
+void CudaModel::enqueue_forward(const ForwardBatch& batch, const BatchView& view,
+                                int32_t max_context_len) {
+  const ModelConfig& c = config_;
+  const int64_t n = batch.num_tokens(), m = int64_t(batch.logits_indices.size());
+  check_cuda(cuda::embedding(embed_.data(), c.vocab_size, c.hidden_size, view.token_ids, n,
+                             ws_.hidden.data(), stream_),
+             "embedding");
+  for (int layer = 0; layer < c.num_layers; ++layer) {
+    layer_forward(layer, batch, view, max_context_len);
+  }
+  if (m == 0) return;
+  check_cuda(cuda::rms_norm({ws_.hidden.data(), nullptr, view.logits_indices, final_norm_.data(),
+                             ws_.last.data(), m, c.hidden_size, c.rms_norm_eps},
+                            stream_),
+             "final norm");
+  const bf16* head = c.tie_word_embeddings ? embed_.data() : lm_head_.data();
+  check_cublas(cuda::gemm(cublas_, {ws_.last.data(), head, ws_.logits.data(), cuda::GemmOut::kF32, m,
+                                    c.vocab_size, c.hidden_size, 0.0f}),
+               "lm_head");
+}
+
+// A pure decode step: one new token per sequence, each sampled, rows in sequence order.
+bool CudaModel::graph_eligible(const ForwardBatch& b) const {
+  const int32_t seqs = b.num_seqs();
+  if (seqs > kMaxGraphBatch || b.num_tokens() != seqs ||
+      int64_t(b.logits_indices.size()) != seqs) {
+    return false;
+  }
+  for (int32_t s = 0; s < seqs; ++s) {
+    if (b.logits_indices[size_t(s)] != s) return false;
+  }
+  return true;
+}
+
+// Pads the step to (batch bucket) sequences whose block tables hold (blocks bucket) entries;
+// padding rows read and write only the scratch block past the cache's last. Captures the graph
+// for that shape on first use (or after a workspace buffer moved), then replays it.
+void CudaModel::forward_graph(const ForwardBatch& b) {
+  const int32_t seqs = b.num_seqs(), bucket = graph_batch_bucket(seqs);
+  int32_t blocks = kMinGraphBlocks;
+  while (blocks < b.max_blocks_per_seq) blocks *= 2;
+  const int32_t scratch = int32_t(kv_shape_.num_blocks), bs = kv_shape_.block_size;
+  ForwardBatch p;
+  p.token_ids = b.token_ids;
+  p.positions = b.positions;
+  p.slot_mapping = b.slot_mapping;
+  p.context_lens = b.context_lens;
+  p.max_blocks_per_seq = blocks;
+  p.block_tables.assign(size_t(bucket) * size_t(blocks), scratch);
+  for (int32_t s = 0; s < seqs; ++s) {
+    std::copy_n(b.block_tables.begin() + int64_t(s) * b.max_blocks_per_seq, b.max_blocks_per_seq,
+                p.block_tables.begin() + int64_t(s) * blocks);
+  }
+  for (int32_t s = seqs; s < bucket; ++s) {
+    p.token_ids.push_back(0);
+    p.positions.push_back(0);
+    p.slot_mapping.push_back(int64_t(scratch) * bs);
+    p.context_lens.push_back(1);
+  }
+  for (int32_t s = 0; s <= bucket; ++s) p.query_start.push_back(s);
+  for (int32_t s = 0; s < bucket; ++s) p.logits_indices.push_back(s);
+
+  ensure_workspace(bucket, bucket);
+  const BatchView view = upload_batch(p);
+  DecodeGraph& g = graphs_[{bucket, blocks}];
+  if (g.exec && g.generation != ws_generation_) {
+    cudaGraphExecDestroy(g.exec);
+    g.exec = nullptr;
+  }
+  if (!g.exec) {
+    cudaGraph_t graph = nullptr;
+    check_cuda(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "graph capture");
+    try {
+      enqueue_forward(p, view, blocks * bs);
+    } catch (...) {
+      cudaStreamEndCapture(stream_, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      throw;
+    }
+    check_cuda(cudaStreamEndCapture(stream_, &graph), "graph capture");
+    const cudaError_t e = cudaGraphInstantiate(&g.exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check_cuda(e, "graph instantiate");
+    g.generation = ws_generation_;
+  }
+  check_cuda(cudaGraphLaunch(g.exec, stream_), "graph launch");
+}
+
+void CudaModel::clear_graphs() {
+  for (auto& [key, g] : graphs_) {
+    if (g.exec) cudaGraphExecDestroy(g.exec);
+  }
+  graphs_.clear();
+}
+
+void CudaModel::layer_forward(int layer, const ForwardBatch& b, const BatchView& view,
+                              int32_t max_context_len) {
   const ModelConfig& c = config_;
   Layer& l = layers_[size_t(layer)];
   const int64_t n = b.num_tokens();
@@ -264,7 +380,7 @@ void CudaModel::layer_forward(int layer, const ForwardBatch& b, const BatchView&
   r.inv_freq = inv_freq_.data();
   r.k_cache = k_cache_[size_t(layer)].data();
   r.v_cache = v_cache_[size_t(layer)].data();
-  r.num_slots = kv_shape_.num_slots();
+  r.num_slots = kv_shape_.num_slots() + kv_shape_.block_size;  // + the padding scratch block
   r.n = n;
   r.num_heads = c.num_heads;
   r.num_kv_heads = c.num_kv_heads;
@@ -285,8 +401,8 @@ void CudaModel::layer_forward(int layer, const ForwardBatch& b, const BatchView&
   a.num_tokens = int32_t(n);
   for (int32_t s = 0; s < b.num_seqs(); ++s) {
     a.max_query_len = std::max(a.max_query_len, b.query_start[size_t(s) + 1] - b.query_start[size_t(s)]);
-    a.max_context_len = std::max(a.max_context_len, b.context_lens[size_t(s)]);
   }
+  a.max_context_len = max_context_len;
   a.num_heads = c.num_heads;
   a.num_kv_heads = c.num_kv_heads;
   a.head_dim = c.head_dim;

@@ -6,6 +6,7 @@
 #include <cublas_v2.h>
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,9 @@ namespace tandem {
 
 struct CudaModelOptions {
   int max_num_batched_tokens = 8192;  // activation rows the first workspace is sized for
+  // kGraphs: a decode step (every sequence one new token, all sampled) pads its batch to a size
+  // bucket and replays a CUDA graph captured once per (batch bucket, block-table bucket).
+  ExecutionMode execution = ExecutionMode::kGraphs;
 };
 
 class CudaModel : public ModelBackend {
@@ -77,13 +81,26 @@ class CudaModel : public ModelBackend {
     const int64_t* slots;
   };
 
+  // A captured decode step and the workspace generation its baked-in pointers belong to.
+  struct DecodeGraph {
+    cudaGraphExec_t exec = nullptr;
+    uint64_t generation = 0;
+  };
+
   void upload_weights();
+  // Enqueues the whole forward pass of `batch` (already uploaded as `view`) on stream_;
+  // `max_context_len` sizes the attention grid (a graph bucket's bound, or the batch's own).
+  void enqueue_forward(const ForwardBatch& batch, const BatchView& view, int32_t max_context_len);
+  void forward_graph(const ForwardBatch& batch);
+  bool graph_eligible(const ForwardBatch& batch) const;
+  void clear_graphs();
   // Tensors (name, rows) of `cols` columns each (cols 0: 1-D), stacked row-wise as bf16.
   cuda::DeviceBuffer<bf16> upload_parts(const std::vector<std::pair<std::string, int64_t>>& parts,
                                         int64_t cols);
   void ensure_workspace(int64_t rows, int64_t logit_rows);
   BatchView upload_batch(const ForwardBatch& batch);
-  void layer_forward(int layer, const ForwardBatch& batch, const BatchView& view);
+  void layer_forward(int layer, const ForwardBatch& batch, const BatchView& view,
+                     int32_t max_context_len);
 
   ModelConfig config_;
   WeightStore weights_;
@@ -97,7 +114,11 @@ class CudaModel : public ModelBackend {
   KvCacheShape kv_shape_;
   std::vector<cuda::DeviceBuffer<bf16>> k_cache_, v_cache_;  // (layers) x (slots, kv, hd)
   Workspace ws_;
+  uint64_t ws_generation_ = 0;                // bumped whenever a workspace buffer moves
   std::vector<int32_t> host_ints_;            // staging for Workspace::ints
+  ExecutionMode execution_;
+  cuda::DeviceBuffer<uint8_t> cublas_workspace_;  // fixed, so cuBLAS allocates nothing in capture
+  std::map<std::pair<int, int>, DecodeGraph> graphs_;  // (batch bucket, blocks bucket) -> graph
 };
 
 }  // namespace tandem

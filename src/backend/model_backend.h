@@ -50,11 +50,15 @@ class ModelBackend {
 };
 
 enum class BackendDevice { kCpu, kCuda };
+// CUDA: decode steps replay captured CUDA graphs (kGraphs) or launch kernel by kernel (kEager,
+// vLLM's --enforce-eager). No effect on the CPU.
+enum class ExecutionMode { kGraphs, kEager };
 
 struct BackendOptions {
   BackendDevice device = BackendDevice::kCpu;
   ThreadPool* pool = nullptr;            // CPU: threads for the forward pass (may be null)
   int max_num_batched_tokens = 8192;     // CUDA: rows the activation workspace is sized for
+  ExecutionMode execution = ExecutionMode::kGraphs;
 };
 
 // Loads the model in `dir` onto `options.device`. Throws tandem::Error for a bad model, and for

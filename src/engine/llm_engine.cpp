@@ -45,6 +45,7 @@ std::unique_ptr<ModelBackend> load_backend(const EngineConfig& config, ThreadPoo
   o.device = config.device == Device::kCuda ? BackendDevice::kCuda : BackendDevice::kCpu;
   o.pool = &pool;
   o.max_num_batched_tokens = std::max(1, config.max_num_batched_tokens);
+  o.execution = config.enforce_eager ? ExecutionMode::kEager : ExecutionMode::kGraphs;
   return load_model_backend(config.model_dir, o);
 }
 

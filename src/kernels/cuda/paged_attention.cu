@@ -17,9 +17,13 @@ namespace {
 
 constexpr int kMaxGroup = 8;           // query heads per KV head the split-KV kernel supports
 constexpr int kTile = 128;             // keys per split-KV tile = threads per block
-constexpr int kMaxSplitRows = 1024;    // num_splits * num_tokens bound (sizes the workspace)
-constexpr int kMinKeysPerSplit = 256;  // a split shorter than this costs more than it saves
-constexpr int kTargetBlocks = 264;     // two waves of blocks on a 132-SM H100
+constexpr int kMaxSplitRows = 8192;    // num_splits * num_tokens bound (sizes the workspace)
+// Keys per split: fixed, so a row's result never depends on what else is in the batch (the same
+// greedy tokens batched as alone); 512 keeps 8K-context decode at 16 splits per KV head.
+constexpr int kKeysPerSplit = 512;
+// Sequences with at least this many new tokens take the tensor-core kernel under kAuto; the choice
+// depends only on the sequence itself, never on the rest of the batch.
+constexpr int kTensorCoreMinQueryLen = 16;
 
 // The sequence that query row t belongs to: the last s with query_start[s] <= t.
 __device__ __forceinline__ int find_seq(const int32_t* query_start, int num_seqs, int t) {
@@ -48,9 +52,10 @@ __device__ __forceinline__ void load8(const bf16* p, float* out) {
 
 // ---- split-KV kernel ---------------------------------------------------------------------------
 
+// Rows of sequences with at least `skip_query_len` new tokens are left to the tensor-core kernel.
 template <int HD>
 __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p, int num_splits,
-                                                         int keys_per_split) {
+                                                         int keys_per_split, int skip_query_len) {
   constexpr int kMaxHd = HD > 0 ? HD : kMaxGenericHeadDim;
   constexpr int kDimsPerThread = (kMaxHd + kTile - 1) / kTile;  // thread owns dims tid + k*kTile
   const int hd = HD > 0 ? HD : p.head_dim;
@@ -58,6 +63,7 @@ __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p,
   const int group = p.num_heads / p.num_kv_heads;
   const int seq = find_seq(p.query_start, p.num_seqs, t);
   const int q_end = p.query_start[seq + 1];
+  if (q_end - p.query_start[seq] >= skip_query_len) return;
   const int len = p.context_lens[seq] - (q_end - t) + 1;  // visible keys [0, len)
   const int begin = split * keys_per_split, end = min(len, begin + keys_per_split);
   const int32_t* table = p.block_tables + int64_t(seq) * p.max_blocks_per_seq;
@@ -162,8 +168,10 @@ __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p,
 }
 
 // Merges the splits' partials of one (token, head): out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
-__global__ void combine_kernel(PagedAttentionParams p, int num_splits) {
+__global__ void combine_kernel(PagedAttentionParams p, int num_splits, int skip_query_len) {
   const int t = blockIdx.x, head = blockIdx.y, hd = p.head_dim;
+  const int seq = find_seq(p.query_start, p.num_seqs, t);
+  if (p.query_start[seq + 1] - p.query_start[seq] >= skip_query_len) return;
   const int64_t rows = int64_t(num_splits) * p.num_tokens * p.num_heads;
   const float* m = p.workspace + rows * hd;
   const float* l = m + rows;
@@ -256,9 +264,11 @@ __device__ void load_kv_tile(const PagedAttentionParams& p, const int32_t* table
   }
 }
 
+// Sequences with fewer than `min_query_len` new tokens are left to the split-KV kernel.
 template <int HD>
 __global__ void __launch_bounds__(kWarps * 32) tensor_core_kernel(PagedAttentionParams p,
-                                                                  int tiles_per_seq) {
+                                                                  int tiles_per_seq,
+                                                                  int min_query_len) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
   FlashSmem<HD>& sm = *reinterpret_cast<FlashSmem<HD>*>(smem_raw);
   constexpr int kNt = kBk / 8;   // 8-key column tiles of S
@@ -270,7 +280,7 @@ __global__ void __launch_bounds__(kWarps * 32) tensor_core_kernel(PagedAttention
   const int head = blockIdx.y, kvh = head / (p.num_heads / p.num_kv_heads);
   const int q_begin = p.query_start[seq], q_len = p.query_start[seq + 1] - q_begin;
   const int row0 = qtile * kBq;
-  if (row0 >= q_len) return;
+  if (row0 >= q_len || q_len < min_query_len) return;
   const int rows = min(kBq, q_len - row0);
   const int first_pos = p.context_lens[seq] - q_len + row0;  // position of this tile's row 0
   const int key_limit = first_pos + rows;  // keys [0, key_limit) are visible to some row
@@ -412,28 +422,32 @@ bool valid(const PagedAttentionParams& p) {
          p.query_start && p.context_lens && p.block_tables;
 }
 
-cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream) {
-  const int64_t base_blocks = int64_t(p.num_tokens) * p.num_kv_heads;
-  int splits = int((kTargetBlocks + base_blocks - 1) / base_blocks);
-  splits = std::min(splits, (p.max_context_len + kMinKeysPerSplit - 1) / kMinKeysPerSplit);
-  splits = std::min(splits, kMaxSplitRows / std::max(1, p.num_tokens));
-  const size_t need = size_t(std::max(splits, 1)) * p.num_tokens * p.num_heads * (p.head_dim + 2) * 4;
-  if (splits > 1 && (!p.workspace || p.workspace_bytes < need)) splits = 1;
-  splits = std::max(splits, 1);
+cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream,
+                            int skip_query_len) {
+  int splits = (p.max_context_len + kKeysPerSplit - 1) / kKeysPerSplit;
+  // Past the workspace (huge mixed batches), splits get longer: still exact, batch-dependent.
+  const int max_splits = std::max(1, kMaxSplitRows / std::max(1, p.num_tokens));
+  const size_t row_bytes = size_t(p.num_tokens) * p.num_heads * (p.head_dim + 2) * sizeof(float);
+  if (splits > max_splits) splits = max_splits;
+  if (splits > 1 && (!p.workspace || p.workspace_bytes < size_t(splits) * row_bytes)) {
+    return cudaErrorInvalidValue;  // the caller sized the workspace with the function below
+  }
   const int keys_per_split =
-      ((p.max_context_len + splits - 1) / splits + kTile - 1) / kTile * kTile;
+      ((p.max_context_len + splits - 1) / splits + kKeysPerSplit - 1) / kKeysPerSplit * kKeysPerSplit;
   const dim3 grid(unsigned(p.num_tokens), unsigned(p.num_kv_heads), unsigned(splits));
   dispatch_head_dim(p.head_dim, [&](auto hd) {
-    split_kv_kernel<decltype(hd)::value><<<grid, kTile, 0, stream>>>(p, splits, keys_per_split);
+    split_kv_kernel<decltype(hd)::value>
+        <<<grid, kTile, 0, stream>>>(p, splits, keys_per_split, skip_query_len);
   });
   if (splits > 1) {
     combine_kernel<<<dim3(unsigned(p.num_tokens), unsigned(p.num_heads)), 128, 0, stream>>>(
-        p, splits);
+        p, splits, skip_query_len);
   }
   return last_launch_error();
 }
 
-cudaError_t launch_tensor_core(const PagedAttentionParams& p, cudaStream_t stream) {
+cudaError_t launch_tensor_core(const PagedAttentionParams& p, cudaStream_t stream,
+                               int min_query_len) {
   return dispatch_tensor_core_head_dim(p.head_dim, cudaErrorNotSupported, [&](auto hd) {
     constexpr int HD = decltype(hd)::value;
     const size_t smem = sizeof(FlashSmem<HD>);
@@ -442,7 +456,7 @@ cudaError_t launch_tensor_core(const PagedAttentionParams& p, cudaStream_t strea
     if (e != cudaSuccess) return e;
     const int tiles = (p.max_query_len + kBq - 1) / kBq;
     const dim3 grid(unsigned(int64_t(p.num_seqs) * tiles), unsigned(p.num_heads));
-    tensor_core_kernel<HD><<<grid, kWarps * 32, smem, stream>>>(p, tiles);
+    tensor_core_kernel<HD><<<grid, kWarps * 32, smem, stream>>>(p, tiles, min_query_len);
     return last_launch_error();
   });
 }
@@ -458,12 +472,22 @@ cudaError_t paged_attention(const PagedAttentionParams& p, cudaStream_t stream,
   if (p.num_tokens == 0) return cudaSuccess;
   if (!valid(p)) return cudaErrorInvalidValue;
   const bool tensor_core_ok = p.head_dim == 64 || p.head_dim == 128;
-  if (kernel == AttentionKernel::kAuto) {
-    kernel = tensor_core_ok && p.max_query_len >= 16 ? AttentionKernel::kTensorCore
-                                                     : AttentionKernel::kSplitKv;
+  constexpr int kNone = 1 << 30;
+  switch (kernel) {
+    case AttentionKernel::kTensorCore:
+      return launch_tensor_core(p, stream, /*min_query_len=*/0);
+    case AttentionKernel::kSplitKv:
+      return launch_split_kv(p, stream, /*skip_query_len=*/kNone);
+    case AttentionKernel::kAuto:
+      break;
   }
-  return kernel == AttentionKernel::kTensorCore ? launch_tensor_core(p, stream)
-                                                : launch_split_kv(p, stream);
+  // Each sequence goes to one kernel by its own query length.
+  if (!tensor_core_ok || p.max_query_len < kTensorCoreMinQueryLen) {
+    return launch_split_kv(p, stream, kNone);
+  }
+  const cudaError_t e = launch_tensor_core(p, stream, kTensorCoreMinQueryLen);
+  if (e != cudaSuccess) return e;
+  return launch_split_kv(p, stream, kTensorCoreMinQueryLen);
 }
 
 }  // namespace tandem::cuda

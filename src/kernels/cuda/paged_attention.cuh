@@ -34,8 +34,9 @@ struct PagedAttentionParams {
   size_t workspace_bytes = 0;
 };
 
-// Which kernel runs a batch: kAuto picks the tensor-core kernel when head_dim allows and some
-// sequence has more than a few new tokens; tests force each.
+// Which kernel runs a batch: kAuto sends each sequence with 16+ new tokens to the tensor-core
+// kernel (head_dim 64/128) and the rest to split-KV, chosen per sequence and with fixed split
+// boundaries, so a row's result does not depend on the rest of the batch; tests force each.
 enum class AttentionKernel { kAuto, kTensorCore, kSplitKv };
 
 // Bytes of workspace the split-KV kernel needs at most (for any batch with these sizes).
