@@ -2,7 +2,9 @@
 // allocation, and the layer loop — the same HF Llama order as LlamaModel:
 //   h = embed(ids); per layer: h += o(attn(rope(qkv(n1(h))))); h += down(silu_mul(gate_up(n2(h))));
 //   logits = lm_head(norm(h[logits_indices])).
-// Residual adds happen inside the o/down GEMMs (beta = 1 into the f32 stream).
+// o_proj / down_proj write bf16 (cuBLAS's fast path, as PyTorch runs them); the next RMSNorm adds
+// that output into the f32 residual stream as it normalizes (the final norm only for the rows
+// whose logits are wanted).
 #include "backend/cuda_model.h"
 
 #include <algorithm>
@@ -165,6 +167,7 @@ void CudaModel::ensure_workspace(int64_t rows, int64_t logit_rows) {
     ws_.normed = cuda::DeviceBuffer<bf16>(size_t(rows * c.hidden_size));
     ws_.qkv = cuda::DeviceBuffer<bf16>(size_t(rows * qkv_dim));
     ws_.attn = cuda::DeviceBuffer<bf16>(size_t(rows * q_dim));
+    ws_.proj = cuda::DeviceBuffer<bf16>(size_t(rows * c.hidden_size));
     ws_.gate_up = cuda::DeviceBuffer<bf16>(size_t(rows * 2 * c.intermediate_size));
     ws_.act = cuda::DeviceBuffer<bf16>(size_t(rows * c.intermediate_size));
     ws_.slots = cuda::DeviceBuffer<int64_t>(size_t(rows));
@@ -273,7 +276,7 @@ void CudaModel::enqueue_forward(const ForwardBatch& batch, const BatchView& view
     layer_forward(layer, batch, view, max_context_len);
   }
   if (m == 0) return;
-  check_cuda(cuda::rms_norm({ws_.hidden.data(), nullptr, view.logits_indices, final_norm_.data(),
+  check_cuda(cuda::rms_norm({ws_.hidden.data(), ws_.proj.data(), view.logits_indices, final_norm_.data(),
                              ws_.last.data(), m, c.hidden_size, c.rms_norm_eps},
                             stream_),
              "final norm");
@@ -364,7 +367,8 @@ void CudaModel::layer_forward(int layer, const ForwardBatch& b, const BatchView&
   const int64_t n = b.num_tokens();
   const int64_t q_dim = int64_t(c.num_heads) * c.head_dim;
   const int64_t qkv_dim = q_dim + 2 * int64_t(c.num_kv_heads) * c.head_dim;
-  check_cuda(cuda::rms_norm({ws_.hidden.data(), nullptr, nullptr, l.input_norm.data(),
+  const bf16* previous_mlp = layer > 0 ? ws_.proj.data() : nullptr;
+  check_cuda(cuda::rms_norm({ws_.hidden.data(), previous_mlp, nullptr, l.input_norm.data(),
                              ws_.normed.data(), n, c.hidden_size, c.rms_norm_eps},
                             stream_),
              "input norm");
@@ -411,11 +415,11 @@ void CudaModel::layer_forward(int layer, const ForwardBatch& b, const BatchView&
   a.workspace = ws_.attn_ws.data();
   a.workspace_bytes = ws_.attn_ws.size() * sizeof(float);
   check_cuda(cuda::paged_attention(a, stream_), "paged_attention");
-  check_cublas(cuda::gemm(cublas_, {ws_.attn.data(), l.o.data(), ws_.hidden.data(),
-                                    cuda::GemmOut::kF32, n, c.hidden_size, q_dim, 1.0f}),
+  check_cublas(cuda::gemm(cublas_, {ws_.attn.data(), l.o.data(), ws_.proj.data(),
+                                    cuda::GemmOut::kBF16, n, c.hidden_size, q_dim, 0.0f}),
                "o_proj");
 
-  check_cuda(cuda::rms_norm({ws_.hidden.data(), nullptr, nullptr, l.post_norm.data(),
+  check_cuda(cuda::rms_norm({ws_.hidden.data(), ws_.proj.data(), nullptr, l.post_norm.data(),
                              ws_.normed.data(), n, c.hidden_size, c.rms_norm_eps},
                             stream_),
              "post-attention norm");
@@ -425,9 +429,9 @@ void CudaModel::layer_forward(int layer, const ForwardBatch& b, const BatchView&
                "gate_up_proj");
   check_cuda(cuda::silu_mul(ws_.gate_up.data(), n, c.intermediate_size, ws_.act.data(), stream_),
              "silu_mul");
-  check_cublas(cuda::gemm(cublas_, {ws_.act.data(), l.down.data(), ws_.hidden.data(),
-                                    cuda::GemmOut::kF32, n, c.hidden_size, c.intermediate_size,
-                                    1.0f}),
+  check_cublas(cuda::gemm(cublas_, {ws_.act.data(), l.down.data(), ws_.proj.data(),
+                                    cuda::GemmOut::kBF16, n, c.hidden_size, c.intermediate_size,
+                                    0.0f}),
                "down_proj");
 }
 

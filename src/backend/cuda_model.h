@@ -62,6 +62,8 @@ class CudaModel : public ModelBackend {
     cuda::DeviceBuffer<bf16> normed;       // (rows, hidden)
     cuda::DeviceBuffer<bf16> qkv;          // (rows, qkv_dim)
     cuda::DeviceBuffer<bf16> attn;         // (rows, heads*hd)
+    cuda::DeviceBuffer<bf16> proj;         // (rows, hidden) o_proj / down_proj output, added to
+                                           // `hidden` by the next RMSNorm
     cuda::DeviceBuffer<bf16> gate_up;      // (rows, 2*inter)
     cuda::DeviceBuffer<bf16> act;          // (rows, inter)
     cuda::DeviceBuffer<bf16> last;         // (logit_rows, hidden) final-normed rows

@@ -63,7 +63,7 @@ TEST_F(CudaOpsTest, RmsNormWithAndWithoutResidualAddMatchesCpu) {
       std::vector<float> w = random_floats(size_t(dim), 4, 0.5f, 1.5f);
       auto d_w = to_device(round_to_bf16(w));
       auto d_x = to_device(x);
-      auto d_delta = to_device(delta);
+      auto d_delta = to_device(round_to_bf16(delta));
       DeviceBuffer<bf16> d_out(size_t(n * dim));
       cuda::RmsNormParams p{d_x.data(), with_delta ? d_delta.data() : nullptr, nullptr,
                             d_w.data(), d_out.data(), n, dim, 1e-5f};
@@ -80,23 +80,26 @@ TEST_F(CudaOpsTest, RmsNormWithAndWithoutResidualAddMatchesCpu) {
   }
 }
 
-TEST_F(CudaOpsTest, RmsNormGathersRows) {
+TEST_F(CudaOpsTest, RmsNormGathersRowsAddingTheirDelta) {
   const int rows = 9, dim = 96;
   std::vector<float> x = random_floats(size_t(rows * dim), 12, -3.0f, 3.0f);
+  std::vector<float> delta = random_floats(size_t(rows * dim), 14);
   std::vector<float> w = random_floats(size_t(dim), 13, 0.5f, 1.5f);
   const std::vector<int32_t> pick{8, 0, 3};
   auto d_w = to_device(round_to_bf16(w));
   auto d_x = to_device(x);
+  auto d_delta = to_device(round_to_bf16(delta));
   auto d_pick = to_device(pick);
   DeviceBuffer<bf16> d_out(pick.size() * dim);
-  check_cuda(cuda::rms_norm({d_x.data(), nullptr, d_pick.data(), d_w.data(), d_out.data(),
+  check_cuda(cuda::rms_norm({d_x.data(), d_delta.data(), d_pick.data(), d_w.data(), d_out.data(),
                              int64_t(pick.size()), dim, 1e-6f},
                             nullptr),
              "rms_norm");
   std::vector<double> want;
   for (int32_t r : pick) {
-    std::vector<float> o(dim);
-    cpu::rms_norm(x.data() + r * dim, w.data(), 1, dim, 1e-6f, o.data());
+    std::vector<float> o(dim), sum(dim);
+    for (int j = 0; j < dim; ++j) sum[j] = x[size_t(r * dim + j)] + delta[size_t(r * dim + j)];
+    cpu::rms_norm(sum.data(), w.data(), 1, dim, 1e-6f, o.data());
     want.insert(want.end(), o.begin(), o.end());
   }
   test::expect_close(test::bf16_to_floats(d_out.download()), want, 1e-3, kBf16Rel);

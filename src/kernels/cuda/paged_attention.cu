@@ -19,8 +19,9 @@ constexpr int kMaxGroup = 8;           // query heads per KV head the split-KV k
 constexpr int kTile = 128;             // keys per split-KV tile = threads per block
 constexpr int kMaxSplitRows = 8192;    // num_splits * num_tokens bound (sizes the workspace)
 // Keys per split: fixed, so a row's result never depends on what else is in the batch (the same
-// greedy tokens batched as alone); 512 keeps 8K-context decode at 16 splits per KV head.
-constexpr int kKeysPerSplit = 512;
+// greedy tokens batched as alone); one tile, so even a single short sequence fills the GPU
+// (1K context: 8 splits per KV head; 8K: 64).
+constexpr int kKeysPerSplit = kTile;
 // Sequences with at least this many new tokens take the tensor-core kernel under kAuto; the choice
 // depends only on the sequence itself, never on the rest of the batch.
 constexpr int kTensorCoreMinQueryLen = 16;

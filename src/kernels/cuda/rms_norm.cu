@@ -9,13 +9,14 @@ constexpr int kThreads = 256;
 
 __global__ void rms_norm_kernel(RmsNormParams p) {
   __shared__ float scratch[32];
-  float* row = p.residual + int64_t(p.rows ? p.rows[blockIdx.x] : blockIdx.x) * p.dim;
-  const float* delta = p.delta ? p.delta + int64_t(blockIdx.x) * p.dim : nullptr;
+  const int64_t src = p.rows ? p.rows[blockIdx.x] : blockIdx.x;
+  float* row = p.residual + src * p.dim;
+  const bf16* delta = p.delta ? p.delta + src * p.dim : nullptr;
   float sum_sq = 0.0f;
   for (int64_t i = threadIdx.x; i < p.dim; i += kThreads) {
     float x = row[i];
     if (delta) {
-      x += delta[i];
+      x += to_float(delta[i]);
       row[i] = x;
     }
     sum_sq += x * x;
@@ -31,7 +32,7 @@ __global__ void rms_norm_kernel(RmsNormParams p) {
 
 cudaError_t rms_norm(const RmsNormParams& p, cudaStream_t stream) {
   if (p.n <= 0) return cudaSuccess;
-  if (p.dim <= 0 || p.n > INT32_MAX || !p.residual || !p.weight || !p.out || (p.rows && p.delta)) {
+  if (p.dim <= 0 || p.n > INT32_MAX || !p.residual || !p.weight || !p.out) {
     return cudaErrorInvalidValue;
   }
   rms_norm_kernel<<<unsigned(p.n), kThreads, 0, stream>>>(p);
