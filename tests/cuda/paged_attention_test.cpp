@@ -130,7 +130,7 @@ std::vector<Case> sweep() {
     }
   }
   cases.push_back({6, 2, 64, 32, mixed});    // another block size, GQA 3
-  cases.push_back({32, 8, 128, 16, {{300, 300}, {1, 1}, {128, 1000}}});
+  cases.push_back({32, 8, 128, 16, {{300, 300}, {1, 1}, {128, 1000}, {129, 129}, {128, 128}}});
   return cases;
 }
 

@@ -1,10 +1,10 @@
 // paged_attention: kernels, then launchers.
 //  - split_kv_kernel: grid (token, kv head, split). A block loads the token's GQA group of queries,
-//    walks its share of the visible keys in tiles of kTile (one key per thread for the scores, one
-//    value dim per thread, for every head of the group, for P.V) with an online softmax, and writes either the final output
+//    walks its share of the visible keys in tiles of kTile (coalesced key and value rows, every
+//    value read once for all heads of the group) with an online softmax, and writes either the final output
 //    or an unnormalized partial (o, max, sum) that combine_kernel merges across splits.
-//  - tensor_core_kernel: grid (query tile of 64 rows of one sequence, q head). Flash-attention-2
-//    style: each of 4 warps owns 16 query rows; per 64-key tile (cp.async double-buffered through
+//  - tensor_core_kernel: grid (query tile of 128 rows of one sequence, q head). Flash-attention-2
+//    style: each of 8 warps owns 16 query rows; per 64-key tile (cp.async double-buffered through
 //    the block table), S = Q K^T with mma.sync in registers, a masked online softmax, and
 //    O = O * alpha + P V accumulated in registers.
 #include <algorithm>
@@ -52,13 +52,16 @@ __device__ __forceinline__ void load8(const bf16* p, float* out) {
 }
 
 // ---- split-KV kernel ---------------------------------------------------------------------------
+// Memory access: for the scores, hd / 8 lanes read one key row 16 bytes each (a warp reads 32 / (hd
+// / 8) whole rows per load) and reduce their partial dot products with shuffles; for P.V, hd / 2
+// threads read one value row 4 bytes each, 256 / hd key rows at a time, and the key-parallel
+// partial sums are added through shared memory at the end.
 
 // Rows of sequences with at least `skip_query_len` new tokens are left to the tensor-core kernel.
 template <int HD>
 __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p, int num_splits,
                                                          int keys_per_split, int skip_query_len) {
   constexpr int kMaxHd = HD > 0 ? HD : kMaxGenericHeadDim;
-  constexpr int kDimsPerThread = (kMaxHd + kTile - 1) / kTile;  // thread owns dims tid + k*kTile
   const int hd = HD > 0 ? HD : p.head_dim;
   const int t = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
   const int group = p.num_heads / p.num_kv_heads;
@@ -69,11 +72,14 @@ __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p,
   const int begin = split * keys_per_split, end = min(len, begin + keys_per_split);
   const int32_t* table = p.block_tables + int64_t(seq) * p.max_blocks_per_seq;
   const int64_t kv_stride = int64_t(p.num_kv_heads) * hd;
+  const bf16* k_head = p.k_cache + int64_t(kvh) * hd;
+  const bf16* v_head = p.v_cache + int64_t(kvh) * hd;
 
   __shared__ float q_s[kMaxGroup][kMaxHd];     // (group, hd) queries, pre-scaled
   __shared__ float score_s[kMaxGroup][kTile];  // (group, tile) scores, then probabilities
   __shared__ int64_t slot_s[kTile];            // (tile) cache slot of each key
   __shared__ float m_s[kMaxGroup], l_s[kMaxGroup], alpha_s[kMaxGroup];
+  __shared__ float2 part_s[kTile][kMaxGroup];  // (thread, head) P.V partials, summed at the end
 
   for (int i = threadIdx.x; i < group * hd; i += kTile) {
     const int g = i / hd, d = i % hd;
@@ -83,30 +89,45 @@ __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p,
     m_s[threadIdx.x] = -INFINITY;
     l_s[threadIdx.x] = 0.0f;
   }
-  float acc[kDimsPerThread][kMaxGroup];  // (dim, head of the group) unnormalized outputs
-  for (int k = 0; k < kDimsPerThread; ++k)
-    for (int g = 0; g < kMaxGroup; ++g) acc[k][g] = 0.0f;
-  __syncthreads();
-
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // Scores: lanes_per_key lanes per key row, this lane's 8 dims at d8.
+  const int lanes_per_key = hd / 8, d8 = (lane % lanes_per_key) * 8;
+  const int keys_per_warp_load = 32 / lanes_per_key;
+  // P.V: this thread's value dims (2 * pair, 2 * pair + 1) of keys kpar, kpar + key_step, ...
+  const int pairs = hd / 2, pair = threadIdx.x % pairs, kpar = threadIdx.x / pairs;
+  const int key_step = kTile / pairs;
+  float2 acc[kMaxGroup];
+  for (int g = 0; g < kMaxGroup; ++g) acc[g] = make_float2(0.0f, 0.0f);
+  __syncthreads();
+  float qr[kMaxGroup][8];  // this lane's 8 query dims of every head of the group
+  for (int g = 0; g < kMaxGroup; ++g) {
+    for (int e = 0; e < 8; ++e) qr[g][e] = g < group ? q_s[g][d8 + e] : 0.0f;
+  }
+
   for (int tile = begin; tile < end; tile += kTile) {
-    const int key = tile + threadIdx.x;
-    float s[kMaxGroup];
-    for (int g = 0; g < kMaxGroup; ++g) s[g] = 0.0f;
-    if (key < end) {
-      const int64_t slot = slot_of(table, p.block_size, key);
-      slot_s[threadIdx.x] = slot;
-      const bf16* k_row = p.k_cache + slot * kv_stride + int64_t(kvh) * hd;
-      for (int d = 0; d < hd; d += 8) {
+    const int count = min(kTile, end - tile);
+    if (threadIdx.x < count) slot_s[threadIdx.x] = slot_of(table, p.block_size, tile + threadIdx.x);
+    __syncthreads();
+    // Warp w scores keys [w * 32, w * 32 + 32) of the tile.
+    for (int k0 = warp * 32; k0 < warp * 32 + 32; k0 += keys_per_warp_load) {
+      const int j = k0 + lane / lanes_per_key;
+      float s[kMaxGroup];
+      for (int g = 0; g < kMaxGroup; ++g) s[g] = 0.0f;
+      if (j < count) {
         float kf[8];
-        load8(k_row + d, kf);
+        load8(k_head + slot_s[j] * kv_stride + d8, kf);
         for (int g = 0; g < kMaxGroup; ++g) {
-          if (g >= group) break;
-          for (int e = 0; e < 8; ++e) s[g] += q_s[g][d + e] * kf[e];
+          if (g < group) {
+            for (int e = 0; e < 8; ++e) s[g] += qr[g][e] * kf[e];
+          }
         }
       }
+      for (int g = 0; g < kMaxGroup; ++g) {
+        if (g >= group) break;
+        for (int o = lanes_per_key / 2; o > 0; o >>= 1) s[g] += __shfl_xor_sync(0xffffffffu, s[g], o);
+        if (lane % lanes_per_key == 0) score_s[g][j] = j < count ? s[g] : -INFINITY;
+      }
     }
-    for (int g = 0; g < group; ++g) score_s[g][threadIdx.x] = key < end ? s[g] : -INFINITY;
     __syncthreads();
     // Online softmax: warp w updates heads w, w + 4, ...
     for (int g = warp; g < group; g += kTile / 32) {
@@ -130,39 +151,51 @@ __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p,
     }
     __syncthreads();
     // P.V: each value element is read once and used for every head of the group.
-    const int count = min(kTile, end - tile);
-    for (int k = 0; k < kDimsPerThread; ++k) {
-      const int d = threadIdx.x + k * kTile;
-      if (d >= hd) break;
-      for (int g = 0; g < kMaxGroup; ++g) acc[k][g] *= g < group ? alpha_s[g] : 1.0f;
-      const bf16* v_col = p.v_cache + int64_t(kvh) * hd + d;
-      for (int j = 0; j < count; ++j) {
-        const float v = to_float(v_col[slot_s[j] * kv_stride]);
+    for (int g = 0; g < kMaxGroup; ++g) {
+      if (g < group) {
+        acc[g].x *= alpha_s[g];
+        acc[g].y *= alpha_s[g];
+      }
+    }
+    if (kpar < key_step) {
+      for (int j = kpar; j < count; j += key_step) {
+        const float2 v = __bfloat1622float2(
+            *reinterpret_cast<const __nv_bfloat162*>(v_head + slot_s[j] * kv_stride + 2 * pair));
         for (int g = 0; g < kMaxGroup; ++g) {
-          if (g < group) acc[k][g] += score_s[g][j] * v;
+          if (g < group) {
+            acc[g].x += score_s[g][j] * v.x;
+            acc[g].y += score_s[g][j] * v.y;
+          }
         }
       }
     }
     __syncthreads();
   }
 
-  for (int k = 0; k < kDimsPerThread; ++k) {
-    const int d = threadIdx.x + k * kTile;
-    if (d >= hd) break;
-    for (int g = 0; g < group; ++g) {
-      const int head = kvh * group + g;
-      if (num_splits == 1) {
-        const float l = l_s[g];
-        p.out[(int64_t(t) * p.num_heads + head) * hd + d] = to_bf16(l > 0.0f ? acc[k][g] / l : 0.0f);
-      } else {
-        // workspace: o (splits, tokens, heads, hd), then m and l (splits, tokens, heads) each.
-        const int64_t row = (int64_t(split) * p.num_tokens + t) * p.num_heads + head;
-        p.workspace[row * hd + d] = acc[k][g];
-        if (d == 0) {
-          const int64_t ml = int64_t(num_splits) * p.num_tokens * p.num_heads * hd;
-          p.workspace[ml + row] = m_s[g];
-          p.workspace[ml + int64_t(num_splits) * p.num_tokens * p.num_heads + row] = l_s[g];
-        }
+  for (int g = 0; g < kMaxGroup; ++g) part_s[threadIdx.x][g] = acc[g];
+  __syncthreads();
+  // Thread i < pairs sums its dims' partials over the key_step key-parallel threads and writes.
+  if (threadIdx.x >= pairs) return;
+  for (int g = 0; g < group; ++g) {
+    float2 o = make_float2(0.0f, 0.0f);
+    for (int k = 0; k < key_step; ++k) {
+      o.x += part_s[k * pairs + threadIdx.x][g].x;
+      o.y += part_s[k * pairs + threadIdx.x][g].y;
+    }
+    const int head = kvh * group + g, d = 2 * threadIdx.x;
+    if (num_splits == 1) {
+      const float inv = l_s[g] > 0.0f ? 1.0f / l_s[g] : 0.0f;
+      *reinterpret_cast<__nv_bfloat162*>(p.out + (int64_t(t) * p.num_heads + head) * hd + d) =
+          __floats2bfloat162_rn(o.x * inv, o.y * inv);
+    } else {
+      // workspace: o (splits, tokens, heads, hd), then m and l (splits, tokens, heads) each.
+      const int64_t row = (int64_t(split) * p.num_tokens + t) * p.num_heads + head;
+      p.workspace[row * hd + d] = o.x;
+      p.workspace[row * hd + d + 1] = o.y;
+      if (d == 0) {
+        const int64_t ml = int64_t(num_splits) * p.num_tokens * p.num_heads * hd;
+        p.workspace[ml + row] = m_s[g];
+        p.workspace[ml + int64_t(num_splits) * p.num_tokens * p.num_heads + row] = l_s[g];
       }
     }
   }
@@ -198,15 +231,15 @@ __global__ void combine_kernel(PagedAttentionParams p, int num_splits, int skip_
 // S = Q K^T stays in registers, becomes P (bf16 A fragments) in place, and O accumulates in
 // registers; K/V tiles stream through a two-stage cp.async pipeline.
 
-constexpr int kBq = 64;    // query rows per block (16 per warp)
+constexpr int kBq = 128;   // query rows per block (16 per warp)
 constexpr int kBk = 64;    // keys per tile
-constexpr int kWarps = 4;
+constexpr int kWarps = kBq / 16;
 constexpr int kPad = 8;    // bf16 row padding: ldmatrix rows land in distinct banks
 
 template <int HD>
 struct FlashSmem {
   static constexpr int kLd = HD + kPad;
-  bf16 q[kBq][kLd];     // (64 rows, hd) this block's queries
+  bf16 q[kBq][kLd];     // (128 rows, hd) this block's queries
   bf16 k[2][kBk][kLd];  // (stage, 64 keys, hd)
   bf16 v[2][kBk][kLd];  // (stage, 64 keys, hd)
 };
@@ -302,6 +335,7 @@ __global__ void __launch_bounds__(kWarps * 32) tensor_core_kernel(PagedAttention
   // This lane's two rows (g and g + 8 of the warp's 16); padding rows mirror the last real row.
   const int pos0 = first_pos + min(warp * 16 + g, rows - 1);
   const int pos1 = first_pos + min(warp * 16 + g + 8, rows - 1);
+  const int warp_last_pos = first_pos + min(warp * 16 + 15, rows - 1);
   const float scale_log2 = p.scale * 1.4426950408889634f;  // softmax in base 2
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
   float o[kDt][4];
@@ -326,6 +360,10 @@ __global__ void __launch_bounds__(kWarps * 32) tensor_core_kernel(PagedAttention
       }
     }
 
+    if (kt > warp_last_pos) {  // every key of this tile lies after this warp's rows
+      __syncthreads();
+      continue;
+    }
     // S (16 x 64) = Q_w K^T
     float s[kNt][4];
     for (int n = 0; n < kNt; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
@@ -417,7 +455,7 @@ __global__ void __launch_bounds__(kWarps * 32) tensor_core_kernel(PagedAttention
 bool valid(const PagedAttentionParams& p) {
   return p.num_heads > 0 && p.num_kv_heads > 0 && p.num_heads % p.num_kv_heads == 0 &&
          p.num_heads / p.num_kv_heads <= kMaxGroup && p.head_dim > 0 && p.head_dim % 8 == 0 &&
-         p.head_dim <= kMaxGenericHeadDim && p.block_size > 0 && p.num_seqs > 0 &&
+         p.head_dim <= kMaxGenericHeadDim && ((p.head_dim / 8) & (p.head_dim / 8 - 1)) == 0 && p.block_size > 0 && p.num_seqs > 0 &&
          p.q_stride >= int64_t(p.num_heads) * p.head_dim && p.max_query_len > 0 &&
          p.max_context_len >= p.max_query_len && p.q && p.k_cache && p.v_cache && p.out &&
          p.query_start && p.context_lens && p.block_tables;
