@@ -52,8 +52,8 @@ __device__ __forceinline__ void load8(const bf16* p, float* out) {
 }
 
 // ---- split-KV kernel ---------------------------------------------------------------------------
-// Memory access: for the scores, hd / 8 lanes read one key row 16 bytes each (a warp reads 32 / (hd
-// / 8) whole rows per load) and reduce their partial dot products with shuffles; for P.V, hd / 2
+// Memory access: for the scores, each thread reads one whole key row (16 bytes a load, all of the
+// row's loads in flight at once) and dots it with every query of the group; for P.V, hd / 2
 // threads read one value row 4 bytes each, 256 / hd key rows at a time, and the key-parallel
 // partial sums are added through shared memory at the end.
 
@@ -90,44 +90,32 @@ __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p,
     l_s[threadIdx.x] = 0.0f;
   }
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  // Scores: lanes_per_key lanes per key row, this lane's 8 dims at d8.
-  const int lanes_per_key = hd / 8, d8 = (lane % lanes_per_key) * 8;
-  const int keys_per_warp_load = 32 / lanes_per_key;
   // P.V: this thread's value dims (2 * pair, 2 * pair + 1) of keys kpar, kpar + key_step, ...
   const int pairs = hd / 2, pair = threadIdx.x % pairs, kpar = threadIdx.x / pairs;
   const int key_step = kTile / pairs;
   float2 acc[kMaxGroup];
   for (int g = 0; g < kMaxGroup; ++g) acc[g] = make_float2(0.0f, 0.0f);
   __syncthreads();
-  float qr[kMaxGroup][8];  // this lane's 8 query dims of every head of the group
-  for (int g = 0; g < kMaxGroup; ++g) {
-    for (int e = 0; e < 8; ++e) qr[g][e] = g < group ? q_s[g][d8 + e] : 0.0f;
-  }
 
   for (int tile = begin; tile < end; tile += kTile) {
     const int count = min(kTile, end - tile);
-    if (threadIdx.x < count) slot_s[threadIdx.x] = slot_of(table, p.block_size, tile + threadIdx.x);
-    __syncthreads();
-    // Warp w scores keys [w * 32, w * 32 + 32) of the tile.
-    for (int k0 = warp * 32; k0 < warp * 32 + 32; k0 += keys_per_warp_load) {
-      const int j = k0 + lane / lanes_per_key;
-      float s[kMaxGroup];
-      for (int g = 0; g < kMaxGroup; ++g) s[g] = 0.0f;
-      if (j < count) {
+    float s[kMaxGroup];
+    for (int g = 0; g < kMaxGroup; ++g) s[g] = 0.0f;
+    if (threadIdx.x < count) {
+      const int64_t slot = slot_of(table, p.block_size, tile + threadIdx.x);
+      slot_s[threadIdx.x] = slot;
+      const bf16* k_row = k_head + slot * kv_stride;
+      for (int d = 0; d < hd; d += 8) {
         float kf[8];
-        load8(k_head + slot_s[j] * kv_stride + d8, kf);
+        load8(k_row + d, kf);
         for (int g = 0; g < kMaxGroup; ++g) {
           if (g < group) {
-            for (int e = 0; e < 8; ++e) s[g] += qr[g][e] * kf[e];
+            for (int e = 0; e < 8; ++e) s[g] += q_s[g][d + e] * kf[e];
           }
         }
       }
-      for (int g = 0; g < kMaxGroup; ++g) {
-        if (g >= group) break;
-        for (int o = lanes_per_key / 2; o > 0; o >>= 1) s[g] += __shfl_xor_sync(0xffffffffu, s[g], o);
-        if (lane % lanes_per_key == 0) score_s[g][j] = j < count ? s[g] : -INFINITY;
-      }
     }
+    for (int g = 0; g < group; ++g) score_s[g][threadIdx.x] = threadIdx.x < count ? s[g] : -INFINITY;
     __syncthreads();
     // Online softmax: warp w updates heads w, w + 4, ...
     for (int g = warp; g < group; g += kTile / 32) {
