@@ -287,8 +287,10 @@ __device__ void load_kv_tile(const PagedAttentionParams& p, const int32_t* table
 }
 
 // Sequences with fewer than `min_query_len` new tokens are left to the split-KV kernel.
+// Two blocks per SM (16 warps): the register budget is capped at 128 a thread, so Q fragments are
+// re-read from shared memory per tile rather than held.
 template <int HD>
-__global__ void __launch_bounds__(kWarps * 32) tensor_core_kernel(PagedAttentionParams p,
+__global__ void __launch_bounds__(kWarps * 32, 2) tensor_core_kernel(PagedAttentionParams p,
                                                                   int tiles_per_seq,
                                                                   int min_query_len) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
@@ -328,7 +330,6 @@ __global__ void __launch_bounds__(kWarps * 32) tensor_core_kernel(PagedAttention
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
   float o[kDt][4];
   for (int d = 0; d < kDt; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
-  uint32_t qf[kKc][4];
 
   const int num_tiles = (key_limit + kBk - 1) / kBk;
   for (int t = 0; t < num_tiles; ++t) {
@@ -341,12 +342,6 @@ __global__ void __launch_bounds__(kWarps * 32) tensor_core_kernel(PagedAttention
       cp_async_wait<0>();
     }
     __syncthreads();
-    if (t == 0) {
-      for (int kc = 0; kc < kKc; ++kc) {
-        const int m = lane / 8, r = lane % 8;
-        ldmatrix_x4(qf[kc], &sm.q[warp * 16 + (m % 2) * 8 + r][kc * 16 + (m / 2) * 8]);
-      }
-    }
 
     if (kt > warp_last_pos) {  // every key of this tile lies after this warp's rows
       __syncthreads();
@@ -355,13 +350,16 @@ __global__ void __launch_bounds__(kWarps * 32) tensor_core_kernel(PagedAttention
     // S (16 x 64) = Q_w K^T
     float s[kNt][4];
     for (int n = 0; n < kNt; ++n) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-    for (int n = 0; n < kNt; ++n) {
-      for (int kc = 0; kc < kKc; kc += 2) {
+    for (int kc = 0; kc < kKc; kc += 2) {
+      const int m = lane / 8, r = lane % 8;
+      uint32_t qa[4], qb[4];  // A fragments of Q_w for dim chunks kc and kc + 1
+      ldmatrix_x4(qa, &sm.q[warp * 16 + (m % 2) * 8 + r][kc * 16 + (m / 2) * 8]);
+      ldmatrix_x4(qb, &sm.q[warp * 16 + (m % 2) * 8 + r][(kc + 1) * 16 + (m / 2) * 8]);
+      for (int n = 0; n < kNt; ++n) {
         uint32_t b[4];  // B fragments of dim chunks kc and kc + 1 for keys 8n..8n+7
-        const int m = lane / 8, r = lane % 8;
         ldmatrix_x4(b, &sm.k[stage][n * 8 + r][kc * 16 + m * 8]);
-        mma_bf16(s[n], qf[kc], b[0], b[1]);
-        mma_bf16(s[n], qf[kc + 1], b[2], b[3]);
+        mma_bf16(s[n], qa, b[0], b[1]);
+        mma_bf16(s[n], qb, b[2], b[3]);
       }
     }
 
