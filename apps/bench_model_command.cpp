@@ -4,17 +4,16 @@
 // date and the median milliseconds. Random token ids; the KV cache is zeroed, not a real prefix,
 // which costs the same.
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
-#include "commands.h"
 #include "backend/model_backend.h"
+#include "commands.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
 #ifdef TANDEM_WITH_CUDA
@@ -67,8 +66,8 @@ double time_forward(ModelBackend& backend, const ForwardBatch& batch, int iterat
   for (int i = 0; i < iterations; ++i) {
     const auto start = std::chrono::steady_clock::now();
     backend.forward(batch, logits.data());
-    ms.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
   }
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
@@ -92,9 +91,9 @@ std::string utc_now() {
 std::pair<int, int> parse_case(const std::string& s) {
   int batch = 0, ctx = 0;
   char x = 0;
-  TANDEM_CHECK(std::sscanf(s.c_str(), "%d%c%d", &batch, &x, &ctx) == 3 && x == 'x' && batch > 0 &&
-                   ctx > 0,
-               "--decode: '{}' is not BATCHxCONTEXT (e.g. 16x2048)", s);
+  TANDEM_CHECK(
+      std::sscanf(s.c_str(), "%d%c%d", &batch, &x, &ctx) == 3 && x == 'x' && batch > 0 && ctx > 0,
+      "--decode: '{}' is not BATCHxCONTEXT (e.g. 16x2048)", s);
   return {batch, ctx};
 }
 
@@ -132,7 +131,8 @@ int bench_model_command(int argc, char** argv) {
   std::unique_ptr<ModelBackend> backend = load_model_backend(o.model_dir, bo);
   const ModelConfig& c = backend->config();
   int64_t blocks = 0;
-  for (int t : o.prefill_tokens) blocks = std::max<int64_t>(blocks, (t + kBlockSize - 1) / kBlockSize);
+  for (int t : o.prefill_tokens)
+    blocks = std::max<int64_t>(blocks, (t + kBlockSize - 1) / kBlockSize);
   for (auto [b, ctx] : decode) {
     TANDEM_CHECK(ctx <= c.max_position_embeddings, "--decode: context {} exceeds the model's {}",
                  ctx, c.max_position_embeddings);
@@ -154,8 +154,10 @@ int bench_model_command(int argc, char** argv) {
     std::fprintf(stderr, "prefill %d tokens: %.2f ms\n", t, ms);
   }
   for (auto [b, ctx] : decode) {
-    const double ms = time_forward(*backend, make_batch(b, ctx, 1, c.vocab_size, 2), 4 * o.iterations);
-    result["decode"].push_back({{"batch", b}, {"ctx", ctx}, {"ms", ms}, {"tok_per_s", b / ms * 1e3}});
+    const double ms =
+        time_forward(*backend, make_batch(b, ctx, 1, c.vocab_size, 2), 4 * o.iterations);
+    result["decode"].push_back(
+        {{"batch", b}, {"ctx", ctx}, {"ms", ms}, {"tok_per_s", b / ms * 1e3}});
     std::fprintf(stderr, "decode batch %d ctx %d: %.3f ms/step\n", b, ctx, ms);
   }
   std::printf("%s\n", result.dump().c_str());

@@ -1,10 +1,7 @@
-// CpuBackend and load_model_backend (which picks the CUDA backend only in CUDA builds).
+// CpuBackend: LlamaModel plus a host KvCache allocated on request.
 #include "backend/cpu_backend.h"
 
 #include "core/error.h"
-#ifdef TANDEM_WITH_CUDA
-#include "backend/cuda_model.h"
-#endif
 
 namespace tandem {
 
@@ -20,17 +17,6 @@ KvCacheShape CpuBackend::kv_cache_shape() const {
 void CpuBackend::forward(const ForwardBatch& batch, float* logits) {
   TANDEM_CHECK(kv_.has_value(), "forward: the KV cache is not allocated");
   model_.forward(batch, *kv_, logits);
-}
-
-std::unique_ptr<ModelBackend> load_model_backend(const std::filesystem::path& dir,
-                                                 const BackendOptions& options) {
-  if (options.device == BackendDevice::kCpu) return std::make_unique<CpuBackend>(dir, options.pool);
-#ifdef TANDEM_WITH_CUDA
-  return std::make_unique<CudaModel>(
-      dir, CudaModelOptions{options.max_num_batched_tokens, options.execution});
-#else
-  fail("--device cuda: this tandem was built without CUDA (configure with -DTANDEM_CUDA=ON)");
-#endif
 }
 
 }  // namespace tandem

@@ -67,7 +67,8 @@ class DeviceBuffer {
   std::vector<T> download(size_t n) const {
     TANDEM_CHECK(n <= count_, "DeviceBuffer: download of {} elements from {}", n, count_);
     std::vector<T> out(n);
-    if (n) check_cuda(cudaMemcpy(out.data(), data_, n * sizeof(T), cudaMemcpyDeviceToHost), "download");
+    if (n)
+      check_cuda(cudaMemcpy(out.data(), data_, n * sizeof(T), cudaMemcpyDeviceToHost), "download");
     return out;
   }
   std::vector<T> download() const { return download(count_); }

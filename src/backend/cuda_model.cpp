@@ -27,8 +27,8 @@ using cuda::check_cuda;
 
 constexpr int64_t kConvertChunk = int64_t(1) << 22;  // elements converted per host pass
 constexpr int kInitialLogitRows = 256;
-constexpr int kMaxGraphBatch = 256;          // larger decode batches run eagerly
-constexpr int kMinGraphBlocks = 64;          // block-table buckets: powers of two from here
+constexpr int kMaxGraphBatch = 256;  // larger decode batches run eagerly
+constexpr int kMinGraphBlocks = 64;  // block-table buckets: powers of two from here
 constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;
 
 // Decode batch sizes are padded up to one of these, so few graphs cover every size.
@@ -95,8 +95,8 @@ CudaModel::CudaModel(const std::filesystem::path& dir, const CudaModelOptions& o
   cublas_workspace_ = cuda::DeviceBuffer<uint8_t>(kCublasWorkspaceBytes);
   check_cublas(cublasSetWorkspace(cublas_, cublas_workspace_.data(), kCublasWorkspaceBytes),
                "cublasSetWorkspace");
-  kv_shape_ = {config_.num_layers, 0, kDefaultBlockSize, config_.num_kv_heads, config_.head_dim,
-               DType::kBF16};  // no blocks until allocate_kv_cache
+  kv_shape_ = {config_.num_layers, 0,           kDefaultBlockSize, config_.num_kv_heads,
+               config_.head_dim,   DType::kBF16};  // no blocks until allocate_kv_cache
   upload_weights();
   inv_freq_ = cuda::to_device(rope_inv_freq(config_));
   ensure_workspace(std::max(1, options.max_num_batched_tokens), kInitialLogitRows);
@@ -117,8 +117,8 @@ cuda::DeviceBuffer<cuda::bf16> CudaModel::upload_parts(
   cuda::DeviceBuffer<bf16> buf{static_cast<size_t>(total)};
   int64_t off = 0;
   for (const auto& [name, rows] : parts) {
-    const std::vector<int64_t> shape = cols ? std::vector<int64_t>{rows, cols}
-                                            : std::vector<int64_t>{rows};
+    const std::vector<int64_t> shape =
+        cols ? std::vector<int64_t>{rows, cols} : std::vector<int64_t>{rows};
     const int64_t count = rows * std::max<int64_t>(cols, 1);
     upload_as_bf16(weights_.get(name, shape), count, buf.data() + off);
     off += count;
@@ -148,8 +148,8 @@ void CudaModel::upload_weights() {
     }
     l.o = upload_parts({{p + "self_attn.o_proj.weight", hidden}}, q_dim);
     l.post_norm = upload_parts({{p + "post_attention_layernorm.weight", hidden}}, 0);
-    l.gate_up = upload_parts({{p + "mlp.gate_proj.weight", inter}, {p + "mlp.up_proj.weight", inter}},
-                             hidden);
+    l.gate_up = upload_parts(
+        {{p + "mlp.gate_proj.weight", inter}, {p + "mlp.up_proj.weight", inter}}, hidden);
     l.down = upload_parts({{p + "mlp.down_proj.weight", hidden}}, inter);
     layers_.push_back(std::move(l));
   }
@@ -186,7 +186,7 @@ void CudaModel::ensure_workspace(int64_t rows, int64_t logit_rows) {
 }
 
 void CudaModel::allocate_kv_cache(int64_t num_blocks, int block_size) {
-  const KvCacheShape shape{config_.num_layers, num_blocks,        block_size,
+  const KvCacheShape shape{config_.num_layers,   num_blocks,       block_size,
                            config_.num_kv_heads, config_.head_dim, DType::kBF16};
   TANDEM_CHECK(num_blocks > 0 && block_size > 0,
                "KV cache: every size must be positive (blocks {}, block_size {})", num_blocks,
@@ -240,8 +240,8 @@ CudaModel::BatchView CudaModel::upload_batch(const ForwardBatch& b) {
                              cudaMemcpyHostToDevice, stream_),
              "batch upload");
   const int32_t* base = ws_.ints.data();
-  return {base + ids, base + pos, base + qs, base + ctx, base + tables, base + logits,
-          ws_.slots.data()};
+  return {base + ids,    base + pos,    base + qs,       base + ctx,
+          base + tables, base + logits, ws_.slots.data()};
 }
 
 void CudaModel::forward(const ForwardBatch& batch, float* logits) {
@@ -276,21 +276,20 @@ void CudaModel::enqueue_forward(const ForwardBatch& batch, const BatchView& view
     layer_forward(layer, batch, view, max_context_len);
   }
   if (m == 0) return;
-  check_cuda(cuda::rms_norm({ws_.hidden.data(), ws_.proj.data(), view.logits_indices, final_norm_.data(),
-                             ws_.last.data(), m, c.hidden_size, c.rms_norm_eps},
+  check_cuda(cuda::rms_norm({ws_.hidden.data(), ws_.proj.data(), view.logits_indices,
+                             final_norm_.data(), ws_.last.data(), m, c.hidden_size, c.rms_norm_eps},
                             stream_),
              "final norm");
   const bf16* head = c.tie_word_embeddings ? embed_.data() : lm_head_.data();
-  check_cublas(cuda::gemm(cublas_, {ws_.last.data(), head, ws_.logits.data(), cuda::GemmOut::kF32, m,
-                                    c.vocab_size, c.hidden_size, 0.0f}),
+  check_cublas(cuda::gemm(cublas_, {ws_.last.data(), head, ws_.logits.data(), cuda::GemmOut::kF32,
+                                    m, c.vocab_size, c.hidden_size, 0.0f}),
                "lm_head");
 }
 
 // A pure decode step: one new token per sequence, each sampled, rows in sequence order.
 bool CudaModel::graph_eligible(const ForwardBatch& b) const {
   const int32_t seqs = b.num_seqs();
-  if (seqs > kMaxGraphBatch || b.num_tokens() != seqs ||
-      int64_t(b.logits_indices.size()) != seqs) {
+  if (seqs > kMaxGraphBatch || b.num_tokens() != seqs || int64_t(b.logits_indices.size()) != seqs) {
     return false;
   }
   for (int32_t s = 0; s < seqs; ++s) {
@@ -404,7 +403,8 @@ void CudaModel::layer_forward(int layer, const ForwardBatch& b, const BatchView&
   a.num_seqs = b.num_seqs();
   a.num_tokens = int32_t(n);
   for (int32_t s = 0; s < b.num_seqs(); ++s) {
-    a.max_query_len = std::max(a.max_query_len, b.query_start[size_t(s) + 1] - b.query_start[size_t(s)]);
+    a.max_query_len =
+        std::max(a.max_query_len, b.query_start[size_t(s) + 1] - b.query_start[size_t(s)]);
   }
   a.max_context_len = max_context_len;
   a.num_heads = c.num_heads;
@@ -429,10 +429,10 @@ void CudaModel::layer_forward(int layer, const ForwardBatch& b, const BatchView&
                "gate_up_proj");
   check_cuda(cuda::silu_mul(ws_.gate_up.data(), n, c.intermediate_size, ws_.act.data(), stream_),
              "silu_mul");
-  check_cublas(cuda::gemm(cublas_, {ws_.act.data(), l.down.data(), ws_.proj.data(),
-                                    cuda::GemmOut::kBF16, n, c.hidden_size, c.intermediate_size,
-                                    0.0f}),
-               "down_proj");
+  check_cublas(
+      cuda::gemm(cublas_, {ws_.act.data(), l.down.data(), ws_.proj.data(), cuda::GemmOut::kBF16, n,
+                           c.hidden_size, c.intermediate_size, 0.0f}),
+      "down_proj");
 }
 
 }  // namespace tandem

@@ -56,21 +56,21 @@ class CudaModel : public ModelBackend {
   };
   // Per-step device buffers, grown on demand to the largest batch seen.
   struct Workspace {
-    int64_t rows = 0;                      // token rows the activation buffers hold
-    int64_t logit_rows = 0;                // logits rows they hold
-    cuda::DeviceBuffer<float> hidden;      // (rows, hidden) f32 residual stream
-    cuda::DeviceBuffer<bf16> normed;       // (rows, hidden)
-    cuda::DeviceBuffer<bf16> qkv;          // (rows, qkv_dim)
-    cuda::DeviceBuffer<bf16> attn;         // (rows, heads*hd)
-    cuda::DeviceBuffer<bf16> proj;         // (rows, hidden) o_proj / down_proj output, added to
-                                           // `hidden` by the next RMSNorm
-    cuda::DeviceBuffer<bf16> gate_up;      // (rows, 2*inter)
-    cuda::DeviceBuffer<bf16> act;          // (rows, inter)
-    cuda::DeviceBuffer<bf16> last;         // (logit_rows, hidden) final-normed rows
-    cuda::DeviceBuffer<float> logits;      // (logit_rows, vocab)
-    cuda::DeviceBuffer<float> attn_ws;     // split-KV partials
-    cuda::DeviceBuffer<int32_t> ints;      // batch metadata, packed (see upload_batch)
-    cuda::DeviceBuffer<int64_t> slots;     // (rows) slot_mapping
+    int64_t rows = 0;                   // token rows the activation buffers hold
+    int64_t logit_rows = 0;             // logits rows they hold
+    cuda::DeviceBuffer<float> hidden;   // (rows, hidden) f32 residual stream
+    cuda::DeviceBuffer<bf16> normed;    // (rows, hidden)
+    cuda::DeviceBuffer<bf16> qkv;       // (rows, qkv_dim)
+    cuda::DeviceBuffer<bf16> attn;      // (rows, heads*hd)
+    cuda::DeviceBuffer<bf16> proj;      // (rows, hidden) o_proj / down_proj output, added to
+                                        // `hidden` by the next RMSNorm
+    cuda::DeviceBuffer<bf16> gate_up;   // (rows, 2*inter)
+    cuda::DeviceBuffer<bf16> act;       // (rows, inter)
+    cuda::DeviceBuffer<bf16> last;      // (logit_rows, hidden) final-normed rows
+    cuda::DeviceBuffer<float> logits;   // (logit_rows, vocab)
+    cuda::DeviceBuffer<float> attn_ws;  // split-KV partials
+    cuda::DeviceBuffer<int32_t> ints;   // batch metadata, packed (see upload_batch)
+    cuda::DeviceBuffer<int64_t> slots;  // (rows) slot_mapping
   };
   // Device pointers into Workspace::ints for one batch.
   struct BatchView {
@@ -108,16 +108,16 @@ class CudaModel : public ModelBackend {
   WeightStore weights_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
-  std::vector<Layer> layers_;                 // (num_layers)
-  cuda::DeviceBuffer<bf16> embed_;            // (vocab, hidden)
-  cuda::DeviceBuffer<bf16> final_norm_;       // (hidden)
-  cuda::DeviceBuffer<bf16> lm_head_;          // (vocab, hidden); empty when tied to embed_
-  cuda::DeviceBuffer<float> inv_freq_;        // (hd / 2) RoPE inverse frequencies
+  std::vector<Layer> layers_;            // (num_layers)
+  cuda::DeviceBuffer<bf16> embed_;       // (vocab, hidden)
+  cuda::DeviceBuffer<bf16> final_norm_;  // (hidden)
+  cuda::DeviceBuffer<bf16> lm_head_;     // (vocab, hidden); empty when tied to embed_
+  cuda::DeviceBuffer<float> inv_freq_;   // (hd / 2) RoPE inverse frequencies
   KvCacheShape kv_shape_;
   std::vector<cuda::DeviceBuffer<bf16>> k_cache_, v_cache_;  // (layers) x (slots, kv, hd)
   Workspace ws_;
-  uint64_t ws_generation_ = 0;                // bumped whenever a workspace buffer moves
-  std::vector<int32_t> host_ints_;            // staging for Workspace::ints
+  uint64_t ws_generation_ = 0;      // bumped whenever a workspace buffer moves
+  std::vector<int32_t> host_ints_;  // staging for Workspace::ints
   ExecutionMode execution_;
   cuda::DeviceBuffer<uint8_t> cublas_workspace_;  // fixed, so cuBLAS allocates nothing in capture
   std::map<std::pair<int, int>, DecodeGraph> graphs_;  // (batch bucket, blocks bucket) -> graph

@@ -56,8 +56,8 @@ enum class ExecutionMode { kGraphs, kEager };
 
 struct BackendOptions {
   BackendDevice device = BackendDevice::kCpu;
-  ThreadPool* pool = nullptr;            // CPU: threads for the forward pass (may be null)
-  int max_num_batched_tokens = 8192;     // CUDA: rows the activation workspace is sized for
+  ThreadPool* pool = nullptr;         // CPU: threads for the forward pass (may be null)
+  int max_num_batched_tokens = 8192;  // CUDA: rows the activation workspace is sized for
   ExecutionMode execution = ExecutionMode::kGraphs;
 };
 

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "backend/model_backend.h"
 #include "engine/sampler.h"
 #include "engine/sampling_params.h"
 #include "engine/stop_checker.h"
-#include "backend/model_backend.h"
 #include "tokenizer/tokenizer.h"
 
 namespace tandem {
@@ -18,11 +18,11 @@ namespace tandem {
 struct GenerationResult {
   std::vector<int32_t> prompt_ids;
   std::vector<int32_t> generated_ids;
-  std::string text;                          // detokenized output, cut at a stop string
-  std::vector<SampleLogprobs> logprobs;      // one per generated token when params.logprobs
+  std::string text;                      // detokenized output, cut at a stop string
+  std::vector<SampleLogprobs> logprobs;  // one per generated token when params.logprobs
   FinishReason finish = FinishReason::kNone;
-  double prefill_ms = 0;                     // prompt forward pass + first sample
-  double decode_tokens_per_s = 0;            // tokens after the first / their wall time
+  double prefill_ms = 0;           // prompt forward pass + first sample
+  double decode_tokens_per_s = 0;  // tokens after the first / their wall time
 };
 
 // Called with each piece of text as soon as it is safe to show (streaming output).

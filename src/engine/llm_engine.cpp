@@ -14,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "backend/model_backend.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "core/thread_pool.h"
@@ -23,7 +24,6 @@
 #include "engine/stop_checker.h"
 #include "kv/block_manager.h"
 #include "kv/kv_cache.h"
-#include "backend/model_backend.h"
 
 namespace tandem {
 namespace {

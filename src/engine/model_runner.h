@@ -1,19 +1,19 @@
 // ModelRunner: turns one scheduled step into the model's flat ForwardBatch (token ids,
 // positions, KV slots from the block tables, query starts, context lengths, logits rows),
-// runs the ModelBackend's forward pass (CPU or CUDA), samples one token for every sequence whose last token was
-// computed (its own SamplerState: penalties, RNG, logprobs) and asks its StopChecker whether
-// it is done. It only reads sequences; Scheduler::update applies the results.
+// runs the ModelBackend's forward pass (CPU or CUDA), samples one token for every sequence whose
+// last token was computed (its own SamplerState: penalties, RNG, logprobs) and asks its StopChecker
+// whether it is done. It only reads sequences; Scheduler::update applies the results.
 #pragma once
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "backend/model_backend.h"
 #include "engine/sampler.h"
 #include "engine/scheduler.h"
 #include "kv/kv_cache.h"
 #include "model/forward_batch.h"
-#include "backend/model_backend.h"
 
 namespace tandem {
 

@@ -61,7 +61,6 @@ void validate_sequence(const ForwardBatch& b, const ModelConfig& config, const K
   }
 }
 
-
 }  // namespace
 
 void validate_forward_batch(const ForwardBatch& b, const ModelConfig& config,

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "backend/cuda_buffer.h"
-#include "kernels/cuda/common.cuh"
 #include "core/dtype.h"
+#include "kernels/cuda/common.cuh"
 
 namespace tandem::test {
 

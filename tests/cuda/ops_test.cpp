@@ -2,9 +2,8 @@
 // — 1 token, odd row counts, odd and wide dims, GQA head counts, head_dim 8/16/64/128 — with bf16
 // tolerances: inputs are rounded to bf16 first so both sides see the same values, and the GPU
 // output's own rounding (2^-8 relative) bounds the difference.
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
@@ -65,8 +64,10 @@ TEST_F(CudaOpsTest, RmsNormWithAndWithoutResidualAddMatchesCpu) {
       auto d_x = to_device(x);
       auto d_delta = to_device(round_to_bf16(delta));
       DeviceBuffer<bf16> d_out(size_t(n * dim));
-      cuda::RmsNormParams p{d_x.data(), with_delta ? d_delta.data() : nullptr, nullptr,
-                            d_w.data(), d_out.data(), n, dim, 1e-5f};
+      cuda::RmsNormParams p{d_x.data(),   with_delta ? d_delta.data() : nullptr,
+                            nullptr,      d_w.data(),
+                            d_out.data(), n,
+                            dim,          1e-5f};
       check_cuda(cuda::rms_norm(p, nullptr), "rms_norm");
       if (with_delta) {
         for (size_t i = 0; i < x.size(); ++i) x[i] += delta[i];
@@ -130,7 +131,9 @@ struct RopeCase {
 };
 
 TEST_F(CudaOpsTest, RopeStoreKvMatchesCpuRopeAndStoreKv) {
-  for (const RopeCase& c : {RopeCase{1, 8, 8, 8, false}, {7, 6, 2, 16, true}, {33, 32, 8, 128, false},
+  for (const RopeCase& c : {RopeCase{1, 8, 8, 8, false},
+                            {7, 6, 2, 16, true},
+                            {33, 32, 8, 128, false},
                             {17, 8, 1, 64, true}}) {
     const int64_t q_dim = int64_t(c.heads) * c.head_dim, kv_dim = int64_t(c.kv_heads) * c.head_dim;
     const int64_t stride = q_dim + 2 * kv_dim + 8;  // a padded row stride
@@ -142,7 +145,7 @@ TEST_F(CudaOpsTest, RopeStoreKvMatchesCpuRopeAndStoreKv) {
     std::vector<int32_t> pos(size_t(c.n));
     std::vector<int64_t> slots(size_t(c.n));
     for (int t = 0; t < c.n; ++t) {
-      pos[size_t(t)] = 1000 + 37 * t;   // large positions exercise the angle precision
+      pos[size_t(t)] = 1000 + 37 * t;  // large positions exercise the angle precision
       slots[size_t(t)] = (t * 3 + 5) % num_slots;
     }
     std::vector<float> inv_freq = cpu::rope_default_inv_freq(c.head_dim, 500000.0);
@@ -153,9 +156,11 @@ TEST_F(CudaOpsTest, RopeStoreKvMatchesCpuRopeAndStoreKv) {
     DeviceBuffer<bf16> d_k(size_t(num_slots * kv_dim)), d_v(size_t(num_slots * kv_dim));
     check_cuda(cudaMemset(d_k.data(), 0, d_k.size() * 2), "memset");
     check_cuda(cudaMemset(d_v.data(), 0, d_v.size() * 2), "memset");
-    cuda::RopeStoreKvParams p{d_qkv.data(), stride, c.bias ? d_bias.data() : nullptr,
-                              d_pos.data(), d_slots.data(), d_inv.data(), d_k.data(), d_v.data(),
-                              num_slots, c.n, c.heads, c.kv_heads, c.head_dim};
+    cuda::RopeStoreKvParams p{d_qkv.data(), stride,         c.bias ? d_bias.data() : nullptr,
+                              d_pos.data(), d_slots.data(), d_inv.data(),
+                              d_k.data(),   d_v.data(),     num_slots,
+                              c.n,          c.heads,        c.kv_heads,
+                              c.head_dim};
     check_cuda(cuda::rope_store_kv(p, nullptr), "rope_store_kv");
 
     // CPU: split, add bias (rounded to bf16 like the GPU), rotate, store.
@@ -164,9 +169,12 @@ TEST_F(CudaOpsTest, RopeStoreKvMatchesCpuRopeAndStoreKv) {
       for (int64_t e = 0; e < q_dim + 2 * kv_dim; ++e) {
         float x = qkv[size_t(t * stride + e)];
         if (c.bias) x = bf16_to_f32(f32_to_bf16(x + bias[size_t(e)]));
-        if (e < q_dim) q[size_t(t * q_dim + e)] = x;
-        else if (e < q_dim + kv_dim) k[size_t(t * kv_dim + e - q_dim)] = x;
-        else v[size_t(t * kv_dim + e - q_dim - kv_dim)] = x;
+        if (e < q_dim)
+          q[size_t(t * q_dim + e)] = x;
+        else if (e < q_dim + kv_dim)
+          k[size_t(t * kv_dim + e - q_dim)] = x;
+        else
+          v[size_t(t * kv_dim + e - q_dim - kv_dim)] = x;
       }
     }
     cpu::apply_rope(q.data(), pos.data(), c.n, c.heads, c.head_dim, inv_freq.data());
@@ -207,8 +215,8 @@ TEST_F(CudaOpsTest, GemmMatchesCpuMatmulInBothOutputTypes) {
     cuda::check_cublas(cuda::gemm(handle, {d_x.data(), d_w.data(), d_y.data(), cuda::GemmOut::kBF16,
                                            m, n, k, 0.0f}),
                        "gemm");
-    test::expect_close(test::bf16_to_floats(d_y.download()), test::to_doubles(want), 1e-3,
-                       kBf16Rel, &scale, "bf16 out");
+    test::expect_close(test::bf16_to_floats(d_y.download()), test::to_doubles(want), 1e-3, kBf16Rel,
+                       &scale, "bf16 out");
     auto d_acc = to_device(y0);  // beta = 1 adds into an f32 residual
     cuda::check_cublas(cuda::gemm(handle, {d_x.data(), d_w.data(), d_acc.data(),
                                            cuda::GemmOut::kF32, m, n, k, 1.0f}),
@@ -230,8 +238,9 @@ TEST_F(CudaOpsTest, GreedySampleTakesFirstMaximumAndItsLogprob) {
     auto d_logits = to_device(logits);
     DeviceBuffer<int32_t> d_ids(static_cast<size_t>(rows));
     DeviceBuffer<float> d_lp(static_cast<size_t>(rows));
-    check_cuda(cuda::greedy_sample(d_logits.data(), rows, vocab, d_ids.data(), d_lp.data(), nullptr),
-               "greedy_sample");
+    check_cuda(
+        cuda::greedy_sample(d_logits.data(), rows, vocab, d_ids.data(), d_lp.data(), nullptr),
+        "greedy_sample");
     std::vector<int32_t> ids = d_ids.download();
     std::vector<float> lp = d_lp.download();
     for (int r = 0; r < rows; ++r) {

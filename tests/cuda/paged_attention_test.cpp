@@ -2,6 +2,8 @@
 // same bf16-rounded queries and cache: mixed batches of decode, prefill and chunked prefill over a
 // cached prefix, 1-token sequences, lengths around block and tile boundaries, GQA ratios 1/2/4/8,
 // head_dim 8/16/64/128, scattered block tables, and a split-KV decode at an 8K+ context.
+#include "kernels/cpu/paged_attention.h"
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -10,7 +12,6 @@
 #include <random>
 
 #include "cuda_test_util.h"
-#include "kernels/cpu/paged_attention.h"
 #include "kernels/cuda/paged_attention.cuh"
 #include "kernels/kernel_test_util.h"
 
@@ -113,23 +114,22 @@ void check_case(const Case& c, AttentionKernel kernel, uint32_t seed) {
   cpu::paged_attention(r, nullptr);
   // Outputs are convex combinations of values in [-1, 1]: bf16 output rounding plus bf16
   // probabilities (tensor-core kernel) stay well inside 1e-2.
-  test::expect_close(test::bf16_to_floats(d_out.download()), test::to_doubles(want), 1e-2, 1e-2,
-                     nullptr,
-                     fmt::format("heads {}/{} hd {} bs {} kernel {}", c.heads, c.kv_heads, hd, bs,
-                                 int(kernel)));
+  test::expect_close(
+      test::bf16_to_floats(d_out.download()), test::to_doubles(want), 1e-2, 1e-2, nullptr,
+      fmt::format("heads {}/{} hd {} bs {} kernel {}", c.heads, c.kv_heads, hd, bs, int(kernel)));
 }
 
 std::vector<Case> sweep() {
   std::vector<Case> cases;
   // (q_len, ctx): decode, 1-token prompt, block/tile boundaries, chunked prefill over a prefix.
-  const std::vector<std::pair<int, int>> mixed{{1, 1},   {1, 17},  {16, 16}, {17, 17}, {5, 33},
+  const std::vector<std::pair<int, int>> mixed{{1, 1},   {1, 17},  {16, 16}, {17, 17},  {5, 33},
                                                {64, 64}, {65, 65}, {1, 300}, {70, 200}, {3, 129}};
   for (int hd : {8, 16, 64, 128}) {
     for (auto [heads, kv] : {std::pair{4, 4}, {8, 4}, {8, 2}, {8, 1}}) {
       cases.push_back({heads, kv, hd, 16, mixed});
     }
   }
-  cases.push_back({6, 2, 64, 32, mixed});    // another block size, GQA 3
+  cases.push_back({6, 2, 64, 32, mixed});  // another block size, GQA 3
   cases.push_back({32, 8, 128, 16, {{300, 300}, {1, 1}, {128, 1000}, {129, 129}, {128, 128}}});
   return cases;
 }
@@ -144,7 +144,8 @@ TEST_F(CudaPagedAttentionTest, SplitKvMatchesCpuOverSweep) {
 TEST_F(CudaPagedAttentionTest, TensorCoreMatchesCpuOverSweep) {
   uint32_t seed = 200;
   for (const Case& c : sweep()) {
-    if (c.head_dim == 64 || c.head_dim == 128) check_case(c, AttentionKernel::kTensorCore, seed += 10);
+    if (c.head_dim == 64 || c.head_dim == 128)
+      check_case(c, AttentionKernel::kTensorCore, seed += 10);
   }
 }
 
@@ -155,7 +156,8 @@ TEST_F(CudaPagedAttentionTest, AutoMatchesCpuOverSweep) {
 
 TEST_F(CudaPagedAttentionTest, LongContextDecodeSplitsAndMatchesCpu) {
   check_case({32, 8, 128, 16, {{1, 8200}}}, AttentionKernel::kSplitKv, 7);
-  check_case({32, 8, 128, 16, {{1, 8200}, {1, 3000}, {1, 1}, {1, 4097}}}, AttentionKernel::kAuto, 8);
+  check_case({32, 8, 128, 16, {{1, 8200}, {1, 3000}, {1, 1}, {1, 4097}}}, AttentionKernel::kAuto,
+             8);
   check_case({32, 8, 128, 16, {{200, 8200}}}, AttentionKernel::kTensorCore, 9);
 }
 

@@ -65,13 +65,15 @@ TEST(ServeCommand, CudaAndBadKvTransferConfigFailClearly) {
     EXPECT_THAT(r.err, HasSubstr("no CUDA device"));
   }
 #else
-  CommandResult r = run_tandem("serve '" + model_dir() + "' --device cuda");
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_THAT(r.err, HasSubstr("built without CUDA"));
+  {
+    CommandResult r = run_tandem("serve '" + model_dir() + "' --device cuda");
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("built without CUDA"));
+  }
 #endif
   CommandResult r = run_tandem("serve '" + model_dir() +
-                 "' --kv-transfer-config '{\"kv_connector\":\"LMCacheConnectorV1\","
-                 "\"kv_role\":\"kv_sideways\"}'");
+                               "' --kv-transfer-config '{\"kv_connector\":\"LMCacheConnectorV1\","
+                               "\"kv_role\":\"kv_sideways\"}'");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("'kv_role' must be one of kv_producer, kv_consumer, kv_both"));
   r = run_tandem("serve /nonexistent/model");

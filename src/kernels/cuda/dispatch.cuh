@@ -1,6 +1,7 @@
 // The one place runtime sizes become template constants, so the set of compiled kernel variants
 // stays small (CI compiles them on two cores): head_dim 64 and 128 get specialized kernels, every
-// other even head_dim up to kMaxGenericHeadDim (the small golden models: 8, 16) one generic variant.
+// other even head_dim up to kMaxGenericHeadDim (the small golden models: 8, 16) one generic
+// variant.
 #pragma once
 #include <type_traits>
 

@@ -1,15 +1,15 @@
 // gemm: row-major y (m, n) = x (m, k) W^T is column-major y^T (n, m) = W (k, n)^T x^T (k, m), so
 // cuBLAS gets op(A) = W transposed and op(B) = x as stored; compute type f32.
-#include "kernels/cuda/gemm.cuh"
-
 #include <climits>
+
+#include "kernels/cuda/gemm.cuh"
 
 namespace tandem::cuda {
 
 cublasStatus_t gemm(cublasHandle_t handle, const GemmParams& p) {
   if (p.m == 0) return CUBLAS_STATUS_SUCCESS;
-  if (p.m < 0 || p.n <= 0 || p.k <= 0 || p.m > INT_MAX || p.n > INT_MAX || p.k > INT_MAX ||
-      !p.x || !p.w || !p.y) {
+  if (p.m < 0 || p.n <= 0 || p.k <= 0 || p.m > INT_MAX || p.n > INT_MAX || p.k > INT_MAX || !p.x ||
+      !p.w || !p.y) {
     return CUBLAS_STATUS_INVALID_VALUE;
   }
   const float alpha = 1.0f;

@@ -1,8 +1,9 @@
 // paged_attention: kernels, then launchers.
 //  - split_kv_kernel: grid (token, kv head, split). A block loads the token's GQA group of queries,
 //    walks its share of the visible keys in tiles of kTile (coalesced key and value rows, every
-//    value read once for all heads of the group) with an online softmax, and writes either the final output
-//    or an unnormalized partial (o, max, sum) that combine_kernel merges across splits.
+//    value read once for all heads of the group) with an online softmax, and writes either the
+//    final output or an unnormalized partial (o, max, sum) that combine_kernel merges across
+//    splits.
 //  - tensor_core_kernel: grid (query tile of 128 rows of one sequence, q head). Flash-attention-2
 //    style: each of 8 warps owns 16 query rows; per 64-key tile (cp.async double-buffered through
 //    the block table), S = Q K^T with mma.sync in registers, a masked online softmax, and
@@ -15,9 +16,9 @@
 namespace tandem::cuda {
 namespace {
 
-constexpr int kMaxGroup = 8;           // query heads per KV head the split-KV kernel supports
-constexpr int kTile = 128;             // keys per split-KV tile = threads per block
-constexpr int kMaxSplitRows = 8192;    // num_splits * num_tokens bound (sizes the workspace)
+constexpr int kMaxGroup = 8;         // query heads per KV head the split-KV kernel supports
+constexpr int kTile = 128;           // keys per split-KV tile = threads per block
+constexpr int kMaxSplitRows = 8192;  // num_splits * num_tokens bound (sizes the workspace)
 // Keys per split: fixed, so a row's result never depends on what else is in the batch (the same
 // greedy tokens batched as alone); one tile, so even a single short sequence fills the GPU
 // (1K context: 8 splits per KV head; 8K: 64).
@@ -31,7 +32,10 @@ __device__ __forceinline__ int find_seq(const int32_t* query_start, int num_seqs
   int lo = 0, hi = num_seqs - 1;
   while (lo < hi) {
     const int mid = (lo + hi + 1) / 2;
-    if (query_start[mid] <= t) lo = mid; else hi = mid - 1;
+    if (query_start[mid] <= t)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   return lo;
 }
@@ -83,7 +87,8 @@ __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p,
 
   for (int i = threadIdx.x; i < group * hd; i += kTile) {
     const int g = i / hd, d = i % hd;
-    q_s[g][d] = to_float(p.q[int64_t(t) * p.q_stride + int64_t(kvh * group + g) * hd + d]) * p.scale;
+    q_s[g][d] =
+        to_float(p.q[int64_t(t) * p.q_stride + int64_t(kvh * group + g) * hd + d]) * p.scale;
   }
   if (threadIdx.x < kMaxGroup) {
     m_s[threadIdx.x] = -INFINITY;
@@ -115,7 +120,8 @@ __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p,
         }
       }
     }
-    for (int g = 0; g < group; ++g) score_s[g][threadIdx.x] = threadIdx.x < count ? s[g] : -INFINITY;
+    for (int g = 0; g < group; ++g)
+      score_s[g][threadIdx.x] = threadIdx.x < count ? s[g] : -INFINITY;
     __syncthreads();
     // Online softmax: warp w updates heads w, w + 4, ...
     for (int g = warp; g < group; g += kTile / 32) {
@@ -189,7 +195,8 @@ __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p,
   }
 }
 
-// Merges the splits' partials of one (token, head): out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
+// Merges the splits' partials of one (token, head): out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M)
+// l_s.
 __global__ void combine_kernel(PagedAttentionParams p, int num_splits, int skip_query_len) {
   const int t = blockIdx.x, head = blockIdx.y, hd = p.head_dim;
   const int seq = find_seq(p.query_start, p.num_seqs, t);
@@ -198,7 +205,8 @@ __global__ void combine_kernel(PagedAttentionParams p, int num_splits, int skip_
   const float* m = p.workspace + rows * hd;
   const float* l = m + rows;
   float mx = -INFINITY;
-  for (int s = 0; s < num_splits; ++s) mx = fmaxf(mx, m[(int64_t(s) * p.num_tokens + t) * p.num_heads + head]);
+  for (int s = 0; s < num_splits; ++s)
+    mx = fmaxf(mx, m[(int64_t(s) * p.num_tokens + t) * p.num_heads + head]);
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
     float num = 0.0f, den = 0.0f;
     for (int s = 0; s < num_splits; ++s) {
@@ -214,15 +222,15 @@ __global__ void combine_kernel(PagedAttentionParams p, int num_splits, int skip_
 
 // ---- tensor-core (flash) kernel ----------------------------------------------------------------
 // mma.sync m16n8k16 bf16 -> f32 with ldmatrix loads. Fragment layouts (PTX ISA, per lane l,
-// g = l / 4, c = l % 4): A 16x16 row-major {(g, 2c..2c+1), (g+8, 2c..), (g, 2c+8..), (g+8, 2c+8..)};
-// B 16x8 {(k 2c..2c+1, n g), (k 2c+8.., n g)}; C 16x8 {(g, 2c..2c+1), (g+8, 2c..2c+1)}.
+// g = l / 4, c = l % 4): A 16x16 row-major {(g, 2c..2c+1), (g+8, 2c..), (g, 2c+8..), (g+8,
+// 2c+8..)}; B 16x8 {(k 2c..2c+1, n g), (k 2c+8.., n g)}; C 16x8 {(g, 2c..2c+1), (g+8, 2c..2c+1)}.
 // S = Q K^T stays in registers, becomes P (bf16 A fragments) in place, and O accumulates in
 // registers; K/V tiles stream through a two-stage cp.async pipeline.
 
-constexpr int kBq = 128;   // query rows per block (16 per warp)
-constexpr int kBk = 64;    // keys per tile
+constexpr int kBq = 128;  // query rows per block (16 per warp)
+constexpr int kBk = 64;   // keys per tile
 constexpr int kWarps = kBq / 16;
-constexpr int kPad = 8;    // bf16 row padding: ldmatrix rows land in distinct banks
+constexpr int kPad = 8;  // bf16 row padding: ldmatrix rows land in distinct banks
 
 template <int HD>
 struct FlashSmem {
@@ -272,8 +280,8 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
 // Starts copying keys and values [row0, row0 + 64) of head kvh into `stage`; rows at or past
 // `limit` become zeros.
 template <int HD>
-__device__ void load_kv_tile(const PagedAttentionParams& p, const int32_t* table, int kvh,
-                             int row0, int limit, FlashSmem<HD>& sm, int stage) {
+__device__ void load_kv_tile(const PagedAttentionParams& p, const int32_t* table, int kvh, int row0,
+                             int limit, FlashSmem<HD>& sm, int stage) {
   constexpr int kChunks = HD / 8;
   const int64_t kv_stride = int64_t(p.num_kv_heads) * HD;
   for (int i = threadIdx.x; i < kBk * kChunks; i += kWarps * 32) {
@@ -290,14 +298,13 @@ __device__ void load_kv_tile(const PagedAttentionParams& p, const int32_t* table
 // Two blocks per SM (16 warps): the register budget is capped at 128 a thread, so Q fragments are
 // re-read from shared memory per tile rather than held.
 template <int HD>
-__global__ void __launch_bounds__(kWarps * 32, 2) tensor_core_kernel(PagedAttentionParams p,
-                                                                  int tiles_per_seq,
-                                                                  int min_query_len) {
+__global__ void __launch_bounds__(kWarps * 32, 2)
+    tensor_core_kernel(PagedAttentionParams p, int tiles_per_seq, int min_query_len) {
   extern __shared__ __align__(128) unsigned char smem_raw[];
   FlashSmem<HD>& sm = *reinterpret_cast<FlashSmem<HD>*>(smem_raw);
-  constexpr int kNt = kBk / 8;   // 8-key column tiles of S
-  constexpr int kDt = HD / 8;    // 8-dim column tiles of O
-  constexpr int kKc = HD / 16;   // 16-dim chunks of Q
+  constexpr int kNt = kBk / 8;  // 8-key column tiles of S
+  constexpr int kDt = HD / 8;   // 8-dim column tiles of O
+  constexpr int kKc = HD / 16;  // 16-dim chunks of Q
   // Longest query tiles (most keys) first, so the causal tail of short tiles fills the end.
   const int seq = blockIdx.x / tiles_per_seq;
   const int qtile = tiles_per_seq - 1 - int(blockIdx.x % tiles_per_seq);
@@ -314,10 +321,10 @@ __global__ void __launch_bounds__(kWarps * 32, 2) tensor_core_kernel(PagedAttent
   for (int i = threadIdx.x; i < kBq * (HD / 8); i += kWarps * 32) {
     const int r = i / (HD / 8), col = (i % (HD / 8)) * 8;
     const bool valid = r < rows;
-    cp_async16(&sm.q[r][col],
-               valid ? p.q + int64_t(q_begin + row0 + r) * p.q_stride + int64_t(head) * HD + col
-                     : p.q,
-               valid);
+    cp_async16(
+        &sm.q[r][col],
+        valid ? p.q + int64_t(q_begin + row0 + r) * p.q_stride + int64_t(head) * HD + col : p.q,
+        valid);
   }
   load_kv_tile<HD>(p, table, kvh, 0, key_limit, sm, 0);
   cp_async_commit();
@@ -387,8 +394,10 @@ __global__ void __launch_bounds__(kWarps * 32, 2) tensor_core_kernel(PagedAttent
     uint32_t pf[kNt / 2][4];  // P as A fragments, one per 16-key chunk
     float sum0 = 0.0f, sum1 = 0.0f;
     for (int n = 0; n < kNt; ++n) {
-      const __nv_bfloat162 top = __floats2bfloat162_rn(exp2f(s[n][0] - base0), exp2f(s[n][1] - base0));
-      const __nv_bfloat162 bot = __floats2bfloat162_rn(exp2f(s[n][2] - base1), exp2f(s[n][3] - base1));
+      const __nv_bfloat162 top =
+          __floats2bfloat162_rn(exp2f(s[n][0] - base0), exp2f(s[n][1] - base0));
+      const __nv_bfloat162 bot =
+          __floats2bfloat162_rn(exp2f(s[n][2] - base1), exp2f(s[n][3] - base1));
       const float2 tf = __bfloat1622float2(top), bf = __bfloat1622float2(bot);
       sum0 += tf.x + tf.y;  // normalize by exactly what P.V sums
       sum1 += bf.x + bf.y;
@@ -426,12 +435,14 @@ __global__ void __launch_bounds__(kWarps * 32, 2) tensor_core_kernel(PagedAttent
   for (int d = 0; d < kDt; ++d) {
     const int col = d * 8 + 2 * c;
     if (r0 < rows) {
-      *reinterpret_cast<uint32_t*>(p.out + (int64_t(q_begin + row0 + r0) * p.num_heads + head) * HD +
-                                   col) = pack_bf16(o[d][0] * inv0, o[d][1] * inv0);
+      *reinterpret_cast<uint32_t*>(p.out +
+                                   (int64_t(q_begin + row0 + r0) * p.num_heads + head) * HD + col) =
+          pack_bf16(o[d][0] * inv0, o[d][1] * inv0);
     }
     if (r1 < rows) {
-      *reinterpret_cast<uint32_t*>(p.out + (int64_t(q_begin + row0 + r1) * p.num_heads + head) * HD +
-                                   col) = pack_bf16(o[d][2] * inv1, o[d][3] * inv1);
+      *reinterpret_cast<uint32_t*>(p.out +
+                                   (int64_t(q_begin + row0 + r1) * p.num_heads + head) * HD + col) =
+          pack_bf16(o[d][2] * inv1, o[d][3] * inv1);
     }
   }
 }
@@ -441,10 +452,10 @@ __global__ void __launch_bounds__(kWarps * 32, 2) tensor_core_kernel(PagedAttent
 bool valid(const PagedAttentionParams& p) {
   return p.num_heads > 0 && p.num_kv_heads > 0 && p.num_heads % p.num_kv_heads == 0 &&
          p.num_heads / p.num_kv_heads <= kMaxGroup && p.head_dim > 0 && p.head_dim % 8 == 0 &&
-         p.head_dim <= kMaxGenericHeadDim && ((p.head_dim / 8) & (p.head_dim / 8 - 1)) == 0 && p.block_size > 0 && p.num_seqs > 0 &&
-         p.q_stride >= int64_t(p.num_heads) * p.head_dim && p.max_query_len > 0 &&
-         p.max_context_len >= p.max_query_len && p.q && p.k_cache && p.v_cache && p.out &&
-         p.query_start && p.context_lens && p.block_tables;
+         p.head_dim <= kMaxGenericHeadDim && ((p.head_dim / 8) & (p.head_dim / 8 - 1)) == 0 &&
+         p.block_size > 0 && p.num_seqs > 0 && p.q_stride >= int64_t(p.num_heads) * p.head_dim &&
+         p.max_query_len > 0 && p.max_context_len >= p.max_query_len && p.q && p.k_cache &&
+         p.v_cache && p.out && p.query_start && p.context_lens && p.block_tables;
 }
 
 cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream,
@@ -457,8 +468,8 @@ cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream,
   if (splits > 1 && (!p.workspace || p.workspace_bytes < size_t(splits) * row_bytes)) {
     return cudaErrorInvalidValue;  // the caller sized the workspace with the function below
   }
-  const int keys_per_split =
-      ((p.max_context_len + splits - 1) / splits + kKeysPerSplit - 1) / kKeysPerSplit * kKeysPerSplit;
+  const int keys_per_split = ((p.max_context_len + splits - 1) / splits + kKeysPerSplit - 1) /
+                             kKeysPerSplit * kKeysPerSplit;
   const dim3 grid(unsigned(p.num_tokens), unsigned(p.num_kv_heads), unsigned(splits));
   dispatch_head_dim(p.head_dim, [&](auto hd) {
     split_kv_kernel<decltype(hd)::value>

@@ -23,14 +23,14 @@ struct PagedAttentionParams {
   int32_t max_blocks_per_seq = 0;
   int32_t num_seqs = 0;
   int32_t num_tokens = 0;
-  int32_t max_query_len = 0;    // host-known maxima, to size the grid
+  int32_t max_query_len = 0;  // host-known maxima, to size the grid
   int32_t max_context_len = 0;
   int32_t num_heads = 0;
-  int32_t num_kv_heads = 0;     // divides num_heads; num_heads / num_kv_heads <= 8
-  int32_t head_dim = 0;         // even, <= 256; a multiple of 8
+  int32_t num_kv_heads = 0;  // divides num_heads; num_heads / num_kv_heads <= 8
+  int32_t head_dim = 0;      // even, <= 256; a multiple of 8
   int32_t block_size = 0;
-  float scale = 0.0f;           // softmax scale, usually 1 / sqrt(head_dim)
-  float* workspace = nullptr;   // split-KV partial results, paged_attention_workspace_bytes()
+  float scale = 0.0f;          // softmax scale, usually 1 / sqrt(head_dim)
+  float* workspace = nullptr;  // split-KV partial results, paged_attention_workspace_bytes()
   size_t workspace_bytes = 0;
 };
 

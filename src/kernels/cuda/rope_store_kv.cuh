@@ -7,15 +7,15 @@
 namespace tandem::cuda {
 
 struct RopeStoreKvParams {
-  bf16* qkv = nullptr;             // (n, qkv_stride): per row q (heads, hd) | k (kv, hd) | v (kv, hd)
-  int64_t qkv_stride = 0;          // elements between rows, >= (heads + 2 * kv_heads) * hd
-  const bf16* bias = nullptr;      // ((heads + 2 * kv_heads) * hd) or null
-  const int32_t* positions = nullptr;    // (n)
+  bf16* qkv = nullptr;         // (n, qkv_stride): per row q (heads, hd) | k (kv, hd) | v (kv, hd)
+  int64_t qkv_stride = 0;      // elements between rows, >= (heads + 2 * kv_heads) * hd
+  const bf16* bias = nullptr;  // ((heads + 2 * kv_heads) * hd) or null
+  const int32_t* positions = nullptr;     // (n)
   const int64_t* slot_mapping = nullptr;  // (n) slot = block * block_size + offset
   const float* inv_freq = nullptr;        // (hd / 2)
-  bf16* k_cache = nullptr;  // (num_slots, kv_heads, hd)
-  bf16* v_cache = nullptr;  // (num_slots, kv_heads, hd)
-  int64_t num_slots = 0;    // slots outside [0, num_slots) are skipped (the host validates them)
+  bf16* k_cache = nullptr;                // (num_slots, kv_heads, hd)
+  bf16* v_cache = nullptr;                // (num_slots, kv_heads, hd)
+  int64_t num_slots = 0;  // slots outside [0, num_slots) are skipped (the host validates them)
   int64_t n = 0;
   int num_heads = 0;
   int num_kv_heads = 0;
