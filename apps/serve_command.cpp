@@ -14,11 +14,14 @@
 
 #include "commands.h"
 #include "config/kv_transfer_config.h"
+#include "config/lmcache_config.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "engine/llm_engine.h"
 #include "server/openai_server.h"
 #include "server/serving_setup.h"
+#include "transfer/kv_connector_config.h"
+#include "transfer/ucx_transport.h"
 
 namespace tandem::apps {
 namespace {
@@ -36,6 +39,7 @@ struct ServeOptions {
   bool enforce_eager = false;  // CUDA: no CUDA graphs (the CPU has none to skip)
   bool disable_log_requests = false;
   std::optional<std::string> kv_transfer_config;
+  std::optional<std::string> kv_config_file;  // LMCache YAML (else LMCACHE_CONFIG_FILE)
   std::optional<uint64_t> seed;
   std::optional<std::string> api_key;
   std::string device = "cpu";
@@ -71,6 +75,8 @@ void add_options(CLI::App& app, ServeOptions& o) {
   app.add_flag("--disable-log-requests", o.disable_log_requests, "no log line per request");
   app.add_option("--kv-transfer-config", o.kv_transfer_config,
                  "KV transfer connector config (JSON), e.g. LMCacheConnectorV1");
+  app.add_option("--kv-config", o.kv_config_file,
+                 "LMCache config YAML for --kv-transfer-config (default: $LMCACHE_CONFIG_FILE)");
   app.add_option("--seed", o.seed, "global seed for requests without one");
   app.add_option("--api-key", o.api_key,
                  "require 'Authorization: Bearer KEY' (also TANDEM_API_KEY / VLLM_API_KEY)");
@@ -89,6 +95,29 @@ void add_options(CLI::App& app, ServeOptions& o) {
   app.add_option("--max-request-body-bytes", o.max_request_body, "larger request bodies get a 413")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
+}
+
+// Disaggregated prefill: --kv-transfer-config plus the LMCache config give the connector (its
+// UCX transport is started in serve(), once the stop signals are blocked).
+void add_kv_connector(const ServeOptions& o, EngineConfig& c) {
+  if (!o.kv_transfer_config) {
+    TANDEM_CHECK(!o.kv_config_file, "--kv-config is only used with --kv-transfer-config");
+    return;
+  }
+  KvTransferConfig kv = parse_kv_transfer_config(*o.kv_transfer_config);
+  std::optional<std::filesystem::path> file;
+  if (o.kv_config_file) file = *o.kv_config_file;
+  LmCacheConfig lmcache = load_lmcache_config(file);
+  std::string peer_id = fmt::format("tandem-{}@{}:{}", kv_role_name(kv.kv_role), o.host, o.port);
+  c.kv_connector = make_kv_connector_config(kv, lmcache, std::move(peer_id));
+  if (!c.kv_connector) {
+    log_info("kv-transfer-config: {} as {}: {} has enable_pd false, so no KV is transferred",
+             kv.kv_connector, kv_role_name(kv.kv_role), lmcache.source);
+    return;
+  }
+  log_info("kv-transfer-config: {} as {}, pd_role {} ({}, chunk_size {})", kv.kv_connector,
+           kv_role_name(kv.kv_role), pd_role_name(c.kv_connector->role), lmcache.source,
+           c.kv_connector->chunk_size);
 }
 
 EngineConfig engine_config(const ServeOptions& o) {
@@ -110,6 +139,7 @@ EngineConfig engine_config(const ServeOptions& o) {
   c.gpu_memory_utilization = o.gpu_memory_utilization;
   c.enforce_eager = o.enforce_eager;
   c.seed = o.seed;
+  add_kv_connector(o, c);
   return c;
 }
 
@@ -148,8 +178,9 @@ sigset_t block_stop_signals() {
 
 // Serves until SIGINT/SIGTERM; then open streams end, their engine requests are aborted and the
 // engine stops.
-void serve(const ServeOptions& o, const EngineConfig& config, const HttpServerOptions& http) {
-  sigset_t stop_signals = block_stop_signals();  // before the engine and HTTP threads start
+void serve(const ServeOptions& o, EngineConfig config, const HttpServerOptions& http) {
+  sigset_t stop_signals = block_stop_signals();  // before the engine, UCX and HTTP threads start
+  if (config.kv_connector) config.kv_transport = make_ucx_transport();
   LlmEngine engine(config);
   ModelAssets assets = load_model_assets(config, engine.model_config(),
                                          {o.served_model_names, o.model, o.chat_template});
@@ -191,11 +222,6 @@ int serve_command(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     fail("{}: {} (see --help)", argv[0], e.what());
-  }
-  if (o.kv_transfer_config) {
-    KvTransferConfig kv = parse_kv_transfer_config(*o.kv_transfer_config);
-    log_info("kv-transfer-config: {} as {} (not used by the CPU engine yet)", kv.kv_connector,
-             kv_role_name(kv.kv_role));
   }
   serve(o, engine_config(o), http_options(o));
   return 0;

@@ -24,11 +24,14 @@
 #include "engine/stop_checker.h"
 #include "kv/block_manager.h"
 #include "kv/kv_cache.h"
+#include "transfer/kv_connector_factory.h"
 
 namespace tandem {
 namespace {
 
 constexpr uint64_t kDefaultCpuKvCacheBytes = uint64_t(1) << 30;
+// How long the loop sleeps when every waiting sequence waits for its KV transfer.
+constexpr auto kStalledWait = std::chrono::milliseconds(1);
 
 struct AddTask {
   EngineRequest request;
@@ -95,6 +98,24 @@ KvCacheShape allocate_kv_cache(ModelBackend& model, int num_blocks, int block_si
   return model.kv_cache_shape();
 }
 
+// The connector reads and writes KV blocks in host memory: the CPU backend's cache.
+std::unique_ptr<KvConnector> make_connector(const EngineConfig& config, ModelBackend& model) {
+  if (!config.kv_connector) return nullptr;
+  KvCache* kv = model.host_kv_cache();
+  TANDEM_CHECK(kv != nullptr,
+               "--kv-transfer-config: disaggregated prefill moves KV from host memory, and the "
+               "CUDA backend keeps it on the GPU (GPU KV transfer is not built yet); use "
+               "--device cpu");
+  return make_kv_connector(*config.kv_connector, config.kv_transport, *kv, model.config());
+}
+
+// Prompt tokens among the tokens a step computes for `s`.
+int prompt_tokens_in_step(const ScheduledSeq& s) {
+  const Sequence& seq = *s.seq;
+  int end = std::min(seq.num_computed_tokens + s.num_new_tokens, seq.num_prompt_tokens);
+  return std::max(0, end - seq.num_computed_tokens);
+}
+
 RequestOutput aborted_output() {
   RequestOutput out;
   out.finish = FinishReason::kAbort;
@@ -126,11 +147,15 @@ struct LlmEngine::Impl {
   void loop();
   void handle(Task& task);
   void add(AddTask& task);
-  void guarded_step();
-  void step();
+  // One step; false when nothing could be scheduled.
+  bool guarded_step();
+  bool step();
   void fail_step(const SchedulerOutput& out, const std::string& message);
   // Pushes `seq`'s output: its newest token (when `token` is set) and, if finished, the end.
   void emit(Sequence& seq, const std::optional<SampleResult>& token);
+  // Before update(): counts computed prompt tokens and lets the connector push finished prompts
+  // while their blocks are still held.
+  void after_forward(const SchedulerOutput& out);
   void publish_stats();
   void finish_all_with_abort(std::vector<Task>& pending);
 
@@ -140,6 +165,7 @@ struct LlmEngine::Impl {
   int max_model_len;
   KvCacheShape kv;
   BlockManager blocks;
+  std::unique_ptr<KvConnector> connector;  // disaggregated prefill; null when off
   Scheduler scheduler;
   Sampler sampler;
   ModelRunner runner;
@@ -155,6 +181,7 @@ struct LlmEngine::Impl {
   mutable std::mutex stats_mutex;  // guards stats
   EngineStats stats;
   uint64_t prompt_tokens = 0, generation_tokens = 0;  // engine thread only
+  uint64_t prompt_tokens_computed = 0;                // engine thread only
 };
 
 LlmEngine::Impl::Impl(const EngineConfig& c)
@@ -168,10 +195,11 @@ LlmEngine::Impl::Impl(const EngineConfig& c)
               .prefix_caching =
                   c.enable_prefix_caching ? PrefixCaching::kEnabled : PrefixCaching::kDisabled,
               .model_fingerprint = model_fingerprint(model->config(), kv)}),
+      connector(make_connector(c, *model)),
       scheduler({.max_num_seqs = c.max_num_seqs,
                  .max_num_batched_tokens = c.max_num_batched_tokens,
                  .max_model_len = max_model_len},
-                blocks),
+                blocks, connector.get()),
       sampler(&pool),
       runner(*model, sampler),
       seed_rng(c.seed.value_or(0)) {
@@ -185,16 +213,22 @@ LlmEngine::Impl::Impl(const EngineConfig& c)
 
 void LlmEngine::Impl::loop() {
   std::vector<Task> batch;
+  bool stalled = false;  // the last step had work but could run none of it (KV still arriving)
   for (;;) {
     {
       std::unique_lock lock(mutex);
-      if (!scheduler.has_work()) cv.wait(lock, [&] { return stopping || !tasks.empty(); });
+      auto woken = [&] { return stopping || !tasks.empty(); };
+      if (!scheduler.has_work()) {
+        cv.wait(lock, woken);
+      } else if (stalled) {
+        cv.wait_for(lock, kStalledWait, woken);
+      }
       if (stopping) break;
       batch.swap(tasks);
     }
     for (Task& task : batch) handle(task);
     batch.clear();
-    if (scheduler.has_work()) guarded_step();
+    stalled = scheduler.has_work() && !guarded_step();
     publish_stats();
   }
   std::lock_guard lock(mutex);
@@ -225,6 +259,7 @@ void LlmEngine::Impl::add(AddTask& task) {
         std::make_unique<StopChecker>(seq->params, eos, max_model_len - seq->num_prompt_tokens);
   } catch (const Error& e) {
     seq->finish(FinishReason::kError, e.what());
+    if (connector) connector->on_finished(*seq);
     seq->stream->push(final_output(*seq));  // never live: live_ids stays as it is
     return;
   }
@@ -234,27 +269,42 @@ void LlmEngine::Impl::add(AddTask& task) {
 
 // A failure outside the model (a broken invariant) ends every live request with kError
 // instead of the process; the engine stays up for new requests.
-void LlmEngine::Impl::guarded_step() {
+bool LlmEngine::Impl::guarded_step() {
   try {
-    step();
+    return step();
   } catch (const std::exception& e) {
     log_error("engine: step failed, finishing all {} live requests: {}", live_ids.size(), e.what());
     for (auto& seq : scheduler.abort_all(FinishReason::kError, e.what())) emit(*seq, std::nullopt);
+    return true;
   }
 }
 
-void LlmEngine::Impl::step() {
+bool LlmEngine::Impl::step() {
   SchedulerOutput out = scheduler.schedule();
-  if (out.empty()) return;
+  if (out.empty()) return false;
   RunnerOutput result;
   try {
     result = runner.run(out);
   } catch (const std::exception& e) {
-    return fail_step(out, e.what());
+    fail_step(out, e.what());
+    return true;
   }
+  after_forward(out);
   auto finished = scheduler.update(out, result.tokens);  // keeps finished sequences alive here
   for (size_t i = 0; i < out.seqs.size(); ++i) {
     if (out.seqs[i].samples) emit(*out.seqs[i].seq, result.samples[i]);
+  }
+  return true;
+}
+
+void LlmEngine::Impl::after_forward(const SchedulerOutput& out) {
+  for (const ScheduledSeq& s : out.seqs) {
+    int prompt_part = prompt_tokens_in_step(s);
+    prompt_tokens_computed += uint64_t(prompt_part);
+    const Sequence& seq = *s.seq;
+    bool prompt_done =
+        prompt_part > 0 && seq.num_computed_tokens + prompt_part == seq.num_prompt_tokens;
+    if (connector && prompt_done) connector->on_prompt_computed(seq);
   }
 }
 
@@ -283,6 +333,7 @@ void LlmEngine::Impl::emit(Sequence& seq, const std::optional<SampleResult>& tok
     out.error = seq.error;
     out.times = seq.times;
     live_ids.erase(seq.request_id);
+    if (connector) connector->on_finished(seq);
   }
   if (seq.stream && (!out.new_token_ids.empty() || seq.is_finished())) {
     seq.stream->push(std::move(out));
@@ -299,6 +350,7 @@ void LlmEngine::Impl::publish_stats() {
   stats.prompt_tokens = prompt_tokens;
   stats.generation_tokens = generation_tokens;
   stats.num_preemptions = scheduler.num_preemptions();
+  stats.prompt_tokens_computed = prompt_tokens_computed;
 }
 
 // Shutdown: every live request and every request still queued ends with kAbort.
@@ -364,12 +416,20 @@ void LlmEngine::abort_request(const std::string& request_id) {
 }
 
 EngineStats LlmEngine::stats() const {
-  std::lock_guard lock(impl_->stats_mutex);
-  return impl_->stats;
+  EngineStats s;
+  {
+    std::lock_guard lock(impl_->stats_mutex);
+    s = impl_->stats;
+  }
+  // The connector's threads move its counters while the engine idles: read them now.
+  if (impl_->connector) s.kv_transfer = impl_->connector->stats();
+  return s;
 }
 
 const EngineConfig& LlmEngine::config() const { return impl_->config; }
 
 const ModelConfig& LlmEngine::model_config() const { return impl_->model->config(); }
+
+KvConnector* LlmEngine::kv_connector() const { return impl_->connector.get(); }
 
 }  // namespace tandem

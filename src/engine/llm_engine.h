@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/engine_config.h"
+#include "engine/kv_connector.h"
 #include "engine/request.h"
 
 namespace tandem {
@@ -23,6 +24,8 @@ struct EngineStats {
   uint64_t prompt_tokens = 0;         // total prompt tokens processed
   uint64_t generation_tokens = 0;     // total tokens generated
   uint64_t num_preemptions = 0;
+  uint64_t prompt_tokens_computed = 0;  // prompt tokens run through the model (recompute too)
+  KvConnectorStats kv_transfer;         // zeros without a KV connector
 };
 
 class LlmEngine {
@@ -42,6 +45,8 @@ class LlmEngine {
   EngineStats stats() const;
   const EngineConfig& config() const;
   const struct ModelConfig& model_config() const;
+  // The disaggregated-prefill connector (config.kv_connector), or nullptr.
+  KvConnector* kv_connector() const;
 
  private:
   struct Impl;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/sampling_params.h"
+#include "transfer/kv_transfer_params.h"
 
 namespace tandem {
 
@@ -25,6 +26,7 @@ struct EngineRequest {
   std::vector<int32_t> prompt_ids;  // (prompt_len) already tokenized, BOS included
   SamplingParams params;            // validated by the caller
   std::string cache_salt;           // optional: isolates this request's prefix-cache entries
+  std::optional<KvTransferParams> kv_transfer;  // disaggregated prefill: which transfer
   std::chrono::steady_clock::time_point arrival = std::chrono::steady_clock::now();
 };
 

@@ -8,8 +8,8 @@
 
 namespace tandem {
 
-Scheduler::Scheduler(const SchedulerConfig& config, BlockManager& blocks)
-    : config_(config), blocks_(blocks) {
+Scheduler::Scheduler(const SchedulerConfig& config, BlockManager& blocks, KvConnector* connector)
+    : config_(config), blocks_(blocks), connector_(connector) {
   TANDEM_CHECK(config.max_num_seqs >= 1, "scheduler: max_num_seqs must be >= 1, got {}",
                config.max_num_seqs);
   TANDEM_CHECK(config.max_num_batched_tokens >= 1,
@@ -124,19 +124,34 @@ int Scheduler::schedule_running(SchedulerOutput& out, int budget) {
 }
 
 void Scheduler::schedule_waiting(SchedulerOutput& out, int budget) {
-  while (!waiting_.empty() && budget > 0 && num_running() < config_.max_num_seqs) {
-    Sequence& seq = *waiting_.front();
+  size_t i = 0;  // waiting_[i] is next; those before it wait for their KV transfer
+  while (i < waiting_.size() && budget > 0 && num_running() < config_.max_num_seqs) {
+    Sequence& seq = *waiting_[i];
+    if (connector_ && !seq.was_scheduled() && connector_->transfer_arriving(seq)) {
+      ++i;
+      continue;
+    }
     std::vector<int> cached = blocks_.match_prefix(seq.blocks, seq.token_ids, seq.cache_salt);
     int num_cached = int(cached.size()) * blocks_.block_size();
-    int n = std::min(seq.num_tokens() - num_cached, budget);
-    if (!blocks_.allocate(seq.blocks, num_cached + n, cached)) break;  // arrival order: wait
+    const bool loads = connector_ != nullptr && !seq.was_scheduled();
+    int num_loadable = loads ? connector_->num_loadable_tokens(seq, num_cached) : 0;
+    int start = num_cached + num_loadable;  // tokens with KV once admitted
+    int n = std::min(seq.num_tokens() - start, budget);
+    if (!blocks_.allocate(seq.blocks, start + n, cached)) break;  // arrival order: wait
     if (blocks_.prefix_caching()) blocks_.record_lookup(seq.num_tokens(), num_cached);
-    seq.start_running(num_cached);
-    out.seqs.push_back({&seq, n, num_cached + n == seq.num_tokens()});
+    if (loads) {
+      // Chunks may have gone away since the lookup (freed by an abort or the timeout): compute
+      // from wherever the load stopped, within the blocks just allocated.
+      start = num_cached + connector_->load(seq, num_cached, num_loadable);
+      int allocated = int(seq.blocks.table.size()) * blocks_.block_size();
+      n = std::min({seq.num_tokens() - start, budget, allocated - start});
+    }
+    seq.start_running(start);
+    out.seqs.push_back({&seq, n, start + n == seq.num_tokens()});
     out.num_tokens += n;
     budget -= n;
-    running_.push_back(std::move(waiting_.front()));
-    waiting_.pop_front();
+    running_.push_back(std::move(waiting_[i]));
+    waiting_.erase(waiting_.begin() + std::ptrdiff_t(i));
   }
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/kv_connector.h"
 #include "engine/sequence.h"
 #include "kv/block_manager.h"
 
@@ -45,7 +46,8 @@ struct StepToken {
 
 class Scheduler {
  public:
-  Scheduler(const SchedulerConfig& config, BlockManager& blocks);
+  // `connector` (optional, must outlive the scheduler) loads transferred KV at admission.
+  Scheduler(const SchedulerConfig& config, BlockManager& blocks, KvConnector* connector = nullptr);
 
   // Why `seq` can never run (empty prompt, prompt + max_tokens over max_model_len, or more KV
   // blocks than the whole cache); nullopt when it can.
@@ -78,7 +80,9 @@ class Scheduler {
  private:
   // Gives running sequences their next tokens; returns the remaining token budget.
   int schedule_running(SchedulerOutput& out, int budget);
-  // Admits waiting sequences in arrival order while budget, max_num_seqs and KV allow.
+  // Admits waiting sequences in arrival order while budget, max_num_seqs and KV allow. At a
+  // sequence's first admission the connector may load KV past the prefix-cache hit (one whose
+  // transfer is still arriving is passed over until it has); a preempted sequence recomputes.
   void schedule_waiting(SchedulerOutput& out, int budget);
   // Preempts the newest running sequence; returns it (still owned by waiting_).
   Sequence* preempt_newest();
@@ -87,6 +91,7 @@ class Scheduler {
 
   SchedulerConfig config_;
   BlockManager& blocks_;
+  KvConnector* connector_;                          // null: no disaggregated prefill
   std::deque<std::unique_ptr<Sequence>> waiting_;   // arrival order, preempted ones in front
   std::vector<std::unique_ptr<Sequence>> running_;  // admission order (newest last)
   uint64_t num_preemptions_ = 0;

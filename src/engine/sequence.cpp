@@ -27,6 +27,7 @@ Sequence::Sequence(EngineRequest request, std::shared_ptr<RequestStream> stream_
       num_prompt_tokens(int(token_ids.size())),
       max_tokens(request.params.max_tokens.value_or(max_model_len - num_prompt_tokens)),
       cache_salt(std::move(request.cache_salt)),
+      kv_transfer(std::move(request.kv_transfer)),
       params(std::move(request.params)),
       stream(std::move(stream_)) {
   times.arrival = request.arrival;

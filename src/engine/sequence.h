@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -53,7 +54,8 @@ struct Sequence {
   int num_computed_tokens = 0;  // leading tokens whose KV is in the cache
   int num_cached_tokens = 0;    // prompt tokens served from the prefix cache, first admission
   int num_preemptions = 0;
-  std::string cache_salt;  // the prefix cache's extra key
+  std::string cache_salt;                       // the prefix cache's extra key
+  std::optional<KvTransferParams> kv_transfer;  // the request's, for the KV connector
   SequenceStatus status = SequenceStatus::kWaiting;
   FinishReason finish_reason = FinishReason::kNone;
   std::string error;  // set with FinishReason::kError

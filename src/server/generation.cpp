@@ -68,6 +68,7 @@ Generation::Generation(const ServingContext& ctx, std::string request_id,
       request.request_id = choice->engine_id;
       request.prompt_ids = choice->spec.prompt_ids;
       request.params = choice->spec.params;
+      request.kv_transfer = choice->spec.kv_transfer;
       request.arrival = choice->arrival;
       ctx_.engine->add_request(std::move(request), choice->stream);
       choice->running = true;

@@ -26,6 +26,7 @@ struct ChoiceSpec {
   std::vector<int32_t> prompt_ids;  // (prompt_len) what the engine sees
   SamplingParams params;            // validated, max_tokens set
   std::string echo_text;            // prepended to the choice's first delta (echo)
+  std::optional<KvTransferParams> kv_transfer;  // the request's kv_transfer_params
 };
 
 // A generated token's log-probability, decoded for the response.

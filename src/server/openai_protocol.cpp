@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "server/kv_transfer_request.h"
 #include "server/openai_errors.h"
 #include "server/request_fields.h"
 
@@ -88,6 +89,7 @@ GenerationRequest parse_common(const RequestFields& f, const SamplingParams& def
   r.echo = f.boolean("echo").value_or(false);
   r.add_special_tokens = f.boolean("add_special_tokens");
   r.user = f.string("user").value_or("");
+  r.kv_transfer = parse_kv_transfer_params(f);
   return r;
 }
 

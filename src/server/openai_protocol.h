@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/sampling_params.h"
+#include "transfer/kv_transfer_params.h"
 
 namespace tandem {
 
@@ -35,8 +36,9 @@ struct GenerationRequest {
   bool include_usage = false;  // stream_options.include_usage
   bool skip_special_tokens = true;
   bool echo = false;
-  std::optional<bool> add_special_tokens;  // unset: the endpoint's default
-  std::string user;                        // recorded in logs only
+  std::optional<bool> add_special_tokens;       // unset: the endpoint's default
+  std::string user;                             // recorded in logs only
+  std::optional<KvTransferParams> kv_transfer;  // kv_transfer_params (disaggregated prefill)
 };
 
 struct CompletionRequest {

@@ -86,6 +86,7 @@ std::vector<ChoiceSpec> plan_choices(const ServingContext& ctx, std::vector<Plan
       spec.prompt_index = int(p);
       spec.prompt_ids = prompt.ids;
       spec.params = params;
+      spec.kv_transfer = request.kv_transfer;
       if (params.seed) spec.params.seed = int64_t(uint64_t(*params.seed) + uint64_t(sample));
       if (request.echo) spec.echo_text = prompt.echo_text;
       choices.push_back(std::move(spec));

@@ -52,6 +52,27 @@ ServerMetrics::ServerMetrics(std::string model_name)
       request_success_(registry_.add("tandem:request_success_total",
                                      "Count of finished requests by finish reason.",
                                      MetricType::kCounter)),
+      pd_received_tokens_(
+          registry_.add("tandem:pd_prompt_tokens_received_total",
+                        "Prompt tokens whose KV was loaded from transferred chunks (decoder).",
+                        MetricType::kCounter)),
+      pd_computed_tokens_(registry_.add("tandem:pd_prompt_tokens_computed_total",
+                                        "Prompt tokens the engine computed itself.",
+                                        MetricType::kCounter)),
+      pd_buffer_bytes_(registry_.add("tandem:pd_buffer_bytes_used",
+                                     "Bytes of the KV transfer buffer held (decoder).",
+                                     MetricType::kGauge)),
+      pd_transfers_received_(registry_.add("tandem:pd_transfers_received_total",
+                                           "KV transfers completed into this decoder.",
+                                           MetricType::kCounter)),
+      pd_transfers_sent_(registry_.add("tandem:pd_transfers_sent_total",
+                                       "KV transfers this prefiller completed.",
+                                       MetricType::kCounter)),
+      pd_failures_(registry_.add("tandem:pd_transfer_failures_total",
+                                 "KV transfers this prefiller aborted.", MetricType::kCounter)),
+      pd_bytes_sent_(registry_.add("tandem:pd_bytes_sent_total",
+                                   "KV bytes this prefiller wrote into decoders' buffers.",
+                                   MetricType::kCounter)),
       ttft_(registry_.add("tandem:time_to_first_token_seconds",
                           "Histogram of time to first token in seconds.", MetricType::kHistogram,
                           kTtftBuckets)),
@@ -108,6 +129,14 @@ std::string ServerMetrics::render(const EngineStats& s) {
   prompt_tokens_.counter(labels_).set_total(double(s.prompt_tokens));
   generation_tokens_.counter(labels_).set_total(double(s.generation_tokens));
   preemptions_.counter(labels_).set_total(double(s.num_preemptions));
+  const KvConnectorStats& kv = s.kv_transfer;
+  pd_received_tokens_.counter(labels_).set_total(double(kv.prompt_tokens_received));
+  pd_computed_tokens_.counter(labels_).set_total(double(s.prompt_tokens_computed));
+  pd_buffer_bytes_.gauge(labels_).set(double(kv.buffer_bytes_used));
+  pd_transfers_received_.counter(labels_).set_total(double(kv.transfers_received));
+  pd_transfers_sent_.counter(labels_).set_total(double(kv.transfers_sent));
+  pd_failures_.counter(labels_).set_total(double(kv.transfer_failures));
+  pd_bytes_sent_.counter(labels_).set_total(double(kv.bytes_sent));
   return registry_.render();
 }
 

@@ -38,6 +38,10 @@ class ServerMetrics {
   MetricFamily &running_, &waiting_, &blocks_used_, &blocks_total_, &cache_usage_;
   MetricFamily &prefix_queries_, &prefix_hits_, &prompt_tokens_, &generation_tokens_;
   MetricFamily &preemptions_, &request_success_;
+  // Disaggregated prefill (zeros without a KV connector).
+  MetricFamily &pd_received_tokens_, &pd_computed_tokens_, &pd_buffer_bytes_,
+      &pd_transfers_received_;
+  MetricFamily &pd_transfers_sent_, &pd_failures_, &pd_bytes_sent_;
   MetricFamily &ttft_, &itl_, &e2e_, &queue_time_, &request_prompt_tokens_,
       &request_generation_tokens_;
 };

@@ -36,14 +36,17 @@ void check_range(const KvCacheShape& shape, std::span<const int32_t> block_table
 // Calls copy(layer, kv, cache_at, chunk_at, floats) for every run of tokens that stays inside one
 // cache block, for every layer and K (kv 0) / V (kv 1): offsets in floats into cache.k/v(layer)
 // and into the chunk.
+// `chunk_tokens` (>= num_tokens) is the chunk's full length when only tokens
+// [first_token, first_token + num_tokens) starting `skip` tokens into it are copied.
 template <typename CopyRun>
 void for_each_run(const KvCacheShape& shape, std::span<const int32_t> block_table,
-                  int64_t first_token, int num_tokens, CopyRun copy) {
+                  int64_t first_token, int num_tokens, CopyRun copy, int chunk_tokens = 0,
+                  int skip = 0) {
   const int64_t slot_floats = shape.slot_floats();
-  const int64_t section = section_floats(shape, num_tokens);
+  const int64_t section = section_floats(shape, chunk_tokens > 0 ? chunk_tokens : num_tokens);
   for (int layer = 0; layer < shape.num_layers; ++layer) {
     for (int kv = 0; kv < 2; ++kv) {
-      const int64_t chunk_base = (2 * layer + kv) * section;
+      const int64_t chunk_base = (2 * layer + kv) * section + int64_t(skip) * slot_floats;
       for (int64_t t = first_token; t < first_token + num_tokens;) {
         int64_t offset = t % shape.block_size;
         int64_t run = std::min<int64_t>(shape.block_size - offset, first_token + num_tokens - t);
@@ -98,6 +101,26 @@ void scatter_chunk(std::span<const uint8_t> in, std::span<const int32_t> block_t
                  float* layer_data = kv == 0 ? cache.k(layer) : cache.v(layer);
                  std::memcpy(layer_data + cache_at, chunk + chunk_at, floats * sizeof(float));
                });
+}
+
+void scatter_chunk_tokens(std::span<const uint8_t> in, int chunk_tokens, int begin, int end,
+                          std::span<const int32_t> block_table, int64_t first_token,
+                          KvCache& cache) {
+  TANDEM_CHECK(0 <= begin && begin < end && end <= chunk_tokens,
+               "KV chunk: tokens [{}, {}) are not inside a chunk of {} tokens", begin, end,
+               chunk_tokens);
+  const KvCacheShape& shape = cache.shape();
+  const int num_tokens = end - begin;
+  check_range(shape, block_table, first_token + begin, num_tokens, in.size(),
+              KvChunkLayout::from_shape(shape).chunk_bytes(chunk_tokens));
+  auto* chunk = reinterpret_cast<const float*>(in.data());  // (layers, 2, chunk_tokens, ...)
+  for_each_run(
+      shape, block_table, first_token + begin, num_tokens,
+      [&](int layer, int kv, int64_t cache_at, int64_t chunk_at, int64_t floats) {
+        float* layer_data = kv == 0 ? cache.k(layer) : cache.v(layer);
+        std::memcpy(layer_data + cache_at, chunk + chunk_at, floats * sizeof(float));
+      },
+      chunk_tokens, begin);
 }
 
 }  // namespace tandem

@@ -40,4 +40,13 @@ void gather_chunk(const KvCache& cache, std::span<const int32_t> block_table, in
 void scatter_chunk(std::span<const uint8_t> in, std::span<const int32_t> block_table,
                    int64_t first_token, int num_tokens, KvCache& cache);
 
+// Writes only tokens [first_token + begin, first_token + end) of a gathered chunk of
+// `chunk_tokens` tokens (in: layout.chunk_bytes(chunk_tokens) bytes) that starts at token
+// `first_token` of the sequence: how a receiver loads part of a chunk (the rest is already
+// cached or still to be computed). Throws tandem::Error for 0 <= begin < end <= chunk_tokens
+// violated, and as scatter_chunk.
+void scatter_chunk_tokens(std::span<const uint8_t> in, int chunk_tokens, int begin, int end,
+                          std::span<const int32_t> block_table, int64_t first_token,
+                          KvCache& cache);
+
 }  // namespace tandem

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "core/error.h"
@@ -108,6 +109,46 @@ TEST(KvLayout, BadRangesAreErrors) {
   std::vector<int32_t> bad_table = {0, 9};
   EXPECT_THROW(scatter_chunk(chunk, bad_table, 4, 4, cache), Error);  // block id outside
   EXPECT_NO_THROW(gather_chunk(cache, table, 4, 4, chunk));
+}
+
+}  // namespace
+}  // namespace tandem
+
+namespace tandem {
+namespace {
+
+// A receiver loading part of a chunk: only tokens [begin, end) of it land in the cache.
+TEST(KvLayout, ScatterPartOfAChunk) {
+  KvCache sender(shape_with(16, 4));
+  fill_random(sender, 11);
+  std::vector<int32_t> tx_table = {2, 0, 3};  // 48 tokens
+  const int first = 16, chunk_tokens = 20;    // the chunk covers tokens [16, 36)
+  KvChunkLayout layout = KvChunkLayout::from_shape(sender.shape());
+  std::vector<uint8_t> bytes(layout.chunk_bytes(chunk_tokens));
+  gather_chunk(sender, tx_table, first, chunk_tokens, bytes);
+
+  KvCache receiver(shape_with(8, 8));               // zeroed
+  std::vector<int32_t> rx_table = {7, 6, 5, 4, 3};  // 40 tokens
+  scatter_chunk_tokens(bytes, chunk_tokens, /*begin=*/5, /*end=*/17, rx_table, first, receiver);
+  const size_t floats = size_t(receiver.shape().slot_floats());
+  for (int layer = 0; layer < 3; ++layer) {
+    for (int kv = 0; kv < 2; ++kv) {
+      for (int t = 0; t < 40; ++t) {
+        const float* got = token_kv(receiver, rx_table, layer, kv, t);
+        bool loaded = t >= first + 5 && t < first + 17;
+        if (loaded) {
+          const float* want = token_kv(sender, tx_table, layer, kv, t);
+          EXPECT_TRUE(std::equal(got, got + floats, want)) << layer << " " << kv << " " << t;
+        } else {
+          EXPECT_TRUE(std::all_of(got, got + floats, [](float f) { return f == 0; })) << t;
+        }
+      }
+    }
+  }
+  EXPECT_THROW(scatter_chunk_tokens(bytes, chunk_tokens, 5, 21, rx_table, first, receiver), Error);
+  EXPECT_THROW(scatter_chunk_tokens(bytes, chunk_tokens, 5, 5, rx_table, first, receiver), Error);
+  EXPECT_THROW(scatter_chunk_tokens(bytes, chunk_tokens + 1, 0, 4, rx_table, first, receiver),
+               Error);  // wrong size
 }
 
 }  // namespace

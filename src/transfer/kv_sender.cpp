@@ -1,0 +1,85 @@
+// KvSender: which requests are pushed, and gathering their chunks into one host buffer.
+#include "transfer/kv_sender.h"
+
+#include "core/error.h"
+#include "core/logging.h"
+#include "engine/sequence.h"
+#include "transfer/chunk_hash.h"
+
+namespace tandem {
+
+KvSender::KvSender(const KvConnectorConfig& config, std::shared_ptr<Transport> transport,
+                   const KvCache& kv, std::string model_fingerprint)
+    : config_(config),
+      kv_(kv),
+      model_fingerprint_(std::move(model_fingerprint)),
+      layout_(KvChunkLayout::from_shape(kv.shape())),
+      layout_fingerprint_(layout_.fingerprint(model_fingerprint_)),
+      channel_(config, std::move(transport)) {}
+
+void KvSender::on_prompt_computed(const Sequence& seq) {
+  if (!seq.kv_transfer || !seq.kv_transfer->disagg_spec) return;  // not a disaggregated request
+  if (seq.num_output_tokens() > 0) return;  // recomputed after preemption: pushed the first time
+  TransferJob job;
+  try {
+    job = gather(seq);
+  } catch (const Error& e) {
+    // A failed gather is a failed transfer, not a failed request: the channel reports it.
+    job = TransferJob{};
+    job.request_id = seq.kv_transfer->disagg_spec->req_id;
+    job.failure = fmt::format("gathering the prompt's KV failed: {}", e.what());
+  }
+  channel_.submit(std::move(job));
+}
+
+TransferJob KvSender::gather(const Sequence& seq) const {
+  const DisaggSpec& spec = *seq.kv_transfer->disagg_spec;
+  TransferJob job;
+  job.request_id = spec.req_id;
+  job.fingerprint = layout_fingerprint_;
+  job.receiver = config_.peer;
+  if (spec.receiver_host) job.receiver = ReceiverAddress{*spec.receiver_host, 0, 0};
+  if (job.receiver && !spec.receiver_init_port.empty()) {
+    job.receiver->init_port = spec.receiver_init_port[0];
+  } else if (job.receiver && config_.peer) {
+    job.receiver->init_port = config_.peer->init_port;
+  }
+  if (job.receiver && !spec.receiver_alloc_port.empty()) {
+    job.receiver->alloc_port = spec.receiver_alloc_port[0];
+  } else if (job.receiver && config_.peer) {
+    job.receiver->alloc_port = config_.peer->alloc_port;
+  }
+  if (job.receiver && (job.receiver->init_port <= 0 || job.receiver->alloc_port <= 0)) {
+    job.receiver.reset();  // a host without ports: the channel reports "no decoder"
+  }
+
+  std::span<const int32_t> prompt(seq.token_ids.data(), size_t(seq.num_prompt_tokens));
+  std::vector<BlockHash> hashes = chunk_hashes(model_fingerprint_, prompt, config_.chunk_size,
+                                               config_.partial_chunks, seq.cache_salt);
+  uint64_t total = 0;
+  for (size_t i = 0; i < hashes.size(); ++i) {
+    int n = chunk_num_tokens(seq.num_prompt_tokens, config_.chunk_size, int64_t(i));
+    job.chunks.push_back({hashes[i], uint32_t(n), layout_.chunk_bytes(n)});
+    total += layout_.chunk_bytes(n);
+  }
+  job.bytes.resize(total);
+  uint64_t at = 0;
+  for (size_t i = 0; i < job.chunks.size(); ++i) {
+    const ChunkDesc& c = job.chunks[i];
+    gather_chunk(kv_, seq.blocks.table, int64_t(i) * config_.chunk_size, int(c.num_tokens),
+                 std::span(job.bytes).subspan(at, c.num_bytes));
+    at += c.num_bytes;
+  }
+  return job;
+}
+
+KvConnectorStats KvSender::stats() const {
+  SenderChannelStats s = channel_.stats();
+  KvConnectorStats out;
+  out.transfers_sent = s.transfers_sent;
+  out.transfer_failures = s.transfer_failures;
+  out.bytes_sent = s.bytes_sent;
+  return out;
+}
+
+}  // namespace tandem

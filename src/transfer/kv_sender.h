@@ -1,0 +1,41 @@
+// KvSender: the prefiller's connector (pd_role sender). When a request that carries a
+// disagg_spec has its prompt KV computed, it cuts the prompt into chunks (chunk_hashes), gathers
+// their KV from the sequence's blocks on the engine thread — before the engine can free them —
+// and hands the bytes to its SenderChannel, which pushes them to the decoder asynchronously.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "engine/kv_connector.h"
+#include "kv/kv_cache.h"
+#include "transfer/kv_connector_config.h"
+#include "transfer/kv_layout.h"
+#include "transfer/sender_channel.h"
+
+namespace tandem {
+
+class KvSender final : public KvConnector {
+ public:
+  // `kv` must outlive the sender; `model_fingerprint` roots the chunk keys.
+  KvSender(const KvConnectorConfig& config, std::shared_ptr<Transport> transport, const KvCache& kv,
+           std::string model_fingerprint);
+
+  bool transfer_arriving(const Sequence&) override { return false; }
+  int num_loadable_tokens(const Sequence&, int) override { return 0; }
+  int load(const Sequence&, int, int) override { return 0; }
+  void on_prompt_computed(const Sequence& seq) override;
+  void on_finished(const Sequence&) override {}
+  KvConnectorStats stats() const override;
+
+ private:
+  TransferJob gather(const Sequence& seq) const;
+
+  KvConnectorConfig config_;
+  const KvCache& kv_;
+  std::string model_fingerprint_;
+  KvChunkLayout layout_;
+  LayoutFingerprint layout_fingerprint_;
+  SenderChannel channel_;
+};
+
+}  // namespace tandem

@@ -1,0 +1,289 @@
+// SenderChannel: the worker loop, allocation with retries, coalesced puts and notifications.
+#include "transfer/sender_channel.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "core/logging.h"
+
+namespace tandem {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kConnectTimeout = 5s;
+constexpr auto kFullRetryFirst = 20ms;
+constexpr auto kFullRetryMax = 500ms;
+constexpr auto kProxyTimeout = 5s;
+
+std::chrono::milliseconds remaining(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return std::max(left, 1ms);
+}
+
+std::string decoder_key(const ReceiverAddress& r) {
+  return fmt::format("{}:{}:{}", r.host, r.init_port, r.alloc_port);
+}
+
+// The next message on `connection` that is not a Heartbeat; throws TransportError on timeout.
+WireMessage next_message(Connection& connection, Clock::time_point deadline, const char* what) {
+  for (;;) {
+    if (Clock::now() >= deadline) {
+      throw TransportError(
+          fmt::format("no {} from {} within the transfer timeout", what, connection.peer_name()));
+    }
+    std::optional<WireMessage> m = recv_message(connection, remaining(deadline));
+    if (m && !std::holds_alternative<Heartbeat>(*m)) return std::move(*m);
+  }
+}
+
+// Sends Hello and checks the HelloAck; returns it.
+HelloAck greet(Connection& connection, const std::string& peer_id, Clock::time_point deadline) {
+  send_message(connection, Hello{kWireVersion, PeerRole::kSender, peer_id});
+  WireMessage reply = next_message(connection, deadline, "HelloAck");
+  const auto* ack = std::get_if<HelloAck>(&reply);
+  TANDEM_CHECK(ack != nullptr, "{} answered Hello with {}", connection.peer_name(),
+               message_type_name(message_type(reply)));
+  TANDEM_CHECK(ack->status == HelloStatus::kOk, "{} refused the connection: {}",
+               connection.peer_name(), ack->message);
+  return *ack;
+}
+
+}  // namespace
+
+SenderChannel::SenderChannel(const KvConnectorConfig& config, std::shared_ptr<Transport> transport)
+    : config_(config), transport_(std::move(transport)) {
+  TANDEM_CHECK(transport_ != nullptr, "kv sender: no transport");
+}
+
+SenderChannel::~SenderChannel() {
+  std::map<std::string, std::unique_ptr<Lane>> lanes;
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+    lanes.swap(lanes_);
+  }
+  cv_.notify_all();
+  for (auto& [key, lane] : lanes) lane->thread = {};  // joins: each aborts what it still had
+}
+
+void SenderChannel::submit(TransferJob job) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;  // the engine has stopped before its connector: nothing comes
+    if (job.failure.empty() && queued_bytes_ + job.bytes.size() > config_.buffer_bytes) {
+      job.failure = fmt::format(
+          "the prefiller's transfer staging is full: {} bytes queued, {} more asked, "
+          "pd_buffer_size is {}",
+          queued_bytes_, job.bytes.size(), config_.buffer_bytes);
+      job.bytes = {};
+      job.chunks.clear();
+    }
+    queued_bytes_ += job.bytes.size();
+    std::string key = job.receiver ? decoder_key(*job.receiver) : "";
+    std::unique_ptr<Lane>& lane = lanes_[key];
+    if (!lane) {
+      lane = std::make_unique<Lane>();
+      lane->thread = std::jthread([this, raw = lane.get()] { run(*raw); });
+    }
+    lane->queue.push_back(std::move(job));
+  }
+  cv_.notify_all();
+}
+
+bool SenderChannel::stopping() const {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
+SenderChannelStats SenderChannel::stats() const { return {sent_, failures_, bytes_}; }
+
+void SenderChannel::run(Lane& lane) {
+  for (;;) {
+    TransferJob job;
+    {
+      std::unique_lock lock(mutex_);
+      cv_.wait(lock, [&] { return stopping_ || !lane.queue.empty(); });
+      if (stopping_) break;
+      job = std::move(lane.queue.front());
+      lane.queue.pop_front();
+    }
+    process(lane, job);
+    std::lock_guard lock(mutex_);
+    queued_bytes_ -= job.bytes.size();
+  }
+  std::deque<TransferJob> left;
+  {
+    std::lock_guard lock(mutex_);
+    left.swap(lane.queue);
+  }
+  for (const TransferJob& job : left) {
+    ++failures_;
+    notify_proxy(Abort{job.request_id, "the prefiller is shutting down"});
+  }
+}
+
+void SenderChannel::process(Lane& lane, TransferJob& job) {
+  auto start = Clock::now();
+  try {
+    uint64_t written = transfer(lane, job);
+    ++sent_;
+    bytes_ += written;
+    log_debug("kv sender: {} done: {} chunks, {} bytes written in {:.1f} ms", job.request_id,
+              job.chunks.size(), written,
+              std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    notify_proxy(TransferDone{job.request_id, {}});
+  } catch (const std::exception& e) {
+    ++failures_;
+    std::string reason = e.what();
+    log_warning("kv sender: transfer {} failed: {}", job.request_id, reason);
+    if (reason.size() > kMaxTextBytes) reason.resize(kMaxTextBytes);
+    abort_on_decoder(lane, job, reason);
+    notify_proxy(Abort{job.request_id, reason});
+  }
+}
+
+uint64_t SenderChannel::transfer(Lane& lane, const TransferJob& job) {
+  TANDEM_CHECK(job.failure.empty(), "{}", job.failure);
+  if (job.chunks.empty()) return 0;  // nothing to push (e.g. only a discarded partial chunk)
+  TANDEM_CHECK(job.receiver.has_value(),
+               "no decoder to send to: the request's disagg_spec names none and the LMCache "
+               "config has no pd_peer_host/pd_peer_init_port/pd_peer_alloc_port");
+  auto deadline = Clock::now() + config_.transfer_timeout;
+  DecoderLinks& links = links_to(lane, *job.receiver, deadline);
+  AllocResponse response = allocate(links, job, deadline);
+  uint64_t written = 0;
+  write_chunks(links, job, response, deadline, written);
+  TransferDone done{job.request_id, {}};
+  for (const ChunkDesc& chunk : job.chunks) done.chunks.push_back(chunk.hash);
+  send_message(*links.alloc, done);
+  return written;
+}
+
+SenderChannel::DecoderLinks& SenderChannel::links_to(Lane& lane, const ReceiverAddress& receiver,
+                                                     Clock::time_point deadline) {
+  DecoderLinks& links = lane.links;
+  if (links.init && links.alloc && !links.init->is_broken() && !links.alloc->is_broken()) {
+    return links;
+  }
+  std::string key = decoder_key(receiver);
+  if (links.init || links.alloc) {
+    log_info("kv sender: reconnecting to decoder {} (the old connection broke)", key);
+  }
+  links = {};
+  auto connect_by = std::min(deadline, Clock::now() + kConnectTimeout);
+  DecoderLinks fresh;
+  fresh.init =
+      transport_->connect(receiver.host, uint16_t(receiver.init_port), remaining(connect_by));
+  HelloAck ack = greet(*fresh.init, config_.peer_id, connect_by);
+  TANDEM_CHECK(!ack.rkey.empty() && ack.buffer_size > 0,
+               "decoder {} announced no transfer buffer on its init port", key);
+  fresh.init->attach_remote_buffer({ack.buffer_address, ack.buffer_size, ack.rkey});
+  fresh.alloc =
+      transport_->connect(receiver.host, uint16_t(receiver.alloc_port), remaining(connect_by));
+  greet(*fresh.alloc, config_.peer_id, connect_by);
+  log_info("kv sender: connected to decoder {} ({} MiB buffer)", key, ack.buffer_size >> 20);
+  return links = std::move(fresh);
+}
+
+AllocResponse SenderChannel::allocate(DecoderLinks& links, const TransferJob& job,
+                                      Clock::time_point deadline) {
+  AllocRequest request{job.request_id, job.fingerprint, job.chunks};
+  auto pause = std::chrono::milliseconds(kFullRetryFirst);
+  for (;;) {
+    send_message(*links.alloc, request);
+    WireMessage reply = next_message(*links.alloc, deadline, "AllocResponse");
+    const auto* response = std::get_if<AllocResponse>(&reply);
+    TANDEM_CHECK(response != nullptr && response->request_id == job.request_id,
+                 "decoder answered an AllocRequest for {} with an unexpected {}", job.request_id,
+                 message_type_name(message_type(reply)));
+    if (response->status == AllocStatus::kOk) {
+      TANDEM_CHECK(response->slots.size() == job.chunks.size(),
+                   "decoder gave {} slots for {} chunks", response->slots.size(),
+                   job.chunks.size());
+      return *response;
+    }
+    TANDEM_CHECK(response->status == AllocStatus::kFull, "decoder refused the transfer: {}",
+                 response->message);
+    TANDEM_CHECK(!stopping(), "the prefiller is shutting down");
+    TANDEM_CHECK(Clock::now() + pause < deadline,
+                 "the decoder's transfer buffer stayed full for pd_transfer_timeout_sec ({})",
+                 response->message);
+    std::this_thread::sleep_for(pause);
+    pause = std::min<std::chrono::milliseconds>(pause * 2, kFullRetryMax);
+  }
+}
+
+// Puts every chunk to write, merging neighbours that are contiguous on both sides into one put.
+void SenderChannel::write_chunks(DecoderLinks& links, const TransferJob& job,
+                                 const AllocResponse& response, Clock::time_point deadline,
+                                 uint64_t& written) {
+  // The pending put: job.bytes[run_local, + run_bytes) -> remote run_remote; none if 0 bytes.
+  uint64_t run_local = 0, run_remote = 0, run_bytes = 0;
+  auto put_run = [&] {
+    if (run_bytes == 0) return;
+    links.init->put(job.bytes.data() + run_local, run_bytes, run_remote);
+    written += run_bytes;
+    run_bytes = 0;
+  };
+  uint64_t local = 0;  // offset of chunk i in job.bytes
+  for (size_t i = 0; i < job.chunks.size(); ++i) {
+    const uint64_t bytes = job.chunks[i].num_bytes;
+    const ChunkSlot& slot = response.slots[i];
+    if (slot.placement != ChunkPlacement::kWrite) {
+      put_run();
+    } else if (run_bytes > 0 && run_local + run_bytes == local &&
+               run_remote + run_bytes == slot.offset) {
+      run_bytes += bytes;
+    } else {
+      put_run();
+      run_local = local;
+      run_remote = slot.offset;
+      run_bytes = bytes;
+    }
+    local += bytes;
+  }
+  put_run();
+  links.init->flush(remaining(deadline));
+}
+
+void SenderChannel::abort_on_decoder(Lane& lane, const TransferJob& job,
+                                     const std::string& reason) {
+  DecoderLinks& links = lane.links;
+  try {
+    if (links.alloc && !links.alloc->is_broken()) {
+      send_message(*links.alloc, Abort{job.request_id, reason});
+    }
+  } catch (const std::exception& e) {
+    log_debug("kv sender: could not send Abort for {} to the decoder: {}", job.request_id,
+              e.what());
+  }
+  // A connection left in an unknown state (a reply may still be on its way) is not reused.
+  links = {};
+}
+
+void SenderChannel::notify_proxy(const WireMessage& message) {
+  if (!config_.proxy_host) return;
+  std::lock_guard lock(proxy_mutex_);
+  for (int attempt = 0; attempt < 2; ++attempt) {  // a stale connection gets one reconnect
+    try {
+      if (!proxy_ || proxy_->is_broken()) {
+        auto deadline = Clock::now() + kProxyTimeout;
+        proxy_ = transport_->connect(*config_.proxy_host, uint16_t(config_.proxy_port),
+                                     remaining(deadline));
+        greet(*proxy_, config_.peer_id, deadline);
+      }
+      send_message(*proxy_, message);
+      return;
+    } catch (const std::exception& e) {
+      proxy_.reset();
+      if (attempt == 1) {
+        log_warning("kv sender: cannot notify the proxy at {}:{}: {}", *config_.proxy_host,
+                    config_.proxy_port, e.what());
+      }
+    }
+  }
+}
+
+}  // namespace tandem

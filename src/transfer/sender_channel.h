@@ -1,0 +1,94 @@
+// SenderChannel: the prefiller's side of the transfer channel, on its own threads (one per
+// decoder) so the engine never waits for the network. For each TransferJob it asks the decoder's
+// alloc port for room (retrying while the buffer is full, up to the transfer timeout), writes the
+// chunks with a few large puts over the init connection, flushes, and sends TransferDone to the
+// decoder and to the proxy — or Abort to both on any failure. Connections are opened lazily, one
+// pair per decoder, kept for later jobs and reopened once broken.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "transfer/kv_connector_config.h"
+#include "transfer/transport.h"
+
+namespace tandem {
+
+// One request's prompt KV, gathered and ready to go.
+struct TransferJob {
+  std::string request_id;                   // the proxy's transfer id (disagg_spec.req_id)
+  std::optional<ReceiverAddress> receiver;  // unset: no decoder known (the job fails)
+  LayoutFingerprint fingerprint{};
+  std::vector<ChunkDesc> chunks;  // (num_chunks) in prompt order
+  std::vector<uint8_t> bytes;     // the chunks back to back, each chunks[i].num_bytes long
+  std::string failure;            // set: nothing to send, report this failure (Abort)
+};
+
+struct SenderChannelStats {
+  uint64_t transfers_sent = 0;
+  uint64_t transfer_failures = 0;
+  uint64_t bytes_sent = 0;
+};
+
+class SenderChannel {
+ public:
+  SenderChannel(const KvConnectorConfig& config, std::shared_ptr<Transport> transport);
+  ~SenderChannel();  // finishes the job in flight; queued jobs are aborted (Abort to the proxy)
+  SenderChannel(const SenderChannel&) = delete;
+  SenderChannel& operator=(const SenderChannel&) = delete;
+
+  // Thread-safe; returns at once. Jobs whose bytes would take the queued total past
+  // pd_buffer_size (the sender's staging budget) fail at once (Abort to the proxy).
+  void submit(TransferJob job);
+  SenderChannelStats stats() const;
+
+ private:
+  struct DecoderLinks {
+    std::unique_ptr<Connection> init;   // carries the puts
+    std::unique_ptr<Connection> alloc;  // AllocRequest / TransferDone / Abort
+  };
+  // One decoder's queue, connections and worker thread, so a slow or dead decoder delays only
+  // the transfers to it.
+  struct Lane {
+    std::deque<TransferJob> queue;  // guarded by mutex_
+    DecoderLinks links;             // the lane's thread only
+    std::jthread thread;
+  };
+
+  void run(Lane& lane);
+  void process(Lane& lane, TransferJob& job);
+  // Throws on failure; returns the bytes written.
+  uint64_t transfer(Lane& lane, const TransferJob& job);
+  AllocResponse allocate(DecoderLinks& links, const TransferJob& job,
+                         std::chrono::steady_clock::time_point deadline);
+  void write_chunks(DecoderLinks& links, const TransferJob& job, const AllocResponse& response,
+                    std::chrono::steady_clock::time_point deadline, uint64_t& written);
+  // The lane's connections, (re)opened when missing or broken.
+  DecoderLinks& links_to(Lane& lane, const ReceiverAddress& receiver,
+                         std::chrono::steady_clock::time_point deadline);
+  void abort_on_decoder(Lane& lane, const TransferJob& job, const std::string& reason);
+  void notify_proxy(const WireMessage& message);
+  bool stopping() const;
+
+  KvConnectorConfig config_;
+  std::shared_ptr<Transport> transport_;
+
+  mutable std::mutex mutex_;  // guards lanes_ (and their queues), queued_bytes_, stopping_
+  std::condition_variable cv_;
+  std::map<std::string, std::unique_ptr<Lane>> lanes_;  // by "host:init:alloc" ("" no decoder)
+  uint64_t queued_bytes_ = 0;                           // bytes of queued and in-flight jobs
+  bool stopping_ = false;
+
+  std::mutex proxy_mutex_;  // guards proxy_
+  std::unique_ptr<Connection> proxy_;
+  std::atomic<uint64_t> sent_{0}, failures_{0}, bytes_{0};
+};
+
+}  // namespace tandem

@@ -1,0 +1,329 @@
+// The KV connector end to end in one process: a prefiller engine (pd_role sender) and a decoder
+// engine (receiver) over UCX loopback, with the test playing the proxy's notification port. For
+// prompts from 1 token to several 16-token chunks (aligned and not), the decoder's greedy tokens
+// equal a plain engine's, it computed only the last prompt token (the rest was loaded), and its
+// transfer buffer is empty afterwards, with prefix caching off and on. Also: a transfer to an
+// unreachable decoder or past the sender's staging budget is an Abort to the proxy, and a decode
+// with nothing transferred computes the whole prompt.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <thread>
+
+#include "engine/llm_engine.h"
+#include "kv/block_manager.h"
+#include "test_support.h"
+#include "transfer/kv_receiver.h"
+#include "transfer/ucx_transport.h"
+
+namespace tandem {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kHost = "127.0.0.1";
+constexpr int kChunk = 16;
+constexpr int kDecodeTokens = 8;
+
+// The proxy's notification port: accepts the prefiller's connection and hands out its messages.
+class ProxyStub {
+ public:
+  ProxyStub() : transport_(make_ucx_transport()), listener_(transport_->listen(kHost, 0)) {}
+  int port() const { return listener_->port(); }
+
+  // The next TransferDone or Abort.
+  WireMessage next() {
+    auto deadline = Clock::now() + 20s;
+    if (!connection_) {
+      connection_ = listener_->accept(20s);
+      if (!connection_) throw std::runtime_error("the prefiller never connected to the proxy");
+      auto hello = recv_message(*connection_, 10s);
+      if (!hello || !std::holds_alternative<Hello>(*hello)) throw std::runtime_error("no Hello");
+      send_message(*connection_,
+                   HelloAck{kWireVersion, HelloStatus::kOk, "proxy", 0, 0, 0, {}, ""});
+    }
+    while (Clock::now() < deadline) {
+      auto m = recv_message(*connection_, 100ms);
+      if (m && !std::holds_alternative<Heartbeat>(*m)) return *m;
+    }
+    throw std::runtime_error("no notification within 20 s");
+  }
+
+ private:
+  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<Listener> listener_;
+  std::unique_ptr<Connection> connection_;
+};
+
+EngineConfig engine_config(int block_size, PrefixCaching prefix) {
+  EngineConfig c;
+  c.model_dir = test::golden_model("stories260K");
+  c.num_threads = 1;
+  c.block_size = block_size;
+  c.kv_cache_memory_bytes = 4 << 20;
+  c.enable_prefix_caching = prefix == PrefixCaching::kEnabled;
+  return c;
+}
+
+KvConnectorConfig connector_config(PdRole role) {
+  KvConnectorConfig k;
+  k.role = role;
+  k.chunk_size = kChunk;
+  k.skip_last_n_tokens = 1;
+  k.buffer_bytes = 8 << 20;
+  k.transfer_timeout = 10s;
+  k.peer_id = role == PdRole::kSender ? "test-prefiller" : "test-decoder";
+  return k;
+}
+
+struct Result {
+  std::vector<int32_t> tokens;
+  FinishReason finish = FinishReason::kNone;
+};
+
+std::shared_ptr<RequestStream> submit(LlmEngine& engine, const std::string& id,
+                                      const std::vector<int32_t>& prompt, int max_tokens,
+                                      std::optional<KvTransferParams> transfer = std::nullopt) {
+  EngineRequest r;
+  r.request_id = id;
+  r.prompt_ids = prompt;
+  r.params.temperature = 0;
+  r.params.max_tokens = max_tokens;
+  r.params.ignore_eos = true;
+  r.kv_transfer = std::move(transfer);
+  auto stream = std::make_shared<RequestStream>();
+  engine.add_request(std::move(r), stream);
+  return stream;
+}
+
+Result collect(RequestStream& stream) {
+  Result out;
+  auto deadline = Clock::now() + 30s;
+  while (out.finish == FinishReason::kNone && Clock::now() < deadline) {
+    auto o = stream.pop(100ms);
+    if (!o) continue;
+    out.tokens.insert(out.tokens.end(), o->new_token_ids.begin(), o->new_token_ids.end());
+    out.finish = o->finish;
+  }
+  return out;
+}
+
+Result run(LlmEngine& engine, const std::string& id, const std::vector<int32_t>& prompt,
+           int max_tokens, std::optional<KvTransferParams> transfer = std::nullopt) {
+  return collect(*submit(engine, id, prompt, max_tokens, std::move(transfer)));
+}
+
+// Stats are published after each step: wait until `ready` holds (or 5 s).
+EngineStats wait_stats(const LlmEngine& engine,
+                       const std::function<bool(const EngineStats&)>& ready) {
+  auto deadline = Clock::now() + 5s;
+  EngineStats s = engine.stats();
+  while (!ready(s) && Clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+    s = engine.stats();
+  }
+  return s;
+}
+
+std::vector<int32_t> prompt_of(int length, int seed) {
+  std::vector<int32_t> ids = {1};  // BOS
+  for (int i = 1; i < length; ++i) ids.push_back(int32_t(3 + (i * 131 + seed * 977) % 500));
+  return ids;
+}
+
+KvTransferParams prefill_params(const std::string& id, const KvReceiver& receiver) {
+  return {DisaggSpec{id, kHost, {receiver.init_port()}, {receiver.alloc_port()}}};
+}
+
+KvTransferParams decode_params(const std::string& id) { return {DisaggSpec{id, {}, {}, {}}}; }
+
+class KvConnectorTest : public testing::TestWithParam<PrefixCaching> {
+ protected:
+  void SetUp() override {
+    EngineConfig rx = engine_config(/*block_size=*/8, GetParam());
+    rx.kv_connector = connector_config(PdRole::kReceiver);
+    rx.kv_connector->peer = ReceiverAddress{kHost, 0, 0};
+    rx.kv_transport = make_ucx_transport();
+    decoder_ = std::make_unique<LlmEngine>(rx);
+    receiver_ = dynamic_cast<KvReceiver*>(decoder_->kv_connector());
+    ASSERT_NE(receiver_, nullptr);
+
+    EngineConfig tx = engine_config(/*block_size=*/16, PrefixCaching::kDisabled);
+    tx.kv_connector = connector_config(PdRole::kSender);
+    tx.kv_connector->proxy_host = kHost;
+    tx.kv_connector->proxy_port = proxy_.port();
+    tx.kv_transport = make_ucx_transport();
+    prefiller_ = std::make_unique<LlmEngine>(tx);
+    decoder_->start();
+    prefiller_->start();
+  }
+
+  ProxyStub proxy_;  // outlives both engines
+  std::unique_ptr<LlmEngine> decoder_, prefiller_;
+  KvReceiver* receiver_ = nullptr;
+};
+
+TEST_P(KvConnectorTest, DecoderLoadsThePromptAndMatchesAPlainEngine) {
+  const std::vector<int> lengths = {1, 2, 15, 16, 17, 31, 32, 33, 64, 100, 150};
+  uint64_t sent = 0;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    // Twice with prefix caching, so the second decode also hits the decoder's prefix cache.
+    for (int round = 0; round < (GetParam() == PrefixCaching::kEnabled ? 2 : 1); ++round) {
+      const int len = lengths[i];
+      SCOPED_TRACE(testing::Message() << "prompt of " << len << " tokens, round " << round);
+      std::vector<int32_t> prompt = prompt_of(len, int(i));
+      std::string id = "xfer-" + std::to_string(i) + "-" + std::to_string(round);
+      Result expected = run(*prefiller_, "ref-" + id, prompt, kDecodeTokens);  // no transfer
+      ASSERT_EQ(expected.tokens.size(), size_t(kDecodeTokens));
+
+      Result first = run(*prefiller_, "pre-" + id, prompt, 1, prefill_params(id, *receiver_));
+      ASSERT_EQ(first.tokens.size(), 1u);
+      EXPECT_EQ(first.tokens[0], expected.tokens[0]);
+      WireMessage note = proxy_.next();
+      ASSERT_TRUE(std::holds_alternative<TransferDone>(note))
+          << (std::holds_alternative<Abort>(note) ? std::get<Abort>(note).reason : "");
+      EXPECT_EQ(std::get<TransferDone>(note).request_id, id);
+      ++sent;
+
+      EngineStats before = decoder_->stats();
+      Result decoded = run(*decoder_, "dec-" + id, prompt, kDecodeTokens, decode_params(id));
+      EXPECT_EQ(decoded.tokens, expected.tokens);
+      EngineStats after = wait_stats(*decoder_, [&](const EngineStats& s) {
+        return s.generation_tokens >= before.generation_tokens + kDecodeTokens &&
+               s.kv_transfer.buffer_bytes_used == 0;
+      });
+      // Only the last prompt token was computed; the rest came from chunks or the prefix cache.
+      EXPECT_EQ(after.prompt_tokens_computed - before.prompt_tokens_computed, 1u);
+      uint64_t received =
+          after.kv_transfer.prompt_tokens_received - before.kv_transfer.prompt_tokens_received;
+      uint64_t cached = after.prefix_cache_hits - before.prefix_cache_hits;
+      EXPECT_EQ(received + cached, uint64_t(len - 1));
+      if (round == 0) {
+        EXPECT_EQ(received, uint64_t(len - 1));
+      }
+      EXPECT_EQ(after.kv_transfer.buffer_bytes_used, 0u) << "pages freed once loaded";
+    }
+  }
+  EngineStats tx = wait_stats(
+      *prefiller_, [&](const EngineStats& s) { return s.kv_transfer.transfers_sent == sent; });
+  EXPECT_EQ(tx.kv_transfer.transfers_sent, sent);
+  EXPECT_EQ(tx.kv_transfer.transfer_failures, 0u);
+  EXPECT_GT(tx.kv_transfer.bytes_sent, 0u);
+  EXPECT_EQ(decoder_->stats().kv_transfer.transfers_received, sent);
+}
+
+TEST_P(KvConnectorTest, WithoutATransferTheDecoderComputesEverything) {
+  std::vector<int32_t> prompt = prompt_of(40, 99);
+  Result expected = run(*prefiller_, "ref", prompt, kDecodeTokens);
+  EngineStats before = decoder_->stats();
+  Result decoded = run(*decoder_, "dec", prompt, kDecodeTokens, decode_params("never-sent"));
+  EXPECT_EQ(decoded.tokens, expected.tokens);
+  EngineStats after = wait_stats(*decoder_, [&](const EngineStats& s) {
+    return s.generation_tokens >= before.generation_tokens + kDecodeTokens;
+  });
+  EXPECT_EQ(after.prompt_tokens_computed - before.prompt_tokens_computed, 40u);
+  EXPECT_EQ(after.kv_transfer.prompt_tokens_received, before.kv_transfer.prompt_tokens_received);
+}
+
+TEST_P(KvConnectorTest, UnreachableDecoderIsAnAbortToTheProxy) {
+  int closed_port = 0;  // a port that was listened on and is closed again
+  {
+    std::unique_ptr<Transport> t = make_ucx_transport();
+    closed_port = t->listen(kHost, 0)->port();
+  }
+  KvTransferParams params{DisaggSpec{"lost", kHost, {closed_port}, {closed_port}}};
+  // The prefill request itself is served normally.
+  Result first = run(*prefiller_, "pre-lost", prompt_of(20, 5), 1, params);
+  EXPECT_EQ(first.tokens.size(), 1u);
+  WireMessage note = proxy_.next();
+  ASSERT_TRUE(std::holds_alternative<Abort>(note));
+  EXPECT_EQ(std::get<Abort>(note).request_id, "lost");
+  EngineStats s = wait_stats(
+      *prefiller_, [](const EngineStats& s) { return s.kv_transfer.transfer_failures == 1; });
+  EXPECT_EQ(s.kv_transfer.transfer_failures, 1u);
+}
+
+TEST_P(KvConnectorTest, PromptLargerThanTheStagingBudgetIsAnAbort) {
+  ProxyStub proxy;
+  EngineConfig tx = engine_config(/*block_size=*/16, PrefixCaching::kDisabled);
+  tx.kv_connector = connector_config(PdRole::kSender);
+  tx.kv_connector->buffer_bytes = 4096;  // 3 tokens of stories260K's KV
+  tx.kv_connector->proxy_host = kHost;
+  tx.kv_connector->proxy_port = proxy.port();
+  tx.kv_transport = make_ucx_transport();
+  LlmEngine small(tx);
+  small.start();
+  Result first = run(small, "pre-big", prompt_of(40, 7), 1, prefill_params("big", *receiver_));
+  EXPECT_EQ(first.tokens.size(), 1u);
+  WireMessage note = proxy.next();
+  ASSERT_TRUE(std::holds_alternative<Abort>(note));
+  EXPECT_EQ(std::get<Abort>(note).request_id, "big");
+  EXPECT_NE(std::get<Abort>(note).reason.find("pd_buffer_size"), std::string::npos);
+  EXPECT_EQ(decoder_->stats().kv_transfer.buffer_bytes_used, 0u);
+}
+
+// Eight transfers in flight at once into a decoder whose KV cache is too small for all its
+// sequences: it preempts (and recomputes) some, and still answers exactly as a plain engine.
+TEST_P(KvConnectorTest, ConcurrentTransfersAndPreemptedDecodes) {
+  EngineConfig rx = engine_config(/*block_size=*/8, GetParam());
+  rx.kv_cache_memory_bytes = 80 * 8 * 1280;  // 80 blocks of 8 tokens: 640 tokens
+  rx.kv_connector = connector_config(PdRole::kReceiver);
+  rx.kv_connector->peer = ReceiverAddress{kHost, 0, 0};
+  rx.kv_transport = make_ucx_transport();
+  LlmEngine decoder(rx);
+  ASSERT_EQ(decoder.stats().kv_blocks_total, 80);
+  auto* receiver = dynamic_cast<KvReceiver*>(decoder.kv_connector());
+  decoder.start();
+
+  constexpr int kRequests = 8, kTokens = 40;
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<Result> expected;
+  uint64_t loadable = 0;
+  for (int i = 0; i < kRequests; ++i) {
+    prompts.push_back(prompt_of(20 + 13 * i, 50 + i));
+    expected.push_back(run(*prefiller_, "ref-" + std::to_string(i), prompts[i], kTokens));
+    loadable += prompts[i].size() - 1;
+  }
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (int i = 0; i < kRequests; ++i) {
+    std::string id = "many-" + std::to_string(i);
+    streams.push_back(
+        submit(*prefiller_, "pre-" + id, prompts[i], 1, prefill_params(id, *receiver)));
+  }
+  for (auto& s : streams) EXPECT_EQ(collect(*s).tokens.size(), 1u);
+  for (int i = 0; i < kRequests; ++i) {
+    WireMessage note = proxy_.next();
+    EXPECT_TRUE(std::holds_alternative<TransferDone>(note));
+  }
+  streams.clear();
+  for (int i = 0; i < kRequests; ++i) {
+    std::string id = "many-" + std::to_string(i);
+    streams.push_back(submit(decoder, "dec-" + id, prompts[i], kTokens, decode_params(id)));
+  }
+  for (int i = 0; i < kRequests; ++i) {
+    EXPECT_EQ(collect(*streams[i]).tokens, expected[i].tokens) << "request " << i;
+  }
+  EngineStats s = wait_stats(decoder, [](const EngineStats& s) {
+    return s.num_running == 0 && s.kv_transfer.buffer_bytes_used == 0;
+  });
+  EXPECT_GT(s.num_preemptions, 0u) << "the test needs preemption to mean anything";
+  if (GetParam() == PrefixCaching::kDisabled) {
+    EXPECT_EQ(s.kv_transfer.prompt_tokens_received, loadable);
+  } else {  // re-admitted preempted sequences hit the prefix cache too
+    EXPECT_GT(s.kv_transfer.prompt_tokens_received, 0u);
+    EXPECT_LE(s.kv_transfer.prompt_tokens_received, loadable);
+  }
+  EXPECT_EQ(s.kv_transfer.buffer_bytes_used, 0u);
+  EXPECT_EQ(s.kv_transfer.transfers_received, uint64_t(kRequests));
+}
+
+INSTANTIATE_TEST_SUITE_P(PrefixCaching, KvConnectorTest,
+                         testing::Values(PrefixCaching::kDisabled, PrefixCaching::kEnabled),
+                         [](const auto& info) {
+                           return info.param == PrefixCaching::kEnabled ? "PrefixCacheOn"
+                                                                        : "PrefixCacheOff";
+                         });
+
+}  // namespace
+}  // namespace tandem
