@@ -11,5 +11,6 @@ int make_model_command(int argc, char** argv);
 int serve_command(int argc, char** argv);
 int chat_template_command(int argc, char** argv);
 int proxy_command(int argc, char** argv);
+int bench_model_command(int argc, char** argv);
 
 }  // namespace tandem::apps

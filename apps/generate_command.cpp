@@ -1,13 +1,12 @@
 // `tandem generate --model DIR (--prompt TEXT | --prompt-ids 1,2,3) [--max-tokens N]
 //  [--temperature T] [--top-p P] [--top-k K] [--seed S] [--ignore-eos] [--logprobs K] [--json]`
 // Streams the generated text to stdout, or prints one JSON object with --json.
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "core/error.h"
@@ -28,6 +27,7 @@ struct GenerateOptions {
   std::optional<int> logprobs;
   bool ignore_eos = false, json = false;
   int threads = 0;
+  std::string device = "cpu";
 };
 
 std::vector<int32_t> parse_ids(const std::string& text, int vocab_size) {
@@ -35,7 +35,8 @@ std::vector<int32_t> parse_ids(const std::string& text, int vocab_size) {
   size_t pos = 0;
   while (pos <= text.size()) {
     size_t comma = text.find(',', pos);
-    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string item =
+        text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     size_t used = 0;
     long long v = -1;
     try {
@@ -45,8 +46,10 @@ std::vector<int32_t> parse_ids(const std::string& text, int vocab_size) {
     }
     TANDEM_CHECK(used == item.size() && !item.empty(), "--prompt-ids: '{}' is not a token id",
                  item);
-    TANDEM_CHECK(v >= 0 && v < vocab_size, "--prompt-ids: token id {} is outside the vocabulary "
-                 "(0..{})", v, vocab_size - 1);
+    TANDEM_CHECK(v >= 0 && v < vocab_size,
+                 "--prompt-ids: token id {} is outside the vocabulary "
+                 "(0..{})",
+                 v, vocab_size - 1);
     ids.push_back(int32_t(v));
     if (comma == std::string::npos) break;
     pos = comma + 1;
@@ -61,12 +64,13 @@ nlohmann::json to_json(const GenerationResult& r) {
     for (const auto& t : step.top) pairs.push_back({t.token_id, t.logprob});
     logprobs.push_back(pairs);
   }
-  return {{"prompt_ids", r.prompt_ids},
-          {"generated_ids", r.generated_ids},
-          {"text", r.text},
-          {"logprobs", logprobs},
-          {"finish_reason", std::string(finish_reason_name(r.finish))},
-          {"timings", {{"prefill_ms", r.prefill_ms}, {"decode_tokens_per_s", r.decode_tokens_per_s}}}};
+  return {
+      {"prompt_ids", r.prompt_ids},
+      {"generated_ids", r.generated_ids},
+      {"text", r.text},
+      {"logprobs", logprobs},
+      {"finish_reason", std::string(finish_reason_name(r.finish))},
+      {"timings", {{"prefill_ms", r.prefill_ms}, {"decode_tokens_per_s", r.decode_tokens_per_s}}}};
 }
 
 void add_options(CLI::App& app, GenerateOptions& o) {
@@ -85,6 +89,8 @@ void add_options(CLI::App& app, GenerateOptions& o) {
       ->check(CLI::Range(0, kMaxLogprobs));
   app.add_flag("--json", o.json, "print one JSON object instead of the text");
   app.add_option("--threads", o.threads, "CPU threads (0 = all cores)")->check(CLI::Range(0, 1024));
+  app.add_option("--device", o.device, "cpu, or cuda (needs a CUDA build and a GPU)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
 }
 
 }  // namespace
@@ -100,14 +106,21 @@ int generate_command(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     fail("{}: {} (see --help)", argv[0], e.what());
   }
-  TANDEM_CHECK(o.prompt || o.prompt_ids, "{}: one of --prompt or --prompt-ids is required", argv[0]);
+  TANDEM_CHECK(o.prompt || o.prompt_ids, "{}: one of --prompt or --prompt-ids is required",
+               argv[0]);
   ThreadPool pool(o.threads);
-  LlamaModel model(o.model_dir, &pool);
+  BackendOptions backend_options;
+  backend_options.device = o.device == "cuda" ? BackendDevice::kCuda : BackendDevice::kCpu;
+  backend_options.pool = &pool;
+  std::unique_ptr<ModelBackend> backend = load_model_backend(o.model_dir, backend_options);
+  ModelBackend& model = *backend;
   std::optional<Tokenizer> tokenizer;
   if (std::filesystem::exists(std::filesystem::path(o.model_dir) / "tokenizer.json"))
     tokenizer = Tokenizer::load(o.model_dir);
-  TANDEM_CHECK(tokenizer || !o.prompt, "{}: --prompt needs a tokenizer.json in {} (use "
-               "--prompt-ids)", argv[0], o.model_dir);
+  TANDEM_CHECK(tokenizer || !o.prompt,
+               "{}: --prompt needs a tokenizer.json in {} (use "
+               "--prompt-ids)",
+               argv[0], o.model_dir);
   std::vector<int32_t> prompt_ids;
   if (o.prompt) {
     auto ids = tokenizer->encode(*o.prompt);
@@ -126,7 +139,11 @@ int generate_command(int argc, char** argv) {
   params.validate();
   Generator generator(model, tokenizer ? &*tokenizer : nullptr, &pool);
   TextCallback print_text;
-  if (!o.json) print_text = [](const std::string& t) { std::fwrite(t.data(), 1, t.size(), stdout); std::fflush(stdout); };
+  if (!o.json)
+    print_text = [](const std::string& t) {
+      std::fwrite(t.data(), 1, t.size(), stdout);
+      std::fflush(stdout);
+    };
   GenerationResult result = generator.generate(prompt_ids, params, print_text);
   if (o.json) {
     std::printf("%s\n", to_json(result).dump().c_str());

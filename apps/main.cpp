@@ -22,6 +22,7 @@ const Subcommand kSubcommands[] = {
     {"serve", tandem::apps::serve_command, "serve a model with an OpenAI-compatible API"},
     {"chat-template", tandem::apps::chat_template_command, "print a chat-template rendering"},
     {"proxy", tandem::apps::proxy_command, "the disaggregated-prefill proxy (prefiller -> decoder)"},
+    {"bench-model", tandem::apps::bench_model_command, "time prefill and decode steps"},
 };
 
 void print_usage(FILE* to) {

@@ -37,7 +37,7 @@ struct ServeOptions {
   int max_num_batched_tokens = 2048;
   int block_size = 16;
   bool enable_prefix_caching = true;
-  bool enforce_eager = false;  // accepted for vLLM compatibility; CPU has no graphs to skip
+  bool enforce_eager = false;  // CUDA: no CUDA graphs (the CPU has none to skip)
   bool disable_log_requests = false;
   std::optional<std::string> kv_transfer_config;
   std::optional<std::string> kv_config_file;  // LMCache YAML (else LMCACHE_CONFIG_FILE)
@@ -72,7 +72,7 @@ void add_options(CLI::App& app, ServeOptions& o) {
       ->capture_default_str();
   app.add_flag("--enable-prefix-caching,!--no-enable-prefix-caching", o.enable_prefix_caching,
                "reuse KV blocks of shared prompt prefixes (default: on)");
-  app.add_flag("--enforce-eager", o.enforce_eager, "accepted for vLLM compatibility (no effect)");
+  app.add_flag("--enforce-eager", o.enforce_eager, "CUDA: run decode steps without CUDA graphs");
   app.add_flag("--disable-log-requests", o.disable_log_requests, "no log line per request");
   app.add_option("--kv-transfer-config", o.kv_transfer_config,
                  "KV transfer connector config (JSON), e.g. LMCacheConnectorV1");
@@ -123,16 +123,14 @@ void add_kv_connector(const ServeOptions& o, EngineConfig& c) {
 }
 
 EngineConfig engine_config(const ServeOptions& o) {
+#ifndef TANDEM_WITH_CUDA
   if (o.device == "cuda") {
-#ifdef TANDEM_WITH_CUDA
-    fail("--device cuda: the CUDA serving backend is not implemented yet; use --device cpu");
-#else
     fail("--device cuda: this tandem was built without CUDA (configure with -DTANDEM_CUDA=ON)");
-#endif
   }
+#endif
   EngineConfig c;
   c.model_dir = o.model;
-  c.device = Device::kCpu;
+  c.device = o.device == "cuda" ? Device::kCuda : Device::kCpu;
   c.num_threads = o.threads;
   c.max_model_len = o.max_model_len;
   c.max_num_seqs = o.max_num_seqs;
@@ -141,6 +139,7 @@ EngineConfig engine_config(const ServeOptions& o) {
   c.enable_prefix_caching = o.enable_prefix_caching;
   c.kv_cache_memory_bytes = o.kv_cache_memory;
   c.gpu_memory_utilization = o.gpu_memory_utilization;
+  c.enforce_eager = o.enforce_eager;
   c.seed = o.seed;
   add_kv_connector(o, c);
   return c;

@@ -39,7 +39,7 @@ ForwardBatch single_sequence_batch(const std::vector<int32_t>& tokens, int32_t s
 
 }  // namespace
 
-Generator::Generator(LlamaModel& model, const Tokenizer* tokenizer, ThreadPool* pool)
+Generator::Generator(ModelBackend& model, const Tokenizer* tokenizer, ThreadPool* pool)
     : model_(model), tokenizer_(tokenizer), sampler_(pool) {}
 
 GenerationResult Generator::generate(const std::vector<int32_t>& prompt_ids,
@@ -55,7 +55,7 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt_ids,
   int max_new = params.max_tokens ? std::min(*params.max_tokens, budget) : budget;
   const int block_size = kDefaultBlockSize;
   const int32_t max_blocks = int32_t((prompt_ids.size() + max_new + block_size - 1) / block_size);
-  KvCache kv(model_.kv_cache_shape(max_blocks, block_size));
+  model_.allocate_kv_cache(max_blocks, block_size);
 
   std::vector<int32_t> eos(cfg.eos_token_ids.begin(), cfg.eos_token_ids.end());
   SamplerState state(params, prompt_ids, eos);
@@ -76,7 +76,7 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt_ids,
   std::string tail;
   while (!stop.finished()) {
     ForwardBatch batch = single_sequence_batch(tokens, computed, block_size, max_blocks);
-    model_.forward(batch, kv, logits.data());
+    model_.forward(batch, logits.data());
     computed = int32_t(tokens.size());
     SampleResult s = sampler_.sample(logits, state);
     if (result.generated_ids.empty()) {

@@ -2,7 +2,8 @@
 // step (schedule -> run model + sample -> update) and pushes every request's new token, or
 // its final output, to its RequestStream; it sleeps on a condition variable when idle.
 // KV cache size: --kv-cache-memory-bytes when given, else enough blocks for max_num_seqs
-// sequences of max_model_len tokens, capped at 1 GiB (the CPU default).
+// sequences of max_model_len tokens, capped at 1 GiB (the CPU default); on CUDA, what
+// --gpu-memory-utilization leaves after the weights and workspace.
 #include "engine/llm_engine.h"
 
 #include <condition_variable>
@@ -13,6 +14,7 @@
 #include <variant>
 #include <vector>
 
+#include "backend/model_backend.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "core/thread_pool.h"
@@ -22,7 +24,6 @@
 #include "engine/stop_checker.h"
 #include "kv/block_manager.h"
 #include "kv/kv_cache.h"
-#include "model/llama_model.h"
 #include "transfer/kv_connector_factory.h"
 
 namespace tandem {
@@ -41,11 +42,14 @@ struct AbortTask {
 };
 using Task = std::variant<AddTask, AbortTask>;
 
-// The config as given, once the settings needed before loading anything are checked.
-const EngineConfig& check_device(const EngineConfig& config) {
-  TANDEM_CHECK(config.device == Device::kCpu,
-               "the CUDA engine is not built yet: use the CPU device");
-  return config;
+// The model on the configured device (CPU: the f32 oracle; CUDA: bf16 on the GPU).
+std::unique_ptr<ModelBackend> load_backend(const EngineConfig& config, ThreadPool& pool) {
+  BackendOptions o;
+  o.device = config.device == Device::kCuda ? BackendDevice::kCuda : BackendDevice::kCpu;
+  o.pool = &pool;
+  o.max_num_batched_tokens = std::max(1, config.max_num_batched_tokens);
+  o.execution = config.enforce_eager ? ExecutionMode::kEager : ExecutionMode::kGraphs;
+  return load_model_backend(config.model_dir, o);
 }
 
 int resolve_max_model_len(const EngineConfig& config, const ModelConfig& model) {
@@ -58,10 +62,13 @@ int resolve_max_model_len(const EngineConfig& config, const ModelConfig& model) 
   return config.max_model_len;
 }
 
-// KV blocks: from kv_cache_memory_bytes, or the default budget described at the top.
-int resolve_num_blocks(const EngineConfig& config, const LlamaModel& model, int max_model_len) {
+// KV blocks: from kv_cache_memory_bytes, or the default budget described at the top (on CUDA:
+// what gpu_memory_utilization leaves after the weights and workspace).
+int resolve_num_blocks(const EngineConfig& config, const ModelBackend& model, int max_model_len) {
   TANDEM_CHECK(config.block_size >= 1, "block_size must be >= 1, got {}", config.block_size);
-  const uint64_t block_bytes = uint64_t(model.kv_cache_shape(1, config.block_size).total_bytes());
+  const uint64_t block_bytes = uint64_t(model.kv_block_bytes(config.block_size));
+  const std::optional<uint64_t> device_budget =
+      model.kv_memory_budget(config.gpu_memory_utilization);
   uint64_t blocks = 0;
   if (config.kv_cache_memory_bytes > 0) {
     blocks = config.kv_cache_memory_bytes / block_bytes;
@@ -69,6 +76,12 @@ int resolve_num_blocks(const EngineConfig& config, const LlamaModel& model, int 
                  "kv_cache_memory_bytes {} is smaller than one KV block ({} bytes "
                  "for {} tokens)",
                  config.kv_cache_memory_bytes, block_bytes, config.block_size);
+  } else if (device_budget) {
+    blocks = *device_budget / block_bytes;
+    TANDEM_CHECK(blocks >= 1,
+                 "gpu_memory_utilization {} leaves no GPU memory for the KV cache after the "
+                 "weights and workspace (one block is {} bytes)",
+                 config.gpu_memory_utilization, block_bytes);
   } else {
     uint64_t tokens = uint64_t(std::max(1, config.max_num_seqs)) * uint64_t(max_model_len);
     uint64_t needed = (tokens + uint64_t(config.block_size) - 1) / uint64_t(config.block_size);
@@ -80,10 +93,20 @@ int resolve_num_blocks(const EngineConfig& config, const LlamaModel& model, int 
   return int(blocks);
 }
 
-std::unique_ptr<KvConnector> make_connector(const EngineConfig& config, KvCache& kv,
-                                            const ModelConfig& model) {
+KvCacheShape allocate_kv_cache(ModelBackend& model, int num_blocks, int block_size) {
+  model.allocate_kv_cache(num_blocks, block_size);
+  return model.kv_cache_shape();
+}
+
+// The connector reads and writes KV blocks in host memory: the CPU backend's cache.
+std::unique_ptr<KvConnector> make_connector(const EngineConfig& config, ModelBackend& model) {
   if (!config.kv_connector) return nullptr;
-  return make_kv_connector(*config.kv_connector, config.kv_transport, kv, model);
+  KvCache* kv = model.host_kv_cache();
+  TANDEM_CHECK(kv != nullptr,
+               "--kv-transfer-config: disaggregated prefill moves KV from host memory, and the "
+               "CUDA backend keeps it on the GPU (GPU KV transfer is not built yet); use "
+               "--device cpu");
+  return make_kv_connector(*config.kv_connector, config.kv_transport, *kv, model.config());
 }
 
 // Prompt tokens among the tokens a step computes for `s`.
@@ -138,9 +161,9 @@ struct LlmEngine::Impl {
 
   EngineConfig config;
   ThreadPool pool;
-  LlamaModel model;
+  std::unique_ptr<ModelBackend> model;  // weights and the KV storage, CPU or CUDA
   int max_model_len;
-  KvCache kv;
+  KvCacheShape kv;
   BlockManager blocks;
   std::unique_ptr<KvConnector> connector;  // disaggregated prefill; null when off
   Scheduler scheduler;
@@ -162,30 +185,30 @@ struct LlmEngine::Impl {
 };
 
 LlmEngine::Impl::Impl(const EngineConfig& c)
-    : config(check_device(c)),
+    : config(c),
       pool(c.num_threads),
-      model(c.model_dir, &pool),
-      max_model_len(resolve_max_model_len(c, model.config())),
-      kv(model.kv_cache_shape(resolve_num_blocks(c, model, max_model_len), c.block_size)),
-      blocks({.num_blocks = int(kv.shape().num_blocks),
+      model(load_backend(c, pool)),
+      max_model_len(resolve_max_model_len(c, model->config())),
+      kv(allocate_kv_cache(*model, resolve_num_blocks(c, *model, max_model_len), c.block_size)),
+      blocks({.num_blocks = int(kv.num_blocks),
               .block_size = c.block_size,
               .prefix_caching =
                   c.enable_prefix_caching ? PrefixCaching::kEnabled : PrefixCaching::kDisabled,
-              .model_fingerprint = model_fingerprint(model.config(), kv.shape())}),
-      connector(make_connector(c, kv, model.config())),
+              .model_fingerprint = model_fingerprint(model->config(), kv)}),
+      connector(make_connector(c, *model)),
       scheduler({.max_num_seqs = c.max_num_seqs,
                  .max_num_batched_tokens = c.max_num_batched_tokens,
                  .max_model_len = max_model_len},
                 blocks, connector.get()),
       sampler(&pool),
-      runner(model, kv, sampler),
+      runner(*model, sampler),
       seed_rng(c.seed.value_or(0)) {
   stats.kv_blocks_total = blocks.num_blocks();
   log_info(
       "engine: {} threads, max_model_len {}, KV cache {} blocks x {} tokens ({:.1f} MiB), "
       "prefix caching {}",
       pool.size(), max_model_len, blocks.num_blocks(), c.block_size,
-      double(kv.shape().total_bytes()) / (1 << 20), blocks.prefix_caching() ? "on" : "off");
+      double(kv.total_bytes()) / (1 << 20), blocks.prefix_caching() ? "on" : "off");
 }
 
 void LlmEngine::Impl::loop() {
@@ -224,13 +247,13 @@ void LlmEngine::Impl::add(AddTask& task) {
     TANDEM_CHECK(!live_ids.contains(seq->request_id), "request id {} is already in use",
                  seq->request_id);
     for (int32_t t : seq->token_ids) {
-      TANDEM_CHECK(t >= 0 && t < model.config().vocab_size,
+      TANDEM_CHECK(t >= 0 && t < model->config().vocab_size,
                    "request {}: prompt token id {} is outside the vocabulary [0, {})",
-                   seq->request_id, t, model.config().vocab_size);
+                   seq->request_id, t, model->config().vocab_size);
     }
     if (auto error = scheduler.admission_error(*seq)) fail("{}", *error);
     if (config.seed && !seq->params.seed) seq->params.seed = int64_t(seed_rng() >> 1);
-    const std::vector<int>& eos = model.config().eos_token_ids;
+    const std::vector<int>& eos = model->config().eos_token_ids;
     seq->sampler = std::make_unique<SamplerState>(seq->params, seq->token_ids, eos);
     seq->stop =
         std::make_unique<StopChecker>(seq->params, eos, max_model_len - seq->num_prompt_tokens);
@@ -405,7 +428,7 @@ EngineStats LlmEngine::stats() const {
 
 const EngineConfig& LlmEngine::config() const { return impl_->config; }
 
-const ModelConfig& LlmEngine::model_config() const { return impl_->model.config(); }
+const ModelConfig& LlmEngine::model_config() const { return impl_->model->config(); }
 
 KvConnector* LlmEngine::kv_connector() const { return impl_->connector.get(); }
 

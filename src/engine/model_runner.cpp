@@ -51,22 +51,22 @@ std::string model_fingerprint(const ModelConfig& c, const KvCacheShape& kv) {
       "model_type={};vocab={};hidden={};inter={};layers={};heads={};kv_heads={};head_dim={};"
       "max_pos={};eps={:.9g};rope_theta={:.17g};rope_scaling={};rope_factor={:.17g};"
       "rope_low={:.17g};rope_high={:.17g};rope_orig={};tied={};qkv_bias={};dtype={};"
-      "kv_dtype=f32;block_size={}",
+      "kv_dtype={};block_size={}",
       c.model_type, c.vocab_size, c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads,
       c.num_kv_heads, c.head_dim, c.max_position_embeddings, c.rms_norm_eps, c.rope.theta,
       int(c.rope.scaling), c.rope.factor, c.rope.low_freq_factor, c.rope.high_freq_factor,
       c.rope.original_max_position, c.tie_word_embeddings, c.qkv_bias, dtype_name(c.dtype),
-      kv.block_size);
+      kv.dtype == DType::kF32 ? "f32" : "bf16", kv.block_size);
 }
 
-ModelRunner::ModelRunner(LlamaModel& model, KvCache& kv, Sampler& sampler)
-    : model_(model), kv_(kv), sampler_(sampler) {}
+ModelRunner::ModelRunner(ModelBackend& model, Sampler& sampler)
+    : model_(model), sampler_(sampler) {}
 
 RunnerOutput ModelRunner::run(const SchedulerOutput& out) {
-  ForwardBatch batch = build_forward_batch(out, kv_.shape().block_size);
+  ForwardBatch batch = build_forward_batch(out, model_.kv_cache_shape().block_size);
   const size_t vocab = size_t(model_.config().vocab_size);
   logits_.resize(batch.logits_indices.size() * vocab);  // (num sampled, vocab)
-  model_.forward(batch, kv_, logits_.data());
+  model_.forward(batch, logits_.data());
 
   std::vector<SamplerState*> states;  // (num sampled) parallel to logits rows
   for (const ScheduledSeq& s : out.seqs) {

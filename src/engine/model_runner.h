@@ -1,19 +1,19 @@
 // ModelRunner: turns one scheduled step into the model's flat ForwardBatch (token ids,
 // positions, KV slots from the block tables, query starts, context lengths, logits rows),
-// runs LlamaModel::forward, samples one token for every sequence whose last token was
-// computed (its own SamplerState: penalties, RNG, logprobs) and asks its StopChecker whether
-// it is done. It only reads sequences; Scheduler::update applies the results.
+// runs the ModelBackend's forward pass (CPU or CUDA), samples one token for every sequence whose
+// last token was computed (its own SamplerState: penalties, RNG, logprobs) and asks its StopChecker
+// whether it is done. It only reads sequences; Scheduler::update applies the results.
 #pragma once
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "backend/model_backend.h"
 #include "engine/sampler.h"
 #include "engine/scheduler.h"
 #include "kv/kv_cache.h"
 #include "model/forward_batch.h"
-#include "model/llama_model.h"
 
 namespace tandem {
 
@@ -33,15 +33,14 @@ std::string model_fingerprint(const ModelConfig& config, const KvCacheShape& kv)
 
 class ModelRunner {
  public:
-  // All three must outlive the runner.
-  ModelRunner(LlamaModel& model, KvCache& kv, Sampler& sampler);
+  // Both must outlive the runner; `model` has its KV cache allocated.
+  ModelRunner(ModelBackend& model, Sampler& sampler);
 
   // Runs one step. Throws tandem::Error when the model or the sampler rejects it.
   RunnerOutput run(const SchedulerOutput& out);
 
  private:
-  LlamaModel& model_;
-  KvCache& kv_;
+  ModelBackend& model_;
   Sampler& sampler_;
   std::vector<float> logits_;  // (num sampled sequences, vocab_size) reused across steps
 };

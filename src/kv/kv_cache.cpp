@@ -14,6 +14,8 @@ KvCache::KvCache(const KvCacheShape& shape) : shape_(shape) {
                "kv_heads {}, head_dim {})",
                shape.num_layers, shape.num_blocks, shape.block_size, shape.num_kv_heads,
                shape.head_dim);
+  TANDEM_CHECK(shape.dtype == DType::kF32, "KV cache: the CPU cache holds f32, not {}",
+               dtype_name(shape.dtype));
   const double floats = double(shape.num_layers) * double(shape.num_blocks) * shape.block_size *
                         shape.num_kv_heads * shape.head_dim;
   TANDEM_CHECK(floats < 0x1p60, "KV cache: {} blocks of {} tokens x {} layers is too large",

@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "kv/kv_cache.h"
+#include "model/model_config.h"
+
 namespace tandem {
 
 struct ForwardBatch {
@@ -20,5 +23,11 @@ struct ForwardBatch {
   int64_t num_tokens() const { return int64_t(token_ids.size()); }
   int32_t num_seqs() const { return query_start.empty() ? 0 : int32_t(query_start.size()) - 1; }
 };
+
+// Throws tandem::Error unless `batch` is consistent (array lengths, query ranges, positions from
+// context_lens, slots from the block tables, ids in the vocabulary) for `config` and a cache of
+// shape `kv`. Every backend runs it before its forward pass.
+void validate_forward_batch(const ForwardBatch& batch, const ModelConfig& config,
+                            const KvCacheShape& kv);
 
 }  // namespace tandem

@@ -65,8 +65,6 @@ class LlamaModel {
   void load_weights();
   Layer load_layer(int index) const;
   void validate(const ForwardBatch& batch, const KvCache& kv) const;
-  void validate_sizes(const ForwardBatch& batch, const KvCache& kv) const;
-  void validate_sequence(const ForwardBatch& batch, const KvCacheShape& kv, int32_t seq) const;
   void resize_scratch(int64_t num_tokens, int64_t num_logits);
   cpu::PagedAttentionParams attention_params(const ForwardBatch& batch, KvCache& kv, int layer);
   void attention_block(int layer, const ForwardBatch& batch, KvCache& kv);

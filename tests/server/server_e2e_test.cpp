@@ -9,6 +9,7 @@
 #include <regex>
 #include <thread>
 
+#include "backend/cpu_backend.h"
 #include "core/thread_pool.h"
 #include "engine/generator.h"
 #include "engine/llm_engine.h"
@@ -77,7 +78,7 @@ class ServerE2eTest : public ::testing::Test {
   static GenerationResult reference(const std::vector<int32_t>& prompt_ids,
                                     const SamplingParams& params) {
     static ThreadPool pool(2);
-    static LlamaModel model(golden_model("stories260K"), &pool);
+    static CpuBackend model(golden_model("stories260K"), &pool);
     Generator generator(model, assets_->tokenizer.get(), &pool);
     return generator.generate(prompt_ids, params);
   }

@@ -1,0 +1,171 @@
+// `tandem bench-model`: times the forward pass the way the PyTorch peer (../shared/bench/
+// torch_peer.py) does — prefill of one long prompt, and decode steps of B sequences at a fixed
+// context — on --device cuda (or cpu), and prints/writes one JSON object with the GPU name, the
+// date and the median milliseconds. Random token ids; the KV cache is zeroed, not a real prefix,
+// which costs the same.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "backend/model_backend.h"
+#include "commands.h"
+#include "core/error.h"
+#include "core/thread_pool.h"
+#ifdef TANDEM_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace tandem::apps {
+namespace {
+
+constexpr int kBlockSize = 16;
+
+struct BenchOptions {
+  std::string model_dir;
+  std::string device = "cuda";
+  std::string json_path;
+  std::vector<int> prefill_tokens{512, 2048, 7500};
+  std::vector<std::string> decode_cases{"1x7500", "1x1024", "16x2048", "32x2048"};
+  int iterations = 5;
+  bool enforce_eager = false;
+};
+
+// B sequences whose next token sits at position ctx - new_tokens.. ctx - 1, blocks laid out
+// sequence after sequence.
+ForwardBatch make_batch(int batch, int ctx, int new_tokens, int vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  ForwardBatch b;
+  b.query_start = {0};
+  b.max_blocks_per_seq = (ctx + kBlockSize - 1) / kBlockSize;
+  for (int s = 0; s < batch; ++s) {
+    const int32_t first_block = s * b.max_blocks_per_seq;
+    for (int pos = ctx - new_tokens; pos < ctx; ++pos) {
+      b.token_ids.push_back(int32_t(rng() % uint32_t(vocab)));
+      b.positions.push_back(pos);
+      b.slot_mapping.push_back(int64_t(first_block + pos / kBlockSize) * kBlockSize +
+                               pos % kBlockSize);
+    }
+    b.query_start.push_back(int32_t(b.token_ids.size()));
+    b.context_lens.push_back(ctx);
+    for (int i = 0; i < b.max_blocks_per_seq; ++i) b.block_tables.push_back(first_block + i);
+    b.logits_indices.push_back(int32_t(b.token_ids.size()) - 1);
+  }
+  return b;
+}
+
+// Median wall milliseconds of `iterations` forward passes after two warm-ups.
+double time_forward(ModelBackend& backend, const ForwardBatch& batch, int iterations) {
+  std::vector<float> logits(batch.logits_indices.size() * size_t(backend.config().vocab_size));
+  for (int i = 0; i < 2; ++i) backend.forward(batch, logits.data());
+  std::vector<double> ms;
+  for (int i = 0; i < iterations; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    backend.forward(batch, logits.data());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                     .count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+std::string device_name(const std::string& device) {
+#ifdef TANDEM_WITH_CUDA
+  cudaDeviceProp prop{};
+  if (device == "cuda" && cudaGetDeviceProperties(&prop, 0) == cudaSuccess) return prop.name;
+#endif
+  return device;
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::pair<int, int> parse_case(const std::string& s) {
+  int batch = 0, ctx = 0;
+  char x = 0;
+  TANDEM_CHECK(
+      std::sscanf(s.c_str(), "%d%c%d", &batch, &x, &ctx) == 3 && x == 'x' && batch > 0 && ctx > 0,
+      "--decode: '{}' is not BATCHxCONTEXT (e.g. 16x2048)", s);
+  return {batch, ctx};
+}
+
+}  // namespace
+
+int bench_model_command(int argc, char** argv) {
+  CLI::App app{"Time prefill and decode steps of a model (as ../shared/bench/torch_peer.py).",
+               argv[0]};
+  BenchOptions o;
+  app.add_option("--model", o.model_dir, "Hugging Face model directory")->required();
+  app.add_option("--device", o.device, "cuda or cpu")->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_option("--json", o.json_path, "also write the JSON result to this file");
+  app.add_option("--prefill", o.prefill_tokens, "prompt lengths to time")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--decode", o.decode_cases, "decode cases BATCHxCONTEXT");
+  app.add_option("--iterations", o.iterations, "timed runs per figure (median)")
+      ->check(CLI::Range(1, 1000));
+  app.add_flag("--enforce-eager", o.enforce_eager, "CUDA: decode without CUDA graphs");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fail("{}: {} (see --help)", argv[0], e.what());
+  }
+  std::vector<std::pair<int, int>> decode;
+  for (const std::string& c : o.decode_cases) decode.push_back(parse_case(c));
+
+  ThreadPool pool(0);
+  BackendOptions bo;
+  bo.device = o.device == "cuda" ? BackendDevice::kCuda : BackendDevice::kCpu;
+  bo.pool = &pool;
+  bo.max_num_batched_tokens = *std::max_element(o.prefill_tokens.begin(), o.prefill_tokens.end());
+  bo.execution = o.enforce_eager ? ExecutionMode::kEager : ExecutionMode::kGraphs;
+  std::unique_ptr<ModelBackend> backend = load_model_backend(o.model_dir, bo);
+  const ModelConfig& c = backend->config();
+  int64_t blocks = 0;
+  for (int t : o.prefill_tokens)
+    blocks = std::max<int64_t>(blocks, (t + kBlockSize - 1) / kBlockSize);
+  for (auto [b, ctx] : decode) {
+    TANDEM_CHECK(ctx <= c.max_position_embeddings, "--decode: context {} exceeds the model's {}",
+                 ctx, c.max_position_embeddings);
+    blocks = std::max<int64_t>(blocks, int64_t(b) * ((ctx + kBlockSize - 1) / kBlockSize));
+  }
+  backend->allocate_kv_cache(blocks, kBlockSize);
+
+  nlohmann::json result = {{"what", "tandem_bench_model"},
+                           {"device", o.device},
+                           {"gpu", device_name(o.device)},
+                           {"date", utc_now()},
+                           {"model", o.model_dir},
+                           {"cuda_graphs", o.device == "cuda" && !o.enforce_eager},
+                           {"prefill", nlohmann::json::array()},
+                           {"decode", nlohmann::json::array()}};
+  for (int t : o.prefill_tokens) {
+    const double ms = time_forward(*backend, make_batch(1, t, t, c.vocab_size, 1), o.iterations);
+    result["prefill"].push_back({{"tokens", t}, {"ms", ms}, {"tok_per_s", t / ms * 1e3}});
+    std::fprintf(stderr, "prefill %d tokens: %.2f ms\n", t, ms);
+  }
+  for (auto [b, ctx] : decode) {
+    const double ms =
+        time_forward(*backend, make_batch(b, ctx, 1, c.vocab_size, 2), 4 * o.iterations);
+    result["decode"].push_back(
+        {{"batch", b}, {"ctx", ctx}, {"ms", ms}, {"tok_per_s", b / ms * 1e3}});
+    std::fprintf(stderr, "decode batch %d ctx %d: %.3f ms/step\n", b, ctx, ms);
+  }
+  std::printf("%s\n", result.dump().c_str());
+  if (!o.json_path.empty()) {
+    std::ofstream f(o.json_path);
+    TANDEM_CHECK(f && (f << result.dump(2) << "\n"), "--json: cannot write {}", o.json_path);
+  }
+  return 0;
+}
+
+}  // namespace tandem::apps

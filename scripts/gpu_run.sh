@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine over the bundle scripts/gpu_bundle.sh made (.gpu/, where it also copies
+# this script: `.gpu/gpu_run.sh` works from any checkout that carries .gpu):
+# the CUDA test suite, then (with --bench) the prefill/decode benchmark of a Llama-3.1-8B-shaped
+# random model made there, and ../shared/bench/torch_peer.py in the same call. Logs and JSON go
+# to $OUT (or out/ when unset). Usage: scripts/gpu_run.sh [--bench] [--gtest_filter=...]
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+if [ -x "$HERE/bin/test_cuda" ]; then G="$HERE"; else G="$(cd "$HERE/.." && pwd)/.gpu"; fi
+OUT="${OUT:-$PWD/out}"
+mkdir -p "$OUT"
+export LD_LIBRARY_PATH="$G/bin:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+export TANDEM_SHARED="$G/shared"
+BENCH=0
+FILTER=()
+for a in "$@"; do
+  case "$a" in
+    --bench) BENCH=1 ;;
+    --gtest_filter=*) FILTER=("$a") ;;
+    *) echo "gpu_run.sh: unknown argument '$a'" >&2; exit 2 ;;
+  esac
+done
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+missing=$(ldd "$G"/bin/tandem "$G"/bin/test_cuda 2>&1 | grep "not found" || true)
+[ -z "$missing" ] || { echo "gpu_run.sh: missing libraries: $missing" >&2; exit 1; }
+
+status=0
+"$G"/bin/test_cuda "${FILTER[@]}" 2>&1 |
+  tee "$OUT/test_cuda.log" | grep -E "FAILED|PASSED|SKIPPED|Failure|worst" | head -60 || true
+grep -q "^\[  PASSED" "$OUT/test_cuda.log" && ! grep -q "^\[  FAILED" "$OUT/test_cuda.log" || status=1
+# `tandem generate --device cuda` against the CPU oracle: the same greedy ids on a golden model.
+M="$TANDEM_SHARED/golden/models/stories260K"
+for dev in cpu cuda; do
+  "$G"/bin/tandem generate --model "$M" --prompt "Once upon a time" --max-tokens 48 --temperature 0 \
+      --device $dev --json > "$OUT/generate_$dev.json" || status=1
+done
+python3 - "$OUT/generate_cpu.json" "$OUT/generate_cuda.json" <<'PY' || status=1
+import json, sys
+cpu, gpu = (json.load(open(p))["generated_ids"] for p in sys.argv[1:])
+same = next((i for i, (a, b) in enumerate(zip(cpu, gpu)) if a != b), len(cpu))
+print(f"generate --device cuda: first {same} of {len(cpu)} greedy ids equal the CPU's")
+print("cuda text:", json.load(open(sys.argv[2]))["text"][:200])
+PY
+python3 "$G"/gpu_serve_check.py "$G"/bin/tandem "$M" || status=1
+
+if [ "$BENCH" = 1 ]; then
+  MODEL=/tmp/llama-3.1-8b
+  [ -f "$MODEL/config.json" ] || "$G"/bin/tandem make-model --config llama-3.1-8b --out "$MODEL" \
+      --dtype bf16 --tokenizer "$TANDEM_SHARED/golden/models/llama3-tokenizer" >/dev/null || status=1
+  "$G"/bin/tandem bench-model --model "$MODEL" --device cuda --json "$OUT/tandem_bench.json" \
+      >/dev/null || status=1
+  "$G"/bin/tandem bench-model --model "$MODEL" --device cuda --enforce-eager --prefill 512 \
+      --json "$OUT/tandem_bench_eager.json" >/dev/null || status=1
+  PYTHONUNBUFFERED=1 python3 "$TANDEM_SHARED/bench/torch_peer.py" 2>&1 | tee "$OUT/torch_peer.log" || status=1
+  python3 "$G"/merge_bench.py "$OUT/tandem_bench.json" "$OUT/torch_peer.log" \
+      "$OUT/tandem_bench_eager.json" > "$OUT/bench_result.json" || status=1
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); [print(k, v) for k, v in r["ratios"].items()]' \
+      "$OUT/bench_result.json" || status=1
+fi
+exit $status

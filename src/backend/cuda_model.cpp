@@ -1,0 +1,438 @@
+// CudaModel: weight upload (dtype conversion to bf16, fused QKV and gate/up), workspace and KV
+// allocation, and the layer loop — the same HF Llama order as LlamaModel:
+//   h = embed(ids); per layer: h += o(attn(rope(qkv(n1(h))))); h += down(silu_mul(gate_up(n2(h))));
+//   logits = lm_head(norm(h[logits_indices])).
+// o_proj / down_proj write bf16 (cuBLAS's fast path, as PyTorch runs them); the next RMSNorm adds
+// that output into the f32 residual stream as it normalizes (the final norm only for the rows
+// whose logits are wanted).
+#include "backend/cuda_model.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/logging.h"
+#include "kernels/cpu/rope.h"
+#include "kernels/cuda/embedding.cuh"
+#include "kernels/cuda/gemm.cuh"
+#include "kernels/cuda/paged_attention.cuh"
+#include "kernels/cuda/rms_norm.cuh"
+#include "kernels/cuda/rope_store_kv.cuh"
+#include "kernels/cuda/silu_mul.cuh"
+
+namespace tandem {
+namespace {
+
+using cuda::check_cublas;
+using cuda::check_cuda;
+
+constexpr int64_t kConvertChunk = int64_t(1) << 22;  // elements converted per host pass
+constexpr int kInitialLogitRows = 256;
+constexpr int kMaxGraphBatch = 256;  // larger decode batches run eagerly
+constexpr int kMinGraphBlocks = 64;  // block-table buckets: powers of two from here
+constexpr size_t kCublasWorkspaceBytes = size_t(32) << 20;
+
+// Decode batch sizes are padded up to one of these, so few graphs cover every size.
+int graph_batch_bucket(int n) {
+  for (int b : {1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128, 160, 192, 224, 256}) {
+    if (n <= b) return b;
+  }
+  return n;
+}
+
+std::vector<float> rope_inv_freq(const ModelConfig& c) {
+  std::vector<float> inv = cpu::rope_default_inv_freq(c.head_dim, c.rope.theta);
+  if (c.rope.scaling == RopeScalingType::kLinear) cpu::rope_scale_linear(inv, c.rope.factor);
+  if (c.rope.scaling == RopeScalingType::kLlama3) {
+    cpu::rope_scale_llama3(inv, {c.rope.factor, c.rope.low_freq_factor, c.rope.high_freq_factor,
+                                 c.rope.original_max_position});
+  }
+  return inv;
+}
+
+// Copies `count` elements of tensor `t` (any checkpoint dtype) to `dst` on the GPU as bf16.
+void upload_as_bf16(const TensorRef& t, int64_t count, cuda::bf16* dst) {
+  if (t.dtype == DType::kBF16) {
+    check_cuda(cudaMemcpy(dst, t.data, size_t(count) * 2, cudaMemcpyHostToDevice), "weight upload");
+    return;
+  }
+  std::vector<float> f32(size_t(std::min(count, kConvertChunk)));
+  std::vector<uint16_t> b16(f32.size());
+  const auto* src = static_cast<const uint8_t*>(t.data);
+  for (int64_t off = 0; off < count; off += kConvertChunk) {
+    const int64_t len = std::min(kConvertChunk, count - off);
+    convert_to_f32(t.dtype, src + size_t(off) * dtype_size(t.dtype), f32.data(), size_t(len));
+    for (int64_t i = 0; i < len; ++i) b16[size_t(i)] = f32_to_bf16(f32[size_t(i)]);
+    check_cuda(cudaMemcpy(dst + off, b16.data(), size_t(len) * 2, cudaMemcpyHostToDevice),
+               "weight upload");
+  }
+}
+
+// Reallocates `b` when it holds fewer than `count`; bumps `generation` when it does.
+template <typename T>
+void grow(cuda::DeviceBuffer<T>& b, int64_t count, uint64_t& generation) {
+  if (int64_t(b.size()) >= count) return;
+  b = cuda::DeviceBuffer<T>(size_t(count));
+  ++generation;
+}
+
+}  // namespace
+
+CudaModel::CudaModel(const std::filesystem::path& dir, const CudaModelOptions& options)
+    : config_(load_model_config(dir)),
+      weights_(WeightStore::open(dir)),
+      execution_(options.execution) {
+  TANDEM_CHECK(config_.model_type == "llama" || config_.model_type == "mistral" ||
+                   config_.model_type == "qwen2",
+               "CudaModel: unsupported model_type '{}'", config_.model_type);
+  TANDEM_CHECK(!(config_.model_type == "llama" && config_.qkv_bias),
+               "--device cuda: Llama's attention_bias (an o_proj bias) is not supported on CUDA; "
+               "use --device cpu");
+  TANDEM_CHECK(cuda::cuda_device_available(),
+               "--device cuda: no CUDA device is available (driver or GPU missing)");
+  check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream create");
+  check_cublas(cublasCreate(&cublas_), "cublasCreate");
+  check_cublas(cublasSetStream(cublas_, stream_), "cublasSetStream");
+  cublas_workspace_ = cuda::DeviceBuffer<uint8_t>(kCublasWorkspaceBytes);
+  check_cublas(cublasSetWorkspace(cublas_, cublas_workspace_.data(), kCublasWorkspaceBytes),
+               "cublasSetWorkspace");
+  kv_shape_ = {config_.num_layers, 0,           kDefaultBlockSize, config_.num_kv_heads,
+               config_.head_dim,   DType::kBF16};  // no blocks until allocate_kv_cache
+  upload_weights();
+  inv_freq_ = cuda::to_device(rope_inv_freq(config_));
+  ensure_workspace(std::max(1, options.max_num_batched_tokens), kInitialLogitRows);
+}
+
+CudaModel::~CudaModel() {
+  if (stream_) cudaStreamSynchronize(stream_);
+  clear_graphs();
+  if (cublas_) cublasDestroy(cublas_);
+  if (stream_) cudaStreamDestroy(stream_);
+}
+
+// The tensors `names`, each (rows_i, cols) (or (rows_i) when cols == 0), stacked row-wise.
+cuda::DeviceBuffer<cuda::bf16> CudaModel::upload_parts(
+    const std::vector<std::pair<std::string, int64_t>>& parts, int64_t cols) {
+  int64_t total = 0;
+  for (const auto& part : parts) total += part.second * std::max<int64_t>(cols, 1);
+  cuda::DeviceBuffer<bf16> buf{static_cast<size_t>(total)};
+  int64_t off = 0;
+  for (const auto& [name, rows] : parts) {
+    const std::vector<int64_t> shape =
+        cols ? std::vector<int64_t>{rows, cols} : std::vector<int64_t>{rows};
+    const int64_t count = rows * std::max<int64_t>(cols, 1);
+    upload_as_bf16(weights_.get(name, shape), count, buf.data() + off);
+    off += count;
+  }
+  return buf;
+}
+
+void CudaModel::upload_weights() {
+  const ModelConfig& c = config_;
+  const int64_t hidden = c.hidden_size, inter = c.intermediate_size;
+  const int64_t q_dim = int64_t(c.num_heads) * c.head_dim;
+  const int64_t kv_dim = int64_t(c.num_kv_heads) * c.head_dim;
+  embed_ = upload_parts({{"model.embed_tokens.weight", c.vocab_size}}, hidden);
+  for (int i = 0; i < c.num_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    Layer l;
+    l.input_norm = upload_parts({{p + "input_layernorm.weight", hidden}}, 0);
+    l.qkv = upload_parts({{p + "self_attn.q_proj.weight", q_dim},
+                          {p + "self_attn.k_proj.weight", kv_dim},
+                          {p + "self_attn.v_proj.weight", kv_dim}},
+                         hidden);
+    if (c.model_type == "qwen2") {
+      l.qkv_bias = upload_parts({{p + "self_attn.q_proj.bias", q_dim},
+                                 {p + "self_attn.k_proj.bias", kv_dim},
+                                 {p + "self_attn.v_proj.bias", kv_dim}},
+                                0);
+    }
+    l.o = upload_parts({{p + "self_attn.o_proj.weight", hidden}}, q_dim);
+    l.post_norm = upload_parts({{p + "post_attention_layernorm.weight", hidden}}, 0);
+    l.gate_up = upload_parts(
+        {{p + "mlp.gate_proj.weight", inter}, {p + "mlp.up_proj.weight", inter}}, hidden);
+    l.down = upload_parts({{p + "mlp.down_proj.weight", hidden}}, inter);
+    layers_.push_back(std::move(l));
+  }
+  final_norm_ = upload_parts({{"model.norm.weight", hidden}}, 0);
+  if (!c.tie_word_embeddings) lm_head_ = upload_parts({{"lm_head.weight", c.vocab_size}}, hidden);
+}
+
+void CudaModel::ensure_workspace(int64_t rows, int64_t logit_rows) {
+  const ModelConfig& c = config_;
+  const int64_t q_dim = int64_t(c.num_heads) * c.head_dim;
+  const int64_t qkv_dim = q_dim + 2 * int64_t(c.num_kv_heads) * c.head_dim;
+  if (rows > ws_.rows) {
+    ws_.hidden = {};  // free before allocating the larger set
+    ws_.hidden = cuda::DeviceBuffer<float>(size_t(rows * c.hidden_size));
+    ws_.normed = cuda::DeviceBuffer<bf16>(size_t(rows * c.hidden_size));
+    ws_.qkv = cuda::DeviceBuffer<bf16>(size_t(rows * qkv_dim));
+    ws_.attn = cuda::DeviceBuffer<bf16>(size_t(rows * q_dim));
+    ws_.proj = cuda::DeviceBuffer<bf16>(size_t(rows * c.hidden_size));
+    ws_.gate_up = cuda::DeviceBuffer<bf16>(size_t(rows * 2 * c.intermediate_size));
+    ws_.act = cuda::DeviceBuffer<bf16>(size_t(rows * c.intermediate_size));
+    ws_.slots = cuda::DeviceBuffer<int64_t>(size_t(rows));
+    ws_.rows = rows;
+    ++ws_generation_;
+  }
+  if (logit_rows > ws_.logit_rows) {
+    ws_.last = cuda::DeviceBuffer<bf16>(size_t(logit_rows * c.hidden_size));
+    ws_.logits = cuda::DeviceBuffer<float>(size_t(logit_rows * c.vocab_size));
+    ws_.logit_rows = logit_rows;
+    ++ws_generation_;
+  }
+  grow(ws_.attn_ws,
+       int64_t(cuda::paged_attention_workspace_bytes(c.num_heads, c.head_dim) / sizeof(float)),
+       ws_generation_);
+}
+
+void CudaModel::allocate_kv_cache(int64_t num_blocks, int block_size) {
+  const KvCacheShape shape{config_.num_layers,   num_blocks,       block_size,
+                           config_.num_kv_heads, config_.head_dim, DType::kBF16};
+  TANDEM_CHECK(num_blocks > 0 && block_size > 0,
+               "KV cache: every size must be positive (blocks {}, block_size {})", num_blocks,
+               block_size);
+  clear_graphs();
+  k_cache_.clear();
+  v_cache_.clear();
+  kv_shape_.num_blocks = 0;
+  // One block past the shape's: the scratch block padded decode rows write into.
+  const size_t layer_elems = size_t(shape.layer_floats() + shape.block_size * shape.slot_floats());
+  for (int l = 0; l < config_.num_layers; ++l) {
+    k_cache_.emplace_back(layer_elems);
+    v_cache_.emplace_back(layer_elems);
+    check_cuda(cudaMemset(k_cache_.back().data(), 0, k_cache_.back().size() * sizeof(bf16)),
+               "KV cache clear");
+    check_cuda(cudaMemset(v_cache_.back().data(), 0, v_cache_.back().size() * sizeof(bf16)),
+               "KV cache clear");
+  }
+  kv_shape_ = shape;
+}
+
+std::optional<uint64_t> CudaModel::kv_memory_budget(double fraction) const {
+  size_t free_bytes = 0, total_bytes = 0;
+  check_cuda(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
+  // What this process may still take: its share of the card minus everything in use now
+  // (weights, workspace, other processes), less the KV cache it holds already.
+  const double held = double(kv_shape_.num_blocks > 0 ? kv_shape_.total_bytes() : 0);
+  const double budget = fraction * double(total_bytes) - double(total_bytes - free_bytes) + held;
+  return budget > 0 ? uint64_t(budget) : 0;
+}
+
+void CudaModel::synchronize() { check_cuda(cudaStreamSynchronize(stream_), "synchronize"); }
+
+CudaModel::BatchView CudaModel::upload_batch(const ForwardBatch& b) {
+  // ints: token_ids (n) | positions (n) | query_start (s + 1) | context_lens (s) |
+  //       block_tables (s * max_blocks) | logits_indices (m)
+  host_ints_.clear();
+  const auto append = [&](const std::vector<int32_t>& v) {
+    const size_t at = host_ints_.size();
+    host_ints_.insert(host_ints_.end(), v.begin(), v.end());
+    return at;
+  };
+  const size_t ids = append(b.token_ids), pos = append(b.positions), qs = append(b.query_start),
+               ctx = append(b.context_lens), tables = append(b.block_tables),
+               logits = append(b.logits_indices);
+  grow(ws_.ints, int64_t(host_ints_.size()), ws_generation_);
+  check_cuda(cudaMemcpyAsync(ws_.ints.data(), host_ints_.data(), host_ints_.size() * 4,
+                             cudaMemcpyHostToDevice, stream_),
+             "batch upload");
+  check_cuda(cudaMemcpyAsync(ws_.slots.data(), b.slot_mapping.data(), b.slot_mapping.size() * 8,
+                             cudaMemcpyHostToDevice, stream_),
+             "batch upload");
+  const int32_t* base = ws_.ints.data();
+  return {base + ids,    base + pos,    base + qs,       base + ctx,
+          base + tables, base + logits, ws_.slots.data()};
+}
+
+void CudaModel::forward(const ForwardBatch& batch, float* logits) {
+  TANDEM_CHECK(kv_shape_.num_blocks > 0, "forward: the KV cache is not allocated");
+  validate_forward_batch(batch, config_, kv_shape_);
+  const int64_t m = int64_t(batch.logits_indices.size());
+  if (execution_ == ExecutionMode::kGraphs && graph_eligible(batch)) {
+    forward_graph(batch);
+  } else {
+    ensure_workspace(batch.num_tokens(), m);
+    const BatchView view = upload_batch(batch);
+    int32_t max_context_len = 0;
+    for (int32_t len : batch.context_lens) max_context_len = std::max(max_context_len, len);
+    enqueue_forward(batch, view, max_context_len);
+  }
+  if (m > 0) {
+    check_cuda(cudaMemcpyAsync(logits, ws_.logits.data(), size_t(m * config_.vocab_size) * 4,
+                               cudaMemcpyDeviceToHost, stream_),
+               "logits download");
+  }
+  check_cuda(cudaStreamSynchronize(stream_), "forward");
+}
+
+void CudaModel::enqueue_forward(const ForwardBatch& batch, const BatchView& view,
+                                int32_t max_context_len) {
+  const ModelConfig& c = config_;
+  const int64_t n = batch.num_tokens(), m = int64_t(batch.logits_indices.size());
+  check_cuda(cuda::embedding(embed_.data(), c.vocab_size, c.hidden_size, view.token_ids, n,
+                             ws_.hidden.data(), stream_),
+             "embedding");
+  for (int layer = 0; layer < c.num_layers; ++layer) {
+    layer_forward(layer, batch, view, max_context_len);
+  }
+  if (m == 0) return;
+  check_cuda(cuda::rms_norm({ws_.hidden.data(), ws_.proj.data(), view.logits_indices,
+                             final_norm_.data(), ws_.last.data(), m, c.hidden_size, c.rms_norm_eps},
+                            stream_),
+             "final norm");
+  const bf16* head = c.tie_word_embeddings ? embed_.data() : lm_head_.data();
+  check_cublas(cuda::gemm(cublas_, {ws_.last.data(), head, ws_.logits.data(), cuda::GemmOut::kF32,
+                                    m, c.vocab_size, c.hidden_size, 0.0f}),
+               "lm_head");
+}
+
+// A pure decode step: one new token per sequence, each sampled, rows in sequence order.
+bool CudaModel::graph_eligible(const ForwardBatch& b) const {
+  const int32_t seqs = b.num_seqs();
+  if (seqs > kMaxGraphBatch || b.num_tokens() != seqs || int64_t(b.logits_indices.size()) != seqs) {
+    return false;
+  }
+  for (int32_t s = 0; s < seqs; ++s) {
+    if (b.logits_indices[size_t(s)] != s) return false;
+  }
+  return true;
+}
+
+// Pads the step to (batch bucket) sequences whose block tables hold (blocks bucket) entries;
+// padding rows read and write only the scratch block past the cache's last. Captures the graph
+// for that shape on first use (or after a workspace buffer moved), then replays it.
+void CudaModel::forward_graph(const ForwardBatch& b) {
+  const int32_t seqs = b.num_seqs(), bucket = graph_batch_bucket(seqs);
+  int32_t blocks = kMinGraphBlocks;
+  while (blocks < b.max_blocks_per_seq) blocks *= 2;
+  const int32_t scratch = int32_t(kv_shape_.num_blocks), bs = kv_shape_.block_size;
+  ForwardBatch p;
+  p.token_ids = b.token_ids;
+  p.positions = b.positions;
+  p.slot_mapping = b.slot_mapping;
+  p.context_lens = b.context_lens;
+  p.max_blocks_per_seq = blocks;
+  p.block_tables.assign(size_t(bucket) * size_t(blocks), scratch);
+  for (int32_t s = 0; s < seqs; ++s) {
+    std::copy_n(b.block_tables.begin() + int64_t(s) * b.max_blocks_per_seq, b.max_blocks_per_seq,
+                p.block_tables.begin() + int64_t(s) * blocks);
+  }
+  for (int32_t s = seqs; s < bucket; ++s) {
+    p.token_ids.push_back(0);
+    p.positions.push_back(0);
+    p.slot_mapping.push_back(int64_t(scratch) * bs);
+    p.context_lens.push_back(1);
+  }
+  for (int32_t s = 0; s <= bucket; ++s) p.query_start.push_back(s);
+  for (int32_t s = 0; s < bucket; ++s) p.logits_indices.push_back(s);
+
+  ensure_workspace(bucket, bucket);
+  const BatchView view = upload_batch(p);
+  DecodeGraph& g = graphs_[{bucket, blocks}];
+  if (g.exec && g.generation != ws_generation_) {
+    cudaGraphExecDestroy(g.exec);
+    g.exec = nullptr;
+  }
+  if (!g.exec) {
+    cudaGraph_t graph = nullptr;
+    check_cuda(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "graph capture");
+    try {
+      enqueue_forward(p, view, blocks * bs);
+    } catch (...) {
+      cudaStreamEndCapture(stream_, &graph);
+      if (graph) cudaGraphDestroy(graph);
+      throw;
+    }
+    check_cuda(cudaStreamEndCapture(stream_, &graph), "graph capture");
+    const cudaError_t e = cudaGraphInstantiate(&g.exec, graph, 0);
+    cudaGraphDestroy(graph);
+    check_cuda(e, "graph instantiate");
+    g.generation = ws_generation_;
+  }
+  check_cuda(cudaGraphLaunch(g.exec, stream_), "graph launch");
+}
+
+void CudaModel::clear_graphs() {
+  for (auto& [key, g] : graphs_) {
+    if (g.exec) cudaGraphExecDestroy(g.exec);
+  }
+  graphs_.clear();
+}
+
+void CudaModel::layer_forward(int layer, const ForwardBatch& b, const BatchView& view,
+                              int32_t max_context_len) {
+  const ModelConfig& c = config_;
+  Layer& l = layers_[size_t(layer)];
+  const int64_t n = b.num_tokens();
+  const int64_t q_dim = int64_t(c.num_heads) * c.head_dim;
+  const int64_t qkv_dim = q_dim + 2 * int64_t(c.num_kv_heads) * c.head_dim;
+  const bf16* previous_mlp = layer > 0 ? ws_.proj.data() : nullptr;
+  check_cuda(cuda::rms_norm({ws_.hidden.data(), previous_mlp, nullptr, l.input_norm.data(),
+                             ws_.normed.data(), n, c.hidden_size, c.rms_norm_eps},
+                            stream_),
+             "input norm");
+  check_cublas(cuda::gemm(cublas_, {ws_.normed.data(), l.qkv.data(), ws_.qkv.data(),
+                                    cuda::GemmOut::kBF16, n, qkv_dim, c.hidden_size, 0.0f}),
+               "qkv_proj");
+  cuda::RopeStoreKvParams r;
+  r.qkv = ws_.qkv.data();
+  r.qkv_stride = qkv_dim;
+  r.bias = l.qkv_bias.size() ? l.qkv_bias.data() : nullptr;
+  r.positions = view.positions;
+  r.slot_mapping = view.slots;
+  r.inv_freq = inv_freq_.data();
+  r.k_cache = k_cache_[size_t(layer)].data();
+  r.v_cache = v_cache_[size_t(layer)].data();
+  r.num_slots = kv_shape_.num_slots() + kv_shape_.block_size;  // + the padding scratch block
+  r.n = n;
+  r.num_heads = c.num_heads;
+  r.num_kv_heads = c.num_kv_heads;
+  r.head_dim = c.head_dim;
+  check_cuda(cuda::rope_store_kv(r, stream_), "rope_store_kv");
+
+  cuda::PagedAttentionParams a;
+  a.q = ws_.qkv.data();
+  a.q_stride = qkv_dim;
+  a.k_cache = r.k_cache;
+  a.v_cache = r.v_cache;
+  a.out = ws_.attn.data();
+  a.query_start = view.query_start;
+  a.context_lens = view.context_lens;
+  a.block_tables = view.block_tables;
+  a.max_blocks_per_seq = b.max_blocks_per_seq;
+  a.num_seqs = b.num_seqs();
+  a.num_tokens = int32_t(n);
+  for (int32_t s = 0; s < b.num_seqs(); ++s) {
+    a.max_query_len =
+        std::max(a.max_query_len, b.query_start[size_t(s) + 1] - b.query_start[size_t(s)]);
+  }
+  a.max_context_len = max_context_len;
+  a.num_heads = c.num_heads;
+  a.num_kv_heads = c.num_kv_heads;
+  a.head_dim = c.head_dim;
+  a.block_size = kv_shape_.block_size;
+  a.scale = float(1.0 / std::sqrt(double(c.head_dim)));
+  a.workspace = ws_.attn_ws.data();
+  a.workspace_bytes = ws_.attn_ws.size() * sizeof(float);
+  check_cuda(cuda::paged_attention(a, stream_), "paged_attention");
+  check_cublas(cuda::gemm(cublas_, {ws_.attn.data(), l.o.data(), ws_.proj.data(),
+                                    cuda::GemmOut::kBF16, n, c.hidden_size, q_dim, 0.0f}),
+               "o_proj");
+
+  check_cuda(cuda::rms_norm({ws_.hidden.data(), ws_.proj.data(), nullptr, l.post_norm.data(),
+                             ws_.normed.data(), n, c.hidden_size, c.rms_norm_eps},
+                            stream_),
+             "post-attention norm");
+  check_cublas(cuda::gemm(cublas_, {ws_.normed.data(), l.gate_up.data(), ws_.gate_up.data(),
+                                    cuda::GemmOut::kBF16, n, 2 * int64_t(c.intermediate_size),
+                                    c.hidden_size, 0.0f}),
+               "gate_up_proj");
+  check_cuda(cuda::silu_mul(ws_.gate_up.data(), n, c.intermediate_size, ws_.act.data(), stream_),
+             "silu_mul");
+  check_cublas(
+      cuda::gemm(cublas_, {ws_.act.data(), l.down.data(), ws_.proj.data(), cuda::GemmOut::kBF16, n,
+                           c.hidden_size, c.intermediate_size, 0.0f}),
+      "down_proj");
+}
+
+}  // namespace tandem

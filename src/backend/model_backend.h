@@ -1,0 +1,69 @@
+// The seam between the engine and where the forward pass runs: a ModelBackend owns a model's
+// weights and its paged KV storage and runs one flat ForwardBatch, returning logits on the host.
+// The CPU backend (the oracle) wraps LlamaModel + KvCache unchanged; the CUDA backend keeps bf16
+// weights and a bf16 KV pool on the GPU. Block bookkeeping (which blocks a sequence owns) stays in
+// kv/ and engine/, identical for both.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "kv/kv_cache.h"
+#include "model/forward_batch.h"
+#include "model/model_config.h"
+
+namespace tandem {
+
+class ThreadPool;
+
+class ModelBackend {
+ public:
+  virtual ~ModelBackend() = default;
+
+  virtual const ModelConfig& config() const = 0;
+  // (Re)allocates the KV storage: num_blocks blocks of block_size tokens, contents undefined.
+  virtual void allocate_kv_cache(int64_t num_blocks, int block_size) = 0;
+  // The current KV storage's shape (num_blocks 0 before allocate_kv_cache).
+  virtual KvCacheShape kv_cache_shape() const = 0;
+  // Runs `batch` (validated first: throws tandem::Error before touching the cache), storing its
+  // K/V at slot_mapping, and writes logits (batch.logits_indices.size(), vocab_size) f32 to the
+  // host buffer `logits`.
+  virtual void forward(const ForwardBatch& batch, float* logits) = 0;
+
+  // Bytes one KV block of `block_size` tokens takes (all layers, K and V).
+  int64_t kv_block_bytes(int block_size) const {
+    KvCacheShape one = kv_cache_shape();
+    one.num_blocks = 1;
+    one.block_size = block_size;
+    return one.total_bytes();
+  }
+  // Device memory the KV cache may take when the process keeps to `fraction` of the device's
+  // memory (vLLM's --gpu-memory-utilization), after what is allocated now; nullopt on the CPU.
+  virtual std::optional<uint64_t> kv_memory_budget(double fraction) const {
+    (void)fraction;
+    return std::nullopt;
+  }
+  // The host KV storage (CPU backend), for code that reads or writes blocks directly (KV
+  // transfer); null where the cache lives in device memory.
+  virtual KvCache* host_kv_cache() { return nullptr; }
+};
+
+enum class BackendDevice { kCpu, kCuda };
+// CUDA: decode steps replay captured CUDA graphs (kGraphs) or launch kernel by kernel (kEager,
+// vLLM's --enforce-eager). No effect on the CPU.
+enum class ExecutionMode { kGraphs, kEager };
+
+struct BackendOptions {
+  BackendDevice device = BackendDevice::kCpu;
+  ThreadPool* pool = nullptr;         // CPU: threads for the forward pass (may be null)
+  int max_num_batched_tokens = 8192;  // CUDA: rows the activation workspace is sized for
+  ExecutionMode execution = ExecutionMode::kGraphs;
+};
+
+// Loads the model in `dir` onto `options.device`. Throws tandem::Error for a bad model, and for
+// kCuda in a build without CUDA or on a machine without a GPU.
+std::unique_ptr<ModelBackend> load_model_backend(const std::filesystem::path& dir,
+                                                 const BackendOptions& options);
+
+}  // namespace tandem

@@ -1,0 +1,43 @@
+// What every CUDA op shares: the bf16 element type, f32 <-> bf16 conversions usable on both sides,
+// the launch-error check launchers end with, and warp/block reductions. Kernels below kernels/
+// take plain pointers, sizes, strides and a stream (STYLE habit 3); nothing here knows a model.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace tandem::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// The error of the launch just made (bad configuration, missing device), cleared for the next.
+inline cudaError_t last_launch_error() { return cudaGetLastError(); }
+
+#ifdef __CUDACC__
+__device__ __forceinline__ float to_float(bf16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ bf16 to_bf16(float x) { return __float2bfloat16_rn(x); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Sum over a block of blockDim.x threads (a multiple of 32, at most 1024); every thread gets it.
+// `scratch` holds 32 floats in shared memory.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  v = warp_sum(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < warps ? scratch[lane] : 0.0f;
+  return warp_sum(v);
+}
+#endif
+
+}  // namespace tandem::cuda

@@ -1,0 +1,57 @@
+// rope_store_kv: one block per token. Each thread takes (head, i < hd/2) pairs of q and k heads and
+// rotates them with sincosf of the same f32 angle the CPU computes; v is copied element by element.
+#include "kernels/cuda/rope_store_kv.cuh"
+
+namespace tandem::cuda {
+namespace {
+
+__device__ __forceinline__ float biased(const bf16* row, const bf16* bias, int64_t i) {
+  // The bias is added in f32 and rounded once, as a bf16 linear layer with bias would.
+  return bias ? to_float(to_bf16(to_float(row[i]) + to_float(bias[i]))) : to_float(row[i]);
+}
+
+__global__ void rope_store_kv_kernel(RopeStoreKvParams p) {
+  const int64_t t = blockIdx.x;
+  bf16* row = p.qkv + t * p.qkv_stride;
+  const int hd = p.head_dim, half = hd / 2;
+  const float pos = float(p.positions[t]);
+  const int64_t slot = p.slot_mapping[t];
+  const bool store = slot >= 0 && slot < p.num_slots;
+  const int64_t kv_dim = int64_t(p.num_kv_heads) * hd;
+  const int64_t q_dim = int64_t(p.num_heads) * hd;
+  const int pairs = (p.num_heads + p.num_kv_heads) * half;
+  for (int j = threadIdx.x; j < pairs; j += blockDim.x) {
+    const int head = j / half, i = j % half;  // heads [0, num_heads) are q, the rest k
+    const int64_t base = int64_t(head) * hd;
+    const float x1 = biased(row, p.bias, base + i), x2 = biased(row, p.bias, base + i + half);
+    float s, c;
+    sincosf(p.inv_freq[i] * pos, &s, &c);
+    const bf16 y1 = to_bf16(x1 * c - x2 * s), y2 = to_bf16(x2 * c + x1 * s);
+    if (head < p.num_heads) {
+      row[base + i] = y1;
+      row[base + i + half] = y2;
+    } else if (store) {
+      bf16* dst = p.k_cache + slot * kv_dim + (base - q_dim);
+      dst[i] = y1;
+      dst[i + half] = y2;
+    }
+  }
+  if (!store) return;
+  for (int64_t e = threadIdx.x; e < kv_dim; e += blockDim.x) {
+    p.v_cache[slot * kv_dim + e] = to_bf16(biased(row, p.bias, q_dim + kv_dim + e));
+  }
+}
+
+}  // namespace
+
+cudaError_t rope_store_kv(const RopeStoreKvParams& p, cudaStream_t stream) {
+  if (p.n <= 0) return cudaSuccess;
+  if (p.head_dim <= 0 || p.head_dim % 2 != 0 || p.num_heads <= 0 || p.num_kv_heads <= 0 ||
+      p.qkv_stride < int64_t(p.num_heads + 2 * p.num_kv_heads) * p.head_dim || p.n > INT32_MAX) {
+    return cudaErrorInvalidValue;
+  }
+  rope_store_kv_kernel<<<unsigned(p.n), 128, 0, stream>>>(p);
+  return last_launch_error();
+}
+
+}  // namespace tandem::cuda

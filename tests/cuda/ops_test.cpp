@@ -1,0 +1,268 @@
+// The CUDA ops other than attention against their CPU references (kernels/cpu) over a shape sweep
+// — 1 token, odd row counts, odd and wide dims, GQA head counts, head_dim 8/16/64/128 — with bf16
+// tolerances: inputs are rounded to bf16 first so both sides see the same values, and the GPU
+// output's own rounding (2^-8 relative) bounds the difference.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+
+#include "cuda_test_util.h"
+#include "kernels/cpu/embedding.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/rms_norm.h"
+#include "kernels/cpu/rope.h"
+#include "kernels/cpu/silu_mul.h"
+#include "kernels/cpu/store_kv.h"
+#include "kernels/cuda/embedding.cuh"
+#include "kernels/cuda/gemm.cuh"
+#include "kernels/cuda/rms_norm.cuh"
+#include "kernels/cuda/rope_store_kv.cuh"
+#include "kernels/cuda/sampling.cuh"
+#include "kernels/cuda/silu_mul.cuh"
+#include "kernels/kernel_test_util.h"
+
+namespace tandem {
+namespace {
+
+using cuda::bf16;
+using cuda::check_cuda;
+using cuda::DeviceBuffer;
+using cuda::to_device;
+using test::random_floats;
+using test::round_to_bf16;
+
+constexpr double kBf16Rel = 1.0 / 128;  // two bf16 roundings
+
+class CudaOpsTest : public test::CudaTest {};
+
+TEST_F(CudaOpsTest, EmbeddingMatchesCpu) {
+  for (auto [vocab, dim, n] : {std::tuple{50, 64, 1}, {512, 96, 7}, {1000, 4096, 33}, {9, 13, 5}}) {
+    std::vector<float> table = random_floats(size_t(vocab * dim), 1);
+    auto d_table = to_device(round_to_bf16(table));
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) ids[size_t(i)] = (i * 7919) % vocab;
+    auto d_ids = to_device(ids);
+    DeviceBuffer<float> d_out(size_t(n * dim));
+    check_cuda(cuda::embedding(d_table.data(), vocab, dim, d_ids.data(), n, d_out.data(), nullptr),
+               "embedding");
+    std::vector<float> want(size_t(n * dim));
+    cpu::embedding(table.data(), DType::kF32, vocab, dim, ids.data(), n, want.data());
+    EXPECT_EQ(d_out.download(), want) << vocab << "x" << dim;
+  }
+}
+
+TEST_F(CudaOpsTest, RmsNormWithAndWithoutResidualAddMatchesCpu) {
+  for (auto [n, dim] : {std::pair{1, 64}, {7, 96}, {33, 4096}, {3, 5000}}) {
+    for (bool with_delta : {false, true}) {
+      std::vector<float> x = random_floats(size_t(n * dim), 2, -3.0f, 3.0f);
+      std::vector<float> delta = random_floats(size_t(n * dim), 3);
+      std::vector<float> w = random_floats(size_t(dim), 4, 0.5f, 1.5f);
+      auto d_w = to_device(round_to_bf16(w));
+      auto d_x = to_device(x);
+      auto d_delta = to_device(round_to_bf16(delta));
+      DeviceBuffer<bf16> d_out(size_t(n * dim));
+      cuda::RmsNormParams p{d_x.data(),   with_delta ? d_delta.data() : nullptr,
+                            nullptr,      d_w.data(),
+                            d_out.data(), n,
+                            dim,          1e-5f};
+      check_cuda(cuda::rms_norm(p, nullptr), "rms_norm");
+      if (with_delta) {
+        for (size_t i = 0; i < x.size(); ++i) x[i] += delta[i];
+      }
+      std::vector<float> want(x.size());
+      cpu::rms_norm(x.data(), w.data(), n, dim, 1e-5f, want.data());
+      test::expect_close(test::bf16_to_floats(d_out.download()), test::to_doubles(want), 1e-3,
+                         kBf16Rel, nullptr, "rms_norm out");
+      test::expect_close(d_x.download(), test::to_doubles(x), 1e-6, 1e-6, nullptr, "residual");
+    }
+  }
+}
+
+TEST_F(CudaOpsTest, RmsNormGathersRowsAddingTheirDelta) {
+  const int rows = 9, dim = 96;
+  std::vector<float> x = random_floats(size_t(rows * dim), 12, -3.0f, 3.0f);
+  std::vector<float> delta = random_floats(size_t(rows * dim), 14);
+  std::vector<float> w = random_floats(size_t(dim), 13, 0.5f, 1.5f);
+  const std::vector<int32_t> pick{8, 0, 3};
+  auto d_w = to_device(round_to_bf16(w));
+  auto d_x = to_device(x);
+  auto d_delta = to_device(round_to_bf16(delta));
+  auto d_pick = to_device(pick);
+  DeviceBuffer<bf16> d_out(pick.size() * dim);
+  check_cuda(cuda::rms_norm({d_x.data(), d_delta.data(), d_pick.data(), d_w.data(), d_out.data(),
+                             int64_t(pick.size()), dim, 1e-6f},
+                            nullptr),
+             "rms_norm");
+  std::vector<double> want;
+  for (int32_t r : pick) {
+    std::vector<float> o(dim), sum(dim);
+    for (int j = 0; j < dim; ++j) sum[j] = x[size_t(r * dim + j)] + delta[size_t(r * dim + j)];
+    cpu::rms_norm(sum.data(), w.data(), 1, dim, 1e-6f, o.data());
+    want.insert(want.end(), o.begin(), o.end());
+  }
+  test::expect_close(test::bf16_to_floats(d_out.download()), want, 1e-3, kBf16Rel);
+}
+
+TEST_F(CudaOpsTest, SiluMulMatchesCpu) {
+  for (auto [n, inter] : {std::pair{1, 64}, {5, 77}, {16, 14336}}) {
+    std::vector<float> gu = random_floats(size_t(n * 2 * inter), 5, -4.0f, 4.0f);
+    auto d_gu = to_device(round_to_bf16(gu));
+    DeviceBuffer<bf16> d_out(size_t(n * inter));
+    check_cuda(cuda::silu_mul(d_gu.data(), n, inter, d_out.data(), nullptr), "silu_mul");
+    std::vector<double> want;
+    for (int r = 0; r < n; ++r) {
+      float o[1];
+      for (int c = 0; c < inter; ++c) {
+        const float* row = gu.data() + size_t(r) * 2 * size_t(inter);
+        cpu::silu_mul(row + c, row + inter + c, 1, o);
+        want.push_back(o[0]);
+      }
+    }
+    test::expect_close(test::bf16_to_floats(d_out.download()), want, 1e-3, kBf16Rel);
+  }
+}
+
+struct RopeCase {
+  int n, heads, kv_heads, head_dim;
+  bool bias;
+};
+
+TEST_F(CudaOpsTest, RopeStoreKvMatchesCpuRopeAndStoreKv) {
+  for (const RopeCase& c : {RopeCase{1, 8, 8, 8, false},
+                            {7, 6, 2, 16, true},
+                            {33, 32, 8, 128, false},
+                            {17, 8, 1, 64, true}}) {
+    const int64_t q_dim = int64_t(c.heads) * c.head_dim, kv_dim = int64_t(c.kv_heads) * c.head_dim;
+    const int64_t stride = q_dim + 2 * kv_dim + 8;  // a padded row stride
+    const int64_t num_slots = 4 * c.n + 16;
+    std::vector<float> qkv = random_floats(size_t(c.n * stride), 6);
+    std::vector<float> bias = random_floats(size_t(q_dim + 2 * kv_dim), 7);
+    auto d_qkv = to_device(round_to_bf16(qkv));
+    auto d_bias = to_device(round_to_bf16(bias));
+    std::vector<int32_t> pos(size_t(c.n));
+    std::vector<int64_t> slots(size_t(c.n));
+    for (int t = 0; t < c.n; ++t) {
+      pos[size_t(t)] = 1000 + 37 * t;  // large positions exercise the angle precision
+      slots[size_t(t)] = (t * 3 + 5) % num_slots;
+    }
+    std::vector<float> inv_freq = cpu::rope_default_inv_freq(c.head_dim, 500000.0);
+    cpu::rope_scale_llama3(inv_freq, {});
+    auto d_pos = to_device(pos);
+    auto d_slots = to_device(slots);
+    auto d_inv = to_device(inv_freq);
+    DeviceBuffer<bf16> d_k(size_t(num_slots * kv_dim)), d_v(size_t(num_slots * kv_dim));
+    check_cuda(cudaMemset(d_k.data(), 0, d_k.size() * 2), "memset");
+    check_cuda(cudaMemset(d_v.data(), 0, d_v.size() * 2), "memset");
+    cuda::RopeStoreKvParams p{d_qkv.data(), stride,         c.bias ? d_bias.data() : nullptr,
+                              d_pos.data(), d_slots.data(), d_inv.data(),
+                              d_k.data(),   d_v.data(),     num_slots,
+                              c.n,          c.heads,        c.kv_heads,
+                              c.head_dim};
+    check_cuda(cuda::rope_store_kv(p, nullptr), "rope_store_kv");
+
+    // CPU: split, add bias (rounded to bf16 like the GPU), rotate, store.
+    std::vector<float> q(size_t(c.n * q_dim)), k(size_t(c.n * kv_dim)), v(size_t(c.n * kv_dim));
+    for (int t = 0; t < c.n; ++t) {
+      for (int64_t e = 0; e < q_dim + 2 * kv_dim; ++e) {
+        float x = qkv[size_t(t * stride + e)];
+        if (c.bias) x = bf16_to_f32(f32_to_bf16(x + bias[size_t(e)]));
+        if (e < q_dim)
+          q[size_t(t * q_dim + e)] = x;
+        else if (e < q_dim + kv_dim)
+          k[size_t(t * kv_dim + e - q_dim)] = x;
+        else
+          v[size_t(t * kv_dim + e - q_dim - kv_dim)] = x;
+      }
+    }
+    cpu::apply_rope(q.data(), pos.data(), c.n, c.heads, c.head_dim, inv_freq.data());
+    cpu::apply_rope(k.data(), pos.data(), c.n, c.kv_heads, c.head_dim, inv_freq.data());
+    std::vector<float> k_cache(size_t(num_slots * kv_dim)), v_cache(k_cache.size());
+    cpu::store_kv(k.data(), v.data(), slots.data(), c.n, kv_dim, num_slots, k_cache.data(),
+                  v_cache.data());
+    std::vector<float> got_q;
+    std::vector<float> got_all = test::bf16_to_floats(d_qkv.download());
+    for (int t = 0; t < c.n; ++t) {
+      got_q.insert(got_q.end(), got_all.begin() + t * stride, got_all.begin() + t * stride + q_dim);
+    }
+    const std::string what = fmt::format("heads {}/{} hd {}", c.heads, c.kv_heads, c.head_dim);
+    test::expect_close(got_q, test::to_doubles(q), 1e-2, kBf16Rel, nullptr, what + " q");
+    test::expect_close(test::bf16_to_floats(d_k.download()), test::to_doubles(k_cache), 1e-2,
+                       kBf16Rel, nullptr, what + " k cache");
+    test::expect_close(test::bf16_to_floats(d_v.download()), test::to_doubles(v_cache), 0, 0,
+                       nullptr, what + " v cache");
+  }
+}
+
+TEST_F(CudaOpsTest, GemmMatchesCpuMatmulInBothOutputTypes) {
+  cublasHandle_t handle;
+  cuda::check_cublas(cublasCreate(&handle), "cublasCreate");
+  for (auto [m, n, k] : {std::tuple{1, 64, 64}, {7, 96, 200}, {64, 1000, 512}, {129, 24, 4096}}) {
+    std::vector<float> x = random_floats(size_t(m * k), 8), w = random_floats(size_t(n * k), 9);
+    std::vector<float> y0 = random_floats(size_t(m * n), 10);
+    auto d_x = to_device(round_to_bf16(x));
+    auto d_w = to_device(round_to_bf16(w));
+    std::vector<float> want(size_t(m * n));
+    cpu::matmul(x.data(), m, {w.data(), DType::kF32, n, k, nullptr}, want.data(), nullptr);
+    // Error scale: the typical |sum| of k terms, or the output itself where larger (bf16 rounding).
+    std::vector<double> scale(want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      scale[i] = std::max(std::sqrt(double(k)) / 3, std::abs(double(want[i])));
+    }
+    DeviceBuffer<bf16> d_y(size_t(m * n));
+    cuda::check_cublas(cuda::gemm(handle, {d_x.data(), d_w.data(), d_y.data(), cuda::GemmOut::kBF16,
+                                           m, n, k, 0.0f}),
+                       "gemm");
+    test::expect_close(test::bf16_to_floats(d_y.download()), test::to_doubles(want), 1e-3, kBf16Rel,
+                       &scale, "bf16 out");
+    auto d_acc = to_device(y0);  // beta = 1 adds into an f32 residual
+    cuda::check_cublas(cuda::gemm(handle, {d_x.data(), d_w.data(), d_acc.data(),
+                                           cuda::GemmOut::kF32, m, n, k, 1.0f}),
+                       "gemm");
+    std::vector<double> want_acc(want.size());
+    for (size_t i = 0; i < want.size(); ++i) want_acc[i] = double(want[i]) + y0[i];
+    test::expect_close(d_acc.download(), want_acc, 1e-3, 1e-4, &scale, "f32 accumulate");
+  }
+  cublasDestroy(handle);
+}
+
+TEST_F(CudaOpsTest, GreedySampleTakesFirstMaximumAndItsLogprob) {
+  for (auto [rows, vocab] : {std::pair{1, 10}, {3, 128256}, {33, 513}}) {
+    std::vector<float> logits = random_floats(size_t(rows * vocab), 11, -5.0f, 5.0f);
+    for (int r = 0; r < rows; ++r) {  // a tie at the maximum: the lower index wins
+      logits[size_t(r * vocab + (r * 31) % vocab)] = 9.0f;
+      logits[size_t(r * vocab + vocab - 1)] = 9.0f;
+    }
+    auto d_logits = to_device(logits);
+    DeviceBuffer<int32_t> d_ids(static_cast<size_t>(rows));
+    DeviceBuffer<float> d_lp(static_cast<size_t>(rows));
+    check_cuda(
+        cuda::greedy_sample(d_logits.data(), rows, vocab, d_ids.data(), d_lp.data(), nullptr),
+        "greedy_sample");
+    std::vector<int32_t> ids = d_ids.download();
+    std::vector<float> lp = d_lp.download();
+    for (int r = 0; r < rows; ++r) {
+      const float* row = logits.data() + size_t(r) * size_t(vocab);
+      const int want = int(std::max_element(row, row + vocab) - row);
+      double sum = 0;
+      for (int j = 0; j < vocab; ++j) sum += std::exp(double(row[j]) - 9.0);
+      EXPECT_EQ(ids[size_t(r)], want) << "row " << r;
+      EXPECT_NEAR(lp[size_t(r)], -std::log(sum), 1e-4) << "row " << r;
+    }
+  }
+}
+
+TEST_F(CudaOpsTest, LaunchersRejectBadSizes) {
+  EXPECT_EQ(cuda::rms_norm({nullptr, nullptr, nullptr, nullptr, nullptr, 3, 0, 1e-5f}, nullptr),
+            cudaErrorInvalidValue);
+  EXPECT_EQ(cuda::silu_mul(nullptr, 2, 0, nullptr, nullptr), cudaErrorInvalidValue);
+  cuda::RopeStoreKvParams p;
+  p.n = 1;
+  p.head_dim = 7;
+  EXPECT_EQ(cuda::rope_store_kv(p, nullptr), cudaErrorInvalidValue);
+}
+
+}  // namespace
+}  // namespace tandem

@@ -1,0 +1,174 @@
+// The CUDA paged attention (both kernels) against the CPU reference cpu::paged_attention on the
+// same bf16-rounded queries and cache: mixed batches of decode, prefill and chunked prefill over a
+// cached prefix, 1-token sequences, lengths around block and tile boundaries, GQA ratios 1/2/4/8,
+// head_dim 8/16/64/128, scattered block tables, and a split-KV decode at an 8K+ context.
+#include "kernels/cpu/paged_attention.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <numeric>
+#include <random>
+
+#include "cuda_test_util.h"
+#include "kernels/cuda/paged_attention.cuh"
+#include "kernels/kernel_test_util.h"
+
+namespace tandem {
+namespace {
+
+using cuda::AttentionKernel;
+using cuda::bf16;
+using cuda::DeviceBuffer;
+using cuda::to_device;
+
+struct Case {
+  int heads, kv_heads, head_dim, block_size;
+  std::vector<std::pair<int, int>> seqs;  // (q_len, context_len)
+};
+
+// Runs one case through `kernel` and the CPU reference; expects agreement within bf16 tolerance.
+void check_case(const Case& c, AttentionKernel kernel, uint32_t seed) {
+  const int hd = c.head_dim, bs = c.block_size;
+  const int64_t kv_dim = int64_t(c.kv_heads) * hd, q_dim = int64_t(c.heads) * hd;
+  int max_q = 0, max_ctx = 0, blocks_needed = 0;
+  for (auto [q, ctx] : c.seqs) {
+    max_q = std::max(max_q, q);
+    max_ctx = std::max(max_ctx, ctx);
+    blocks_needed += (ctx + bs - 1) / bs;
+  }
+  const int max_blocks = (max_ctx + bs - 1) / bs;
+  const int64_t num_blocks = blocks_needed + 3;
+  std::vector<int32_t> free(static_cast<size_t>(num_blocks));
+  std::iota(free.begin(), free.end(), 0);
+  std::shuffle(free.begin(), free.end(), std::mt19937(seed));
+  std::vector<int32_t> query_start{0}, context_lens, tables(c.seqs.size() * size_t(max_blocks), 0);
+  for (size_t s = 0; s < c.seqs.size(); ++s) {
+    query_start.push_back(query_start.back() + c.seqs[s].first);
+    context_lens.push_back(c.seqs[s].second);
+    for (int b = 0; b * bs < c.seqs[s].second; ++b) {
+      tables[s * size_t(max_blocks) + size_t(b)] = free.back();
+      free.pop_back();
+    }
+  }
+  const int num_tokens = query_start.back();
+  const int64_t q_stride = q_dim + 2 * kv_dim;  // queries live inside a fused QKV row
+  std::vector<float> q = test::random_floats(size_t(num_tokens * q_stride), seed + 1, -2.0f, 2.0f);
+  std::vector<float> k = test::random_floats(size_t(num_blocks * bs * kv_dim), seed + 2);
+  std::vector<float> v = test::random_floats(size_t(num_blocks * bs * kv_dim), seed + 3);
+  auto d_q = to_device(test::round_to_bf16(q));
+  auto d_k = to_device(test::round_to_bf16(k));
+  auto d_v = to_device(test::round_to_bf16(v));
+  auto d_qs = to_device(query_start);
+  auto d_ctx = to_device(context_lens);
+  auto d_tables = to_device(tables);
+  DeviceBuffer<bf16> d_out(size_t(num_tokens * q_dim));
+  DeviceBuffer<float> d_ws(cuda::paged_attention_workspace_bytes(c.heads, hd) / sizeof(float));
+
+  cuda::PagedAttentionParams p;
+  p.q = d_q.data();
+  p.q_stride = q_stride;
+  p.k_cache = d_k.data();
+  p.v_cache = d_v.data();
+  p.out = d_out.data();
+  p.query_start = d_qs.data();
+  p.context_lens = d_ctx.data();
+  p.block_tables = d_tables.data();
+  p.max_blocks_per_seq = max_blocks;
+  p.num_seqs = int32_t(c.seqs.size());
+  p.num_tokens = num_tokens;
+  p.max_query_len = max_q;
+  p.max_context_len = max_ctx;
+  p.num_heads = c.heads;
+  p.num_kv_heads = c.kv_heads;
+  p.head_dim = hd;
+  p.block_size = bs;
+  p.scale = 1.0f / std::sqrt(float(hd));
+  p.workspace = d_ws.data();
+  p.workspace_bytes = d_ws.size() * sizeof(float);
+  cuda::check_cuda(cuda::paged_attention(p, nullptr, kernel), "paged_attention");
+  cuda::check_cuda(cudaDeviceSynchronize(), "paged_attention run");
+
+  std::vector<float> q_dense(size_t(num_tokens * q_dim));
+  for (int t = 0; t < num_tokens; ++t) {
+    std::copy_n(q.begin() + t * q_stride, q_dim, q_dense.begin() + t * q_dim);
+  }
+  std::vector<float> want(q_dense.size());
+  cpu::PagedAttentionParams r;
+  r.q = q_dense.data();
+  r.k_cache = k.data();
+  r.v_cache = v.data();
+  r.out = want.data();
+  r.query_start = query_start.data();
+  r.context_lens = context_lens.data();
+  r.block_tables = tables.data();
+  r.max_blocks_per_seq = max_blocks;
+  r.num_seqs = p.num_seqs;
+  r.num_heads = c.heads;
+  r.num_kv_heads = c.kv_heads;
+  r.head_dim = hd;
+  r.block_size = bs;
+  r.num_blocks = num_blocks;
+  r.scale = p.scale;
+  cpu::paged_attention(r, nullptr);
+  // Outputs are convex combinations of values in [-1, 1]: bf16 output rounding plus bf16
+  // probabilities (tensor-core kernel) stay well inside 1e-2.
+  test::expect_close(
+      test::bf16_to_floats(d_out.download()), test::to_doubles(want), 1e-2, 1e-2, nullptr,
+      fmt::format("heads {}/{} hd {} bs {} kernel {}", c.heads, c.kv_heads, hd, bs, int(kernel)));
+}
+
+std::vector<Case> sweep() {
+  std::vector<Case> cases;
+  // (q_len, ctx): decode, 1-token prompt, block/tile boundaries, chunked prefill over a prefix.
+  const std::vector<std::pair<int, int>> mixed{{1, 1},   {1, 17},  {16, 16}, {17, 17},  {5, 33},
+                                               {64, 64}, {65, 65}, {1, 300}, {70, 200}, {3, 129}};
+  for (int hd : {8, 16, 64, 128}) {
+    for (auto [heads, kv] : {std::pair{4, 4}, {8, 4}, {8, 2}, {8, 1}}) {
+      cases.push_back({heads, kv, hd, 16, mixed});
+    }
+  }
+  cases.push_back({6, 2, 64, 32, mixed});  // another block size, GQA 3
+  cases.push_back({32, 8, 128, 16, {{300, 300}, {1, 1}, {128, 1000}, {129, 129}, {128, 128}}});
+  return cases;
+}
+
+class CudaPagedAttentionTest : public test::CudaTest {};
+
+TEST_F(CudaPagedAttentionTest, SplitKvMatchesCpuOverSweep) {
+  uint32_t seed = 100;
+  for (const Case& c : sweep()) check_case(c, AttentionKernel::kSplitKv, seed += 10);
+}
+
+TEST_F(CudaPagedAttentionTest, TensorCoreMatchesCpuOverSweep) {
+  uint32_t seed = 200;
+  for (const Case& c : sweep()) {
+    if (c.head_dim == 64 || c.head_dim == 128)
+      check_case(c, AttentionKernel::kTensorCore, seed += 10);
+  }
+}
+
+TEST_F(CudaPagedAttentionTest, AutoMatchesCpuOverSweep) {
+  uint32_t seed = 300;
+  for (const Case& c : sweep()) check_case(c, AttentionKernel::kAuto, seed += 10);
+}
+
+TEST_F(CudaPagedAttentionTest, LongContextDecodeSplitsAndMatchesCpu) {
+  check_case({32, 8, 128, 16, {{1, 8200}}}, AttentionKernel::kSplitKv, 7);
+  check_case({32, 8, 128, 16, {{1, 8200}, {1, 3000}, {1, 1}, {1, 4097}}}, AttentionKernel::kAuto,
+             8);
+  check_case({32, 8, 128, 16, {{200, 8200}}}, AttentionKernel::kTensorCore, 9);
+}
+
+TEST_F(CudaPagedAttentionTest, RejectsUnsupportedShapes) {
+  cuda::PagedAttentionParams p;
+  p.num_tokens = 1;
+  p.num_heads = 32;
+  p.num_kv_heads = 2;  // a group of 16 > 8
+  p.head_dim = 128;
+  EXPECT_EQ(cuda::paged_attention(p, nullptr), cudaErrorInvalidValue);
+}
+
+}  // namespace
+}  // namespace tandem
