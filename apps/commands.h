@@ -10,5 +10,6 @@ int detokenize_command(int argc, char** argv);
 int make_model_command(int argc, char** argv);
 int serve_command(int argc, char** argv);
 int chat_template_command(int argc, char** argv);
+int bench_command(int argc, char** argv);
 
 }  // namespace tandem::apps

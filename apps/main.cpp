@@ -21,6 +21,7 @@ const Subcommand kSubcommands[] = {
     {"make-model", tandem::apps::make_model_command, "write a random-weight HF model directory"},
     {"serve", tandem::apps::serve_command, "serve a model with an OpenAI-compatible API"},
     {"chat-template", tandem::apps::chat_template_command, "print a chat-template rendering"},
+    {"bench", tandem::apps::bench_command, "benchmark a server (`serve`) or plot a result (`plot`)"},
 };
 
 void print_usage(FILE* to) {
