@@ -1,7 +1,8 @@
 // `tandem bench serve [options]`: the serving benchmark, with `vllm bench serve`'s flags and
 // semantics (random dataset, Poisson/gamma arrivals, streamed requests, the same printed block
 // and --save-result JSON). `tandem bench plot RESULT.json [-o OUT.svg]`: an SVG picture of a
-// saved result (per-request timeline, TTFT and ITL distributions).
+// saved result (per-request timeline, TTFT and ITL distributions). `tandem bench compare A.json
+// B.json [--names A B]`: two results side by side with ratios.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +25,7 @@
 #include "bench/random_dataset.h"
 #include "bench/report.h"
 #include "bench/request_body.h"
+#include "bench/result_comparison.h"
 #include "bench/svg_plot.h"
 #include "commands.h"
 #include "core/error.h"
@@ -297,6 +299,16 @@ int run_plot(const std::string& input, std::optional<std::string> output) {
   return 0;
 }
 
+int run_compare(const std::vector<std::string>& files, const std::vector<std::string>& names) {
+  TANDEM_CHECK(names.empty() || names.size() == 2, "--names takes two names, got {}", names.size());
+  auto name = [&](size_t i) {
+    return names.empty() ? fs::path(files[i]).stem().string() : names[i];
+  };
+  std::printf("%s", format_comparison(read_json_file(files[0]), name(0), read_json_file(files[1]),
+                                      name(1)).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int bench_command(int argc, char** argv) {
@@ -310,6 +322,10 @@ int bench_command(int argc, char** argv) {
   CLI::App* plot = app.add_subcommand("plot", "draw a --save-result JSON as an SVG");
   plot->add_option("result", plot_input, "the result JSON")->required();
   plot->add_option("-o,--output", plot_output, "the SVG to write (default RESULT.svg)");
+  std::vector<std::string> compare_files, compare_names;
+  CLI::App* compare = app.add_subcommand("compare", "print two result JSONs side by side with ratios");
+  compare->add_option("results", compare_files, "BASELINE.json OTHER.json")->required()->expected(2);
+  compare->add_option("--names", compare_names, "column names (default the file names)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -318,6 +334,7 @@ int bench_command(int argc, char** argv) {
     fail("{}: {} (see --help)", argv[0], e.what());
   }
   if (serve->parsed()) return run_serve(serve_options);
+  if (compare->parsed()) return run_compare(compare_files, compare_names);
   return run_plot(plot_input, plot_output);
 }
 
