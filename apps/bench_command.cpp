@@ -3,20 +3,21 @@
 // and --save-result JSON). `tandem bench plot RESULT.json [-o OUT.svg]`: an SVG picture of a
 // saved result (per-request timeline, TTFT and ITL distributions). `tandem bench compare A.json
 // B.json [--names A B]`: two results side by side with ratios.
+#include <fmt/format.h>
+#include <httplib.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <httplib.h>
-#include <nlohmann/json.hpp>
 
 #include "bench/arrival_schedule.h"
 #include "bench/benchmark_runner.h"
@@ -66,44 +67,61 @@ struct BenchServeOptions {
 };
 
 void add_serve_options(CLI::App& app, BenchServeOptions& o) {
-  app.add_option("--backend", o.backend, "openai (completions) or openai-chat; default from --endpoint");
-  app.add_option("--base-url", o.base_url, "server URL, e.g. http://host:8000 (instead of --host/--port)");
+  app.add_option("--backend", o.backend,
+                 "openai (completions) or openai-chat; default from --endpoint");
+  app.add_option("--base-url", o.base_url,
+                 "server URL, e.g. http://host:8000 (instead of --host/--port)");
   app.add_option("--host", o.host, "server host (default 127.0.0.1)");
   app.add_option("--port", o.port, "server port (default 8000)")->check(CLI::Range(1, 65535));
   app.add_option("--endpoint", o.endpoint, "/v1/completions (default) or /v1/chat/completions");
   app.add_option("--header", o.headers, "extra request headers, KEY=VALUE ...");
   app.add_option("--model", o.model, "model id (default: the first of the server's /v1/models)");
-  app.add_option("--served-model-name", o.served_model_name, "the model name sent in requests (default --model)");
-  app.add_option("--tokenizer", o.tokenizer, "model directory whose tokenizer builds the prompts (default --model)");
+  app.add_option("--served-model-name", o.served_model_name,
+                 "the model name sent in requests (default --model)");
+  app.add_option("--tokenizer", o.tokenizer,
+                 "model directory whose tokenizer builds the prompts (default --model)");
   app.add_option("--dataset-name", o.dataset_name, "only 'random' is supported");
   app.add_option("--random-input-len", o.dataset.input_len, "prompt tokens (default 1024)");
-  app.add_option("--random-output-len", o.dataset.output_len, "max tokens to generate (default 128)");
-  app.add_option("--random-range-ratio", o.dataset.range_ratio, "lengths vary by +-ratio, in [0, 1) (default 0)");
-  app.add_option("--random-prefix-len", o.dataset.prefix_len, "tokens of a random prefix shared by all prompts (default 0)");
+  app.add_option("--random-output-len", o.dataset.output_len,
+                 "max tokens to generate (default 128)");
+  app.add_option("--random-range-ratio", o.dataset.range_ratio,
+                 "lengths vary by +-ratio, in [0, 1) (default 0)");
+  app.add_option("--random-prefix-len", o.dataset.prefix_len,
+                 "tokens of a random prefix shared by all prompts (default 0)");
   app.add_option("--input-len", o.input_len, "alias of --random-input-len");
   app.add_option("--output-len", o.output_len, "alias of --random-output-len");
   app.add_option("--num-prompts", o.dataset.num_prompts, "requests to send (default 1000)");
-  app.add_option("--request-rate", o.request_rate, "requests per second, or inf to send all at once (default inf)");
-  app.add_option("--burstiness", o.burstiness, "gamma shape of the gaps: 1 = Poisson, <1 burstier, >1 more even (default 1)");
+  app.add_option("--request-rate", o.request_rate,
+                 "requests per second, or inf to send all at once (default inf)");
+  app.add_option("--burstiness", o.burstiness,
+                 "gamma shape of the gaps: 1 = Poisson, <1 burstier, >1 more even (default 1)");
   app.add_option("--max-concurrency", o.max_concurrency, "requests in flight at most");
-  app.add_flag("--ignore-eos", o.ignore_eos, "send ignore_eos so every request generates its full length");
+  app.add_flag("--ignore-eos", o.ignore_eos,
+               "send ignore_eos so every request generates its full length");
   app.add_option("--seed", o.dataset.seed, "seed of the prompts and arrival times (default 0)");
-  app.add_option("--percentile-metrics", o.percentile_metrics, "of ttft,tpot,itl,e2el (default all four)");
-  app.add_option("--metric-percentiles", o.metric_percentiles, "comma-separated percentiles (default 99)");
+  app.add_option("--percentile-metrics", o.percentile_metrics,
+                 "of ttft,tpot,itl,e2el (default all four)");
+  app.add_option("--metric-percentiles", o.metric_percentiles,
+                 "comma-separated percentiles (default 99)");
   app.add_flag("--save-result", o.save_result, "write the result JSON");
-  app.add_flag("--save-detailed", o.save_detailed, "also write vLLM's per-request arrays (texts, ttfts, itls, ...)");
+  app.add_flag("--save-detailed", o.save_detailed,
+               "also write vLLM's per-request arrays (texts, ttfts, itls, ...)");
   app.add_option("--result-dir", o.result_dir, "directory of the result JSON (default .)");
   app.add_option("--result-filename", o.result_filename, "file name of the result JSON");
-  app.add_option("--label", o.label, "label (file name prefix) of the result (default the backend)");
+  app.add_option("--label", o.label,
+                 "label (file name prefix) of the result (default the backend)");
   app.add_option("--metadata", o.metadata, "KEY=VALUE pairs stored in the result JSON");
   app.add_flag("--disable-tqdm", o.disable_tqdm, "no progress bar");
   app.add_option("--temperature", o.temperature, "sampling temperature sent with every request");
   app.add_option("--top-p", o.top_p, "top_p sent with every request");
   app.add_option("--top-k", o.top_k, "top_k sent with every request");
   app.add_option("--min-p", o.min_p, "min_p sent with every request");
-  app.add_option("--frequency-penalty", o.frequency_penalty, "frequency_penalty sent with every request");
-  app.add_option("--presence-penalty", o.presence_penalty, "presence_penalty sent with every request");
-  app.add_option("--repetition-penalty", o.repetition_penalty, "repetition_penalty sent with every request");
+  app.add_option("--frequency-penalty", o.frequency_penalty,
+                 "frequency_penalty sent with every request");
+  app.add_option("--presence-penalty", o.presence_penalty,
+                 "presence_penalty sent with every request");
+  app.add_option("--repetition-penalty", o.repetition_penalty,
+                 "repetition_penalty sent with every request");
 }
 
 std::vector<std::string> split_commas(const std::string& text) {
@@ -136,7 +154,8 @@ std::pair<std::string, std::string> key_value(const std::string& item, const cha
 }
 
 // The first model the server lists: (id, root).
-std::pair<std::string, std::string> first_served_model(const HttpUrl& base, const HttpHeaders& headers) {
+std::pair<std::string, std::string> first_served_model(const HttpUrl& base,
+                                                       const HttpHeaders& headers) {
   httplib::Client client(base.host, std::stoi(base.port));
   client.set_connection_timeout(10);
   httplib::Headers h;
@@ -153,8 +172,19 @@ std::pair<std::string, std::string> first_served_model(const HttpUrl& base, cons
                "{}/v1/models lists no models", base.str());
   const auto& m = j["data"][0];
   std::string id = m["id"].get<std::string>();
-  std::string root = m.contains("root") && m["root"].is_string() ? m["root"].get<std::string>() : id;
+  std::string root =
+      m.contains("root") && m["root"].is_string() ? m["root"].get<std::string>() : id;
   return {id, root};
+}
+
+// Thousands of concurrent streams need as many sockets: raise the soft open-files limit to the
+// hard one (a failed connect is still reported per request if that is not enough).
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
 }
 
 std::string local_date() {
@@ -167,8 +197,8 @@ std::string local_date() {
 }
 
 int run_serve(BenchServeOptions& o) {
-  TANDEM_CHECK(o.dataset_name == "random",
-               "--dataset-name '{}' is not supported (only 'random')", o.dataset_name);
+  TANDEM_CHECK(o.dataset_name == "random", "--dataset-name '{}' is not supported (only 'random')",
+               o.dataset_name);
   if (o.input_len) o.dataset.input_len = *o.input_len;
   if (o.output_len) o.dataset.output_len = *o.output_len;
   const ApiKind api = api_kind_for_endpoint(o.endpoint);
@@ -204,8 +234,9 @@ int run_serve(BenchServeOptions& o) {
   for (const auto& item : o.metadata) config.metadata.insert(key_value(item, "--metadata"));
   config.detail = o.save_detailed ? ResultDetail::kDetailed : ResultDetail::kSummary;
 
-  const HttpUrl base = parse_http_url(o.base_url.value_or(fmt::format(
-      "http://{}:{}", o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host, o.port)));
+  const HttpUrl base = parse_http_url(o.base_url.value_or(
+      fmt::format("http://{}:{}",
+                  o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host, o.port)));
   HttpUrl api_url = base;
   api_url.target = (base.target == "/" ? "" : base.target) + o.endpoint;
   HttpHeaders headers;
@@ -252,11 +283,12 @@ int run_serve(BenchServeOptions& o) {
     plan.prompt_lens.push_back(r.prompt_len);
   }
   // The arrival process has its own stream, so adding prompts never shifts the schedule.
-  plan.arrivals = arrival_offsets(o.dataset.num_prompts,
-                                  {request_rate, o.burstiness, o.dataset.seed ^ 0x9e3779b97f4a7c15ULL});
+  plan.arrivals = arrival_offsets(
+      o.dataset.num_prompts, {request_rate, o.burstiness, o.dataset.seed ^ 0x9e3779b97f4a7c15ULL});
   plan.max_concurrency = o.max_concurrency;
   plan.progress = o.disable_tqdm ? ProgressDisplay::kHidden : ProgressDisplay::kShown;
 
+  raise_open_file_limit();
   std::printf("Starting main benchmark run...\n%s", format_traffic(config).c_str());
   std::fflush(stdout);
   const BenchmarkRun run = run_benchmark(plan);
@@ -304,8 +336,9 @@ int run_compare(const std::vector<std::string>& files, const std::vector<std::st
   auto name = [&](size_t i) {
     return names.empty() ? fs::path(files[i]).stem().string() : names[i];
   };
-  std::printf("%s", format_comparison(read_json_file(files[0]), name(0), read_json_file(files[1]),
-                                      name(1)).c_str());
+  std::printf(
+      "%s", format_comparison(read_json_file(files[0]), name(0), read_json_file(files[1]), name(1))
+                .c_str());
   return 0;
 }
 
@@ -315,7 +348,8 @@ int bench_command(int argc, char** argv) {
   CLI::App app{"Benchmark a serving endpoint (`serve`) or plot a saved result (`plot`).", argv[0]};
   app.require_subcommand(1);
   BenchServeOptions serve_options;
-  CLI::App* serve = app.add_subcommand("serve", "run the online serving benchmark (as `vllm bench serve`)");
+  CLI::App* serve =
+      app.add_subcommand("serve", "run the online serving benchmark (as `vllm bench serve`)");
   add_serve_options(*serve, serve_options);
   std::string plot_input;
   std::optional<std::string> plot_output;
@@ -323,8 +357,11 @@ int bench_command(int argc, char** argv) {
   plot->add_option("result", plot_input, "the result JSON")->required();
   plot->add_option("-o,--output", plot_output, "the SVG to write (default RESULT.svg)");
   std::vector<std::string> compare_files, compare_names;
-  CLI::App* compare = app.add_subcommand("compare", "print two result JSONs side by side with ratios");
-  compare->add_option("results", compare_files, "BASELINE.json OTHER.json")->required()->expected(2);
+  CLI::App* compare =
+      app.add_subcommand("compare", "print two result JSONs side by side with ratios");
+  compare->add_option("results", compare_files, "BASELINE.json OTHER.json")
+      ->required()
+      ->expected(2);
   compare->add_option("--names", compare_names, "column names (default the file names)");
   try {
     app.parse(argc, argv);

@@ -53,7 +53,6 @@ fi
 [[ -d $MODEL ]] || { echo "model directory $MODEL not found (set MODEL)" >&2; exit 1; }
 MODEL="$(cd "$MODEL" && pwd)"
 DEVICE="${TANDEM_DEVICE:-cpu}"
-command -v curl >/dev/null || { echo "curl is needed to check the servers' health" >&2; exit 1; }
 if [[ $MODE != single && ! -f $LAUNCHER ]]; then
     echo "the 1p1d launcher $LAUNCHER is missing (use --mode single)" >&2
     exit 1
@@ -87,10 +86,20 @@ stop_server() {
 trap stop_server EXIT
 trap 'stop_server; exit 130' INT TERM
 
-# Waits until http://127.0.0.1:PORT/health answers while PID lives; fails naming LOG.
+# Whether GET http://127.0.0.1:PORT/health answers 200 (bash's /dev/tcp: no curl needed).
+healthy() {
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf 'GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+        read -r -t 5 status <&3 || exit 1
+        [[ $status == *" 200"* ]]
+    ) 2>/dev/null
+}
+
+# Waits until http://127.0.0.1:PORT/health answers while the server lives; fails naming LOG.
 wait_healthy() {
     local port=$1 log=$2 deadline=$((SECONDS + ${HEALTH_TIMEOUT:-300}))
-    while ! curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1; do
+    while ! healthy "$port"; do
         if ! kill -0 "$SERVER_PID" 2>/dev/null || ((SECONDS >= deadline)); then
             echo "ERROR: the server on port $port did not come up; the end of $log:" >&2
             tail -n 30 "$log" >&2
@@ -100,7 +109,8 @@ wait_healthy() {
     done
 }
 
-# Runs the workload against PORT, saving RESULT_DIR/<TAG>-<system>.json.
+# Runs the workload against PORT, saving RESULT_DIR/<TAG>-<system>.json and the printed block
+# as <TAG>-<system>.txt.
 run_bench() {
     local system=$1 port=$2
     local metadata=(system="$system" machine="$(uname -srm), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" device="$DEVICE")
@@ -112,7 +122,7 @@ run_bench() {
         --num-prompts "$NUM_PROMPTS" --request-rate "$REQUEST_RATE" --burstiness "$BURSTINESS" \
         --ignore-eos --seed 0 --percentile-metrics ttft,tpot,itl,e2el --metric-percentiles 50,90,99 \
         --save-result --result-dir "$RESULT_DIR" --result-filename "$TAG-$system.json" \
-        --label "$system" --metadata "${metadata[@]}" || true
+        --label "$system" --metadata "${metadata[@]}" | tee "$RESULT_DIR/$TAG-$system.txt" || true
     [[ -f "$RESULT_DIR/$TAG-$system.json" ]] || { echo "ERROR: no result from the $system run" >&2; return 1; }
 }
 

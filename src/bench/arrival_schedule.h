@@ -12,7 +12,7 @@ namespace tandem::bench {
 
 struct ArrivalParams {
   double request_rate = std::numeric_limits<double>::infinity();  // requests per second
-  double burstiness = 1.0;                                         // gamma shape, > 0
+  double burstiness = 1.0;                                        // gamma shape, > 0
   uint64_t seed = 0;
 };
 

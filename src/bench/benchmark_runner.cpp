@@ -2,15 +2,14 @@
 // a coroutine per request, and a slot counter standing in for vLLM's asyncio.Semaphore.
 #include "bench/benchmark_runner.h"
 
-#include <deque>
-#include <memory>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <deque>
+#include <memory>
 
 #include "bench/progress_bar.h"
 #include "core/error.h"
@@ -71,9 +70,14 @@ asio::awaitable<void> run_request(RunState& s, size_t i) {
   RequestOutput& out = s.outputs[i];
   out.prompt_len = s.plan.prompt_lens[i];
   out.arrival_time = std::chrono::duration<double>(Clock::now() - s.origin).count();
-  co_await s.slots.acquire();
-  co_await s.client.send(s.plan.bodies[i], s.origin, out);
-  s.slots.release();
+  try {
+    co_await s.slots.acquire();
+    co_await s.client.send(s.plan.bodies[i], s.origin, out);
+    s.slots.release();
+  } catch (const std::exception& e) {  // out of memory and the like: still counted, never lost
+    out.success = false;
+    out.error = e.what();
+  }
   if (++s.done == int(s.outputs.size())) {
     s.finished = Clock::now();
     if (s.progress_timer) s.progress_timer->cancel();
@@ -109,10 +113,10 @@ asio::awaitable<void> show_progress(RunState& s, asio::io_context& io, ProgressB
 }  // namespace
 
 BenchmarkRun run_benchmark(const BenchmarkPlan& plan) {
-  TANDEM_CHECK(plan.bodies.size() == plan.arrivals.size() &&
-                   plan.bodies.size() == plan.prompt_lens.size(),
-               "benchmark plan: {} bodies, {} arrival times, {} prompt lengths",
-               plan.bodies.size(), plan.arrivals.size(), plan.prompt_lens.size());
+  TANDEM_CHECK(
+      plan.bodies.size() == plan.arrivals.size() && plan.bodies.size() == plan.prompt_lens.size(),
+      "benchmark plan: {} bodies, {} arrival times, {} prompt lengths", plan.bodies.size(),
+      plan.arrivals.size(), plan.prompt_lens.size());
   TANDEM_CHECK(!plan.max_concurrency || *plan.max_concurrency > 0,
                "--max-concurrency must be greater than 0");
   asio::io_context io(1);

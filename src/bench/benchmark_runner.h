@@ -19,9 +19,9 @@ struct BenchmarkPlan {
   HttpUrl api_url;
   ApiKind api = ApiKind::kCompletions;
   HttpHeaders headers;
-  std::vector<std::string> bodies;   // one request body per request
-  std::vector<int> prompt_lens;      // the dataset's prompt length of each request
-  std::vector<double> arrivals;      // seconds after the start each request is due
+  std::vector<std::string> bodies;  // one request body per request
+  std::vector<int> prompt_lens;     // the dataset's prompt length of each request
+  std::vector<double> arrivals;     // seconds after the start each request is due
   std::optional<int> max_concurrency;
   ProgressDisplay progress = ProgressDisplay::kShown;
 };

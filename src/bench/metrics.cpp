@@ -17,7 +17,8 @@ double percentile(std::vector<double> values, double p) {
   return values[low] + (values[high] - values[low]) * (rank - double(low));
 }
 
-MetricStats summarize_ms(const std::vector<double>& values, const std::vector<double>& percentiles) {
+MetricStats summarize_ms(const std::vector<double>& values,
+                         const std::vector<double>& percentiles) {
   MetricStats s;
   if (!values.empty()) {
     const double n = double(values.size());

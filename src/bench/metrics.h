@@ -14,15 +14,15 @@
 namespace tandem::bench {
 
 struct MetricStats {
-  double mean_ms = 0, median_ms = 0, std_ms = 0;               // 0 when there are no values
-  std::vector<std::pair<double, double>> percentiles_ms;       // (percentile, value)
+  double mean_ms = 0, median_ms = 0, std_ms = 0;          // 0 when there are no values
+  std::vector<std::pair<double, double>> percentiles_ms;  // (percentile, value)
 };
 
 struct BenchmarkMetrics {
   int completed = 0;
   int failed = 0;
-  int64_t total_input = 0;   // prompt tokens of the successful requests
-  int64_t total_output = 0;  // output tokens of the successful requests
+  int64_t total_input = 0;            // prompt tokens of the successful requests
+  int64_t total_output = 0;           // output tokens of the successful requests
   double request_throughput = 0;      // completed / duration
   double output_throughput = 0;       // total_output / duration
   double total_token_throughput = 0;  // (total_input + total_output) / duration

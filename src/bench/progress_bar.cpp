@@ -1,12 +1,11 @@
 // ProgressBar: rendering and in-place or per-tenth drawing.
 #include "bench/progress_bar.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-
-#include <fmt/format.h>
 
 namespace tandem::bench {
 namespace {

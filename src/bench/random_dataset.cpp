@@ -111,9 +111,10 @@ RandomDataset build_random_dataset(const Tokenizer& tokenizer, const RandomDatas
     dataset.requests.push_back({std::move(c.text), c.length, output_lens[i]});
   }
   if (dataset.token_mismatch != 0) {
-    log_warning("random dataset: across all prompts there are {} {} tokens than asked after "
-                "decoding and re-encoding",
-                std::abs(dataset.token_mismatch), dataset.token_mismatch > 0 ? "more" : "fewer");
+    log_warning(
+        "random dataset: across all prompts there are {} {} tokens than asked after "
+        "decoding and re-encoding",
+        std::abs(dataset.token_mismatch), dataset.token_mismatch > 0 ? "more" : "fewer");
   }
   return dataset;
 }

@@ -13,10 +13,10 @@ namespace tandem::bench {
 
 struct RandomDatasetParams {
   int num_prompts = 1000;
-  int input_len = 1024;     // tokens per prompt as the server counts them (special tokens incl.)
-  int output_len = 128;     // max_tokens asked for
-  double range_ratio = 0.0; // in [0, 1)
-  int prefix_len = 0;       // tokens of one random prefix shared by every prompt
+  int input_len = 1024;      // tokens per prompt as the server counts them (special tokens incl.)
+  int output_len = 128;      // max_tokens asked for
+  double range_ratio = 0.0;  // in [0, 1)
+  int prefix_len = 0;        // tokens of one random prefix shared by every prompt
   uint64_t seed = 0;
 };
 

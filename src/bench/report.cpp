@@ -1,10 +1,10 @@
 // Report: the printed block and the result JSON, mirroring vllm/benchmarks/serve.py.
 #include "bench/report.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
-
-#include <fmt/format.h>
 
 #include "bench/arrival_schedule.h"
 
@@ -98,7 +98,8 @@ std::string format_result_block(const BenchmarkMetrics& m, double duration_s,
   std::string out = fmt::format("{:=^50}\n", " Serving Benchmark Result ");
   line(out, "Successful requests:", std::to_string(m.completed));
   line(out, "Failed requests:", std::to_string(m.failed));
-  if (c.max_concurrency) line(out, "Maximum request concurrency:", std::to_string(*c.max_concurrency));
+  if (c.max_concurrency)
+    line(out, "Maximum request concurrency:", std::to_string(*c.max_concurrency));
   if (!std::isinf(c.request_rate)) line(out, "Request rate configured (RPS):", c.request_rate);
   line(out, "Benchmark duration (s):", duration_s);
   line(out, "Total input tokens:", std::to_string(m.total_input));
@@ -136,8 +137,8 @@ nlohmann::ordered_json result_json(const BenchmarkMetrics& m,
   for (const auto& [key, value] : c.metadata) j[key] = value;
   j["request_rate"] = number_or_inf(c.request_rate);
   j["burstiness"] = number_or_inf(c.burstiness);
-  j["max_concurrency"] =
-      c.max_concurrency ? nlohmann::ordered_json(*c.max_concurrency) : nlohmann::ordered_json(nullptr);
+  j["max_concurrency"] = c.max_concurrency ? nlohmann::ordered_json(*c.max_concurrency)
+                                           : nlohmann::ordered_json(nullptr);
   j["duration"] = duration_s;
   j["completed"] = m.completed;
   j["failed"] = m.failed;
@@ -183,7 +184,8 @@ nlohmann::ordered_json result_json(const BenchmarkMetrics& m,
   }
   auto& records = j["requests"] = nlohmann::ordered_json::array();
   for (size_t i = 0; i < outputs.size(); ++i) {
-    records.push_back(request_record(i, outputs[i], i < m.output_lens.size() ? m.output_lens[i] : 0));
+    records.push_back(
+        request_record(i, outputs[i], i < m.output_lens.size() ? m.output_lens[i] : 0));
   }
   return j;
 }

@@ -4,11 +4,10 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "bench/metrics.h"
 #include "bench/request_output.h"
@@ -21,17 +20,17 @@ inline const std::vector<std::string> kPercentileMetricNames = {"ttft", "tpot", 
 enum class ResultDetail { kSummary, kDetailed };  // --save-detailed keeps vLLM's per-request arrays
 
 struct ReportConfig {
-  std::string backend = "openai";       // "openai" (completions) or "openai-chat"
+  std::string backend = "openai";  // "openai" (completions) or "openai-chat"
   std::optional<std::string> label;
   std::string model_id;
   std::string tokenizer_id;
   int num_prompts = 0;
-  double request_rate = 0;              // inf allowed
+  double request_rate = 0;  // inf allowed
   double burstiness = 1.0;
   std::optional<int> max_concurrency;
   std::vector<std::string> percentile_metrics = kPercentileMetricNames;
   std::vector<double> percentiles = {99};
-  std::string date;                     // "YYYYMMDD-HHMMSS", local time, as vLLM writes it
+  std::string date;                             // "YYYYMMDD-HHMMSS", local time, as vLLM writes it
   std::map<std::string, std::string> metadata;  // --metadata KEY=VALUE
   ResultDetail detail = ResultDetail::kSummary;
 };

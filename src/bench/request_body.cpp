@@ -28,8 +28,8 @@ std::string build_request_body(ApiKind api, const SampleRequest& request,
     body["max_tokens"] = request.expected_output_len;
     body["logprobs"] = nullptr;
   } else {
-    body["messages"] = {{{"role", "user"},
-                         {"content", {{{"type", "text"}, {"text", request.prompt}}}}}};
+    body["messages"] = {
+        {{"role", "user"}, {"content", {{{"type", "text"}, {"text", request.prompt}}}}}};
     body["max_completion_tokens"] = request.expected_output_len;
   }
   body["stream"] = true;

@@ -1,10 +1,9 @@
 // The JSON body of one benchmark request, as vLLM's openai / openai-chat request functions build
 // it: streamed, with stream_options.include_usage so the server reports token counts.
 #pragma once
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "bench/random_dataset.h"
 
@@ -17,8 +16,8 @@ enum class ApiKind { kCompletions, kChatCompletions };
 ApiKind api_kind_for_endpoint(std::string_view endpoint);
 
 struct RequestBodyOptions {
-  std::string model;                                   // the "model" field
-  bool ignore_eos = false;                             // sent only when true, as vLLM does
+  std::string model;                                     // the "model" field
+  bool ignore_eos = false;                               // sent only when true, as vLLM does
   nlohmann::json extra_body = nlohmann::json::object();  // merged last (sampling parameters)
 };
 

@@ -1,11 +1,11 @@
 // ResultComparison: the side-by-side table.
 #include "bench/result_comparison.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <regex>
 #include <vector>
-
-#include <fmt/format.h>
 
 namespace tandem::bench {
 namespace {

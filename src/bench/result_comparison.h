@@ -2,9 +2,8 @@
 // with the ratio of the second to the first, e.g. a single server vs the 1p1d system. Used by
 // `tandem bench compare A.json B.json` and bench/seed_benchmark.sh.
 #pragma once
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace tandem::bench {
 

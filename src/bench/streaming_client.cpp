@@ -2,14 +2,14 @@
 // buffer_body parser, timing each piece at its arrival and feeding it to the SSE parser.
 #include "bench/streaming_client.h"
 
-#include <limits>
+#include <fmt/format.h>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <fmt/format.h>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "bench/sse_parser.h"
@@ -95,7 +95,9 @@ class StreamTimer {
 StreamingClient::StreamingClient(HttpUrl api_url,
                                  boost::asio::ip::tcp::resolver::results_type endpoints,
                                  ApiKind api, HttpHeaders headers)
-    : url_(std::move(api_url)), endpoints_(std::move(endpoints)), api_(api),
+    : url_(std::move(api_url)),
+      endpoints_(std::move(endpoints)),
+      api_(api),
       headers_(std::move(headers)) {}
 
 asio::awaitable<void> StreamingClient::send(const std::string& body, Clock::time_point origin,
@@ -139,7 +141,8 @@ asio::awaitable<void> StreamingClient::send(const std::string& body, Clock::time
       const Clock::time_point at = Clock::now();
       const std::string_view bytes(piece, sizeof piece - parser.get().body().size);
       if (status != 200) {
-        error_body.append(bytes.substr(0, kErrorBodyChars - std::min(kErrorBodyChars, error_body.size())));
+        error_body.append(
+            bytes.substr(0, kErrorBodyChars - std::min(kErrorBodyChars, error_body.size())));
         continue;
       }
       for (const std::string& data : sse.feed(bytes)) timer.on_data(data, at);

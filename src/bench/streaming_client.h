@@ -4,13 +4,15 @@
 // coroutines, so one thread drives thousands of concurrent streams and each chunk is timed when
 // the bytes arrive, not when a thread gets scheduled.
 #pragma once
+// Boost 1.74's awaitable.hpp uses std::exchange without including <utility>.
+// clang-format off
+#include <utility>
+#include <boost/asio/awaitable.hpp>
+// clang-format on
+#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <string>
-#include <utility>
 #include <vector>
-
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
 #include "bench/http_url.h"
 #include "bench/request_body.h"

@@ -1,12 +1,12 @@
 // SvgPlot: timeline and histogram panels drawn as SVG elements.
 #include "bench/svg_plot.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "bench/metrics.h"
 #include "core/error.h"
@@ -32,11 +32,20 @@ std::string escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -44,8 +53,8 @@ std::string escape(const std::string& text) {
 
 double number(const nlohmann::json& record, const char* key) {
   auto it = record.find(key);
-  TANDEM_CHECK(it != record.end() && it->is_number(), "request record has no number '{}': {}",
-               key, record.dump().substr(0, 200));
+  TANDEM_CHECK(it != record.end() && it->is_number(), "request record has no number '{}': {}", key,
+               record.dump().substr(0, 200));
   return it->get<double>();
 }
 
@@ -70,8 +79,8 @@ std::vector<Span> spans_of(const nlohmann::json& result) {
       const bool ok = r.value("success", false);
       const double end = number(r, "end_time");
       spans.push_back(span_from(ok, r.value("error", ""), number(r, "arrival_time"),
-                                number(r, "start_time"),
-                                number(r, "ttft"), r.value("itl", nlohmann::json::array()), end));
+                                number(r, "start_time"), number(r, "ttft"),
+                                r.value("itl", nlohmann::json::array()), end));
     }
     return spans;
   }
@@ -86,7 +95,8 @@ std::vector<Span> spans_of(const nlohmann::json& result) {
   for (const auto& s : starts) origin = std::min(origin, s.get<double>());
   for (size_t i = 0; i < starts.size(); ++i) {
     const double start = starts[i].get<double>() - origin;
-    std::string error = result["errors"][i].is_string() ? result["errors"][i].get<std::string>() : "";
+    std::string error =
+        result["errors"][i].is_string() ? result["errors"][i].get<std::string>() : "";
     const bool ok = error.empty();
     const double latency = result["latencies"][i].get<double>();
     spans.push_back(span_from(ok, std::move(error), start, start, result["ttfts"][i].get<double>(),
@@ -111,18 +121,18 @@ std::string tick_label(double v) { return fmt::format("{:g}", std::round(v * 1e6
 class Svg {
  public:
   void add(std::string element) { body_ += element + "\n"; }
-  void text(double x, double y, const std::string& s, const char* anchor = "start",
-            int size = 12) {
+  void text(double x, double y, const std::string& s, const char* anchor = "start", int size = 12) {
     add(fmt::format(R"(<text x="{:.1f}" y="{:.1f}" font-size="{}" text-anchor="{}">{}</text>)", x,
                     y, size, anchor, escape(s)));
   }
   void line(double x1, double y1, double x2, double y2, const char* color, double width) {
     add(fmt::format(R"(<line x1="{:.2f}" y1="{:.2f}" x2="{:.2f}" y2="{:.2f}" stroke="{}" )"
-                    R"(stroke-width="{:.2f}"/>)", x1, y1, x2, y2, color, width));
+                    R"(stroke-width="{:.2f}"/>)",
+                    x1, y1, x2, y2, color, width));
   }
   void rect(double x, double y, double w, double h, const char* color) {
-    add(fmt::format(R"(<rect x="{:.2f}" y="{:.2f}" width="{:.2f}" height="{:.2f}" fill="{}"/>)",
-                    x, y, std::max(w, 0.0), std::max(h, 0.0), color));
+    add(fmt::format(R"(<rect x="{:.2f}" y="{:.2f}" width="{:.2f}" height="{:.2f}" fill="{}"/>)", x,
+                    y, std::max(w, 0.0), std::max(h, 0.0), color));
   }
   std::string document(double height) const {
     return fmt::format(
@@ -137,23 +147,37 @@ class Svg {
   std::string body_;
 };
 
-// The timeline panel; returns the y below it.
-double draw_timeline(Svg& svg, const std::vector<Span>& spans) {
-  const double row = std::clamp(600.0 / std::max<size_t>(spans.size(), 1), 2.0, 14.0);
-  const double top = kTimelineTop, height = row * double(spans.size());
+// The same requests with every time measured from the request's own send (queueing hidden),
+// so TTFT and decode spans of requests far apart in the run line up.
+std::vector<Span> aligned_at_send(std::vector<Span> spans) {
+  for (Span& s : spans) {
+    const double t0 = s.start;
+    s.arrival = s.start = 0;
+    s.first_token -= t0;
+    s.end -= t0;
+    for (double& t : s.token_times) t -= t0;
+  }
+  return spans;
+}
+
+// A timeline panel starting at `top`, one row per request; returns the y below it.
+double draw_timeline(Svg& svg, const std::vector<Span>& spans, double top, const std::string& title,
+                     const std::string& axis) {
+  const double row = std::clamp(400.0 / double(std::max<size_t>(spans.size(), 1)), 2.0, 14.0);
+  const double height = row * double(spans.size());
   const double left = kMarginLeft, width = kWidth - kMarginLeft - kMarginRight;
   double t_max = 0;
   for (const Span& s : spans) t_max = std::max({t_max, s.end, s.start});
   if (t_max <= 0) t_max = 1;
   auto x = [&](double t) { return left + t / t_max * width; };
 
-  svg.text(kWidth / 2, 22, "Per-request timeline", "middle", 16);
+  svg.text(kWidth / 2, top - 28, title, "middle", 16);
   const double step = tick_step(t_max, 10);
   for (double t = 0; t <= t_max + 1e-9; t += step) {
     svg.line(x(t), top, x(t), top + height, "#e0e0e0", 1);
     svg.text(x(t), top + height + 14, tick_label(t), "middle", 10);
   }
-  svg.text(left + width / 2, top + height + 30, "time since benchmark start (s)", "middle");
+  svg.text(left + width / 2, top + height + 30, axis, "middle");
   svg.text(12, top + height / 2, "request", "middle");
   const double bar = std::max(row * 0.6, 1.0);
   for (size_t i = 0; i < spans.size(); ++i) {
@@ -181,9 +205,11 @@ double draw_timeline(Svg& svg, const std::vector<Span>& spans) {
   }
   // Legend.
   const double ly = top + height + 48;
-  const std::pair<const char*, const char*> legend[] = {
-      {"#b0b0b0", "client queue"}, {"#ff7f0e", "send -> first token"},
-      {"#1f77b4", "decoding (tick = token)"}, {"#000000", "end"}, {"#d62728", "failed"}};
+  const std::pair<const char*, const char*> legend[] = {{"#b0b0b0", "client queue"},
+                                                        {"#ff7f0e", "send -> first token"},
+                                                        {"#1f77b4", "decoding (tick = token)"},
+                                                        {"#000000", "end"},
+                                                        {"#d62728", "failed"}};
   double lx = left;
   for (const auto& [color, name] : legend) {
     svg.rect(lx, ly - 9, 14, 10, color);
@@ -223,8 +249,8 @@ void draw_histogram(Svg& svg, double left, double top, double width, const std::
   const double mean =
       std::accumulate(values_ms.begin(), values_ms.end(), 0.0) / double(values_ms.size());
   svg.text(left + width / 2, plot_top + plot_height + 32,
-           fmt::format("n={}  mean={:.2f}  median={:.2f}  p99={:.2f} (ms)", values_ms.size(),
-                       mean, percentile(values_ms, 50), percentile(values_ms, 99)),
+           fmt::format("n={}  mean={:.2f}  median={:.2f}  p99={:.2f} (ms)", values_ms.size(), mean,
+                       percentile(values_ms, 50), percentile(values_ms, 99)),
            "middle", 11);
 }
 
@@ -233,7 +259,10 @@ void draw_histogram(Svg& svg, double left, double top, double width, const std::
 std::string render_result_svg(const nlohmann::json& result) {
   const std::vector<Span> spans = spans_of(result);
   Svg svg;
-  const double below = draw_timeline(svg, spans);
+  double below = draw_timeline(svg, spans, kTimelineTop, "Per-request timeline",
+                               "time since benchmark start (s)");
+  below = draw_timeline(svg, aligned_at_send(spans), below + 50,
+                        "The same requests, aligned at their send", "time since send (s)");
   std::vector<double> ttft_ms, itl_ms;
   for (const Span& s : spans) {
     if (!s.success) continue;

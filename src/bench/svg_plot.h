@@ -3,9 +3,8 @@
 // span with a tick per token, the end) and histograms of TTFT and ITL. Queueing and transfer
 // stalls show up as long orange bars and gaps between ticks.
 #pragma once
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace tandem::bench {
 

@@ -1,11 +1,12 @@
 // Arrival times: rate inf sends everything at once; finite rates give gaps with mean 1/rate and
 // a coefficient of variation of 1/sqrt(burstiness) (gamma shape), checked over 10,000 draws.
+#include "bench/arrival_schedule.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 
-#include "bench/arrival_schedule.h"
 #include "core/error.h"
 
 namespace tandem::bench {

@@ -47,7 +47,8 @@ class BenchServeE2E : public ::testing::Test {
   static CommandResult bench(const std::string& extra) {
     return run_tandem("bench serve --base-url http://127.0.0.1:" + std::to_string(port_) +
                       " --random-input-len 32 --random-output-len 8 --num-prompts 4"
-                      " --ignore-eos --disable-tqdm " + extra);
+                      " --ignore-eos --disable-tqdm " +
+                      extra);
   }
 
   static ServeProcess* server_;
@@ -59,11 +60,13 @@ int BenchServeE2E::port_ = -1;
 
 TEST_F(BenchServeE2E, CompletionsStreamAndSaveAResultThatPlots) {
   const auto dir = make_temp_dir("tandem-bench-result");
-  CommandResult r = bench("--model '" + model_dir() + "' --request-rate 50 --burstiness 2"
+  CommandResult r = bench("--model '" + model_dir() +
+                          "' --request-rate 50 --burstiness 2"
                           " --metric-percentiles 50,99 --save-result --result-dir '" +
                           dir.string() + "' --result-filename r.json --metadata machine=ci");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_THAT(r.out, HasSubstr("Traffic request rate: 50.0\nBurstiness factor: 2.0 (Gamma distribution)"));
+  EXPECT_THAT(r.out,
+              HasSubstr("Traffic request rate: 50.0\nBurstiness factor: 2.0 (Gamma distribution)"));
   EXPECT_THAT(r.out, HasSubstr("Successful requests:                     4         \n"));
   EXPECT_THAT(r.out, HasSubstr("Failed requests:                         0         \n"));
   // The server adds BOS to each 31-token prompt: 4 x 32 input tokens; ignore_eos: 4 x 8 out.

@@ -4,13 +4,12 @@
 // Also serves failing routes: /fail/... (HTTP 500), /midstream/... (an error event after one
 // token) and /empty/... (200 with no token).
 #pragma once
+#include <fmt/format.h>
 #include <httplib.h>
 
 #include <chrono>
 #include <string>
 #include <thread>
-
-#include <fmt/format.h>
 
 namespace tandem::bench::test {
 
@@ -35,9 +34,10 @@ class FakeUpstream {
       res.set_content(R"({"error": {"message": "scripted failure"}})", "application/json");
     });
     server_.Post("/midstream/v1/completions", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content("data: {\"choices\": [{\"text\": \"a\"}]}\n\n"
-                      "data: {\"error\": {\"message\": \"engine died\"}}\n\n",
-                      "text/event-stream");
+      res.set_content(
+          "data: {\"choices\": [{\"text\": \"a\"}]}\n\n"
+          "data: {\"error\": {\"message\": \"engine died\"}}\n\n",
+          "text/event-stream");
     });
     server_.Post("/empty/v1/completions", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("data: [DONE]\n\n", "text/event-stream");
@@ -70,7 +70,8 @@ class FakeUpstream {
           for (int k = 0; k < s.tokens; ++k) {
             std::this_thread::sleep_until(arrived + s.first_token + k * s.gap);
             const std::string chunk =
-                chat ? fmt::format(R"({{"choices": [{{"index": 0, "delta": {{"content": "t{}"}}}}]}})", k)
+                chat ? fmt::format(
+                           R"({{"choices": [{{"index": 0, "delta": {{"content": "t{}"}}}}]}})", k)
                      : fmt::format(R"({{"choices": [{{"index": 0, "text": "t{}"}}]}})", k);
             const std::string event = "data: " + chunk + "\n\n";
             if (!sink.write(event.data(), event.size())) return false;

@@ -1,8 +1,9 @@
 // HttpUrl: host, port and target of http:// URLs; clear errors for the rest.
+#include "bench/http_url.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "bench/http_url.h"
 #include "core/error.h"
 
 namespace tandem::bench {

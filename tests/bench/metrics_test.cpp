@@ -1,8 +1,8 @@
 // Metrics on synthetic timings with answers worked out by hand (and numpy for percentiles).
+#include "bench/metrics.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include "bench/metrics.h"
 
 namespace tandem::bench {
 namespace {

@@ -1,9 +1,10 @@
 // The random dataset: exact token lengths after decode/re-encode on both tokenizer kinds, length
 // ranges, reproducibility from the seed, the shared prefix, and clear errors.
+#include "bench/random_dataset.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "bench/random_dataset.h"
 #include "core/error.h"
 #include "test_support.h"
 

@@ -1,9 +1,9 @@
 // The printed block has vLLM's labels and column layout; the result JSON has vLLM's keys plus
 // per-request records; failures are listed.
+#include "bench/report.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include "bench/report.h"
 
 namespace tandem::bench {
 namespace {
@@ -110,14 +110,41 @@ TEST(Report, TrafficLinesAndFailures) {
 TEST(Report, TheJsonHasVllmsKeysAndPerRequestRecords) {
   Fixture f = make_fixture();
   auto j = result_json(f.metrics, f.outputs, 2.0, f.config);
-  for (const char* key :
-       {"date", "endpoint_type", "backend", "label", "model_id", "tokenizer_id", "num_prompts",
-        "request_rate", "burstiness", "max_concurrency", "duration", "completed", "failed",
-        "total_input_tokens", "total_output_tokens", "request_throughput", "request_goodput",
-        "output_throughput", "total_token_throughput", "max_output_tokens_per_s",
-        "max_concurrent_requests", "mean_ttft_ms", "median_ttft_ms", "std_ttft_ms",
-        "p50_ttft_ms", "p99.9_ttft_ms", "mean_tpot_ms", "p99.9_tpot_ms", "mean_itl_ms",
-        "median_itl_ms", "std_itl_ms", "mean_e2el_ms", "p99.9_e2el_ms", "machine", "requests"}) {
+  for (const char* key : {"date",
+                          "endpoint_type",
+                          "backend",
+                          "label",
+                          "model_id",
+                          "tokenizer_id",
+                          "num_prompts",
+                          "request_rate",
+                          "burstiness",
+                          "max_concurrency",
+                          "duration",
+                          "completed",
+                          "failed",
+                          "total_input_tokens",
+                          "total_output_tokens",
+                          "request_throughput",
+                          "request_goodput",
+                          "output_throughput",
+                          "total_token_throughput",
+                          "max_output_tokens_per_s",
+                          "max_concurrent_requests",
+                          "mean_ttft_ms",
+                          "median_ttft_ms",
+                          "std_ttft_ms",
+                          "p50_ttft_ms",
+                          "p99.9_ttft_ms",
+                          "mean_tpot_ms",
+                          "p99.9_tpot_ms",
+                          "mean_itl_ms",
+                          "median_itl_ms",
+                          "std_itl_ms",
+                          "mean_e2el_ms",
+                          "p99.9_e2el_ms",
+                          "machine",
+                          "requests"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_EQ(j["machine"], "test box");
@@ -139,8 +166,8 @@ TEST(Report, TheJsonHasVllmsKeysAndPerRequestRecords) {
   f.config.detail = ResultDetail::kDetailed;
   f.config.request_rate = std::numeric_limits<double>::infinity();
   j = result_json(f.metrics, f.outputs, 2.0, f.config);
-  for (const char* key : {"input_lens", "output_lens", "ttfts", "itls", "latencies",
-                          "start_times", "generated_texts", "errors"}) {
+  for (const char* key : {"input_lens", "output_lens", "ttfts", "itls", "latencies", "start_times",
+                          "generated_texts", "errors"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_EQ(j["request_rate"], "inf");

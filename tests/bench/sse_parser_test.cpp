@@ -1,8 +1,8 @@
 // The SSE parser: events split across arbitrary byte pieces, CRLF / CR line ends, comments,
 // multi-line data, fields other than data, and an unterminated last event.
-#include <gtest/gtest.h>
-
 #include "bench/sse_parser.h"
+
+#include <gtest/gtest.h>
 
 namespace tandem::bench {
 namespace {

@@ -2,12 +2,11 @@
 // ITL, TPOT and throughput match the script within 1 ms; --max-concurrency and the arrival
 // schedule are obeyed; every kind of failure is reported with its reason.
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "bench/benchmark_runner.h"
 #include "bench/metrics.h"

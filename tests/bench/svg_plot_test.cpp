@@ -1,11 +1,13 @@
-// The SVG plot: a well-formed XML document (checked by a small tag-balance parser) with a row
-// per request, a tick per token and both histograms; vLLM's detailed arrays work too.
+// The SVG plot: a well-formed XML document (checked by a small tag-balance parser) with two
+// timelines (a row per request, a tick per token) and both histograms; vLLM's detailed arrays
+// work too.
+#include "bench/svg_plot.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <regex>
 
-#include "bench/svg_plot.h"
 #include "core/error.h"
 
 namespace tandem::bench {
@@ -42,7 +44,8 @@ std::string xml_problem(const std::string& xml) {
     if (std::count(tag.begin(), tag.end(), '"') % 2) return "odd quotes in <" + tag + ">";
     if (tag.find('<') != std::string::npos) return "< inside a tag";
     if (tag.front() == '/') {
-      if (open.empty() || open.back() != tag.substr(1)) return "mismatched </" + tag.substr(1) + ">";
+      if (open.empty() || open.back() != tag.substr(1))
+        return "mismatched </" + tag.substr(1) + ">";
       open.pop_back();
       continue;
     }
@@ -59,10 +62,10 @@ std::string xml_problem(const std::string& xml) {
 nlohmann::json record(double start, double ttft, std::vector<double> itl, bool ok) {
   double latency = ttft;
   for (double g : itl) latency += g;
-  return {{"success", ok},     {"error", ok ? "" : "HTTP 500 <oops> & more"},
+  return {{"success", ok},         {"error", ok ? "" : "HTTP 500 <oops> & more"},
           {"arrival_time", start}, {"start_time", start},
-          {"ttft", ttft},      {"itl", itl},
-          {"latency", latency}, {"end_time", start + latency + 0.001}};
+          {"ttft", ttft},          {"itl", itl},
+          {"latency", latency},    {"end_time", start + latency + 0.001}};
 }
 
 size_t count(const std::string& s, const std::string& what) {
@@ -81,11 +84,13 @@ TEST(SvgPlot, DrawsAWellFormedTimelineAndHistograms) {
   EXPECT_THAT(svg, HasSubstr("Per-request timeline"));
   EXPECT_THAT(svg, HasSubstr("TTFT distribution"));
   EXPECT_THAT(svg, HasSubstr("ITL distribution"));
-  // One tick per token: 4 + 3 tokens, drawn in the token colour.
-  EXPECT_EQ(count(svg, "stroke=\"#08306b\""), 7u);
-  EXPECT_EQ(count(svg, "stroke=\"#ff7f0e\""), 2u);  // two send -> first token bars
-  EXPECT_EQ(count(svg, "stroke=\"#d62728\""), 1u);  // one failed request
-  EXPECT_THAT(svg, HasSubstr("n=5"));               // five ITLs in the histogram
+  EXPECT_THAT(svg, HasSubstr("aligned at their send"));
+  // Two timelines (by benchmark time, then aligned at send), each with one tick per token
+  // (4 + 3 tokens), two send -> first token bars and one failed request.
+  EXPECT_EQ(count(svg, "stroke=\"#08306b\""), 2 * 7u);
+  EXPECT_EQ(count(svg, "stroke=\"#ff7f0e\""), 2 * 2u);
+  EXPECT_EQ(count(svg, "stroke=\"#d62728\""), 2 * 1u);
+  EXPECT_THAT(svg, HasSubstr("n=5"));  // five ITLs in the histogram
   EXPECT_THAT(svg, HasSubstr("request 2 failed: HTTP 500 &lt;oops&gt; &amp; more"));
 }
 
@@ -97,7 +102,7 @@ TEST(SvgPlot, ReadsVllmDetailedArrays) {
                            {"errors", {"", ""}}};
   const std::string svg = render_result_svg(result);
   EXPECT_EQ(xml_problem(svg), "");
-  EXPECT_EQ(count(svg, "stroke=\"#08306b\""), 5u);
+  EXPECT_EQ(count(svg, "stroke=\"#08306b\""), 2 * 5u);
 }
 
 TEST(SvgPlot, EmptyRunsAndBadInput) {
