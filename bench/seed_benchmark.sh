@@ -63,12 +63,22 @@ mkdir -p "$RESULT_DIR"
 RESULT_DIR="$(cd "$RESULT_DIR" && pwd)"
 SERVER_PID=""
 
-# A TCP port nothing listens on now (random, checked with bash's /dev/tcp).
-free_port() {
-    local port
+# Sets variable NAME to a TCP port nothing listens on now and not handed out before in this
+# run: the kernel's choice (python3), else a random one checked with bash's /dev/tcp.
+USED_PORTS=" "
+pick_port() {
+    local _name=$1 _port
     for _ in $(seq 100); do
-        port=$((20000 + RANDOM % 40000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$port"; return; fi
+        if command -v python3 >/dev/null; then
+            _port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        else
+            _port=$((20000 + RANDOM % 40000))
+            if (exec 3<>"/dev/tcp/127.0.0.1/$_port") 2>/dev/null; then continue; fi
+        fi
+        [[ $USED_PORTS == *" $_port "* ]] && continue
+        USED_PORTS+="$_port "
+        printf -v "$_name" '%s' "$_port"
+        return
     done
     echo "no free port found" >&2
     return 1
@@ -128,7 +138,7 @@ run_bench() {
 
 run_single() {
     local port log="$LOG_DIR/single.log"
-    port=$(free_port)
+    pick_port port
     echo "Starting a single tandem serve on port $port (log: $log)"
     setsid "$TANDEM" serve "$MODEL" --host 127.0.0.1 --port "$port" --device "$DEVICE" \
         --disable-log-requests --enforce-eager --no-enable-prefix-caching >"$log" 2>&1 &
@@ -141,8 +151,11 @@ run_single() {
 run_1p1d() {
     local log="$LOG_DIR/1p1d.log"
     local -x PREFILLER_PORT DECODER_PORT DECODER_INIT_PORT DECODER_ALLOC_PORT PROXY_PORT PROXY_NOTIFY_PORT
-    PREFILLER_PORT=$(free_port) DECODER_PORT=$(free_port) DECODER_INIT_PORT=$(free_port)
-    DECODER_ALLOC_PORT=$(free_port) PROXY_PORT=$(free_port) PROXY_NOTIFY_PORT=$(free_port)
+    local name
+    for name in PREFILLER_PORT DECODER_PORT DECODER_INIT_PORT DECODER_ALLOC_PORT PROXY_PORT \
+        PROXY_NOTIFY_PORT; do
+        pick_port "$name"
+    done
     echo "Starting the 1p1d system, proxy on port $PROXY_PORT (logs: $LOG_DIR)"
     MODEL="$MODEL" TANDEM_BIN="$TANDEM" TANDEM_DEVICE="$DEVICE" LOG_DIR="$LOG_DIR" \
         setsid bash "$LAUNCHER" >"$log" 2>&1 &
