@@ -70,14 +70,16 @@ asio::awaitable<void> run_request(RunState& s, size_t i) {
   RequestOutput& out = s.outputs[i];
   out.prompt_len = s.plan.prompt_lens[i];
   out.arrival_time = std::chrono::duration<double>(Clock::now() - s.origin).count();
+  bool holds_slot = false;
   try {
     co_await s.slots.acquire();
+    holds_slot = true;
     co_await s.client.send(s.plan.bodies[i], s.origin, out);
-    s.slots.release();
   } catch (const std::exception& e) {  // out of memory and the like: still counted, never lost
     out.success = false;
     out.error = e.what();
   }
+  if (holds_slot) s.slots.release();
   if (++s.done == int(s.outputs.size())) {
     s.finished = Clock::now();
     if (s.progress_timer) s.progress_timer->cancel();
@@ -128,6 +130,7 @@ BenchmarkRun run_benchmark(const BenchmarkPlan& plan) {
   Slots slots(io, plan.max_concurrency);
 
   BenchmarkRun run;
+  if (plan.bodies.empty()) return run;
   run.outputs.resize(plan.bodies.size());
   RunState state{plan, client, slots, Clock::now(), run.outputs};
   ProgressBar bar(int(plan.bodies.size()), stderr);
