@@ -12,5 +12,6 @@ int serve_command(int argc, char** argv);
 int chat_template_command(int argc, char** argv);
 int proxy_command(int argc, char** argv);
 int bench_model_command(int argc, char** argv);
+int bench_command(int argc, char** argv);
 
 }  // namespace tandem::apps

@@ -23,6 +23,7 @@ const Subcommand kSubcommands[] = {
     {"chat-template", tandem::apps::chat_template_command, "print a chat-template rendering"},
     {"proxy", tandem::apps::proxy_command, "the disaggregated-prefill proxy (prefiller -> decoder)"},
     {"bench-model", tandem::apps::bench_model_command, "time prefill and decode steps"},
+    {"bench", tandem::apps::bench_command, "benchmark a server (`serve`) or plot a result (`plot`)"},
 };
 
 void print_usage(FILE* to) {
