@@ -3,7 +3,7 @@
 # Does nothing when they are all installed already.
 set -euo pipefail
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git ca-certificates
+  build-essential cmake ninja-build pkg-config git ca-certificates curl
   libpcre2-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libssl-dev
   libfmt-dev libcli11-dev libucx-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev python3
