@@ -18,6 +18,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include <stdexcept>
+#include <set>
+#include <random>
 
 #include "proxy/proxy_server.h"
 #include "transfer/ucx_transport.h"
@@ -27,17 +30,30 @@ namespace tandem::test {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-// A port nothing listens on (bound, then closed).
+// A port nothing listens on (bound, then closed). Taken below Linux's ephemeral range
+// (32768-60999): a port the kernel hands out for binding to 0 is also the source port of the next
+// outgoing connection of any process, so a server started on it later can find it taken.
 inline int dead_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
+  static std::mutex mutex;
+  static std::mt19937 rng{std::random_device{}()};
+  static std::set<int> given;
+  std::lock_guard lock(mutex);
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int port = std::uniform_int_distribution<int>(20000, 32000)(rng);
+    if (given.count(port)) continue;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(uint16_t(port));
+    bool free = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    close(fd);
+    if (free) {
+      given.insert(port);
+      return port;
+    }
+  }
+  throw std::runtime_error("no free port in 20000-32000");
 }
 
 struct Received {
