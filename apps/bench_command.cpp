@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "command_line.h"
 #include "bench/arrival_schedule.h"
 #include "bench/benchmark_runner.h"
 #include "bench/http_url.h"
@@ -363,13 +364,7 @@ int bench_command(int argc, char** argv) {
       ->required()
       ->expected(2);
   compare->add_option("--names", compare_names, "column names (default the file names)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    fail("{}: {} (see --help)", argv[0], e.what());
-  }
+  if (std::optional<int> exit_code = parse_command_line(app, argc, argv)) return *exit_code;
   if (serve->parsed()) return run_serve(serve_options);
   if (compare->parsed()) return run_compare(compare_files, compare_names);
   return run_plot(plot_input, plot_output);

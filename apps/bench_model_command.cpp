@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "command_line.h"
 #include "backend/model_backend.h"
 #include "commands.h"
 #include "core/error.h"
@@ -112,13 +113,7 @@ int bench_model_command(int argc, char** argv) {
   app.add_option("--iterations", o.iterations, "timed runs per figure (median)")
       ->check(CLI::Range(1, 1000));
   app.add_flag("--enforce-eager", o.enforce_eager, "CUDA: decode without CUDA graphs");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    fail("{}: {} (see --help)", argv[0], e.what());
-  }
+  if (std::optional<int> exit_code = parse_command_line(app, argc, argv)) return *exit_code;
   std::vector<std::pair<int, int>> decode;
   for (const std::string& c : o.decode_cases) decode.push_back(parse_case(c));
 

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "command_line.h"
 #include "chat/chat_template.h"
 #include "commands.h"
 #include "core/error.h"
@@ -41,13 +42,7 @@ int chat_template_command(int argc, char** argv) {
   app.add_option("--tools", tools_arg, "tool schemas as JSON (or @FILE)");
   app.add_flag("--add-generation-prompt", add_generation_prompt,
                "end with the assistant turn's opening");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    fail("{}: {} (see --help)", argv[0], e.what());
-  }
+  if (std::optional<int> exit_code = parse_command_line(app, argc, argv)) return *exit_code;
   const Tokenizer tokenizer = Tokenizer::load(model_dir);
   std::string source;
   if (template_file) {

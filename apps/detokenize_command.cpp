@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "command_line.h"
 #include "commands.h"
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
@@ -49,13 +50,7 @@ int detokenize_command(int argc, char** argv) {
   app.add_option("--model", model_dir, "model or tokenizer directory (tokenizer.json)")->required();
   app.add_flag("--skip-special", skip_special, "leave special tokens out of the text");
   app.add_option("ids", ids_text, "token ids: 1,2,3 or [1,2,3]")->required();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    fail("{}: {} (see --help)", argv[0], e.what());
-  }
+  if (std::optional<int> exit_code = parse_command_line(app, argc, argv)) return *exit_code;
   const std::vector<int> ids = parse_ids(ids_text);
   const Tokenizer tokenizer = Tokenizer::load(model_dir);
   for (int id : ids) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "command_line.h"
 #include "commands.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -99,13 +100,7 @@ int generate_command(int argc, char** argv) {
   CLI::App app{"Generate text from a prompt.", argv[0]};
   GenerateOptions o;
   add_options(app, o);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    fail("{}: {} (see --help)", argv[0], e.what());
-  }
+  if (std::optional<int> exit_code = parse_command_line(app, argc, argv)) return *exit_code;
   TANDEM_CHECK(o.prompt || o.prompt_ids, "{}: one of --prompt or --prompt-ids is required",
                argv[0]);
   ThreadPool pool(o.threads);

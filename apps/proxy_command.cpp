@@ -7,6 +7,7 @@
 #include <csignal>
 #include <string>
 
+#include "command_line.h"
 #include "commands.h"
 #include "core/error.h"
 #include "core/logging.h"
@@ -88,13 +89,7 @@ int proxy_command(int argc, char** argv) {
                argv[0]};
   ProxyFlags flags;
   add_options(app, flags);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    fail("{}: {} (see --help)", argv[0], e.what());
-  }
+  if (std::optional<int> exit_code = parse_command_line(app, argc, argv)) return *exit_code;
   ProxyConfig config = build_proxy_config(resolve_lists(app, flags));
 
   // SIGINT/SIGTERM are blocked in every thread and taken by sigwait below.

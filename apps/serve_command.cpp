@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "command_line.h"
 #include "commands.h"
 #include "config/kv_transfer_config.h"
 #include "config/lmcache_config.h"
@@ -218,13 +219,7 @@ int serve_command(int argc, char** argv) {
   CLI::App app{"Serve a model with an OpenAI-compatible API (vLLM's flags).", argv[0]};
   ServeOptions o;
   add_options(app, o);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    fail("{}: {} (see --help)", argv[0], e.what());
-  }
+  if (std::optional<int> exit_code = parse_command_line(app, argc, argv)) return *exit_code;
   serve(o, engine_config(o), http_options(o));
   return 0;
 }

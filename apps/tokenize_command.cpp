@@ -6,6 +6,7 @@
 #include <iterator>
 #include <string>
 
+#include "command_line.h"
 #include "commands.h"
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
@@ -29,13 +30,7 @@ int tokenize_command(int argc, char** argv) {
   app.add_option("--model", model_dir, "model or tokenizer directory (tokenizer.json)")->required();
   app.add_flag("--no-special", no_special, "do not add special tokens such as BOS");
   app.add_option("text", text, "the text, or - to read stdin")->required();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    fail("{}: {} (see --help)", argv[0], e.what());
-  }
+  if (std::optional<int> exit_code = parse_command_line(app, argc, argv)) return *exit_code;
   if (text == "-") text = read_stdin();
   const Tokenizer tokenizer = Tokenizer::load(model_dir);
   const std::vector<int> ids = tokenizer.encode(text, /*add_special_tokens=*/!no_special);

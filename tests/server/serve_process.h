@@ -1,103 +1,25 @@
-// ServeProcess: runs the built `tandem serve ...` binary in the background for end-to-end
-// tests of the command itself: starts it with --port 0, learns the port from its log line,
-// and stops it with a signal, returning its exit status and what it logged.
+// ServeProcess: the built `tandem serve ...` running in the background for end-to-end tests of
+// the command itself (started with --port 0, its port learnt from its log line).
 #pragma once
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <chrono>
-#include <regex>
 #include <string>
-#include <thread>
+#include <utility>
 #include <vector>
 
-#include "test_support.h"
-
-extern char** environ;
+#include "tandem_process.h"
 
 namespace tandem::test {
 
-class ServeProcess {
+class ServeProcess : public TandemProcess {
  public:
   // args: what follows `tandem serve`; env: extra NAME=VALUE entries.
-  explicit ServeProcess(std::vector<std::string> args, std::vector<std::string> env = {}) {
-    log_path_ = (make_temp_dir("tandem-serve") / "stderr.log").string();
-    std::vector<std::string> argv = {TANDEM_BINARY_PATH, "serve"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> cargv;
-    for (auto& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    std::vector<std::string> envs;
-    for (char** e = environ; *e; ++e) envs.emplace_back(*e);
-    envs.insert(envs.end(), env.begin(), env.end());
-    std::vector<char*> cenv;
-    for (auto& e : envs) cenv.push_back(e.data());
-    cenv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 2, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
-    if (posix_spawn(&pid_, cargv[0], &actions, nullptr, cargv.data(), cenv.data()) != 0) {
-      pid_ = -1;
-    }
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  ~ServeProcess() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-
-  // Waits for the "serving ... on http://HOST:PORT" line; the port, or -1 if the process
-  // exited (or 30 s passed) first.
-  int wait_for_port() {
-    std::regex re(R"(on http://[^:]+:(\d+))");
-    for (int i = 0; i < 3000; ++i) {
-      std::smatch m;
-      std::string log = this->log();
-      if (std::regex_search(log, m, re)) return std::stoi(m[1]);
-      if (has_exited()) return -1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return -1;
-  }
-
-  // Sends `sig` and waits up to 30 s; the exit code (-1: killed or still running).
-  int stop(int sig = SIGTERM) {
-    if (pid_ <= 0) return -1;
-    if (!exited_) kill(pid_, sig);
-    for (int i = 0; i < 3000 && !has_exited(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return exited_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
-  }
-
-  // Waits for the process to exit on its own (a startup error); its exit code.
-  int wait_exit() {
-    for (int i = 0; i < 6000 && !has_exited(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return exited_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
-  }
-
-  std::string log() const { return read_text_file(log_path_); }
+  explicit ServeProcess(std::vector<std::string> args, std::vector<std::string> env = {})
+      : TandemProcess(serve_args(std::move(args)), std::move(env)) {}
 
  private:
-  bool has_exited() {
-    if (exited_) return true;
-    exited_ = waitpid(pid_, &status_, WNOHANG) == pid_;
-    return exited_;
+  static std::vector<std::string> serve_args(std::vector<std::string> args) {
+    args.insert(args.begin(), "serve");
+    return args;
   }
-
-  pid_t pid_ = -1;
-  int status_ = 0;
-  bool exited_ = false;
-  std::string log_path_;
 };
 
 }  // namespace tandem::test

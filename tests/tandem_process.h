@@ -1,6 +1,7 @@
 // TandemProcess: a built `tandem <subcommand> ...` running in the background for end-to-end
-// tests (a prefiller, a decoder, a plain server or the proxy): waits for its "on http://HOST:PORT"
-// log line, stops it with a signal (or kills it, to play a crash), and shows what it logged.
+// tests (a server, a prefiller, a decoder or the proxy): waits for its "on http://HOST:PORT"
+// log line, stops it with a signal (or kills it, to play a crash), and shows what it logged
+// (stderr and stdout, in one file).
 #pragma once
 #include <fcntl.h>
 #include <signal.h>
@@ -73,6 +74,13 @@ class TandemProcess {
     if (pid_ <= 0) return -1;
     if (!has_exited()) kill(pid_, sig);
     for (int i = 0; i < 3000 && !has_exited(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return exited_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
+  }
+  // Waits up to 60 s for the process to exit on its own (a start-up error); its exit code.
+  int wait_exit() {
+    for (int i = 0; i < 6000 && !has_exited(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return exited_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
