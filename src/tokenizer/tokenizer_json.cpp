@@ -38,6 +38,8 @@ class Handler : public nlohmann::json_sax<Json> {
 
   bool integer(int64_t v);
   bool value(Json v);
+  // Stores an empty object/array as the next value and makes it the innermost open container.
+  bool open_container(Json empty);
   bool reject(std::string message) {
     error_ = std::move(message);
     return false;
@@ -50,7 +52,6 @@ class Handler : public nlohmann::json_sax<Json> {
   TokenizerJson& out_;
   std::vector<Json*> stack_;       // open containers, innermost last
   std::vector<std::string> keys_;  // current key of each open object (path from the root)
-  std::vector<bool> is_object_;    // per open container
   Capture capture_ = Capture::kNone;
   std::string vocab_key_;
   std::vector<std::string> pair_;  // the strings of a ["left", "right"] merge being read
@@ -71,6 +72,15 @@ bool Handler::value(Json v) {
   } else {
     (*stack_.back())[keys_.back()] = std::move(v);
   }
+  return true;
+}
+
+bool Handler::open_container(Json empty) {
+  if (!value(std::move(empty))) return false;
+  stack_.push_back(stack_.empty()              ? &out_.root
+                   : stack_.back()->is_array() ? &stack_.back()->back()
+                                               : &(*stack_.back())[keys_.back()]);
+  keys_.emplace_back();
   return true;
 }
 
@@ -109,12 +119,7 @@ bool Handler::start_object(std::size_t) {
     out_.has_vocab = true;
     return true;
   }
-  if (!value(Json::object())) return false;
-  stack_.push_back(stack_.empty()              ? &out_.root
-                   : stack_.back()->is_array() ? &stack_.back()->back()
-                                               : &(*stack_.back())[keys_.back()]);
-  keys_.emplace_back();
-  return true;
+  return open_container(Json::object());
 }
 
 bool Handler::end_object() {
@@ -140,12 +145,7 @@ bool Handler::start_array(std::size_t) {
     out_.has_merges = true;
     return true;
   }
-  if (!value(Json::array())) return false;
-  stack_.push_back(stack_.empty()              ? &out_.root
-                   : stack_.back()->is_array() ? &stack_.back()->back()
-                                               : &(*stack_.back())[keys_.back()]);
-  keys_.emplace_back();
-  return true;
+  return open_container(Json::array());
 }
 
 bool Handler::end_array() {
