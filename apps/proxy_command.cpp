@@ -63,7 +63,10 @@ void add_options(CLI::App& app, ProxyFlags& f) {
   app.add_option("--decode-timeout", a.decode_timeout_s,
                  "seconds a decoder may stay silent (before its answer or between chunks)")
       ->capture_default_str();
-  app.add_option("--api-key", a.api_key, "sent to the engines as 'Authorization: Bearer KEY'");
+  app.add_option("--api-key", a.api_key,
+                 "require 'Authorization: Bearer KEY' from clients, and send it to the engines");
+  app.add_option("--engine-api-key", a.engine_api_key,
+                 "send this key to the engines instead of --api-key");
   app.add_option("--threads", a.threads, "I/O threads")->capture_default_str();
   app.add_option("--stats-interval", a.stats_interval_s, "seconds between TTFT stats blocks")
       ->capture_default_str();

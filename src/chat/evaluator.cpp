@@ -300,8 +300,9 @@ Value Renderer::call_macro(const Stmt& m, const ScopePtr& def_scope, CallArgs& a
   }
   Dict kwargs;
   for (const auto& [key, value] : args.keyword) {
+    const std::string& wanted = key;  // (clang 14 cannot capture a structured binding)
     const auto it = std::find_if(m.params.begin(), m.params.end(),
-                                 [&](const MacroParam& p) { return p.name == key; });
+                                 [&](const MacroParam& p) { return p.name == wanted; });
     if (it != m.params.end()) {
       const auto i = static_cast<size_t>(it - m.params.begin());
       if (bound[i]) template_fail("macro '{}' got multiple values for argument '{}'", name, key);

@@ -242,6 +242,10 @@ void Dict::insert_new(Value key, Value value) {
   }
 }
 
+void Dict::reserve(size_t n) { entries_.reserve(n); }
+
+size_t Dict::size() const { return entries_.size(); }
+
 void Dict::clear() {
   entries_.clear();
   string_index_.clear();

@@ -62,9 +62,10 @@ class Dict {
   void set(Value key, Value value);
   // Appends a key known not to be present (JSON object members, loop attributes).
   void insert_new(Value key, Value value);
-  void reserve(size_t n) { entries_.reserve(n); }
+  // reserve and size are out of line: Value is incomplete here, and clang instantiates eagerly.
+  void reserve(size_t n);
   [[nodiscard]] const std::vector<std::pair<Value, Value>>& entries() const { return entries_; }
-  [[nodiscard]] size_t size() const { return entries_.size(); }
+  [[nodiscard]] size_t size() const;
   [[nodiscard]] int depth() const { return depth_; }
   void clear();
 

@@ -230,6 +230,8 @@ const KeySpec kKeys[] = {
      }},
     {"pd_proxy_host",
      [](const RawValue& v, LmCacheConfig& c) { c.pd_proxy_host = read_optional_string(v); }},
+    {"pd_allowed_peer_hosts",
+     [](const RawValue& v, LmCacheConfig& c) { c.pd_allowed_peer_hosts = list_items(v); }},
     {"pd_proxy_port",
      [](const RawValue& v, LmCacheConfig& c) {
        c.pd_proxy_port =

@@ -40,6 +40,9 @@ struct LmCacheConfig {
   std::optional<std::string> pd_proxy_host;  // sender: where TransferDone notifications go
   std::optional<int> pd_proxy_port;
   double pd_transfer_timeout_sec = 30.0;  // a transfer not finished by then is aborted and freed
+  // Tandem's key: the hosts a receiver accepts KV senders from ("*": any). Unset: loopback and
+  // the hosts this config names (pd_peer_host, pd_proxy_host).
+  std::vector<std::string> pd_allowed_peer_hosts;
 
   std::string source;                 // "LMCache config <file>" or "... from the environment"
   std::vector<std::string> warnings;  // unknown keys etc., also logged when loading

@@ -123,6 +123,7 @@ Task<bool> DisaggFlow::run() {
 Task<void> DisaggFlow::serve() {
   id_ = new_request_id();
   nlohmann::json body = parse_client_body(request_.body);
+  check_client_request(request_.body, request_.endpoint);
   std::optional<BackendPool::Lease> prefiller = ctx_.prefillers.pick();
   if (!prefiller) {
     throw ProxyFailure(HttpStatus::kServiceUnavailable, ProxyErrorKind::kNoBackend,

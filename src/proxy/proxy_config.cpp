@@ -150,7 +150,9 @@ ProxyConfig build_proxy_config(const ProxyArgs& a) {
   c.decode_timeout = checked_seconds(a.decode_timeout_s, "--decode-timeout");
   c.stats_interval = checked_seconds(a.stats_interval_s, "--stats-interval");
   TANDEM_CHECK(!a.api_key || !a.api_key->empty(), "--api-key: empty");
-  c.api_key = a.api_key;
+  TANDEM_CHECK(!a.engine_api_key || !a.engine_api_key->empty(), "--engine-api-key: empty");
+  c.client_api_key = a.api_key;
+  c.api_key = a.engine_api_key ? a.engine_api_key : a.api_key;
   TANDEM_CHECK(a.threads >= 1 && a.threads <= 256, "--threads: {} is not 1..256", a.threads);
   c.threads = a.threads;
   return c;

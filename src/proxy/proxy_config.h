@@ -47,7 +47,8 @@ struct ProxyArgs {
   double prefill_timeout_s = 300;
   double transfer_timeout_s = 30;
   double decode_timeout_s = 300;
-  std::optional<std::string> api_key;
+  std::optional<std::string> api_key;         // required from clients, and sent to the engines
+  std::optional<std::string> engine_api_key;  // sent to the engines instead of api_key
   int threads = 4;
   double stats_interval_s = 5;
 };
@@ -66,6 +67,8 @@ struct ProxyConfig {
   std::chrono::milliseconds connect_timeout{5'000};     // TCP connect to an engine
   std::chrono::milliseconds backend_retry{2'000};       // a backend that refused rests this long
   std::optional<std::string> api_key;  // sent upstream as "Authorization: Bearer KEY"
+  // Clients must send "Authorization: Bearer KEY" (all but /health); unset: anyone may call.
+  std::optional<std::string> client_api_key;
   int threads = 4;                     // I/O threads
   std::chrono::milliseconds stats_interval{5'000};
   size_t max_body_bytes = 32u << 20;   // client request bodies and buffered upstream answers

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "core/constant_time.h"
 #include "core/logging.h"
 #include "proxy/client_watch.h"
 #include "proxy/client_writer.h"
@@ -62,9 +63,13 @@ void ProxyServer::start() {
   // sockets may linger in TIME_WAIT); the environment may still say otherwise.
   setenv("UCX_CM_REUSEADDR", "y", /*overwrite=*/0);
   transport_ = make_ucx_transport();
+  // Only the prefillers (and this host) may send notifications.
+  std::vector<std::string> prefiller_hosts;
+  for (const HttpEndpoint& p : config_.prefillers) prefiller_hosts.push_back(p.host);
+  PeerAllowlist notifiers(default_allowed_peer_hosts(prefiller_hosts), "--prefiller-host");
   try {
     listener_ = std::make_unique<NotificationListener>(*transport_, config_.notify_host,
-                                                       config_.notify_port, hub_);
+                                                       config_.notify_port, hub_, notifiers);
   } catch (const std::exception& e) {
     fail("--proxy-host/--proxy-port {}:{}: cannot listen for KV-transfer notifications: {}",
          config_.notify_host, config_.notify_port, e.what());
@@ -185,6 +190,15 @@ Task<bool> ProxyServer::dispatch(beast::tcp_stream& stream, beast::flat_buffer& 
     co_await writer.write_full(200, content_type, body, keep_alive);
     co_return keep_alive;
   }
+  if (config_.client_api_key && !authorized(request)) {
+    const std::string header(request[http::field::authorization]);
+    ApiError error(HttpStatus::kUnauthorized,
+                   header.empty() ? "Missing API key: send an 'Authorization: Bearer <key>' header"
+                                  : "Incorrect API key provided",
+                   std::nullopt, "invalid_api_key");
+    co_await writer.write_error(error, keep_alive);
+    co_return keep_alive;
+  }
   if (path == "/metrics" && is_get) {
     const std::string content_type = kPrometheusContentType;
     const std::string body = metrics_.render();
@@ -219,6 +233,11 @@ Task<bool> ProxyServer::dispatch(beast::tcp_stream& stream, beast::flat_buffer& 
   bool keep = co_await flow.run();
   co_await watch->stop();
   co_return keep && !watch->client_gone();
+}
+
+bool ProxyServer::authorized(const http::request<http::string_body>& request) const {
+  return constant_time_equal(request[http::field::authorization],
+                             "Bearer " + *config_.client_api_key);
 }
 
 Task<bool> ProxyServer::pass_through_models(beast::tcp_stream& stream, bool keep_alive) {

@@ -52,6 +52,8 @@ class ProxyServer {
   // Serves one request; returns whether the connection may serve another.
   Task<bool> dispatch(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                       http::request<http::string_body>& request);
+  // The client sent "Authorization: Bearer <client_api_key>".
+  bool authorized(const http::request<http::string_body>& request) const;
   Task<bool> pass_through_models(beast::tcp_stream& stream, bool keep_alive);
 
   // Declared before ioc_: coroutine frames still pending when it is destroyed refer to these.

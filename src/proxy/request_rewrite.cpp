@@ -3,7 +3,9 @@
 
 #include <random>
 
+#include "core/json_nesting.h"
 #include "server/openai_errors.h"
+#include "server/openai_protocol.h"
 
 namespace tandem {
 
@@ -12,6 +14,11 @@ const char* api_endpoint_path(ApiEndpoint endpoint) {
 }
 
 nlohmann::json parse_client_body(const std::string& body) {
+  if (json_nesting_depth(body) > kMaxJsonNesting) {
+    throw ApiError(HttpStatus::kBadRequest,
+                   fmt::format("the request body nests objects and arrays more than {} levels deep",
+                               kMaxJsonNesting));
+  }
   nlohmann::json parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
     throw ApiError(HttpStatus::kBadRequest, "the request body is not valid JSON");
@@ -21,6 +28,14 @@ nlohmann::json parse_client_body(const std::string& body) {
                    fmt::format("the request body must be a JSON object, not {}", parsed.type_name()));
   }
   return parsed;
+}
+
+void check_client_request(const std::string& body, ApiEndpoint endpoint) {
+  if (endpoint == ApiEndpoint::kCompletions) {
+    (void)parse_completion_request(body);
+  } else {
+    (void)parse_chat_completion_request(body);
+  }
 }
 
 nlohmann::json make_prefill_body(const nlohmann::json& client_body, ApiEndpoint endpoint,

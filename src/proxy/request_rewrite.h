@@ -2,7 +2,10 @@
 // the prefiller's — the client's body with max_tokens 1, no streaming, n 1, plus
 // kv_transfer_params.disagg_spec naming the request id and the decoder's receiver — and the
 // decoder's — the client's body unchanged plus kv_transfer_params.disagg_spec.req_id. JSON stays
-// here, at the proxy's edge; everything else is left for the engines to validate.
+// here, at the proxy's edge. The client's body is first checked by the engines' own request
+// parser: the prefiller sees a rewritten body (max_tokens 1, no stream), so a field only the
+// decoder would reject (max_tokens -1, a bad stream flag) would otherwise cost a whole prefill
+// and transfer before the 400. What needs the model (token ids, prompt length) is the engines'.
 #pragma once
 #include <string>
 
@@ -18,6 +21,9 @@ const char* api_endpoint_path(ApiEndpoint endpoint);  // "/v1/completions", ...
 
 // The client's body as a JSON object; throws ApiError 400 when it is not JSON or not an object.
 nlohmann::json parse_client_body(const std::string& body);
+
+// Throws ApiError (400, naming the field) for a body the engines' parser rejects, for `endpoint`.
+void check_client_request(const std::string& body, ApiEndpoint endpoint);
 
 // The prefiller's body: max_tokens 1 (chat: max_completion_tokens dropped), stream false, n 1,
 // no stream_options / min_tokens / best_of (they conflict with one token), and

@@ -79,8 +79,12 @@ size_t NotificationHub::num_unclaimed() const {
 }
 
 NotificationListener::NotificationListener(Transport& transport, const std::string& host,
-                                           uint16_t port, NotificationHub& hub)
-    : hub_(hub), listener_(transport.listen(host, port)), port_(listener_->port()) {
+                                           uint16_t port, NotificationHub& hub,
+                                           PeerAllowlist allowed)
+    : hub_(hub),
+      allowed_(std::move(allowed)),
+      listener_(transport.listen(host, port)),
+      port_(listener_->port()) {
   accept_thread_ = std::thread([this] { accept_loop(); });
 }
 
@@ -134,6 +138,14 @@ void NotificationListener::serve(Connection& connection) {
   const std::string peer = connection.peer_name();
   bool greeted = false;
   try {
+    if (!allowed_.allows(connection.peer_address())) {
+      std::string why = fmt::format("{} is not in {}", connection.peer_address(),
+                                    allowed_.description());
+      log_warning("proxy notification port {}: refused {}: {}", port_, peer, why);
+      send_message(connection, HelloAck{kWireVersion, HelloStatus::kRefused, "tandem-proxy", 0, 0,
+                                        0, {}, "refused: " + why});
+      return;
+    }
     while (!stopping_) {
       std::optional<WireMessage> message = recv_message(connection, kPollInterval);
       if (!message) continue;

@@ -16,6 +16,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "transfer/peer_allowlist.h"
 #include "transfer/transport.h"
 
 namespace tandem {
@@ -64,8 +65,9 @@ class NotificationHub {
 // and joins its threads on destruction. Throws TransportError if the port is taken.
 class NotificationListener {
  public:
+  // `allowed`: the prefillers' hosts (connections from elsewhere are refused unread).
   NotificationListener(Transport& transport, const std::string& host, uint16_t port,
-                       NotificationHub& hub);
+                       NotificationHub& hub, PeerAllowlist allowed = {});
   ~NotificationListener();
   NotificationListener(const NotificationListener&) = delete;
   NotificationListener& operator=(const NotificationListener&) = delete;
@@ -83,6 +85,7 @@ class NotificationListener {
   void reap_finished();  // joins the threads of closed connections
 
   NotificationHub& hub_;
+  PeerAllowlist allowed_;
   std::unique_ptr<Listener> listener_;
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string_view>
 
+#include "core/constant_time.h"
 #include "core/error.h"
 #include "core/logging.h"
 #include "server/openai_errors.h"
@@ -19,14 +20,6 @@ using Clock = std::chrono::steady_clock;
 // When the current handler thread started on its request (for the access log line; httplib
 // runs pre-routing, the handler and the logger of one request on the same thread).
 thread_local Clock::time_point t_request_start;
-
-// Compares without an early exit, so response timing does not reveal the key's prefix.
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
 
 const char* default_message(int status) {
   switch (status) {
@@ -72,11 +65,13 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(std::move(options))
     t_request_start = Clock::now();
     return check_api_key(req, res);
   });
-  httplib::Server::HandlerWithResponse on_error = [](const httplib::Request& req,
-                                                     httplib::Response& res) {
+  httplib::Server::HandlerWithResponse on_error = [this](const httplib::Request& req,
+                                                         httplib::Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (res.status == 404 && routed_paths_.count(req.path)) res.status = 405;
     std::string message = default_message(res.status);
     if (res.status == 404) message = "Not found: " + req.method + " " + req.path;
+    if (res.status == 405) message = req.path + " does not accept " + req.method;
     set_error_response(res, res.status, message, res.status == 413 ? "payload_too_large" : nullptr);
     return httplib::Server::HandlerResponse::Handled;
   };
@@ -92,10 +87,12 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(std::move(options))
 HttpServer::~HttpServer() { stop(); }
 
 void HttpServer::get(const std::string& path, Handler handler) {
+  routed_paths_.insert(path);
   server_.Get(path, wrap(std::move(handler)));
 }
 
 void HttpServer::post(const std::string& path, Handler handler) {
+  routed_paths_.insert(path);
   server_.Post(path, wrap(std::move(handler)));
 }
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -60,6 +61,9 @@ class HttpServer {
   void log_request(const httplib::Request& req, const httplib::Response& res) const;
 
   HttpServerOptions options_;
+  // Every routed path (any method): a known path asked with another method is a 405, not a 404.
+  // Routes are added before start(); read-only once serving.
+  std::set<std::string> routed_paths_;
   httplib::Server server_;
   std::mutex mutex_;  // guards thread_, finished_ (and start/stop ordering)
   std::condition_variable finished_cv_;

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/json_nesting.h"
 #include "server/kv_transfer_request.h"
 #include "server/openai_errors.h"
 #include "server/request_fields.h"
@@ -187,6 +188,20 @@ void parse_tool_call_arguments(OrderedJson& message) {
   }
 }
 
+// The roles of OpenAI's chat API, plus Llama 3.1's "ipython" (tool results in its template).
+// Anything else is a 400: templates branch on the role, and an unknown one would be rendered
+// as whatever their fallback is (or break them).
+void check_role(const std::string& role, size_t index) {
+  for (const char* known : {"system", "developer", "user", "assistant", "tool", "function",
+                            "ipython"}) {
+    if (role == known) return;
+  }
+  fail_param("messages",
+             "messages[{}].role must be one of 'system', 'developer', 'user', 'assistant', "
+             "'tool', 'function' or 'ipython', got {}",
+             index, brief_json(role));
+}
+
 OrderedJson parse_messages(const RequestFields& f) {
   const OrderedJson* v = f.get("messages");
   if (!v) fail_param("messages", "'messages' is required");
@@ -202,7 +217,7 @@ OrderedJson parse_messages(const RequestFields& f) {
     }
     RequestFields mf(m, fmt::format("messages[{}].", i));
     if (!mf.has("role")) fail_param("messages", "messages[{}].role is required", i);
-    (void)mf.string("role");
+    check_role(*mf.string("role"), i);
     if (m.contains("content")) m["content"] = flatten_content(m["content"], i);
     parse_tool_call_arguments(m);
   }
@@ -211,18 +226,21 @@ OrderedJson parse_messages(const RequestFields& f) {
 
 OrderedJson parse_tools(const RequestFields& f) {
   const OrderedJson* v = f.get("tools");
-  if (!v) return nullptr;
-  if (!v->is_array()) fail_param("tools", "'tools' must be a list, got {}", brief_json(*v));
-  for (size_t i = 0; i < v->size(); ++i) {
-    if (!(*v)[i].is_object()) {
-      fail_param("tools", "tools[{}] must be an object, got {}", i, brief_json((*v)[i]));
-    }
-  }
   if (const OrderedJson* choice = f.get("tool_choice")) {
     bool plain = choice->is_string() && (*choice == "none" || *choice == "auto");
     if (!plain) {
       fail_param("tool_choice", "tool_choice {} is not supported (only \"auto\" and \"none\")",
                  brief_json(*choice));
+    }
+    if (!v && *choice == "auto") {
+      fail_param("tool_choice", "When using 'tool_choice', 'tools' must be set");
+    }
+  }
+  if (!v) return nullptr;
+  if (!v->is_array()) fail_param("tools", "'tools' must be a list, got {}", brief_json(*v));
+  for (size_t i = 0; i < v->size(); ++i) {
+    if (!(*v)[i].is_object()) {
+      fail_param("tools", "tools[{}] must be an object, got {}", i, brief_json((*v)[i]));
     }
   }
   return *v;
@@ -235,6 +253,11 @@ OrderedJson parse_template_kwargs(const RequestFields& f) {
 }  // namespace
 
 OrderedJson parse_json_object(std::string_view body) {
+  if (json_nesting_depth(body) > kMaxJsonNesting) {
+    throw ApiError(HttpStatus::kBadRequest,
+                   fmt::format("The request body nests objects and arrays more than {} levels deep",
+                               kMaxJsonNesting));
+  }
   OrderedJson json = OrderedJson::parse(body, nullptr, /* allow_exceptions = */ false);
   if (json.is_discarded()) {
     throw ApiError(HttpStatus::kBadRequest, "The request body is not valid JSON");
@@ -272,6 +295,12 @@ CompletionRequest parse_completion_request(std::string_view body, const Sampling
   r.common = parse_common(f, defaults, /* chat = */ false);
   if (f.has("logprobs")) r.common.params.logprobs = f.bounded_int("logprobs", 0, kMaxLogprobs);
   r.prompts = parse_prompts(f);
+  // Checked here too (not only when planning): the proxy parses bodies before any prefill.
+  int64_t num_choices = int64_t(r.prompts.size()) * r.common.n;
+  if (num_choices > kMaxChoices) {
+    fail_param("n", "The request asks for {} choices ({} prompts x n = {}); at most {} are allowed",
+               num_choices, r.prompts.size(), r.common.n, kMaxChoices);
+  }
   validate_sampling_params(r.common.params);
   return r;
 }

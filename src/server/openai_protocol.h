@@ -2,7 +2,8 @@
 // chat completions, tokenize and detokenize. Parsing checks every field's JSON type and range
 // and throws ApiError (400, naming the field) with OpenAI's/vLLM's wording; what needs the model
 // (prompt length, token id range) is checked later by the handlers. Unknown fields are ignored,
-// as by OpenAI; fields Tandem cannot honour (logit_bias, response_format json, suffix, best_of
+// as by vLLM (by default) and OpenAI, in the body and in messages; a chat role outside OpenAI's
+// set (plus "ipython") is a 400; bodies nested deeper than kMaxJsonNesting are a 400; fields Tandem cannot honour (logit_bias, response_format json, suffix, best_of
 // != n) are rejected rather than silently dropped.
 #pragma once
 #include <cstdint>

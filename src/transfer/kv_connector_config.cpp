@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/logging.h"
+#include "transfer/peer_allowlist.h"
 
 namespace tandem {
 namespace {
@@ -89,6 +90,13 @@ std::optional<KvConnectorConfig> make_kv_connector_config(const KvTransferConfig
     out.proxy_port = c.pd_proxy_port.value_or(0);
   }
   out.peer_id = std::move(peer_id);
+  out.allowed_peer_hosts = c.pd_allowed_peer_hosts;
+  if (out.allowed_peer_hosts.empty()) {
+    std::vector<std::string> named;
+    if (c.pd_peer_host) named.push_back(*c.pd_peer_host);
+    if (c.pd_proxy_host) named.push_back(*c.pd_proxy_host);
+    out.allowed_peer_hosts = default_allowed_peer_hosts(named);
+  }
   return out;
 }
 

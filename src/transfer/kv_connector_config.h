@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/kv_transfer_config.h"
 #include "config/lmcache_config.h"
@@ -36,6 +37,9 @@ struct KvConnectorConfig {
   std::optional<std::string> proxy_host;  // sender: where notifications go
   int proxy_port = 0;
   std::string peer_id;  // how this instance names itself in Hello messages
+  // Receiver: the hosts whose senders it accepts (pd_allowed_peer_hosts, else loopback and the
+  // hosts the LMCache config names); "*" allows any.
+  std::vector<std::string> allowed_peer_hosts;
 };
 
 // The connector config. `kv` is the --kv-transfer-config, `lmcache` the LMCache config (from

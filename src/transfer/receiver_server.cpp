@@ -67,6 +67,16 @@ void ReceiverServer::prune_workers() {
 }
 
 bool ReceiverServer::greet(Connection& connection, PortKind kind) {
+  if (!params_.allowed_peers.allows(connection.peer_address())) {
+    // Refused before reading anything it sent; the HelloAck tells an honest sender why.
+    std::string why = fmt::format("{} is not in {}", connection.peer_address(),
+                                  params_.allowed_peers.description());
+    log_warning("kv receiver: refused a connection from {} on the {} port: {}",
+                connection.peer_name(), port_name(kind == PortKind::kInit), why);
+    send_message(connection, HelloAck{kWireVersion, HelloStatus::kRefused, params_.peer_id, 0, 0,
+                                      0, {}, "refused: " + why});
+    return false;
+  }
   std::optional<WireMessage> first = recv_message(connection, kHelloTimeout);
   const auto* hello = first ? std::get_if<Hello>(&*first) : nullptr;
   if (!hello) {
@@ -132,12 +142,21 @@ void ReceiverServer::serve_alloc_message(Connection& connection, const WireMessa
     if (response.status == AllocStatus::kOk) writing.insert(request->request_id);
     send_message(connection, response);
   } else if (const auto* done = std::get_if<TransferDone>(&message)) {
+    // Only a transfer this connection allocated: another sender's (or an unknown) id is ignored.
+    if (!writing.erase(done->request_id)) {
+      log_warning("kv receiver: TransferDone for {} from {}, which has no such transfer; ignored",
+                  done->request_id, connection.peer_name());
+      return;
+    }
     registry_.complete(*done);
-    writing.erase(done->request_id);
   } else if (const auto* abort = std::get_if<Abort>(&message)) {
+    if (!writing.erase(abort->request_id)) {  // e.g. after a refused (full) allocation
+      log_info("kv receiver: Abort for {} from {}, which holds no such transfer; ignored",
+                  abort->request_id, connection.peer_name());
+      return;
+    }
     log_info("kv receiver: sender aborted transfer {}: {}", abort->request_id, abort->reason);
     registry_.release(abort->request_id);
-    writing.erase(abort->request_id);
   } else {
     fail("unexpected {} on the alloc port", message_type_name(message_type(message)));
   }

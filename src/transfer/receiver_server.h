@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 
+#include "transfer/peer_allowlist.h"
 #include "transfer/receiver_registry.h"
 #include "transfer/transport.h"
 
@@ -25,6 +26,7 @@ struct ReceiverServerParams {
   int alloc_port = 0;  // 0: any free port
   std::string peer_id;
   uint32_t page_size = 4096;  // as the registry's, announced in the HelloAck
+  PeerAllowlist allowed_peers;  // who may connect (default: anyone)
 };
 
 class ReceiverServer {

@@ -64,6 +64,8 @@ class Connection {
 
   [[nodiscard]] virtual bool is_broken() const = 0;
   virtual std::string peer_name() const = 0;  // "host:port" or "accepted on :port"
+  // An accepted connection's peer IP address ("127.0.0.1", "::1"); "" when unknown.
+  virtual std::string peer_address() const = 0;
   // Flushes queued messages (bounded wait) and disconnects; the peer sees the connection break.
   virtual void close() = 0;
 };

@@ -230,6 +230,7 @@ class UcxConnection : public Connection {
   }
 
   std::string peer_name() const override { return e_->peer_name; }
+  std::string peer_address() const override { return e_->peer_address; }
 
   void close() override {
     std::lock_guard lock(w_->mutex);

@@ -217,11 +217,18 @@ void UcxWorker::split_frames(UcxEndpoint& endpoint) {
 
 namespace {
 
-// "host:port (via :listen_port)" of an incoming connection.
-std::string client_name(ucp_conn_request_h request, uint16_t port) {
+struct ClientName {
+  std::string name;     // "host:port (via :listen_port)"
+  std::string address;  // "host", "" if unknown
+};
+
+// Who is calling on an incoming connection.
+ClientName client_name(ucp_conn_request_h request, uint16_t port) {
   ucp_conn_request_attr_t attr{};
   attr.field_mask = UCP_CONN_REQUEST_ATTR_FIELD_CLIENT_ADDR;
-  if (ucp_conn_request_query(request, &attr) != UCS_OK) return fmt::format("a peer of :{}", port);
+  if (ucp_conn_request_query(request, &attr) != UCS_OK) {
+    return {fmt::format("a peer of :{}", port), ""};
+  }
   char host[INET6_ADDRSTRLEN] = "?";
   const auto* sa = reinterpret_cast<const sockaddr*>(&attr.client_address);
   uint16_t peer_port = 0;
@@ -234,7 +241,10 @@ std::string client_name(ucp_conn_request_h request, uint16_t port) {
     inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
     peer_port = ntohs(in6->sin6_port);
   }
-  return fmt::format("{}:{} (via :{})", host, peer_port, port);
+  if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) {
+    return {fmt::format("a peer of :{}", port), ""};
+  }
+  return {fmt::format("{}:{} (via :{})", host, peer_port, port), host};
 }
 
 }  // namespace
@@ -249,7 +259,9 @@ unsigned UcxWorker::accept_requests() {
       params.field_mask = UCP_EP_PARAM_FIELD_CONN_REQUEST;
       params.conn_request = request;
       try {
-        listener->accepted.push_back(create_endpoint(params, client_name(request, listener->port)));
+        ClientName client = client_name(request, listener->port);
+        listener->accepted.push_back(create_endpoint(params, std::move(client.name)));
+        listener->accepted.back()->peer_address = std::move(client.address);
         ++accepted;
       } catch (const TransportError& e) {
         log_warning("{}", e.what());

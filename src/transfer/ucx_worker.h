@@ -24,6 +24,7 @@ struct UcxEndpoint {
   UcxWorker* worker = nullptr;
   ucp_ep_h ep = nullptr;  // null once closed
   std::string peer_name;
+  std::string peer_address;  // an accepted peer's IP address ("" for a connection we made)
   std::vector<uint8_t> stream_bytes;        // received bytes not yet forming a whole frame
   std::deque<std::vector<uint8_t>> frames;  // complete frames, oldest first
   std::string error;                        // why the connection broke; empty while healthy

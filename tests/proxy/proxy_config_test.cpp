@@ -65,6 +65,23 @@ TEST(ProxyConfig, ListsPairOneToOneOrBroadcast) {
   EXPECT_NO_THROW(build_proxy_config(a));
 }
 
+TEST(ProxyConfig, ApiKeyIsRequiredFromClientsAndSentToEnginesUnlessAnEngineKeyIsGiven) {
+  ProxyArgs a;
+  ProxyConfig c = build_proxy_config(a);
+  EXPECT_FALSE(c.client_api_key);
+  EXPECT_FALSE(c.api_key);
+  a.api_key = "client";
+  c = build_proxy_config(a);
+  EXPECT_EQ(c.client_api_key, "client");
+  EXPECT_EQ(c.api_key, "client");
+  a.engine_api_key = "engine";
+  c = build_proxy_config(a);
+  EXPECT_EQ(c.client_api_key, "client");
+  EXPECT_EQ(c.api_key, "engine");
+  a.engine_api_key = "";
+  EXPECT_THAT(error_of(a), HasSubstr("--engine-api-key: empty"));
+}
+
 TEST(ProxyConfig, BadValuesNameTheFlag) {
   ProxyArgs a;
   a.prefiller_hosts = {"a", "b", "c"};

@@ -137,6 +137,18 @@ TEST(RequestRewrite, ChatPrefillDropsMaxCompletionTokens) {
   EXPECT_EQ(q["kv_transfer_params"], (nlohmann::json{{"disagg_spec", {{"req_id", "id1"}}}}));
   EXPECT_THROW(parse_client_body("[]"), ApiError);
   EXPECT_THROW(parse_client_body("{"), ApiError);
+  EXPECT_THROW(parse_client_body("{\"a\": " + std::string(1000, '[') + "}"), ApiError);
+  // What only the decoder would see (the prefiller gets max_tokens 1, no stream) fails first.
+  EXPECT_NO_THROW(check_client_request(body.dump(), ApiEndpoint::kCompletions));
+  for (const char* bad : {R"({"prompt": "a", "max_tokens": -1})",
+                          R"({"prompt": "a", "stream": "yes"})",
+                          R"({"prompt": "a", "stream_options": {"include_usage": true}})",
+                          R"({"prompt": "a", "n": 0})", R"({"prompt": "a", "min_tokens": -2})"}) {
+    EXPECT_THROW(check_client_request(bad, ApiEndpoint::kCompletions), ApiError) << bad;
+  }
+  EXPECT_THROW(check_client_request(R"({"messages": [{"role": "x", "content": "a"}]})",
+                                    ApiEndpoint::kChatCompletions),
+               ApiError);
   EXPECT_NE(new_request_id(), new_request_id());
 }
 

@@ -69,6 +69,34 @@ TEST(ProxyServer, RewritesThePrefillAndDecodeRequestsAndPassesTheJsonAnswerThrou
   EXPECT_EQ(rig.proxy->hub().num_waiting(), 0u);
 }
 
+TEST(ProxyServer, ApiKeyGuardsEveryPathButHealthAndTheEnginesGetTheEngineKey) {
+  ProxyRig rig(1, 1, [](ProxyConfig& c) {
+    c.client_api_key = "client-key";
+    c.api_key = "engine-key";
+  });
+  const std::string body = completion_request(false).dump();
+  for (const char* header : {"", "Authorization: Bearer wrong\r\n",
+                             "Authorization: client-key\r\n", "Authorization: Bearer client-ke\r\n"}) {
+    for (const char* path : {"/v1/completions", "/v1/chat/completions", "/v1/models", "/metrics"}) {
+      bool get = std::string(path) == "/v1/models" || std::string(path) == "/metrics";
+      RawReply reply = raw_request(rig.port(), get ? "GET" : "POST", path, get ? "" : body, header);
+      EXPECT_EQ(reply.status, 401) << path << " with '" << header << "'";
+      json error = json::parse(reply.body, nullptr, false);
+      ASSERT_TRUE(error.is_object()) << reply.body;
+      EXPECT_EQ(error["error"]["code"], "invalid_api_key");
+      EXPECT_EQ(error["error"]["type"], "invalid_request_error");
+    }
+  }
+  EXPECT_TRUE(rig.prefillers[0]->received().empty());
+  EXPECT_EQ(raw_request(rig.port(), "GET", "/health", "").status, 200);
+  RawReply ok = raw_request(rig.port(), "POST", "/v1/completions", body,
+                            "Authorization: Bearer client-key\r\n");
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  ASSERT_EQ(rig.prefillers[0]->received().size(), 1u);
+  EXPECT_EQ(rig.prefillers[0]->received()[0].authorization, "Bearer engine-key");
+  EXPECT_EQ(rig.decoders[0]->received()[0].authorization, "Bearer engine-key");
+}
+
 TEST(ProxyServer, StreamsTheDecodersSseByteForByte) {
   ProxyRig rig(1, 1);
   for (bool chat : {false, true}) {

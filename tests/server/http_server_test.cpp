@@ -74,6 +74,14 @@ TEST(HttpServer, RoutesAndTurnsExceptionsIntoOpenAiErrors) {
   r = client.Get("/nowhere");
   EXPECT_EQ(r->status, 404);
   EXPECT_THAT(error_of(r)["message"].get<std::string>(), HasSubstr("GET /nowhere"));
+
+  // A known path asked with a method it does not serve: 405, as the proxy answers.
+  r = client.Get("/api_error");
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(error_of(r)["message"], "/api_error does not accept GET");
+  r = client.Delete("/ok");
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(error_of(r)["type"], "invalid_request_error");
 }
 
 TEST(HttpServer, RejectsBodiesOverTheLimitWith413) {

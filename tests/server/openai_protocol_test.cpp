@@ -1,5 +1,6 @@
 // Request parsing: every field's mapping onto SamplingParams, prompt shapes, chat messages,
 // and one 400 (with the offending field as `param`) per kind of bad input.
+#include "core/json_nesting.h"
 #include "server/openai_protocol.h"
 
 #include <gmock/gmock.h>
@@ -199,6 +200,10 @@ TEST(OpenAiProtocol, RejectsBadChatRequests) {
       {R"({"messages": [3]})", "messages", "messages[0] must be an object"},
       {R"({"messages": [{"content": "x"}]})", "messages", "messages[0].role is required"},
       {R"({"messages": [{"role": 1, "content": "x"}]})", "messages[0].role", "must be a string"},
+      {R"({"messages": [{"role": "hacker", "content": "x"}]})", "messages",
+       "messages[0].role must be one of 'system', 'developer', 'user', 'assistant'"},
+      {R"({"messages": [{"role": "user", "content": "x"}, {"role": "", "content": "y"}]})",
+       "messages", "messages[1].role must be one of"},
       {R"({"messages": [{"role": "user", "content": 5}]})", "messages", "must be a string, null"},
       {R"({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]})", "messages",
        "must be a text part"},
@@ -212,6 +217,8 @@ TEST(OpenAiProtocol, RejectsBadChatRequests) {
       {R"({"messages": [{"role": "user", "content": "x"}], "tools": [],
            "tool_choice": "required"})",
        "tool_choice", "not supported"},
+      {R"({"messages": [{"role": "user", "content": "x"}], "tool_choice": "auto"})",
+       "tool_choice", "'tools' must be set"},
       {R"({"messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 0})",
        "max_completion_tokens", "at least 1"},
       {R"({"messages": [{"role": "user", "content": "x"}],
@@ -228,6 +235,25 @@ TEST(OpenAiProtocol, RejectsBadChatRequests) {
     EXPECT_EQ(r.param, c.param) << c.body;
     EXPECT_THAT(r.message, HasSubstr(c.message)) << c.body;
   }
+}
+
+TEST(OpenAiProtocol, RejectsBodiesNestedTooDeeplyBeforeParsingThem) {
+  auto nested = [](size_t depth) {
+    return R"({"prompt": "a", "x": )" + std::string(depth, '[') + std::string(depth, ']') + "}";
+  };
+  EXPECT_NO_THROW((void)parse_completion_request(nested(kMaxJsonNesting - 1)));
+  for (size_t depth : {kMaxJsonNesting, size_t(1) << 20}) {
+    try {
+      (void)parse_completion_request(nested(depth));
+      ADD_FAILURE() << depth << " levels were accepted";
+    } catch (const ApiError& e) {
+      EXPECT_EQ(int(e.status()), 400);
+      EXPECT_THAT(e.what(), HasSubstr("more than 128 levels deep"));
+    }
+  }
+  // Brackets inside strings are text, not nesting.
+  EXPECT_NO_THROW((void)parse_completion_request(
+      R"({"prompt": ")" + std::string(100000, '[') + R"(\"{"})"));
 }
 
 TEST(OpenAiProtocol, ParsesTokenizeAndDetokenizeRequests) {

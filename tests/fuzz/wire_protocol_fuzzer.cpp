@@ -1,0 +1,7 @@
+// libFuzzer driver for the wire_protocol target (fuzz_targets.h); built by scripts/test_fuzz.sh.
+#include "fuzz_targets.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  tandem::fuzz::wire_protocol({data, size});
+  return 0;
+}
