@@ -40,6 +40,11 @@ struct LmCacheConfig {
   std::optional<std::string> pd_proxy_host;  // sender: where TransferDone notifications go
   std::optional<int> pd_proxy_port;
   double pd_transfer_timeout_sec = 30.0;  // a transfer not finished by then is aborted and freed
+  // Tandem's liveness checks on the transfer channel (not LMCache keys): each side sends a
+  // Heartbeat this often, and closes a connection whose peer has been silent this long (a hung
+  // or dead sender's pages are freed; a hung decoder fails the transfer at once).
+  double pd_heartbeat_interval_sec = 1.0;
+  double pd_heartbeat_timeout_sec = 5.0;
 
   std::string source;                 // "LMCache config <file>" or "... from the environment"
   std::vector<std::string> warnings;  // unknown keys etc., also logged when loading

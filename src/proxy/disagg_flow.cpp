@@ -126,14 +126,14 @@ Task<void> DisaggFlow::serve() {
   std::optional<BackendPool::Lease> prefiller = ctx_.prefillers.pick();
   if (!prefiller) {
     throw ProxyFailure(HttpStatus::kServiceUnavailable, ProxyErrorKind::kNoBackend,
-                       fmt::format("no prefiller available: all {} failed their last connection "
+                       fmt::format("no prefiller available: all {} failed their last connection or health probe "
                                    "(each is retried after {} ms)",
                                    ctx_.prefillers.size(), ctx_.config.backend_retry.count()));
   }
   std::optional<BackendPool::Lease> decoder = ctx_.decoders.pick();
   if (!decoder) {
     throw ProxyFailure(HttpStatus::kServiceUnavailable, ProxyErrorKind::kNoBackend,
-                       fmt::format("no decoder available: all {} failed their last connection "
+                       fmt::format("no decoder available: all {} failed their last connection or health probe "
                                    "(each is retried after {} ms)",
                                    ctx_.decoders.size(), ctx_.config.backend_retry.count()));
   }

@@ -35,7 +35,8 @@ KvReceiver::KvReceiver(const KvConnectorConfig& config, std::shared_ptr<Transpor
   const ReceiverAddress& peer = checked_peer(config);
   server_ = std::make_unique<ReceiverServer>(
       *transport_, *buffer_, registry_,
-      ReceiverServerParams{peer.host, peer.init_port, peer.alloc_port, config.peer_id, kPageSize});
+      ReceiverServerParams{peer.host, peer.init_port, peer.alloc_port, config.peer_id, kPageSize,
+                           config.heartbeat_interval, config.heartbeat_timeout});
   log_info("kv receiver: {} MiB transfer buffer, init port {}, alloc port {}, chunk_size {}",
            buffer_->size() >> 20, init_port(), alloc_port(), config.chunk_size);
 }

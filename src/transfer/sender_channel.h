@@ -3,9 +3,12 @@
 // alloc port for room (retrying while the buffer is full, up to the transfer timeout), writes the
 // chunks with a few large puts over the init connection, flushes, and sends TransferDone to the
 // decoder and to the proxy — or Abort to both on any failure. Connections are opened lazily, one
-// pair per decoder, kept for later jobs and reopened once broken.
+// pair per decoder, kept for later jobs and reopened once broken. Heartbeats go both ways on the
+// alloc connection (every pd_heartbeat_interval_sec while idle); a decoder silent past
+// pd_heartbeat_timeout_sec is taken for hung or dead, failing its transfer at once.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -59,11 +62,14 @@ class SenderChannel {
   struct Lane {
     std::deque<TransferJob> queue;  // guarded by mutex_
     DecoderLinks links;             // the lane's thread only
+    std::chrono::steady_clock::time_point last_heard;  // the decoder's last message (lane thread)
+    uint64_t beats = 0;                                 // Heartbeats sent (lane thread)
     std::jthread thread;
   };
 
   void run(Lane& lane);
   void process(Lane& lane, TransferJob& job);
+  void keep_alive(Lane& lane);
   // Throws on failure; returns the bytes written.
   uint64_t transfer(Lane& lane, const TransferJob& job);
   AllocResponse allocate(DecoderLinks& links, const TransferJob& job,

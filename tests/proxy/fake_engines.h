@@ -56,6 +56,41 @@ inline int dead_port() {
   throw std::runtime_error("no free port in 20000-32000");
 }
 
+// Binds `server` to a free port on 127.0.0.1 and returns it. httplib 0.11 listens with a backlog
+// of 5: a burst of hundreds of proxy connections overflows it, the kernel drops the handshakes'
+// last ACKs, and a few connections hang half-open until the proxy's timeout. Listening again
+// raises the backlog (Linux), as the engine's HttpServer does.
+inline int bind_with_full_backlog(httplib::Server& server) {
+  auto listen_socket = std::make_shared<socket_t>(INVALID_SOCKET);
+  server.set_socket_options([listen_socket](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    *listen_socket = sock;
+  });
+  int port = server.bind_to_any_port("127.0.0.1");
+  if (port <= 0 || ::listen(*listen_socket, SOMAXCONN) != 0) {
+    throw std::runtime_error("a fake engine could not listen on 127.0.0.1");
+  }
+  return port;
+}
+
+// Polls `condition` every 20 ms for up to `limit`; whether it became true.
+template <typename Condition>
+bool eventually(Condition condition, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+// A fake engine's GET /health: 200 after `delay_ms` (a hung engine answers too late).
+inline void answer_health(httplib::Response& res, int delay_ms) {
+  if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  res.set_content("", "text/plain");
+}
+
 struct Received {
   std::string path;
   json body;
@@ -105,7 +140,10 @@ class FakePrefiller {
     auto handler = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
     server_.Post("/v1/completions", handler);
     server_.Post("/v1/chat/completions", handler);
-    port_ = server_.bind_to_any_port("127.0.0.1");
+    server_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      answer_health(res, health_delay_ms.load());
+    });
+    port_ = bind_with_full_backlog(server_);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
   }
   ~FakePrefiller() {
@@ -122,6 +160,7 @@ class FakePrefiller {
     return received_;
   }
   std::atomic<PrefillMode> mode{PrefillMode::kDoneAfterAnswer};
+  std::atomic<int> health_delay_ms{0};  // > 0: /health answers this late (a hung engine)
   static constexpr const char* kBadRequestBody =
       R"({"error":{"message":"max_tokens must be at least 1, got -5.","type":"invalid_request_error","param":"max_tokens","code":null}})";
 
@@ -189,11 +228,14 @@ class FakeDecoder {
     auto handler = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
     server_.Post("/v1/completions", handler);
     server_.Post("/v1/chat/completions", handler);
+    server_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      answer_health(res, health_delay_ms.load());
+    });
     server_.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"object":"list","data":[{"id":"fake-model","object":"model"}]})",
                       "application/json");
     });
-    port_ = server_.bind_to_any_port("127.0.0.1");
+    port_ = bind_with_full_backlog(server_);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
   }
   ~FakeDecoder() {
@@ -222,6 +264,7 @@ class FakeDecoder {
       R"({"id":"c1","object":"text_completion","choices":[{"index":0,"text":"Once upon a time","finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":3}})";
 
   std::atomic<DecodeMode> mode{DecodeMode::kNormal};
+  std::atomic<int> health_delay_ms{0};  // > 0: /health answers this late (a hung engine)
   std::atomic<bool> upstream_closed{false};  // kSlowStream: a write found the proxy gone
   // When > 0, each stream holds after its first piece until this many are open at once (at
   // most 20 s), so a test can prove the proxy carries them all concurrently.
