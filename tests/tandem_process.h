@@ -86,6 +86,12 @@ class TandemProcess {
     return exited_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
   }
   std::string log() const { return read_text_file(log_path_); }
+  pid_t pid() const { return pid_; }
+  // Sends `sig` (SIGSTOP/SIGCONT: a hung process and its recovery) if the process still runs.
+  void send_signal(int sig) {
+    if (pid_ > 0 && !has_exited()) kill(pid_, sig);
+  }
+  bool running() { return pid_ > 0 && !has_exited(); }
 
  private:
   bool has_exited() {

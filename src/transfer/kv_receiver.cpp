@@ -103,6 +103,12 @@ void KvReceiver::release_transfer(const Sequence& seq) {
 
 void KvReceiver::on_finished(const Sequence& seq) { release_transfer(seq); }
 
+void KvReceiver::abort_transfer(const std::string& transfer_id) {
+  if (registry_.abandon(transfer_id, ReceiverRegistry::Clock::now())) {
+    log_info("kv receiver: transfer {} abandoned (its client left); its pages are freed", transfer_id);
+  }
+}
+
 KvConnectorStats KvReceiver::stats() const {
   ReceiverRegistryStats s = registry_.stats();
   KvConnectorStats out;

@@ -88,6 +88,10 @@ void SenderChannel::submit(TransferJob job) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;  // the engine has stopped before its connector: nothing comes
+    if (cancelled_.contains(job.request_id)) {
+      log_info("kv sender: transfer {} dropped: its client left", job.request_id);
+      return;
+    }
     if (job.failure.empty() && queued_bytes_ + job.bytes.size() > config_.buffer_bytes) {
       job.failure = fmt::format(
           "the prefiller's transfer staging is full: {} bytes queued, {} more asked, "
@@ -106,6 +110,27 @@ void SenderChannel::submit(TransferJob job) {
     lane->queue.push_back(std::move(job));
   }
   cv_.notify_all();
+}
+
+void SenderChannel::cancel(const std::string& request_id) {
+  std::lock_guard lock(mutex_);
+  Clock::time_point now = Clock::now();
+  std::erase_if(cancelled_, [&](const auto& entry) { return entry.second <= now; });
+  cancelled_[request_id] = now + config_.transfer_timeout;
+  for (auto& [key, lane] : lanes_) {
+    auto it = std::find_if(lane->queue.begin(), lane->queue.end(),
+                           [&](const TransferJob& job) { return job.request_id == request_id; });
+    if (it == lane->queue.end()) continue;
+    queued_bytes_ -= it->bytes.size();
+    ++failures_;
+    lane->queue.erase(it);
+    log_info("kv sender: transfer {} dropped from the queue: its client left", request_id);
+  }
+}
+
+bool SenderChannel::cancelled(const std::string& request_id) const {
+  std::lock_guard lock(mutex_);
+  return cancelled_.contains(request_id);
 }
 
 bool SenderChannel::stopping() const {
@@ -253,6 +278,7 @@ AllocResponse SenderChannel::allocate(DecoderLinks& links, const TransferJob& jo
     TANDEM_CHECK(response->status == AllocStatus::kFull, "decoder refused the transfer: {}",
                  response->message);
     TANDEM_CHECK(!stopping(), "the prefiller is shutting down");
+    TANDEM_CHECK(!cancelled(job.request_id), "the request was aborted (its client left the proxy)");
     TANDEM_CHECK(Clock::now() + pause < deadline,
                  "the decoder's transfer buffer stayed full for pd_transfer_timeout_sec ({})",
                  response->message);

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "transfer/kv_connector_config.h"
@@ -50,6 +51,10 @@ class SenderChannel {
   // Thread-safe; returns at once. Jobs whose bytes would take the queued total past
   // pd_buffer_size (the sender's staging budget) fail at once (Abort to the proxy).
   void submit(TransferJob job);
+  // Thread-safe: drops the request's job if still queued, stops its retries for room if in
+  // flight (the decoder is told Abort), and drops a job for it submitted within the transfer
+  // timeout (its client left the proxy).
+  void cancel(const std::string& request_id);
   SenderChannelStats stats() const;
 
  private:
@@ -82,6 +87,7 @@ class SenderChannel {
   void abort_on_decoder(Lane& lane, const TransferJob& job, const std::string& reason);
   void notify_proxy(const WireMessage& message);
   bool stopping() const;
+  bool cancelled(const std::string& request_id) const;
 
   KvConnectorConfig config_;
   std::shared_ptr<Transport> transport_;
@@ -91,6 +97,8 @@ class SenderChannel {
   std::map<std::string, std::unique_ptr<Lane>> lanes_;  // by "host:init:alloc" ("" no decoder)
   uint64_t queued_bytes_ = 0;                           // bytes of queued and in-flight jobs
   bool stopping_ = false;
+  // Cancelled request ids, and until when a job submitted for one is dropped.
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> cancelled_;
 
   std::mutex proxy_mutex_;  // guards proxy_
   std::unique_ptr<Connection> proxy_;
