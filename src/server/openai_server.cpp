@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "server/metrics.h"
+#include "server/openai_errors.h"
 #include "server/openai_protocol.h"
 #include "server/request_fields.h"
 

@@ -222,6 +222,7 @@ uint64_t SenderChannel::transfer(Lane& lane, const TransferJob& job) {
   auto deadline = Clock::now() + config_.transfer_timeout;
   DecoderLinks& links = links_to(lane, *job.receiver, deadline);
   AllocResponse response = allocate(links, job, deadline);
+  lane.last_heard = Clock::now();  // it answered: alive (its heartbeats were read meanwhile)
   uint64_t written = 0;
   write_chunks(links, job, response, deadline, written);
   TransferDone done{job.request_id, {}};

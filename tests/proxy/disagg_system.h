@@ -9,9 +9,12 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <regex>
+
+#include <fmt/format.h>
 
 #include "fake_engines.h"
 #include "tandem_process.h"
@@ -36,11 +39,13 @@ inline std::string chat_template_file() {
   return path;
 }
 
-inline std::vector<std::string> serve_args(int port, const std::string& transfer_config) {
-  std::vector<std::string> args = {"serve", model_dir(), "--port", std::to_string(port),
+inline std::vector<std::string> serve_args(int port, const std::string& transfer_config,
+                                           const std::string& model = model_dir(),
+                                           const std::string& kv_cache_memory = "8MiB") {
+  std::vector<std::string> args = {"serve", model, "--port", std::to_string(port),
                                    "--enforce-eager", "--no-enable-prefix-caching",
                                    "--disable-log-requests", "--threads", "1",
-                                   "--kv-cache-memory", "8MiB", "--chat-template",
+                                   "--kv-cache-memory", kv_cache_memory, "--chat-template",
                                    chat_template_file()};
   if (!transfer_config.empty()) {
     args.push_back("--kv-transfer-config");
@@ -79,11 +84,31 @@ inline std::string get_metrics(int port) {
   return r ? r->body : "";
 }
 
+// `args` with each "--flag value" pair of `extra` applied: the flag's value replaced where `args`
+// has it (the commands refuse a repeated flag), else the pair appended.
+inline std::vector<std::string> with_flags(std::vector<std::string> args,
+                                           const std::vector<std::string>& extra) {
+  for (size_t i = 0; i + 1 < extra.size(); i += 2) {
+    auto it = std::find(args.begin(), args.end(), extra[i]);
+    if (it != args.end() && it + 1 != args.end()) {
+      *(it + 1) = extra[i + 1];
+    } else {
+      args.push_back(extra[i]);
+      args.push_back(extra[i + 1]);
+    }
+  }
+  return args;
+}
+
 // What differs between tests: extra environment for the engines and extra proxy flags.
 struct DisaggOptions {
-  std::vector<std::string> prefiller_env;  // NAME=VALUE, after the defaults (so they win)
+  std::vector<std::string> prefiller_env;  // NAME=VALUE, over the defaults
   std::vector<std::string> decoder_env;
-  std::vector<std::string> proxy_args;     // after the defaults (a repeated flag wins)
+  std::vector<std::string> proxy_args;     // "--flag value" pairs, over the defaults
+  std::vector<std::string> prefiller_args; // "--flag value" pairs for `tandem serve`
+  std::vector<std::string> decoder_args;
+  std::string model;                       // "": stories260K
+  std::string kv_cache_memory = "8MiB";    // each engine's --kv-cache-memory
   bool plain_server = true;                // also start a plain `tandem serve` for reference
 };
 
@@ -107,7 +132,7 @@ class DisaggSystem {
     }
     if (options_.plain_server) {
       plain_port_ = dead_port();
-      plain_ = std::make_unique<TandemProcess>(serve_args(plain_port_, ""));
+      plain_ = std::make_unique<TandemProcess>(serve_args(plain_port_, "", model(), options_.kv_cache_memory));
     }
     proxy_port_ = dead_port();
     start_proxy();
@@ -136,7 +161,10 @@ class DisaggSystem {
         "LMCACHE_PD_PEER_INIT_PORT=" + std::to_string(init_ports_[i]),
         "LMCACHE_PD_PEER_ALLOC_PORT=" + std::to_string(alloc_ports_[i])};
     env.insert(env.end(), options_.decoder_env.begin(), options_.decoder_env.end());
-    decoders_[i] = std::make_unique<TandemProcess>(serve_args(decoder_ports_[i], kConsumer), env);
+    std::vector<std::string> args = with_flags(
+        serve_args(decoder_ports_[i], kConsumer, model(), options_.kv_cache_memory),
+        options_.decoder_args);
+    decoders_[i] = std::make_unique<TandemProcess>(args, env);
   }
   void start_prefiller(int i) {
     std::vector<std::string> env = {
@@ -148,7 +176,10 @@ class DisaggSystem {
         "LMCACHE_PD_PROXY_HOST=127.0.0.1",
         "LMCACHE_PD_PROXY_PORT=" + std::to_string(notify_port_)};
     env.insert(env.end(), options_.prefiller_env.begin(), options_.prefiller_env.end());
-    prefillers_[i] = std::make_unique<TandemProcess>(serve_args(prefiller_ports_[i], kProducer), env);
+    std::vector<std::string> args = with_flags(
+        serve_args(prefiller_ports_[i], kProducer, model(), options_.kv_cache_memory),
+        options_.prefiller_args);
+    prefillers_[i] = std::make_unique<TandemProcess>(args, env);
   }
   // (Re)starts the proxy on its port.
   void start_proxy() {
@@ -160,8 +191,7 @@ class DisaggSystem {
         "--proxy-host", "127.0.0.1", "--proxy-port", std::to_string(notify_port_),
         "--transfer-timeout", "10", "--prefill-timeout", "30", "--decode-timeout", "30",
         "--stats-interval", "1"};
-    args.insert(args.end(), options_.proxy_args.begin(), options_.proxy_args.end());
-    proxy_ = std::make_unique<TandemProcess>(args);
+    proxy_ = std::make_unique<TandemProcess>(with_flags(args, options_.proxy_args));
   }
 
   int proxy_port() const { return proxy_port_; }
@@ -173,6 +203,7 @@ class DisaggSystem {
   TandemProcess& proxy() { return *proxy_; }
   size_t num_prefillers() const { return prefillers_.size(); }
   size_t num_decoders() const { return decoders_.size(); }
+  std::string model() const { return options_.model.empty() ? model_dir() : options_.model; }
 
  private:
   DisaggOptions options_;
@@ -249,6 +280,41 @@ inline Answer ask(int port, bool chat, const json& prompt, bool stream, int max_
   // A stream cut off without [DONE] (the proxy died) is an error too, not a short answer.
   if (!done) a.stream_error = true;
   return a;
+}
+
+// What an engine still holds: "" when nothing (no running request, no KV block in use and, on a
+// decoder, an empty transfer buffer).
+inline std::string held_by(const std::string& name, int port, bool decoder) {
+  std::string page = get_metrics(port);
+  std::string out;
+  for (const char* m : {"tandem:num_requests_running", "tandem:num_requests_waiting",
+                        "tandem:kv_blocks_used"}) {
+    if (metric(page, m) != 0) out += fmt::format("{} {} = {}; ", name, m, metric(page, m));
+  }
+  if (decoder && metric(page, "tandem:pd_buffer_bytes_used") != 0) {
+    out += fmt::format("{} pd_buffer_bytes_used = {}; ", name,
+                       metric(page, "tandem:pd_buffer_bytes_used"));
+  }
+  return out;
+}
+
+// Waits (up to `limit`) until no engine holds anything; "" or what is still held.
+inline std::string wait_until_drained(DisaggSystem& system,
+                                      std::chrono::seconds limit = std::chrono::seconds(20)) {
+  std::string held;
+  eventually(
+      [&] {
+        held.clear();
+        for (size_t i = 0; i < system.num_prefillers(); ++i) {
+          held += held_by("prefiller", system.prefiller_port(int(i)), false);
+        }
+        for (size_t i = 0; i < system.num_decoders(); ++i) {
+          held += held_by("decoder", system.decoder_port(int(i)), true);
+        }
+        return held.empty();
+      },
+      limit);
+  return held;
 }
 
 }  // namespace tandem::test

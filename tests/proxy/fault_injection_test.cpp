@@ -131,38 +131,10 @@ class Load {
   std::vector<std::thread> threads_;
 };
 
-// What an engine still holds: "" when nothing (no running request, no KV block in use and, on a
-// decoder, an empty transfer buffer).
-std::string held_by(const std::string& name, int port, bool decoder) {
-  std::string page = get_metrics(port);
-  std::string out;
-  for (const char* m : {"tandem:num_requests_running", "tandem:num_requests_waiting",
-                        "tandem:kv_blocks_used"}) {
-    if (metric(page, m) != 0) out += fmt::format("{} {} = {}; ", name, m, metric(page, m));
-  }
-  if (decoder && metric(page, "tandem:pd_buffer_bytes_used") != 0) {
-    out += fmt::format("{} pd_buffer_bytes_used = {}; ", name,
-                       metric(page, "tandem:pd_buffer_bytes_used"));
-  }
-  return out;
-}
-
-// Waits (up to the transfer timeout and then some) until no engine holds anything.
-std::string wait_until_drained(DisaggSystem& system) {
-  std::string held;
-  eventually(
-      [&] {
-        held.clear();
-        for (size_t i = 0; i < system.num_prefillers(); ++i) {
-          held += held_by("prefiller", system.prefiller_port(int(i)), false);
-        }
-        for (size_t i = 0; i < system.num_decoders(); ++i) {
-          held += held_by("decoder", system.decoder_port(int(i)), true);
-        }
-        return held.empty();
-      },
-      std::chrono::seconds(20));
-  return held;
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
 }
 
 // Whether the proxy's /health says the engine on `port` is healthy.
@@ -250,7 +222,7 @@ TEST_F(FaultInjection, HungDecoderIsFoundByHeartbeatAndRejoinsWhenResumed) {
   ASSERT_TRUE(eventually([&] { return !proxy_says_healthy(*system_, "decoder", port); }))
       << logs();
   EXPECT_TRUE(eventually([&] {
-    return system_->prefiller(0).log().find("no heartbeat") != std::string::npos;
+    return system_->prefiller(0).log().find("hung or dead") != std::string::npos;
   })) << "the prefiller's sender did not notice the silent decoder" << logs();
   Clock::time_point start = Clock::now();
   Answer refused = ask(system_->proxy_port(), false, "Once upon a time", false);
@@ -286,12 +258,9 @@ TEST_F(FaultInjection, TransferConnectionCutUnderLoad) {
   int cut = cut_tcp_connections(system_->prefiller(0).pid(), system_->decoder(0).pid());
   ASSERT_GT(cut, 0) << "no prefiller -> decoder TCP connection found";
   std::printf("cut %d connection(s)\n", cut);
-  EXPECT_TRUE(eventually([&] {
-    const std::string log = system_->prefiller(0).log();
-    return log.find("reconnecting to decoder") != std::string::npos ||
-           log.find("dropping the links") != std::string::npos;
-  })) << "the sender did not notice the cut" << logs();
   expect_recovered();
+  // The sender opened new connections to the decoder after the cut.
+  EXPECT_GE(count_of(system_->prefiller(0).log(), "kv sender: connected to decoder"), 2) << logs();
 }
 
 // The decoder's transfer buffer holds 3 chunks (64 KiB): a request needing more gets a clear
@@ -303,7 +272,7 @@ class SmallDecoderBuffer : public FaultInjection {
     DisaggOptions o = fault_options();
     o.decoder_env.push_back("LMCACHE_PD_BUFFER_SIZE=65536");
     o.prefiller_env.push_back("LMCACHE_PD_TRANSFER_TIMEOUT_SEC=20");
-    o.proxy_args.insert(o.proxy_args.end(), {"--transfer-timeout", "30"});
+    o.proxy_args = with_flags(o.proxy_args, {"--transfer-timeout", "30"});
     system_ = std::make_unique<DisaggSystem>(1, 1, o);
     ASSERT_EQ(system_->wait_ready(), "");
   }
