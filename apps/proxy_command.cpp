@@ -70,6 +70,12 @@ void add_options(CLI::App& app, ProxyFlags& f) {
   app.add_option("--threads", a.threads, "I/O threads")->capture_default_str();
   app.add_option("--stats-interval", a.stats_interval_s, "seconds between TTFT stats blocks")
       ->capture_default_str();
+  app.add_option("--health-check-interval", a.health_check_interval_s,
+                 "seconds between GET /health probes of every engine (0: none)")
+      ->capture_default_str();
+  app.add_option("--health-check-timeout", a.health_check_timeout_s,
+                 "seconds an engine has to answer a probe before it gets no new requests")
+      ->capture_default_str();
 }
 
 ProxyArgs resolve_lists(const CLI::App& app, ProxyFlags& f) {

@@ -2,7 +2,8 @@
 # Installs dependencies (Debian), builds, and runs every test suite with ctest. Where nvcc is
 # installed the CUDA backend is built too (-DTANDEM_CUDA=ON); its tests (label cuda) skip
 # themselves on a machine without a GPU and run for real through scripts/gpu_run.sh. Then the
-# fuzz targets run for a bounded time each (scripts/test_fuzz.sh).
+# sanitizer runs (scripts/test_sanitizers.sh) and the fuzz targets, each for a bounded time
+# (scripts/test_fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -10,4 +11,6 @@ CUDA_FLAGS=()
 if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then CUDA_FLAGS=(-DTANDEM_CUDA=ON); fi
 ./scripts/build.sh "${CUDA_FLAGS[@]}"
 (cd build && ctest --output-on-failure -j"$(nproc)")
+# ASan+UBSan over the CPU tests, TSan over the concurrency tests (CPU-only builds of their own).
+./scripts/test_sanitizers.sh
 ./scripts/test_fuzz.sh

@@ -23,7 +23,8 @@ namespace tandem::test {
 
 class TandemProcess {
  public:
-  // args: what follows `tandem`; env: extra NAME=VALUE entries.
+  // args: what follows `tandem`; env: extra NAME=VALUE entries (each replaces the inherited
+  // variable, or an earlier entry, of that name).
   TandemProcess(std::vector<std::string> args, std::vector<std::string> env = {}) {
     log_path_ = (make_temp_dir("tandem-" + args.front()) / "stderr.log").string();
     std::vector<std::string> argv = {TANDEM_BINARY_PATH};
@@ -33,7 +34,12 @@ class TandemProcess {
     cargv.push_back(nullptr);
     std::vector<std::string> envs;
     for (char** e = environ; *e; ++e) envs.emplace_back(*e);
-    envs.insert(envs.end(), env.begin(), env.end());
+    // A later NAME=VALUE replaces an earlier one (getenv would see only the first).
+    for (const std::string& entry : env) {
+      std::string name = entry.substr(0, entry.find('=') + 1);
+      std::erase_if(envs, [&](const std::string& e) { return e.rfind(name, 0) == 0; });
+      envs.push_back(entry);
+    }
     std::vector<char*> cenv;
     for (auto& e : envs) cenv.push_back(e.data());
     cenv.push_back(nullptr);
@@ -86,6 +92,12 @@ class TandemProcess {
     return exited_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1;
   }
   std::string log() const { return read_text_file(log_path_); }
+  pid_t pid() const { return pid_; }
+  // Sends `sig` (SIGSTOP/SIGCONT: a hung process and its recovery) if the process still runs.
+  void send_signal(int sig) {
+    if (pid_ > 0 && !has_exited()) kill(pid_, sig);
+  }
+  bool running() { return pid_ > 0 && !has_exited(); }
 
  private:
   bool has_exited() {

@@ -242,6 +242,16 @@ const KeySpec kKeys[] = {
        c.pd_transfer_timeout_sec = read_float(v, 0);
        if (c.pd_transfer_timeout_sec <= 0) bad_value(v, "a positive number of seconds");
      }},
+    {"pd_heartbeat_interval_sec",
+     [](const RawValue& v, LmCacheConfig& c) {
+       c.pd_heartbeat_interval_sec = read_float(v, 0);
+       if (c.pd_heartbeat_interval_sec <= 0) bad_value(v, "a positive number of seconds");
+     }},
+    {"pd_heartbeat_timeout_sec",
+     [](const RawValue& v, LmCacheConfig& c) {
+       c.pd_heartbeat_timeout_sec = read_float(v, 0);
+       if (c.pd_heartbeat_timeout_sec <= 0) bad_value(v, "a positive number of seconds");
+     }},
 };
 
 struct Alias {

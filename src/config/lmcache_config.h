@@ -43,6 +43,11 @@ struct LmCacheConfig {
   // Tandem's key: the hosts a receiver accepts KV senders from ("*": any). Unset: loopback and
   // the hosts this config names (pd_peer_host, pd_proxy_host).
   std::vector<std::string> pd_allowed_peer_hosts;
+  // Tandem's liveness checks on the transfer channel (not LMCache keys): each side sends a
+  // Heartbeat this often, and closes a connection whose peer has been silent this long (a hung
+  // or dead sender's pages are freed; a hung decoder fails the transfer at once).
+  double pd_heartbeat_interval_sec = 1.0;
+  double pd_heartbeat_timeout_sec = 5.0;
 
   std::string source;                 // "LMCache config <file>" or "... from the environment"
   std::vector<std::string> warnings;  // unknown keys etc., also logged when loading

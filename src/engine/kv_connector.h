@@ -4,6 +4,7 @@
 // own threads, so no hook waits for a peer.
 #pragma once
 #include <cstdint>
+#include <string>
 
 namespace tandem {
 
@@ -39,6 +40,10 @@ class KvConnector {
   virtual void on_prompt_computed(const Sequence& seq) = 0;
   // The sequence finished (stop, length, abort or error).
   virtual void on_finished(const Sequence& seq) = 0;
+  // Thread-safe. Transfer `transfer_id` is abandoned (the proxy's client left): drop its KV —
+  // a sender its queued or waiting job (and any job for it that comes later), a receiver its
+  // pages (at once, or as soon as the sender finishes writing them).
+  virtual void abort_transfer(const std::string& transfer_id) = 0;
 
   [[nodiscard]] virtual KvConnectorStats stats() const = 0;
 };

@@ -40,7 +40,10 @@ struct AddTask {
 struct AbortTask {
   std::string request_id;
 };
-using Task = std::variant<AddTask, AbortTask>;
+struct AbortTransferTask {
+  std::string transfer_id;
+};
+using Task = std::variant<AddTask, AbortTask, AbortTransferTask>;
 
 // The model on the configured device (CPU: the f32 oracle; CUDA: bf16 on the GPU).
 std::unique_ptr<ModelBackend> load_backend(const EngineConfig& config, ThreadPool& pool) {
@@ -237,6 +240,15 @@ void LlmEngine::Impl::loop() {
 
 void LlmEngine::Impl::handle(Task& task) {
   if (auto* add_task = std::get_if<AddTask>(&task)) return add(*add_task);
+  if (auto* abort_transfer = std::get_if<AbortTransferTask>(&task)) {
+    const std::string& transfer_id = abort_transfer->transfer_id;
+    for (const std::string& id : scheduler.ids_of_transfer(transfer_id)) {
+      if (auto seq = scheduler.abort(id)) emit(*seq, std::nullopt);
+    }
+    // After the sequences: a prompt computed just before this task has its job queued by now.
+    if (connector) connector->abort_transfer(transfer_id);
+    return;
+  }
   const std::string& id = std::get<AbortTask>(task).request_id;
   if (auto seq = scheduler.abort(id)) emit(*seq, std::nullopt);
 }
@@ -402,6 +414,15 @@ void LlmEngine::add_request(EngineRequest request, std::shared_ptr<RequestStream
   if (stream) {
     stream->push(aborted_output());  // the engine has stopped
     return;
+  }
+  impl_->cv.notify_one();
+}
+
+void LlmEngine::abort_transfer(const std::string& transfer_id) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->stopping) return;
+    impl_->tasks.push_back(AbortTransferTask{transfer_id});
   }
   impl_->cv.notify_one();
 }

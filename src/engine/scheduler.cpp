@@ -198,4 +198,17 @@ std::vector<std::unique_ptr<Sequence>> Scheduler::update(const SchedulerOutput& 
   return finished;
 }
 
+std::vector<std::string> Scheduler::ids_of_transfer(const std::string& transfer_id) const {
+  std::vector<std::string> ids;
+  auto check = [&](const std::unique_ptr<Sequence>& seq) {
+    if (seq->kv_transfer && seq->kv_transfer->disagg_spec &&
+        seq->kv_transfer->disagg_spec->req_id == transfer_id) {
+      ids.push_back(seq->request_id);
+    }
+  };
+  for (const auto& seq : waiting_) check(seq);
+  for (const auto& seq : running_) check(seq);
+  return ids;
+}
+
 }  // namespace tandem

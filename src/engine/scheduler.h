@@ -60,6 +60,8 @@ class Scheduler {
   std::unique_ptr<Sequence> abort(const std::string& request_id,
                                   FinishReason reason = FinishReason::kAbort,
                                   std::string error = {});
+  // The ids of the live sequences whose kv_transfer_params name transfer `transfer_id`.
+  std::vector<std::string> ids_of_transfer(const std::string& transfer_id) const;
   // Finishes every live sequence with `reason` and returns them (engine shutdown or failure).
   std::vector<std::unique_ptr<Sequence>> abort_all(FinishReason reason = FinishReason::kAbort,
                                                    const std::string& error = {});

@@ -9,7 +9,8 @@ BackendPool::BackendPool(std::vector<std::string> names, RoutingPolicy policy,
       policy_(policy),
       rest_(rest_after_failure),
       in_flight_(names_.size(), 0),
-      rest_until_(names_.size(), Clock::time_point{}) {}
+      rest_until_(names_.size(), Clock::time_point{}),
+      healthy_(names_.size(), true) {}
 
 BackendPool::Lease& BackendPool::Lease::operator=(Lease&& other) noexcept {
   if (this != &other) {
@@ -32,7 +33,7 @@ std::optional<size_t> BackendPool::choose(bool include_resting) {
   const size_t n = names_.size();
   if (n == 0) return std::nullopt;
   Clock::time_point now = Clock::now();
-  auto usable = [&](size_t i) { return include_resting || now >= rest_until_[i]; };
+  auto usable = [&](size_t i) { return include_resting || (healthy_[i] && now >= rest_until_[i]); };
   std::optional<size_t> best;
   for (size_t k = 0; k < n; ++k) {
     size_t i = (next_ + k) % n;
@@ -71,6 +72,19 @@ void BackendPool::mark_failed(size_t index) {
 void BackendPool::mark_ok(size_t index) {
   std::lock_guard lock(mutex_);
   rest_until_[index] = Clock::time_point{};
+}
+
+bool BackendPool::set_healthy(size_t index, bool healthy) {
+  std::lock_guard lock(mutex_);
+  if (healthy) rest_until_[index] = Clock::time_point{};  // it answers: no need to rest
+  if (healthy_[index] == healthy) return false;
+  healthy_[index] = healthy;
+  return true;
+}
+
+bool BackendPool::is_healthy(size_t index) const {
+  std::lock_guard lock(mutex_);
+  return healthy_[index];
 }
 
 size_t BackendPool::in_flight(size_t index) const {

@@ -1,7 +1,7 @@
 // BackendPool: the engines of one role (prefillers or decoders) and the choice of one per
 // request — round-robin, or least-loaded (fewest requests in flight) — skipping an engine that
-// refused a connection until its rest is over, so survivors keep serving and a restarted
-// engine rejoins by itself. Thread-safe.
+// refused a connection until its rest is over, or that failed its last health probe (a dead or
+// hung engine), so survivors keep serving and a restarted engine rejoins by itself. Thread-safe.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -49,6 +49,10 @@ class BackendPool {
   // A connection to engine `index` failed: it rests; a success ends its rest.
   void mark_failed(size_t index);
   void mark_ok(size_t index);
+  // The health monitor's verdict: an unhealthy engine gets no new requests until a probe
+  // succeeds again. Returns whether the verdict changed.
+  bool set_healthy(size_t index, bool healthy);
+  bool is_healthy(size_t index) const;
 
   size_t size() const { return names_.size(); }
   const std::string& name(size_t index) const { return names_[index]; }
@@ -64,6 +68,7 @@ class BackendPool {
   size_t next_ = 0;                         // round-robin cursor
   std::vector<size_t> in_flight_;           // (size) requests holding a lease
   std::vector<Clock::time_point> rest_until_;  // (size) resting while now < this
+  std::vector<bool> healthy_;                  // (size) the last health probe's verdict
 };
 
 }  // namespace tandem

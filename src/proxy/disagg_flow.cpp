@@ -2,6 +2,7 @@
 #include "proxy/disagg_flow.h"
 
 #include "core/logging.h"
+#include "proxy/engine_abort.h"
 
 namespace tandem {
 namespace {
@@ -91,6 +92,7 @@ Task<bool> DisaggFlow::run() {
   ctx_.hub.forget(id_);
   ctx_.metrics.request_finished();
   if (client_left || watch_->client_gone()) {
+    abort_on_engines();
     ctx_.metrics.error(ProxyErrorKind::kClientDisconnected);
     log_info("request {}: the client left; upstream calls closed", id_);
     co_return false;
@@ -120,6 +122,15 @@ Task<bool> DisaggFlow::run() {
   co_return keep_alive;
 }
 
+void DisaggFlow::abort_on_engines() const {
+  if (!prefiller_) return;  // nothing reached an engine
+  SteadyClock::time_point deadline = SteadyClock::now() + ctx_.config.connect_timeout;
+  send_abort_transfer(watch_->executor(), *prefiller_, engine_name("prefiller", *prefiller_), id_,
+                      upstream_headers(), deadline);
+  send_abort_transfer(watch_->executor(), *decoder_, engine_name("decoder", *decoder_), id_,
+                      upstream_headers(), deadline);
+}
+
 Task<void> DisaggFlow::serve() {
   id_ = new_request_id();
   nlohmann::json body = parse_client_body(request_.body);
@@ -127,14 +138,14 @@ Task<void> DisaggFlow::serve() {
   std::optional<BackendPool::Lease> prefiller = ctx_.prefillers.pick();
   if (!prefiller) {
     throw ProxyFailure(HttpStatus::kServiceUnavailable, ProxyErrorKind::kNoBackend,
-                       fmt::format("no prefiller available: all {} failed their last connection "
+                       fmt::format("no prefiller available: all {} failed their last connection or health probe "
                                    "(each is retried after {} ms)",
                                    ctx_.prefillers.size(), ctx_.config.backend_retry.count()));
   }
   std::optional<BackendPool::Lease> decoder = ctx_.decoders.pick();
   if (!decoder) {
     throw ProxyFailure(HttpStatus::kServiceUnavailable, ProxyErrorKind::kNoBackend,
-                       fmt::format("no decoder available: all {} failed their last connection "
+                       fmt::format("no decoder available: all {} failed their last connection or health probe "
                                    "(each is retried after {} ms)",
                                    ctx_.decoders.size(), ctx_.config.backend_retry.count()));
   }
@@ -151,6 +162,8 @@ Task<void> DisaggFlow::serve() {
   ctx_.metrics.observe(ProxyStage::kQueue, seconds_since(request_.received));
   std::optional<ProxyFailure> transfer_failed;
   const nlohmann::json prefill_body = make_prefill_body(body, request_.endpoint, id_, decode_endpoint);
+  prefiller_ = &prefill_endpoint;
+  decoder_ = &decode_endpoint.http;
   co_await prefill(prefill_body, prefill_endpoint, prefiller->index());
   if (passed_through_) co_return;
   prefiller->release();

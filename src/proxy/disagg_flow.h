@@ -5,7 +5,8 @@
 // decoder the original request and pass its answer through — SSE piece by piece, or whole.
 // Failures become OpenAI-style errors: the prefiller's 4xx passed through, 502 for an
 // unreachable/failing/aborting engine, 504 for a timeout, 503 when no engine is available; a
-// decoder lost mid-stream ends the stream with an error event.
+// decoder lost mid-stream ends the stream with an error event. A client that leaves at any phase
+// closes the upstream call in progress and is reported to both engines (send_abort_transfer).
 #pragma once
 #include <memory>
 #include <string>
@@ -76,6 +77,8 @@ class DisaggFlow {
   [[noreturn]] void fail_upstream(const UpstreamFailure& failure, ProxyErrorKind unreachable,
                                   ProxyErrorKind broken, ProxyErrorKind timeout);
   SteadyClock::time_point connect_deadline(SteadyClock::time_point call_deadline) const;
+  // The client left after the prefill went out: both engines are told to drop the request.
+  void abort_on_engines() const;
 
   ProxyContext& ctx_;
   ClientRequest request_;
@@ -84,6 +87,10 @@ class DisaggFlow {
   std::string id_;
   bool passed_through_ = false;  // an engine's own error answer went to the client
   SteadyClock::time_point prefill_answered_;
+  // The engines of the request, once the prefill has gone out (then a client who leaves is
+  // reported to both); owned by the config.
+  const HttpEndpoint* prefiller_ = nullptr;
+  const HttpEndpoint* decoder_ = nullptr;
 };
 
 }  // namespace tandem

@@ -149,6 +149,10 @@ ProxyConfig build_proxy_config(const ProxyArgs& a) {
   c.transfer_timeout = checked_seconds(a.transfer_timeout_s, "--transfer-timeout");
   c.decode_timeout = checked_seconds(a.decode_timeout_s, "--decode-timeout");
   c.stats_interval = checked_seconds(a.stats_interval_s, "--stats-interval");
+  c.health_interval = a.health_check_interval_s == 0
+                          ? std::chrono::milliseconds(0)
+                          : checked_seconds(a.health_check_interval_s, "--health-check-interval");
+  c.health_timeout = checked_seconds(a.health_check_timeout_s, "--health-check-timeout");
   TANDEM_CHECK(!a.api_key || !a.api_key->empty(), "--api-key: empty");
   TANDEM_CHECK(!a.engine_api_key || !a.engine_api_key->empty(), "--engine-api-key: empty");
   c.client_api_key = a.api_key;

@@ -51,6 +51,8 @@ struct ProxyArgs {
   std::optional<std::string> engine_api_key;  // sent to the engines instead of api_key
   int threads = 4;
   double stats_interval_s = 5;
+  double health_check_interval_s = 2;  // 0: no health probes
+  double health_check_timeout_s = 5;
 };
 
 struct ProxyConfig {
@@ -66,6 +68,10 @@ struct ProxyConfig {
   std::chrono::milliseconds decode_timeout{300'000};    // decoder silence (headers, next chunk)
   std::chrono::milliseconds connect_timeout{5'000};     // TCP connect to an engine
   std::chrono::milliseconds backend_retry{2'000};       // a backend that refused rests this long
+  // GET /health to every engine this often (0: never); an engine that fails to answer 200 within
+  // health_timeout gets no new requests until a probe succeeds (a dead or hung engine).
+  std::chrono::milliseconds health_interval{2'000};
+  std::chrono::milliseconds health_timeout{5'000};
   std::optional<std::string> api_key;  // sent upstream as "Authorization: Bearer KEY"
   // Clients must send "Authorization: Bearer KEY" (all but /health); unset: anyone may call.
   std::optional<std::string> client_api_key;

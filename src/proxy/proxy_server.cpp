@@ -44,6 +44,7 @@ ProxyServer::ProxyServer(ProxyConfig config, StatsSink print_stats)
       hub_(config_.transfer_timeout * 2),
       prefillers_(backend_names(config_, true), config_.routing, config_.backend_retry),
       decoders_(backend_names(config_, false), config_.routing, config_.backend_retry),
+      health_(config_, prefillers_, decoders_),
       ioc_(config_.threads),
       acceptor_(ioc_),
       stats_timer_(ioc_) {
@@ -95,6 +96,7 @@ void ProxyServer::start() {
   port_ = acceptor_.local_endpoint().port();
   net::co_spawn(ioc_, accept_loop(), net::detached);
   net::co_spawn(ioc_, stats_loop(), net::detached);
+  health_.start(net::make_strand(ioc_));
   for (int i = 0; i < config_.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
 }
 
@@ -185,6 +187,11 @@ Task<bool> ProxyServer::dispatch(beast::tcp_stream& stream, beast::flat_buffer& 
     health["status"] = "ok";
     health["prefillers"] = prefillers_.size();
     health["decoders"] = decoders_.size();
+    // Each engine's last health-probe verdict (all true when probing is off).
+    nlohmann::json healthy = nlohmann::json::object();
+    for (size_t i = 0; i < prefillers_.size(); ++i) healthy[prefillers_.name(i)] = prefillers_.is_healthy(i);
+    for (size_t i = 0; i < decoders_.size(); ++i) healthy[decoders_.name(i)] = decoders_.is_healthy(i);
+    health["engines_healthy"] = healthy;
     const std::string content_type = "application/json";
     const std::string body = health.dump();
     co_await writer.write_full(200, content_type, body, keep_alive);

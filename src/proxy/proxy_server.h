@@ -2,7 +2,8 @@
 // threads, one strand per client connection, so 1,000 concurrent streams cost sockets, not
 // threads) and the UCX notification listener. Routes /v1/completions and
 // /v1/chat/completions through DisaggFlow, serves /health, /metrics and /v1/models (passed
-// through to a decoder), and prints the reference's TTFT block every stats interval.
+// through to a decoder), probes every engine's /health (HealthMonitor), and prints the
+// reference's TTFT block every stats interval.
 #pragma once
 #include <functional>
 #include <memory>
@@ -16,6 +17,7 @@
 
 #include "proxy/async_io.h"
 #include "proxy/backend_pool.h"
+#include "proxy/health_monitor.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_metrics.h"
 #include "proxy/transfer_notifications.h"
@@ -64,6 +66,7 @@ class ProxyServer {
   TtftStats stats_;
   BackendPool prefillers_;
   BackendPool decoders_;
+  HealthMonitor health_;  // probes prefillers_ and decoders_
   net::io_context ioc_;
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<NotificationListener> listener_;  // uses transport_ and hub_

@@ -17,6 +17,8 @@ class EngineClient {
   virtual void add_request(EngineRequest request, std::shared_ptr<RequestStream> stream) = 0;
   // Thread-safe; unknown or finished ids are ignored.
   virtual void abort_request(const std::string& request_id) = 0;
+  // Thread-safe; the requests of KV transfer `transfer_id` and the transfer itself are dropped.
+  virtual void abort_transfer(const std::string& transfer_id) = 0;
   [[nodiscard]] virtual EngineStats stats() const = 0;
 };
 
@@ -27,6 +29,9 @@ class LlmEngineClient final : public EngineClient {
     engine_.add_request(std::move(request), std::move(stream));
   }
   void abort_request(const std::string& request_id) override { engine_.abort_request(request_id); }
+  void abort_transfer(const std::string& transfer_id) override {
+    engine_.abort_transfer(transfer_id);
+  }
   EngineStats stats() const override { return engine_.stats(); }
 
  private:

@@ -1,9 +1,12 @@
-// OpenAiServer: routes, and the small endpoints (models, health, metrics, version).
+// OpenAiServer: routes, and the small endpoints (models, health, metrics, version, and the
+// proxy's abort_transfer).
 #include "server/openai_server.h"
 
 #include "core/error.h"
 #include "server/metrics.h"
+#include "server/openai_errors.h"
 #include "server/openai_protocol.h"
+#include "server/request_fields.h"
 
 namespace tandem {
 
@@ -43,6 +46,9 @@ void OpenAiServer::add_routes() {
   http_.post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) {
     tokenize_.detokenize(req, res);
   });
+  http_.post("/tandem/abort_transfer", [this](const httplib::Request& req, httplib::Response& res) {
+    abort_transfer(req, res);
+  });
   http_.get("/v1/models", [this](const httplib::Request&, httplib::Response& res) { models(res); });
   http_.get("/metrics", [this](const httplib::Request&, httplib::Response& res) { metrics(res); });
   http_.get("/health", [](const httplib::Request&, httplib::Response& res) { res.status = 200; });
@@ -64,6 +70,20 @@ void OpenAiServer::models(httplib::Response& res) const {
   }
   res.set_content(dump_json(OrderedJson{{"object", "list"}, {"data", std::move(data)}}),
                   "application/json");
+}
+
+// The proxy calls this when a client disconnects mid-request, on the prefiller and the decoder
+// alike: the requests carrying the transfer id stop, and its KV (queued, in flight or received)
+// is freed at once rather than at pd_transfer_timeout_sec.
+void OpenAiServer::abort_transfer(const httplib::Request& req, httplib::Response& res) const {
+  OrderedJson body = parse_json_object(req.body);
+  RequestFields fields(body);
+  std::optional<std::string> id = fields.string("req_id");
+  if (!id || id->empty() || id->size() > 256) {
+    fail_param("req_id", "'req_id' must be a transfer id of 1 to 256 characters");
+  }
+  ctx_.engine->abort_transfer(*id);
+  res.set_content(dump_json(OrderedJson{{"req_id", *id}, {"aborted", true}}), "application/json");
 }
 
 void OpenAiServer::metrics(httplib::Response& res) const {

@@ -33,6 +33,8 @@ class OpenAiServer {
   void add_routes();
   void models(httplib::Response& res) const;
   void metrics(httplib::Response& res) const;
+  // POST /tandem/abort_transfer {"req_id": ID}: the proxy's client of transfer ID left.
+  void abort_transfer(const httplib::Request& req, httplib::Response& res) const;
 
   std::unique_ptr<ServerMetrics> metrics_;
   ServingContext ctx_;

@@ -78,6 +78,17 @@ std::optional<KvConnectorConfig> make_kv_connector_config(const KvTransferConfig
                c.pd_transfer_timeout_sec);
   out.transfer_timeout =
       std::chrono::milliseconds(int64_t(std::llround(c.pd_transfer_timeout_sec * 1000)));
+  TANDEM_CHECK(std::isfinite(c.pd_heartbeat_interval_sec) && std::isfinite(c.pd_heartbeat_timeout_sec) &&
+                   c.pd_heartbeat_interval_sec >= 0.01 &&
+                   c.pd_heartbeat_timeout_sec >= 2 * c.pd_heartbeat_interval_sec &&
+                   c.pd_heartbeat_timeout_sec <= 86400,
+               "{}: 'pd_heartbeat_timeout_sec' ({}) must be at least twice "
+               "'pd_heartbeat_interval_sec' ({}, at least 0.01) and at most 86400",
+               c.source, c.pd_heartbeat_timeout_sec, c.pd_heartbeat_interval_sec);
+  out.heartbeat_interval =
+      std::chrono::milliseconds(int64_t(std::llround(c.pd_heartbeat_interval_sec * 1000)));
+  out.heartbeat_timeout =
+      std::chrono::milliseconds(int64_t(std::llround(c.pd_heartbeat_timeout_sec * 1000)));
   if (c.pd_buffer_device == PdBufferDevice::kCuda) {
     log_warning(
         "{}: pd_buffer_device 'cuda' on the CPU engine: the transfer buffer lives in host "

@@ -36,7 +36,8 @@ KvReceiver::KvReceiver(const KvConnectorConfig& config, std::shared_ptr<Transpor
   server_ = std::make_unique<ReceiverServer>(
       *transport_, *buffer_, registry_,
       ReceiverServerParams{peer.host, peer.init_port, peer.alloc_port, config.peer_id, kPageSize,
-                           PeerAllowlist(config.allowed_peer_hosts, "pd_allowed_peer_hosts")});
+                           PeerAllowlist(config.allowed_peer_hosts, "pd_allowed_peer_hosts"),
+                           config.heartbeat_interval, config.heartbeat_timeout});
   log_info("kv receiver: {} MiB transfer buffer, init port {}, alloc port {}, chunk_size {}",
            buffer_->size() >> 20, init_port(), alloc_port(), config.chunk_size);
 }
@@ -102,6 +103,12 @@ void KvReceiver::release_transfer(const Sequence& seq) {
 }
 
 void KvReceiver::on_finished(const Sequence& seq) { release_transfer(seq); }
+
+void KvReceiver::abort_transfer(const std::string& transfer_id) {
+  if (registry_.abandon(transfer_id, ReceiverRegistry::Clock::now())) {
+    log_info("kv receiver: transfer {} abandoned (its client left); its pages are freed", transfer_id);
+  }
+}
 
 KvConnectorStats KvReceiver::stats() const {
   ReceiverRegistryStats s = registry_.stats();

@@ -35,6 +35,7 @@ class KvReceiver final : public KvConnector {
   int load(const Sequence& seq, int num_computed, int num_tokens) override;
   void on_prompt_computed(const Sequence&) override {}
   void on_finished(const Sequence& seq) override;
+  void abort_transfer(const std::string& transfer_id) override;
   KvConnectorStats stats() const override;
 
  private:

@@ -26,6 +26,7 @@ class KvSender final : public KvConnector {
   int load(const Sequence&, int, int) override { return 0; }
   void on_prompt_computed(const Sequence& seq) override;
   void on_finished(const Sequence&) override {}
+  void abort_transfer(const std::string& transfer_id) override { channel_.cancel(transfer_id); }
   KvConnectorStats stats() const override;
 
  private:

@@ -25,6 +25,12 @@ AllocResponse ReceiverRegistry::allocate(const AllocRequest& request, Clock::tim
                    "this receiver's");
   }
   std::lock_guard lock(mutex_);
+  auto abandoned = abandoned_.find(request.request_id);
+  if (abandoned != abandoned_.end() && now < abandoned->second) {
+    return refusal(request, AllocStatus::kError,
+                   fmt::format("request {} was aborted (its client left the proxy)",
+                               request.request_id));
+  }
   AllocResponse response{request.request_id, AllocStatus::kOk, {}, ""};
   std::vector<uint64_t> sizes;  // (chunks to write) bytes
   uint64_t total = 0;
@@ -71,6 +77,11 @@ bool ReceiverRegistry::complete(const TransferDone& done) {
   ++transfers_received_;
   auto it = held_.find(done.request_id);
   if (it == held_.end()) return false;
+  if (it->second.abandoned) {  // written for a client that left: nobody will load it
+    forget_chunks(done.request_id);
+    buffer_.release(done.request_id);
+    return false;
+  }
   it->second.state = TransferState::kDone;
   for (const HeldChunk& chunk : it->second.chunks) {
     // Only chunks the sender says it wrote; a chunk it skipped stays unloadable.
@@ -110,6 +121,22 @@ bool ReceiverRegistry::release_if_writing(std::string_view request_id) {
 bool ReceiverRegistry::release(std::string_view request_id) {
   std::lock_guard lock(mutex_);
   std::string id(request_id);
+  forget_chunks(id);
+  return buffer_.release(id);
+}
+
+bool ReceiverRegistry::abandon(std::string_view request_id, Clock::time_point now) {
+  std::lock_guard lock(mutex_);
+  std::string id(request_id);
+  std::erase_if(abandoned_, [&](const auto& entry) { return entry.second <= now; });
+  abandoned_[id] = now + timeout_;
+  auto it = held_.find(id);
+  if (it == held_.end()) return false;
+  if (it->second.state == TransferState::kWriting) {
+    // Its sender may still be putting bytes into these pages: they must not be reused yet.
+    it->second.abandoned = true;
+    return true;
+  }
   forget_chunks(id);
   return buffer_.release(id);
 }

@@ -2,7 +2,8 @@
 // which pages of the transfer buffer (TransferBuffer), which chunk (by hash) lives where, and
 // whether its bytes have arrived (TransferDone). It answers AllocRequests (room, "already
 // present", full, or an error) and finds the longest run of a prompt's chunks that can be
-// loaded. Pages come back on load, Abort or timeout. Offsets only; thread-safe.
+// loaded. Pages come back on load, Abort, abandonment (the client left) or timeout. Offsets only;
+// thread-safe.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -55,6 +56,10 @@ class ReceiverRegistry {
   bool release_if_writing(std::string_view request_id);
   // Frees the request's pages (loaded, aborted or finished); false if it held none.
   bool release(std::string_view request_id);
+  // The request's client left the proxy: its pages go now, or — while its sender still writes
+  // them — as soon as its TransferDone arrives; an AllocRequest for it within the timeout is
+  // refused. Returns whether it held pages.
+  bool abandon(std::string_view request_id, Clock::time_point now);
   // Frees the requests whose pages waited past the timeout; returns their ids.
   std::vector<std::string> reap(Clock::time_point now);
 
@@ -75,6 +80,7 @@ class ReceiverRegistry {
   struct Holding {
     std::vector<HeldChunk> chunks;
     TransferState state = TransferState::kWriting;
+    bool abandoned = false;  // free on TransferDone instead of making the chunks loadable
   };
   struct ReadyChunk {
     std::string request_id;  // whose pages hold it
@@ -88,6 +94,8 @@ class ReceiverRegistry {
   std::chrono::milliseconds timeout_;
   std::unordered_map<std::string, Holding> held_;                     // by request id
   std::unordered_map<BlockHash, ReadyChunk, BlockHashHasher> ready_;  // arrived, by hash
+  // Abandoned request ids and until when an AllocRequest for one is refused.
+  std::unordered_map<std::string, Clock::time_point> abandoned_;
   uint64_t transfers_received_ = 0;
   mutable std::mutex mutex_;
 };

@@ -104,11 +104,29 @@ bool ReceiverServer::greet(Connection& connection, PortKind kind) {
 }
 
 void ReceiverServer::serve(Connection& connection, PortKind kind) {
+  using Clock = std::chrono::steady_clock;
   std::set<std::string> writing;
   try {
     if (!greet(connection, kind)) return;
+    Clock::time_point last_heard = Clock::now(), last_sent = Clock::now();
+    uint64_t beats = 0;
     while (!stopping_) {
       std::optional<WireMessage> message = recv_message(connection, kPollInterval);
+      Clock::time_point now = Clock::now();
+      if (message) last_heard = now;
+      // Liveness runs on the alloc port only: the init port carries one-sided puts, no messages.
+      if (kind == PortKind::kAlloc) {
+        if (now - last_heard > params_.heartbeat_timeout) {
+          log_warning("kv receiver: sender {} has been silent for {} ms (pd_heartbeat_timeout_sec): "
+                      "taken for hung or dead; closing its connection",
+                      connection.peer_name(), params_.heartbeat_timeout.count());
+          break;
+        }
+        if (now - last_sent >= params_.heartbeat_interval) {
+          send_message(connection, Heartbeat{++beats});
+          last_sent = now;
+        }
+      }
       if (!message || std::holds_alternative<Heartbeat>(*message)) continue;
       if (kind == PortKind::kAlloc) {
         serve_alloc_message(connection, *message, writing);

@@ -1,10 +1,13 @@
 // ReceiverServer: the decoder's side of the transfer channel. It listens on the init port
 // (Hello -> HelloAck announcing the registered buffer; senders then put into it) and the alloc
-// port (AllocRequest -> AllocResponse, TransferDone, Abort), one thread per listener and per
-// connection, and a reaper thread that frees pages nobody loaded within the timeout. Everything
+// port (AllocRequest -> AllocResponse, TransferDone, Abort, Heartbeats both ways), one thread per
+// listener and per connection, and a reaper thread that frees pages nobody loaded within the
+// timeout. A sender silent past the heartbeat timeout loses its connection, and with it the pages
+// it was still writing. Everything
 // about pages and chunks is the ReceiverRegistry's.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <list>
@@ -27,6 +30,10 @@ struct ReceiverServerParams {
   std::string peer_id;
   uint32_t page_size = 4096;  // as the registry's, announced in the HelloAck
   PeerAllowlist allowed_peers;  // who may connect (default: anyone)
+  // Liveness on the alloc port: a Heartbeat to the sender this often; a sender silent (no
+  // message, no Heartbeat) this long is taken for dead or hung, and its connection closed.
+  std::chrono::milliseconds heartbeat_interval{1000};
+  std::chrono::milliseconds heartbeat_timeout{5000};
 };
 
 class ReceiverServer {

@@ -26,15 +26,31 @@ std::string decoder_key(const ReceiverAddress& r) {
   return fmt::format("{}:{}:{}", r.host, r.init_port, r.alloc_port);
 }
 
-// The next message on `connection` that is not a Heartbeat; throws TransportError on timeout.
-WireMessage next_message(Connection& connection, Clock::time_point deadline, const char* what) {
+// The next message on `connection` that is not a Heartbeat; throws TransportError at the
+// deadline, or once the peer has sent nothing at all (not even a Heartbeat) for `silence` — a
+// live receiver sends one every pd_heartbeat_interval_sec, so silence means hung or dead.
+WireMessage next_message(Connection& connection, Clock::time_point deadline, const char* what,
+                         std::chrono::milliseconds silence = std::chrono::hours(24)) {
+  Clock::time_point last_heard = Clock::now();
   for (;;) {
-    if (Clock::now() >= deadline) {
+    Clock::time_point now = Clock::now();
+    if (now >= deadline) {
       throw TransportError(
           fmt::format("no {} from {} within the transfer timeout", what, connection.peer_name()));
     }
-    std::optional<WireMessage> m = recv_message(connection, remaining(deadline));
-    if (m && !std::holds_alternative<Heartbeat>(*m)) return std::move(*m);
+    if (now - last_heard >= silence) {
+      throw TransportError(fmt::format(
+          "no {} from {}: it has sent nothing, not even a heartbeat, for {} ms "
+          "(pd_heartbeat_timeout_sec); taken for hung or dead",
+          what, connection.peer_name(), silence.count()));
+    }
+    auto wait = std::min(remaining(deadline),
+                         std::chrono::duration_cast<std::chrono::milliseconds>(
+                             silence - (now - last_heard)) + 1ms);
+    std::optional<WireMessage> m = recv_message(connection, wait);
+    if (!m) continue;
+    last_heard = Clock::now();
+    if (!std::holds_alternative<Heartbeat>(*m)) return std::move(*m);
   }
 }
 
@@ -72,6 +88,10 @@ void SenderChannel::submit(TransferJob job) {
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;  // the engine has stopped before its connector: nothing comes
+    if (cancelled_.contains(job.request_id)) {
+      log_info("kv sender: transfer {} dropped: its client left", job.request_id);
+      return;
+    }
     if (job.failure.empty() && queued_bytes_ + job.bytes.size() > config_.buffer_bytes) {
       job.failure = fmt::format(
           "the prefiller's transfer staging is full: {} bytes queued, {} more asked, "
@@ -92,6 +112,27 @@ void SenderChannel::submit(TransferJob job) {
   cv_.notify_all();
 }
 
+void SenderChannel::cancel(const std::string& request_id) {
+  std::lock_guard lock(mutex_);
+  Clock::time_point now = Clock::now();
+  std::erase_if(cancelled_, [&](const auto& entry) { return entry.second <= now; });
+  cancelled_[request_id] = now + config_.transfer_timeout;
+  for (auto& [key, lane] : lanes_) {
+    auto it = std::find_if(lane->queue.begin(), lane->queue.end(),
+                           [&](const TransferJob& job) { return job.request_id == request_id; });
+    if (it == lane->queue.end()) continue;
+    queued_bytes_ -= it->bytes.size();
+    ++failures_;
+    lane->queue.erase(it);
+    log_info("kv sender: transfer {} dropped from the queue: its client left", request_id);
+  }
+}
+
+bool SenderChannel::cancelled(const std::string& request_id) const {
+  std::lock_guard lock(mutex_);
+  return cancelled_.contains(request_id);
+}
+
 bool SenderChannel::stopping() const {
   std::lock_guard lock(mutex_);
   return stopping_;
@@ -104,8 +145,14 @@ void SenderChannel::run(Lane& lane) {
     TransferJob job;
     {
       std::unique_lock lock(mutex_);
-      cv_.wait(lock, [&] { return stopping_ || !lane.queue.empty(); });
+      bool woken = cv_.wait_for(lock, config_.heartbeat_interval,
+                                [&] { return stopping_ || !lane.queue.empty(); });
       if (stopping_) break;
+      if (!woken) {
+        lock.unlock();
+        keep_alive(lane);
+        continue;
+      }
       job = std::move(lane.queue.front());
       lane.queue.pop_front();
     }
@@ -121,6 +168,28 @@ void SenderChannel::run(Lane& lane) {
   for (const TransferJob& job : left) {
     ++failures_;
     notify_proxy(Abort{job.request_id, "the prefiller is shutting down"});
+  }
+}
+
+// An idle lane's heartbeat: tells the decoder this sender is alive, reads the decoder's
+// heartbeats, and drops links to a decoder silent past the heartbeat timeout (the next job
+// reconnects, or fails at once if the decoder is gone).
+void SenderChannel::keep_alive(Lane& lane) {
+  DecoderLinks& links = lane.links;
+  if (!links.alloc) return;
+  try {
+    TANDEM_CHECK(!links.alloc->is_broken() && !links.init->is_broken(), "the connection broke");
+    send_message(*links.alloc, Heartbeat{++lane.beats});
+    while (std::optional<WireMessage> m = recv_message(*links.alloc, 0ms)) {
+      lane.last_heard = Clock::now();
+    }
+    TANDEM_CHECK(Clock::now() - lane.last_heard < config_.heartbeat_timeout,
+                 "no heartbeat for {} ms (pd_heartbeat_timeout_sec): hung or dead",
+                 config_.heartbeat_timeout.count());
+  } catch (const std::exception& e) {
+    log_warning("kv sender: dropping the links to decoder {}: {}", links.alloc->peer_name(),
+                e.what());
+    links = {};
   }
 }
 
@@ -153,6 +222,7 @@ uint64_t SenderChannel::transfer(Lane& lane, const TransferJob& job) {
   auto deadline = Clock::now() + config_.transfer_timeout;
   DecoderLinks& links = links_to(lane, *job.receiver, deadline);
   AllocResponse response = allocate(links, job, deadline);
+  lane.last_heard = Clock::now();  // it answered: alive (its heartbeats were read meanwhile)
   uint64_t written = 0;
   write_chunks(links, job, response, deadline, written);
   TransferDone done{job.request_id, {}};
@@ -184,6 +254,7 @@ SenderChannel::DecoderLinks& SenderChannel::links_to(Lane& lane, const ReceiverA
       transport_->connect(receiver.host, uint16_t(receiver.alloc_port), remaining(connect_by));
   greet(*fresh.alloc, config_.peer_id, connect_by);
   log_info("kv sender: connected to decoder {} ({} MiB buffer)", key, ack.buffer_size >> 20);
+  lane.last_heard = Clock::now();
   return links = std::move(fresh);
 }
 
@@ -193,7 +264,8 @@ AllocResponse SenderChannel::allocate(DecoderLinks& links, const TransferJob& jo
   auto pause = std::chrono::milliseconds(kFullRetryFirst);
   for (;;) {
     send_message(*links.alloc, request);
-    WireMessage reply = next_message(*links.alloc, deadline, "AllocResponse");
+    WireMessage reply =
+        next_message(*links.alloc, deadline, "AllocResponse", config_.heartbeat_timeout);
     const auto* response = std::get_if<AllocResponse>(&reply);
     TANDEM_CHECK(response != nullptr && response->request_id == job.request_id,
                  "decoder answered an AllocRequest for {} with an unexpected {}", job.request_id,
@@ -207,6 +279,7 @@ AllocResponse SenderChannel::allocate(DecoderLinks& links, const TransferJob& jo
     TANDEM_CHECK(response->status == AllocStatus::kFull, "decoder refused the transfer: {}",
                  response->message);
     TANDEM_CHECK(!stopping(), "the prefiller is shutting down");
+    TANDEM_CHECK(!cancelled(job.request_id), "the request was aborted (its client left the proxy)");
     TANDEM_CHECK(Clock::now() + pause < deadline,
                  "the decoder's transfer buffer stayed full for pd_transfer_timeout_sec ({})",
                  response->message);

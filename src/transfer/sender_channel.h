@@ -3,9 +3,12 @@
 // alloc port for room (retrying while the buffer is full, up to the transfer timeout), writes the
 // chunks with a few large puts over the init connection, flushes, and sends TransferDone to the
 // decoder and to the proxy — or Abort to both on any failure. Connections are opened lazily, one
-// pair per decoder, kept for later jobs and reopened once broken.
+// pair per decoder, kept for later jobs and reopened once broken. Heartbeats go both ways on the
+// alloc connection (every pd_heartbeat_interval_sec while idle); a decoder silent past
+// pd_heartbeat_timeout_sec is taken for hung or dead, failing its transfer at once.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -14,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "transfer/kv_connector_config.h"
@@ -47,6 +51,10 @@ class SenderChannel {
   // Thread-safe; returns at once. Jobs whose bytes would take the queued total past
   // pd_buffer_size (the sender's staging budget) fail at once (Abort to the proxy).
   void submit(TransferJob job);
+  // Thread-safe: drops the request's job if still queued, stops its retries for room if in
+  // flight (the decoder is told Abort), and drops a job for it submitted within the transfer
+  // timeout (its client left the proxy).
+  void cancel(const std::string& request_id);
   SenderChannelStats stats() const;
 
  private:
@@ -59,11 +67,14 @@ class SenderChannel {
   struct Lane {
     std::deque<TransferJob> queue;  // guarded by mutex_
     DecoderLinks links;             // the lane's thread only
+    std::chrono::steady_clock::time_point last_heard;  // the decoder's last message (lane thread)
+    uint64_t beats = 0;                                 // Heartbeats sent (lane thread)
     std::jthread thread;
   };
 
   void run(Lane& lane);
   void process(Lane& lane, TransferJob& job);
+  void keep_alive(Lane& lane);
   // Throws on failure; returns the bytes written.
   uint64_t transfer(Lane& lane, const TransferJob& job);
   AllocResponse allocate(DecoderLinks& links, const TransferJob& job,
@@ -76,6 +87,7 @@ class SenderChannel {
   void abort_on_decoder(Lane& lane, const TransferJob& job, const std::string& reason);
   void notify_proxy(const WireMessage& message);
   bool stopping() const;
+  bool cancelled(const std::string& request_id) const;
 
   KvConnectorConfig config_;
   std::shared_ptr<Transport> transport_;
@@ -85,6 +97,8 @@ class SenderChannel {
   std::map<std::string, std::unique_ptr<Lane>> lanes_;  // by "host:init:alloc" ("" no decoder)
   uint64_t queued_bytes_ = 0;                           // bytes of queued and in-flight jobs
   bool stopping_ = false;
+  // Cancelled request ids, and until when a job submitted for one is dropped.
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> cancelled_;
 
   std::mutex proxy_mutex_;  // guards proxy_
   std::unique_ptr<Connection> proxy_;

@@ -102,5 +102,29 @@ TEST(KvConnectorConfig, BadExtraConfigValues) {
               HasSubstr("discard_partial_chunks"));
 }
 
+// The transfer channel's heartbeats: 1 s / 5 s by default, LMCACHE_PD_HEARTBEAT_* overrides, and
+// a timeout that would not outlast two heartbeats is an error naming the file and both keys.
+TEST(KvConnectorConfig, HeartbeatIntervalAndTimeout) {
+  KvTransferConfig producer = transfer("kv_producer");
+  auto defaults = make_kv_connector_config(producer, example("lmcache-prefiller-config-cpu.yaml"), "p");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->heartbeat_interval, std::chrono::seconds(1));
+  EXPECT_EQ(defaults->heartbeat_timeout, std::chrono::seconds(5));
+  auto fast = make_kv_connector_config(
+      producer,
+      example("lmcache-prefiller-config-cpu.yaml", {{"LMCACHE_PD_HEARTBEAT_INTERVAL_SEC", "0.2"},
+                                                    {"LMCACHE_PD_HEARTBEAT_TIMEOUT_SEC", "2"}}),
+      "p");
+  ASSERT_TRUE(fast);
+  EXPECT_EQ(fast->heartbeat_interval, std::chrono::milliseconds(200));
+  EXPECT_EQ(fast->heartbeat_timeout, std::chrono::seconds(2));
+  std::string error = error_of(
+      producer, example("lmcache-prefiller-config-cpu.yaml", {{"LMCACHE_PD_HEARTBEAT_INTERVAL_SEC", "2"},
+                                                              {"LMCACHE_PD_HEARTBEAT_TIMEOUT_SEC", "3"}}));
+  EXPECT_THAT(error, HasSubstr("pd_heartbeat_timeout_sec"));
+  EXPECT_THAT(error, HasSubstr("pd_heartbeat_interval_sec"));
+  EXPECT_THAT(error, HasSubstr("lmcache-prefiller-config-cpu.yaml"));
+}
+
 }  // namespace
 }  // namespace tandem

@@ -36,6 +36,7 @@ class ScriptedConnector final : public KvConnector {
   }
   void on_prompt_computed(const Sequence&) override {}
   void on_finished(const Sequence&) override {}
+  void abort_transfer(const std::string&) override {}  // (the scheduler never calls it)
   KvConnectorStats stats() const override { return {}; }
 };
 

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
@@ -56,6 +57,66 @@ inline int dead_port() {
   throw std::runtime_error("no free port in 20000-32000");
 }
 
+// Binds `server` to a free port on 127.0.0.1 and returns it. httplib 0.11 listens with a backlog
+// of 5: a burst of hundreds of proxy connections overflows it, the kernel drops the handshakes'
+// last ACKs, and a few connections hang half-open until the proxy's timeout. Listening again
+// raises the backlog (Linux), as the engine's HttpServer does.
+inline int bind_with_full_backlog(httplib::Server& server) {
+  auto listen_socket = std::make_shared<socket_t>(INVALID_SOCKET);
+  server.set_socket_options([listen_socket](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    *listen_socket = sock;
+  });
+  int port = server.bind_to_any_port("127.0.0.1");
+  if (port <= 0 || ::listen(*listen_socket, SOMAXCONN) != 0) {
+    throw std::runtime_error("a fake engine could not listen on 127.0.0.1");
+  }
+  return port;
+}
+
+// Polls `condition` every 20 ms for up to `limit`; whether it became true.
+template <typename Condition>
+bool eventually(Condition condition, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return condition();
+}
+
+// The POST /tandem/abort_transfer calls a fake engine received: which transfer ids, and when.
+class AbortLog {
+ public:
+  void record(const httplib::Request& req, httplib::Response& res) {
+    json body = json::parse(req.body, nullptr, false);
+    std::lock_guard lock(mutex_);
+    if (body.is_object() && body["req_id"].is_string()) {
+      calls_.emplace_back(body["req_id"].get<std::string>(), std::chrono::steady_clock::now());
+    }
+    res.set_content(R"({"aborted":true})", "application/json");
+  }
+  // When the abort of `id` arrived; nullopt if it did not.
+  std::optional<std::chrono::steady_clock::time_point> when(const std::string& id) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& [got, at] : calls_) {
+      if (got == id) return at;
+    }
+    return std::nullopt;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>> calls_;
+};
+
+// A fake engine's GET /health: 200 after `delay_ms` (a hung engine answers too late).
+inline void answer_health(httplib::Response& res, int delay_ms) {
+  if (delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+  res.set_content("", "text/plain");
+}
+
 struct Received {
   std::string path;
   json body;
@@ -96,6 +157,7 @@ enum class PrefillMode {
   kSilent,            // answers, sends nothing
   kReject400,         // a 400 JSON error, no transfer
   kFail500,           // a 500
+  kSlow,              // answers after 3 s (a long prefill), then TransferDone
 };
 
 class FakePrefiller {
@@ -105,7 +167,12 @@ class FakePrefiller {
     auto handler = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
     server_.Post("/v1/completions", handler);
     server_.Post("/v1/chat/completions", handler);
-    port_ = server_.bind_to_any_port("127.0.0.1");
+    server_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      answer_health(res, health_delay_ms.load());
+    });
+    server_.Post("/tandem/abort_transfer", [this](const httplib::Request& req,
+                                                  httplib::Response& res) { aborts.record(req, res); });
+    port_ = bind_with_full_backlog(server_);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
   }
   ~FakePrefiller() {
@@ -122,6 +189,8 @@ class FakePrefiller {
     return received_;
   }
   std::atomic<PrefillMode> mode{PrefillMode::kDoneAfterAnswer};
+  std::atomic<int> health_delay_ms{0};  // > 0: /health answers this late (a hung engine)
+  AbortLog aborts;
   static constexpr const char* kBadRequestBody =
       R"({"error":{"message":"max_tokens must be at least 1, got -5.","type":"invalid_request_error","param":"max_tokens","code":null}})";
 
@@ -150,9 +219,10 @@ class FakePrefiller {
       notifier_->done(id);
       std::this_thread::sleep_for(50ms);
     }
+    if (m == PrefillMode::kSlow) std::this_thread::sleep_for(3s);
     res.set_content(R"({"id":"x","object":"text_completion","choices":[{"index":0,"text":"A"}]})",
                     "application/json");
-    if (m == PrefillMode::kDoneAfterAnswer || m == PrefillMode::kAbort) {
+    if (m == PrefillMode::kDoneAfterAnswer || m == PrefillMode::kAbort || m == PrefillMode::kSlow) {
       std::lock_guard lock(mutex_);
       senders_.emplace_back([this, id, m] {
         std::this_thread::sleep_for(20ms);
@@ -189,11 +259,16 @@ class FakeDecoder {
     auto handler = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
     server_.Post("/v1/completions", handler);
     server_.Post("/v1/chat/completions", handler);
+    server_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      answer_health(res, health_delay_ms.load());
+    });
+    server_.Post("/tandem/abort_transfer", [this](const httplib::Request& req,
+                                                  httplib::Response& res) { aborts.record(req, res); });
     server_.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"object":"list","data":[{"id":"fake-model","object":"model"}]})",
                       "application/json");
     });
-    port_ = server_.bind_to_any_port("127.0.0.1");
+    port_ = bind_with_full_backlog(server_);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
   }
   ~FakeDecoder() {
@@ -222,6 +297,8 @@ class FakeDecoder {
       R"({"id":"c1","object":"text_completion","choices":[{"index":0,"text":"Once upon a time","finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":3}})";
 
   std::atomic<DecodeMode> mode{DecodeMode::kNormal};
+  std::atomic<int> health_delay_ms{0};  // > 0: /health answers this late (a hung engine)
+  AbortLog aborts;
   std::atomic<bool> upstream_closed{false};  // kSlowStream: a write found the proxy gone
   // When > 0, each stream holds after its first piece until this many are open at once (at
   // most 20 s), so a test can prove the proxy carries them all concurrently.
@@ -350,6 +427,40 @@ inline RawReply post(int port, const std::string& path, const json& body,
                      const std::string& extra_headers = "") {
   return raw_request(port, "POST", path, body.dump(), extra_headers);
 }
+
+// A client that sends one request and hangs up when told (a client that leaves mid-request).
+class LeavingClient {
+ public:
+  LeavingClient(int port, const std::string& path, const json& body) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(uint16_t(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      throw std::runtime_error("LeavingClient: cannot connect to port " + std::to_string(port));
+    }
+    timeval tv{30, 0};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string text = body.dump();
+    std::string request = "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          "Content-Length: " + std::to_string(text.size()) + "\r\n\r\n" + text;
+    send(fd_, request.data(), request.size(), MSG_NOSIGNAL);
+  }
+  ~LeavingClient() { leave(); }
+  // Waits for the first bytes of the answer (a stream has started); whether they came.
+  bool wait_for_answer_start() {
+    char buf[4096];
+    return recv(fd_, buf, sizeof buf, 0) > 0;
+  }
+  void leave() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
 
 // An in-process proxy in front of fake prefillers and decoders, on free ports.
 class ProxyRig {

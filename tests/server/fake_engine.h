@@ -47,6 +47,10 @@ class FakeEngine final : public EngineClient {
     it->second.stream->push(std::move(out));
     live_.erase(it);
   }
+  void abort_transfer(const std::string& transfer_id) override {
+    std::lock_guard lock(mutex_);
+    aborted_transfers_.push_back(transfer_id);
+  }
   EngineStats stats() const override {
     std::lock_guard lock(mutex_);
     EngineStats s;
@@ -66,6 +70,10 @@ class FakeEngine final : public EngineClient {
   std::set<std::string> aborted() const {
     std::lock_guard lock(mutex_);
     return aborted_;
+  }
+  std::vector<std::string> aborted_transfers() const {
+    std::lock_guard lock(mutex_);
+    return aborted_transfers_;
   }
   size_t num_live() const {
     std::lock_guard lock(mutex_);
@@ -123,6 +131,7 @@ class FakeEngine final : public EngineClient {
   std::map<std::string, Live> live_;
   std::vector<EngineRequest> received_;
   std::set<std::string> aborted_;
+  std::vector<std::string> aborted_transfers_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

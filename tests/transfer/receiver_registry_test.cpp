@@ -1,6 +1,6 @@
 // ReceiverRegistry, the decoder's bookkeeping: allocation (room, already present, full, refused),
-// completion making chunks loadable, the longest-prefix walk, and freeing on load, Abort and
-// timeout — after which the buffer is back to zero bytes used.
+// completion making chunks loadable, the longest-prefix walk, and freeing on load, Abort,
+// abandonment (the client left) and timeout — after which the buffer is back to zero bytes used.
 #include "transfer/receiver_registry.h"
 
 #include <gtest/gtest.h>
@@ -160,6 +160,34 @@ TEST(ReceiverRegistry, ReapsWhatWasNotLoadedInTime) {
   EXPECT_EQ(r.reap(t0 + 200ms), std::vector<std::string>{"new"});
   EXPECT_EQ(r.stats().buffer.used_bytes, 0u);
   EXPECT_EQ(r.stats().buffer.expired_requests, 2u);
+}
+
+// The proxy's client left: pages whose bytes are all in go at once; pages still being written
+// go when their TransferDone arrives (not before: the sender may still be putting into them);
+// and the id cannot allocate again.
+TEST(ReceiverRegistry, AnAbandonedTransferIsFreedAtOnceOrOnItsTransferDone) {
+  ReceiverRegistry r(16 * kPage, kPage, kLayout, 30s);
+  ASSERT_EQ(r.allocate(request("done", {1, 2}), Clock::now()).status, AllocStatus::kOk);
+  ASSERT_TRUE(r.complete(done("done", {1, 2})));
+  ASSERT_EQ(r.allocate(request("writing", {3}), Clock::now()).status, AllocStatus::kOk);
+  uint64_t writing_bytes = 2 * kPage;  // one 5000-byte chunk
+
+  EXPECT_TRUE(r.abandon("done", Clock::now()));
+  EXPECT_EQ(ready_prefix(r, {1, 2}), 0);
+  EXPECT_EQ(r.stats().buffer.used_bytes, writing_bytes);
+
+  EXPECT_TRUE(r.abandon("writing", Clock::now()));
+  EXPECT_EQ(r.stats().buffer.used_bytes, writing_bytes) << "freed while its sender writes";
+  EXPECT_FALSE(r.complete(done("writing", {3})));
+  EXPECT_EQ(ready_prefix(r, {3}), 0);
+  EXPECT_EQ(r.stats().buffer.used_bytes, 0u);
+
+  AllocResponse again = r.allocate(request("writing", {3}), Clock::now());
+  EXPECT_EQ(again.status, AllocStatus::kError);
+  EXPECT_NE(again.message.find("aborted"), std::string::npos) << again.message;
+  EXPECT_FALSE(r.abandon("never-seen", Clock::now()));
+  EXPECT_EQ(r.allocate(request("writing", {3}), Clock::now() + 31s).status, AllocStatus::kOk)
+      << "refused for the transfer timeout only";
 }
 
 }  // namespace
