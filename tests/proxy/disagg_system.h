@@ -155,6 +155,21 @@ class DisaggSystem {
     return "";
   }
 
+  // SIGTERM to every process, the proxy first; "" when each exited with status 0 within 30 s,
+  // else which did not (a process that hangs at shutdown, or crashes).
+  std::string stop_all() {
+    std::string out;
+    auto stop = [&](TandemProcess& p, const std::string& name) {
+      int code = p.stop(SIGTERM);
+      if (code != 0) out += fmt::format("{} exited with {} (-1: killed or still running)\n", name, code);
+    };
+    stop(*proxy_, "the proxy");
+    for (size_t i = 0; i < prefillers_.size(); ++i) stop(*prefillers_[i], fmt::format("prefiller {}", i));
+    for (size_t i = 0; i < decoders_.size(); ++i) stop(*decoders_[i], fmt::format("decoder {}", i));
+    if (plain_) stop(*plain_, "the plain server");
+    return out;
+  }
+
   // Whether the proxy's /health says every engine answers its health probe.
   bool proxy_sees_all_healthy() {
     RawReply reply = raw_request(proxy_port_, "GET", "/health", "");
