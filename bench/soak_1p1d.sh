@@ -4,7 +4,8 @@
 # --duration seconds (default 600), in back-to-back rounds of random 128-token prompts and
 # 64-token answers (ignore-eos). Records the requests served, the failures (must be 0) and each
 # process's resident memory (VmRSS) after a warm-up round and at the end (must stay within 5%),
-# as JSON with the machine and the date. Exits 1 if either check fails.
+# as JSON with the machine and the date (plus each process's VmRSS after every round, to tell a
+# leak from an allocator settling). Exits 1 if either check fails.
 # Usage: bench/soak_1p1d.sh [--duration S] [--result FILE] [--note TEXT]
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -76,15 +77,20 @@ wait_health prefiller "$PREFILLER_PORT"
 start_role proxy
 wait_health proxy "$PROXY_PORT"
 
-round warmup 256
+# Warm-up: two rounds, so that the allocators' pools and the engines' buffers reach their working
+# size before the start figure is taken.
+round warmup 2000
 declare -A RSS_START
 for role in prefiller decoder proxy; do RSS_START[$role]=$(rss_kib "${PIDS[$role]}"); done
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 START=$SECONDS
 n=0
+: >"$WORK/rss_series.txt"  # after each round: seconds, then each role's VmRSS in KiB
 while (( SECONDS - START < DURATION )); do
   n=$((n + 1))
   round "round$n" "$ROUND_PROMPTS"
+  echo "$((SECONDS - START)) $(rss_kib "${PIDS[prefiller]}") $(rss_kib "${PIDS[decoder]}") $(rss_kib "${PIDS[proxy]}")" \
+    >>"$WORK/rss_series.txt"
 done
 ELAPSED=$((SECONDS - START))
 declare -A RSS_END
@@ -104,9 +110,10 @@ for i in range(1, rounds + 1):
     r = json.load(open(os.path.join(work, f"round{i}.json")))
     completed += r["completed"]
     failed += r["failed"]
-    for e in r.get("errors", []) or []:
-        if e:
-            errors[e] = errors.get(e, 0) + 1
+    for request in r.get("requests", []) or []:
+        if not request.get("success", True):
+            reason = request.get("error", "") or "(no reason)"
+            errors[reason] = errors.get(reason, 0) + 1
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
 mem_kib = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal")))
 rss = {}
@@ -117,6 +124,10 @@ for role, start, end in [("prefiller", ${RSS_START[prefiller]}, ${RSS_END[prefil
     change = 100.0 * (end - start) / start
     rss[role] = {"start_kib": start, "end_kib": end, "change_percent": round(change, 2)}
     flat = flat and abs(change) <= 5.0
+series = [[int(x) for x in line.split()] for line in open(os.path.join(work, "rss_series.txt")) if line.strip()]
+for i, role in enumerate(["prefiller", "decoder", "proxy"]):
+    rss[role]["after_each_round_kib"] = [row[i + 1] for row in series]
+rss["round_end_seconds"] = [row[0] for row in series]
 result = {
     "benchmark": "soak_1p1d",
     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -128,7 +139,7 @@ result = {
     "model": os.path.basename("$MODEL"),
     "workload": {"client": "tandem bench serve", "max_concurrency": $CONCURRENCY, "request_rate": "inf",
                  "random_input_len": 128, "random_output_len": 64, "ignore_eos": True,
-                 "prompts_per_round": $ROUND_PROMPTS, "warmup_prompts": 256},
+                 "prompts_per_round": $ROUND_PROMPTS, "warmup_prompts": 2000},
     "duration_s": elapsed, "rounds": rounds,
     "requests_served": completed, "requests_failed": failed, "failure_reasons": errors,
     "requests_per_s": round(completed / elapsed, 2) if elapsed else 0,

@@ -7,11 +7,12 @@
 #               channel, the proxy — under ThreadSanitizer (a reported race fails the test).
 # Left out of both: the benchmark client's timing tests (1 ms tolerances, which instrumentation
 # slows past), the npm SDK test, the seed benchmark smoke run and the GPU tests. Prints each
-# step's wall time. SANITIZERS="asan tsan" (the default) picks the runs; JOBS the parallelism.
+# step's wall time. SANITIZERS="asan tsan" (the default) picks the runs (SANITIZERS= none);
+# JOBS the parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS="${JOBS:-$(nproc)}"
-SANITIZERS="${SANITIZERS:-asan tsan}"
+SANITIZERS="${SANITIZERS-asan tsan}"
 ROOT="$PWD"
 # -O1: instrumented code stays fast enough; -g1: line numbers in the reports.
 CONFIGURE=(-G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1"

@@ -47,7 +47,9 @@ struct LmCacheConfig {
   // Heartbeat this often, and closes a connection whose peer has been silent this long (a hung
   // or dead sender's pages are freed; a hung decoder fails the transfer at once).
   double pd_heartbeat_interval_sec = 1.0;
-  double pd_heartbeat_timeout_sec = 5.0;
+  // Generous: on a CPU-starved host (the 1p1d soak on 2 shared cores) a live peer was once
+  // silent for 5 s; a hung one is still found long before pd_transfer_timeout_sec.
+  double pd_heartbeat_timeout_sec = 15.0;
 
   std::string source;                 // "LMCache config <file>" or "... from the environment"
   std::vector<std::string> warnings;  // unknown keys etc., also logged when loading

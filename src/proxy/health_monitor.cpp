@@ -31,10 +31,14 @@ Task<void> HealthMonitor::probe_loop(BackendPool& pool, HttpEndpoint endpoint, s
   net::any_io_executor executor = co_await net::this_coro::executor;
   net::steady_timer timer(executor);
   const std::string name = pool.name(index);
+  bool answered_once = false;
   while (true) {
     SteadyClock::time_point started = SteadyClock::now();
     std::string problem = co_await probe(endpoint, name);
-    if (pool.set_healthy(index, problem.empty())) {
+    answered_once = answered_once || problem.empty();
+    // An engine still starting (never answered yet) is left to the refused-connection rest, so
+    // that a proxy started beside its engines does not turn clients away until its next probe.
+    if (pool.set_healthy(index, problem.empty() || !answered_once)) {
       if (problem.empty()) {
         log_info("proxy: {} answers its health probe again; it gets requests again", name);
       } else {

@@ -3,8 +3,9 @@
 // within health_timeout — dead, unreachable or hung (SIGSTOP'd: the kernel still accepts the
 // connection, nothing answers) — is marked unhealthy in its BackendPool and gets no new
 // requests, so clients get a prompt 503 instead of waiting out a stage timeout; the first probe
-// it answers again brings it back (a restarted engine rejoins by itself). Runs on the proxy's
-// io_context; stops with it.
+// it answers again brings it back (a restarted engine rejoins by itself). An engine that has
+// never answered (still starting beside the proxy) is not excluded: a refused connection rests
+// it as before. Runs on the proxy's io_context; stops with it.
 #pragma once
 #include <string>
 

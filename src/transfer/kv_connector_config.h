@@ -34,7 +34,7 @@ struct KvConnectorConfig {
   uint64_t buffer_bytes = 0;
   std::chrono::milliseconds transfer_timeout{30000};  // pd_transfer_timeout_sec
   std::chrono::milliseconds heartbeat_interval{1000};  // pd_heartbeat_interval_sec
-  std::chrono::milliseconds heartbeat_timeout{5000};   // pd_heartbeat_timeout_sec (> interval)
+  std::chrono::milliseconds heartbeat_timeout{15000};  // pd_heartbeat_timeout_sec (>= 2 x interval)
   std::optional<ReceiverAddress> peer;    // receiver: where it listens; sender: default receiver
   std::optional<std::string> proxy_host;  // sender: where notifications go
   int proxy_port = 0;

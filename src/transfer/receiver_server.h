@@ -33,7 +33,7 @@ struct ReceiverServerParams {
   // Liveness on the alloc port: a Heartbeat to the sender this often; a sender silent (no
   // message, no Heartbeat) this long is taken for dead or hung, and its connection closed.
   std::chrono::milliseconds heartbeat_interval{1000};
-  std::chrono::milliseconds heartbeat_timeout{5000};
+  std::chrono::milliseconds heartbeat_timeout{15000};
 };
 
 class ReceiverServer {

@@ -102,14 +102,14 @@ TEST(KvConnectorConfig, BadExtraConfigValues) {
               HasSubstr("discard_partial_chunks"));
 }
 
-// The transfer channel's heartbeats: 1 s / 5 s by default, LMCACHE_PD_HEARTBEAT_* overrides, and
+// The transfer channel's heartbeats: 1 s / 15 s by default, LMCACHE_PD_HEARTBEAT_* overrides, and
 // a timeout that would not outlast two heartbeats is an error naming the file and both keys.
 TEST(KvConnectorConfig, HeartbeatIntervalAndTimeout) {
   KvTransferConfig producer = transfer("kv_producer");
   auto defaults = make_kv_connector_config(producer, example("lmcache-prefiller-config-cpu.yaml"), "p");
   ASSERT_TRUE(defaults);
   EXPECT_EQ(defaults->heartbeat_interval, std::chrono::seconds(1));
-  EXPECT_EQ(defaults->heartbeat_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(defaults->heartbeat_timeout, std::chrono::seconds(15));
   auto fast = make_kv_connector_config(
       producer,
       example("lmcache-prefiller-config-cpu.yaml", {{"LMCACHE_PD_HEARTBEAT_INTERVAL_SEC", "0.2"},

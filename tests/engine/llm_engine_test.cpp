@@ -381,6 +381,42 @@ TEST(LlmEngine, AbortFreesTheRequestWithinAStep) {
   EXPECT_EQ(engine.stats().num_running, 0);
 }
 
+// The proxy's abort of a transfer id (its client left) ends every request carrying it — running
+// or still waiting — within a step, and leaves the others alone.
+TEST(LlmEngine, AbortTransferEndsEveryRequestOfThatTransfer) {
+  EngineConfig config = base_config();
+  config.max_num_seqs = 1;  // the second request of the transfer waits
+  LlmEngine engine(config);
+  engine.start();
+  auto with_transfer = [](EngineRequest r, const std::string& transfer_id) {
+    r.kv_transfer = KvTransferParams{};
+    r.kv_transfer->disagg_spec = DisaggSpec{transfer_id, std::nullopt, {}, {}};
+    return r;
+  };
+  auto running = std::make_shared<RequestStream>();
+  auto waiting = std::make_shared<RequestStream>();
+  auto other = std::make_shared<RequestStream>();
+  engine.add_request(with_transfer(greedy_request("a-0", golden_cases()[0].prompt_ids, 400), "t-1"),
+                     running);
+  ASSERT_TRUE(running->pop(30s).has_value());  // it is running
+  engine.add_request(with_transfer(greedy_request("a-1", golden_cases()[0].prompt_ids, 400), "t-1"),
+                     waiting);
+  engine.add_request(with_transfer(greedy_request("b-0", {1, 2, 3}, 8), "t-2"), other);
+  engine.abort_transfer("t-1");
+  engine.abort_transfer("t-unknown");  // ignored
+  Collected first = collect(*running);
+  EXPECT_EQ(first.finish, FinishReason::kAbort);
+  EXPECT_LT(first.tokens.size(), 399u);
+  EXPECT_EQ(collect(*waiting).finish, FinishReason::kAbort);
+  Collected kept = collect(*other);
+  EXPECT_EQ(kept.finish, FinishReason::kLength);
+  EXPECT_EQ(kept.tokens.size(), 8u);
+  for (int i = 0; i < 100 && engine.stats().kv_blocks_used > 0; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(engine.stats().kv_blocks_used, 0);
+}
+
 TEST(LlmEngine, StopAbortsLiveAndLaterRequests) {
   auto live = std::make_shared<RequestStream>();
   auto queued = std::make_shared<RequestStream>();

@@ -148,7 +148,37 @@ class DisaggSystem {
     }
     if (plain_ && plain_->wait_for_port() < 0) return "plain server:\n" + plain_->log();
     if (proxy_->wait_for_port() < 0) return "proxy:\n" + proxy_->log();
+    // The proxy may have probed the engines before they listened: wait for its next verdict.
+    if (!eventually([&] { return proxy_sees_all_healthy(); }, std::chrono::seconds(60))) {
+      return "the proxy does not see every engine healthy:\n" + proxy_->log();
+    }
     return "";
+  }
+
+  // SIGTERM to every process, the proxy first; "" when each exited with status 0 within 30 s,
+  // else which did not (a process that hangs at shutdown, or crashes).
+  std::string stop_all() {
+    std::string out;
+    auto stop = [&](TandemProcess& p, const std::string& name) {
+      int code = p.stop(SIGTERM);
+      if (code != 0) out += fmt::format("{} exited with {} (-1: killed or still running)\n", name, code);
+    };
+    stop(*proxy_, "the proxy");
+    for (size_t i = 0; i < prefillers_.size(); ++i) stop(*prefillers_[i], fmt::format("prefiller {}", i));
+    for (size_t i = 0; i < decoders_.size(); ++i) stop(*decoders_[i], fmt::format("decoder {}", i));
+    if (plain_) stop(*plain_, "the plain server");
+    return out;
+  }
+
+  // Whether the proxy's /health says every engine answers its health probe.
+  bool proxy_sees_all_healthy() {
+    RawReply reply = raw_request(proxy_port_, "GET", "/health", "");
+    json j = json::parse(reply.body, nullptr, false);
+    if (!j.is_object() || !j["engines_healthy"].is_object()) return false;
+    for (const auto& [name, healthy] : j["engines_healthy"].items()) {
+      if (!healthy.get<bool>()) return false;
+    }
+    return true;
   }
 
   void start_decoder(int i) {

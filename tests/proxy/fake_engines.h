@@ -138,9 +138,13 @@ class FakeNotifier {
   }
   void done(const std::string& id) { send(TransferDone{id, {}}); }
   void abort(const std::string& id, const std::string& reason) { send(Abort{id, reason}); }
+  // A notification to a proxy that has already stopped is lost, as it would be for a prefiller.
   void send(const WireMessage& m) {
     std::lock_guard lock(mutex_);
-    send_message(*connection_, m);
+    try {
+      send_message(*connection_, m);
+    } catch (const TransportError&) {
+    }
   }
 
  private:
@@ -168,6 +172,7 @@ class FakePrefiller {
     server_.Post("/v1/completions", handler);
     server_.Post("/v1/chat/completions", handler);
     server_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      ++health_probes;
       answer_health(res, health_delay_ms.load());
     });
     server_.Post("/tandem/abort_transfer", [this](const httplib::Request& req,
@@ -190,6 +195,7 @@ class FakePrefiller {
   }
   std::atomic<PrefillMode> mode{PrefillMode::kDoneAfterAnswer};
   std::atomic<int> health_delay_ms{0};  // > 0: /health answers this late (a hung engine)
+  std::atomic<int> health_probes{0};    // GET /health requests received
   AbortLog aborts;
   static constexpr const char* kBadRequestBody =
       R"({"error":{"message":"max_tokens must be at least 1, got -5.","type":"invalid_request_error","param":"max_tokens","code":null}})";
@@ -260,6 +266,7 @@ class FakeDecoder {
     server_.Post("/v1/completions", handler);
     server_.Post("/v1/chat/completions", handler);
     server_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+      ++health_probes;
       answer_health(res, health_delay_ms.load());
     });
     server_.Post("/tandem/abort_transfer", [this](const httplib::Request& req,
@@ -298,6 +305,7 @@ class FakeDecoder {
 
   std::atomic<DecodeMode> mode{DecodeMode::kNormal};
   std::atomic<int> health_delay_ms{0};  // > 0: /health answers this late (a hung engine)
+  std::atomic<int> health_probes{0};    // GET /health requests received
   AbortLog aborts;
   std::atomic<bool> upstream_closed{false};  // kSlowStream: a write found the proxy gone
   // When > 0, each stream holds after its first piece until this many are open at once (at

@@ -158,6 +158,8 @@ class FaultInjection : public ::testing::Test {
       EXPECT_EQ(load_->problems(no_answer_ok_), "") << logs();
     }
     EXPECT_EQ(wait_until_drained(*system_), "") << logs();
+    // Nothing hangs: after the fault, every process still shuts down cleanly and promptly.
+    EXPECT_EQ(system_->stop_all(), "") << logs();
   }
   std::string logs() {
     return "\n--- proxy:\n" + tail(system_->proxy().log()) + "\n--- prefiller:\n" +

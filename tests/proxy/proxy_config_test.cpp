@@ -35,6 +35,8 @@ TEST(ProxyConfig, DefaultsAreTheReference1p1dPorts) {
   EXPECT_EQ(c.notify_port, 7500);
   EXPECT_EQ(c.routing, RoutingPolicy::kRoundRobin);
   EXPECT_EQ(c.transfer_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c.health_interval, std::chrono::seconds(2));
+  EXPECT_EQ(c.health_timeout, std::chrono::seconds(5));
 }
 
 TEST(ProxyConfig, OneHostOnePortAndACountGiveConsecutivePorts) {
@@ -104,6 +106,15 @@ TEST(ProxyConfig, BadValuesNameTheFlag) {
   a = {};
   a.transfer_timeout_s = -1;
   EXPECT_THAT(error_of(a), HasSubstr("--transfer-timeout"));
+  a = {};
+  a.health_check_interval_s = -2;
+  EXPECT_THAT(error_of(a), HasSubstr("--health-check-interval: -2"));
+  a = {};
+  a.health_check_timeout_s = 0;
+  EXPECT_THAT(error_of(a), HasSubstr("--health-check-timeout: 0"));
+  a = {};
+  a.health_check_interval_s = 0;  // probes off
+  EXPECT_EQ(build_proxy_config(a).health_interval, std::chrono::milliseconds(0));
   a = {};
   a.routing = "random";
   EXPECT_THAT(error_of(a), HasSubstr("--routing: 'random'"));

@@ -162,6 +162,7 @@ TEST(ProxyServer, AnUnreachablePrefillerIs502ThenRests503) {
   ProxyRig rig(1, 1, [&](ProxyConfig& c) {
     c.prefillers[0].port = uint16_t(port);
     c.backend_retry = 300ms;
+    c.health_interval = 0ms;  // the refused connection alone, not a health probe, finds it
   });
   RawReply first = post(rig.port(), "/v1/completions", completion_request(false));
   EXPECT_EQ(first.status, 502) << first.body;
@@ -229,7 +230,10 @@ TEST(ProxyServer, ASilentDecoderIs504) {
 
 TEST(ProxyServer, AnUnreachableDecoderIs502) {
   int port = dead_port();
-  ProxyRig rig(1, 1, [&](ProxyConfig& c) { c.decoders[0].http.port = uint16_t(port); });
+  ProxyRig rig(1, 1, [&](ProxyConfig& c) {
+    c.decoders[0].http.port = uint16_t(port);
+    c.health_interval = 0ms;  // the refused connection alone, not a health probe, finds it
+  });
   RawReply reply = post(rig.port(), "/v1/completions", completion_request(false));
   EXPECT_EQ(reply.status, 502) << reply.body;
 }
@@ -434,6 +438,10 @@ TEST(ProxyServer, HealthProbesSkipAHungEngineUntilItAnswersAgain) {
   const std::string decoder1 = "decoder 127.0.0.1:" + std::to_string(rig.decoders[1]->port());
   const std::string prefiller = "prefiller 127.0.0.1:" + std::to_string(rig.prefillers[0]->port());
   ASSERT_TRUE(proxy_says_healthy(rig.port(), decoder1));
+  // Each engine has answered a probe (only one that answered once can be found hung).
+  ASSERT_TRUE(eventually([&] {
+    return rig.decoders[1]->health_probes >= 2 && rig.prefillers[0]->health_probes >= 2;
+  }));
 
   rig.decoders[1]->health_delay_ms = 1000;
   ASSERT_TRUE(eventually([&] { return !proxy_says_healthy(rig.port(), decoder1); }));
