@@ -6,7 +6,9 @@
 # 1p1d system on CUDA (gpu_disagg.py): its greedy answers against one server on stories260K and on
 # that model, and the reference workload through it with both engines on GPU 0, then (on a
 # machine with two GPUs) prefiller on GPU 0 and decoder on GPU 1. Logs and JSON go to $OUT (or
-# out/ when unset). Usage: scripts/gpu_run.sh [--bench] [--disagg] [--skip-tests]
+# out/ when unset). --disagg-variants runs the one-GPU 1p1d workload twice: as is, and with both
+# engines under CUDA MPS (their kernels then share the GPU instead of taking turns).
+# Usage: scripts/gpu_run.sh [--bench] [--disagg] [--disagg-variants] [--skip-tests]
 # [--gtest_filter=...]
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -17,12 +19,14 @@ export LD_LIBRARY_PATH="$G/bin:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export TANDEM_SHARED="$G/shared"
 BENCH=0
 DISAGG=0
+VARIANTS=0
 TESTS=1
 FILTER=()
 for a in "$@"; do
   case "$a" in
     --bench) BENCH=1 ;;
     --disagg) DISAGG=1 ;;
+    --disagg-variants) VARIANTS=1 ;;
     --skip-tests) TESTS=0 ;;
     --gtest_filter=*) FILTER=("$a") ;;
     *) echo "gpu_run.sh: unknown argument '$a'" >&2; exit 2 ;;
@@ -54,19 +58,22 @@ PY
 python3 "$G"/gpu_serve_check.py "$G"/bin/tandem "$M" || status=1
 fi
 
+D="$OUT/disagg"
+mkdir -p "$D"
+disagg() { PYTHONUNBUFFERED=1 timeout "$1" python3 "$G"/gpu_disagg.py "${@:2}" || status=1; }
+pack() { tar -C "$OUT" -czf "$OUT/disagg.tgz" disagg; }
+MODEL=/tmp/llama-3.1-8b
+make_model() {
+  [ -f "$MODEL/config.json" ] || "$G"/bin/tandem make-model --config llama-3.1-8b --out "$MODEL" \
+      --dtype bf16 --tokenizer "$TANDEM_SHARED/golden/models/llama3-tokenizer" >/dev/null || status=1
+}
 if [ "$DISAGG" = 1 ]; then
-  D="$OUT/disagg"
-  mkdir -p "$D"
-  disagg() { PYTHONUNBUFFERED=1 timeout "$1" python3 "$G"/gpu_disagg.py "${@:2}" || status=1; }
   disagg 120 check "$G"/bin/tandem "$M" "$D/check-stories-gpu0.json"
   [ "$NGPU" -ge 2 ] && disagg 120 check "$G"/bin/tandem "$M" "$D/check-stories-gpu0to1.json" \
       --prefiller-gpu 0 --decoder-gpu 1
-  MODEL=/tmp/llama-3.1-8b
-  [ -f "$MODEL/config.json" ] || "$G"/bin/tandem make-model --config llama-3.1-8b --out "$MODEL" \
-      --dtype bf16 --tokenizer "$TANDEM_SHARED/golden/models/llama3-tokenizer" >/dev/null || status=1
+  make_model
   # The same servers answer 3 greedy prompts (7500, 6523, 5546 tokens) before the benchmark;
   # the results are packed after each run, so a run cut short still returns what it had.
-  pack() { tar -C "$OUT" -czf "$OUT/disagg.tgz" disagg; }
   disagg 200 bench "$G"/bin/tandem "$MODEL" "$D" 1p1d-gpu0 --ids 3,7500; pack
   if [ "$NGPU" -ge 2 ]; then
     disagg 200 bench "$G"/bin/tandem "$MODEL" "$D" 1p1d-gpu0to1 --ids 3,7500 --decoder-gpu 1; pack
@@ -76,8 +83,21 @@ if [ "$DISAGG" = 1 ]; then
     [ -f "$D/$run-answers.json" ] && disagg 10 compare "$D/single-gpu0-answers.json" \
         "$D/$run-answers.json" "$D/check-8b-$run.json"
   done
-  pack && rm -rf "$D"
+  pack
 fi
+if [ "$VARIANTS" = 1 ]; then
+  make_model
+  disagg 200 bench "$G"/bin/tandem "$MODEL" "$D" 1p1d-gpu0-default; pack  # this machine's baseline
+  export CUDA_MPS_PIPE_DIRECTORY=/tmp/mps-pipe CUDA_MPS_LOG_DIRECTORY=/tmp/mps-log
+  mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+  if nvidia-cuda-mps-control -d; then
+    disagg 200 bench "$G"/bin/tandem "$MODEL" "$D" 1p1d-gpu0-mps; pack
+    echo quit | nvidia-cuda-mps-control
+  else
+    echo "gpu_run.sh: nvidia-cuda-mps-control -d failed; no MPS run" >&2; status=1
+  fi
+fi
+rm -rf "$D"
 
 if [ "$BENCH" = 1 ]; then
   MODEL=/tmp/llama-3.1-8b
