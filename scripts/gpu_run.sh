@@ -8,8 +8,9 @@
 # machine with two GPUs) prefiller on GPU 0 and decoder on GPU 1. Logs and JSON go to $OUT (or
 # out/ when unset). --disagg-variants runs the one-GPU 1p1d workload twice: as is, and with both
 # engines under CUDA MPS (their kernels then share the GPU instead of taking turns).
-# Usage: scripts/gpu_run.sh [--bench] [--disagg] [--disagg-variants] [--skip-tests]
-# [--gtest_filter=...]
+# --profile-decode times decode steps (graphs and eager) and breaks one eager 4x7500 step down
+# per kernel with ncu. Usage: scripts/gpu_run.sh [--bench] [--disagg] [--disagg-variants]
+# [--profile-decode] [--skip-tests] [--gtest_filter=...]
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 if [ -x "$HERE/bin/test_cuda" ]; then G="$HERE"; else G="$(cd "$HERE/.." && pwd)/.gpu"; fi
@@ -20,6 +21,7 @@ export TANDEM_SHARED="$G/shared"
 BENCH=0
 DISAGG=0
 VARIANTS=0
+PROFILE=0
 TESTS=1
 FILTER=()
 for a in "$@"; do
@@ -27,6 +29,7 @@ for a in "$@"; do
     --bench) BENCH=1 ;;
     --disagg) DISAGG=1 ;;
     --disagg-variants) VARIANTS=1 ;;
+    --profile-decode) PROFILE=1 ;;
     --skip-tests) TESTS=0 ;;
     --gtest_filter=*) FILTER=("$a") ;;
     *) echo "gpu_run.sh: unknown argument '$a'" >&2; exit 2 ;;
@@ -98,6 +101,20 @@ if [ "$VARIANTS" = 1 ]; then
   fi
 fi
 rm -rf "$D"
+if [ "$PROFILE" = 1 ]; then
+  make_model
+  for mode in graphs eager; do
+    flag=(); [ "$mode" = eager ] && flag=(--enforce-eager)
+    "$G"/bin/tandem bench-model --model "$MODEL" --device cuda "${flag[@]}" --prefill 16 \
+        --decode 1x7500 4x7500 4x512 16x2048 --json "$OUT/decode_steps_$mode.json" || status=1
+  done
+  timeout 300 ncu --metrics gpu__time_duration.sum --csv --log-file "$OUT/ncu_decode.csv" \
+      "$G"/bin/tandem bench-model --model "$MODEL" --device cuda --enforce-eager --prefill 16 \
+      --decode 4x7500 --iterations 1 >/dev/null || status=1
+  python3 "$G"/ncu_step_breakdown.py "$OUT/ncu_decode.csv" "$OUT/decode_4x7500_kernels.json" ||
+      status=1
+  gzip -f "$OUT/ncu_decode.csv"
+fi
 
 if [ "$BENCH" = 1 ]; then
   MODEL=/tmp/llama-3.1-8b
