@@ -10,7 +10,8 @@ for r in csv.DictReader(lines):
     if r.get("Metric Name") == "gpu__time_duration.sum":
         unit = r["Metric Unit"]
         value = float(r["Metric Value"].replace(",", ""))
-        scale = {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3}.get(unit, 1.0)
+        scale = {"ns": 1e-3, "nsecond": 1e-3, "us": 1.0, "usecond": 1.0, "ms": 1e3,
+                 "msecond": 1e3}[unit]
         rows.append((r["Kernel Name"], value * scale))
 starts = [i for i, (name, _) in enumerate(rows) if "embedding" in name]
 if not starts:
@@ -18,7 +19,8 @@ if not starts:
 step = rows[starts[-1]:]
 by_name = collections.defaultdict(lambda: [0, 0.0])
 for name, us in step:
-    short = name.split("(")[0].split("<")[0][:60]
+    short = name.replace("(anonymous namespace)", "").replace("<unnamed>", "")
+    short = short.split("(")[0].split("<")[0].replace("void ", "")[:70]
     by_name[short][0] += 1
     by_name[short][1] += us
 total = sum(us for _, us in step)
