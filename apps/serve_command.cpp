@@ -24,6 +24,9 @@
 #include "server/serving_setup.h"
 #include "transfer/kv_connector_config.h"
 #include "transfer/ucx_transport.h"
+#ifdef TANDEM_WITH_CUDA
+#include "transfer/cuda_ipc_transport.h"
+#endif
 
 namespace tandem::apps {
 namespace {
@@ -48,6 +51,7 @@ struct ServeOptions {
   int threads = 0;
   uint64_t kv_cache_memory = 0;
   float gpu_memory_utilization = 0.9f;
+  int cuda_device = 0;
   std::optional<std::string> chat_template;
   uint64_t max_request_body = 32u << 20;
 };
@@ -93,6 +97,12 @@ void add_options(CLI::App& app, ServeOptions& o) {
   app.add_option("--gpu-memory-utilization", o.gpu_memory_utilization,
                  "fraction of GPU memory to use (CUDA only)")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--cuda-device", o.cuda_device,
+                 "CUDA: which GPU (ordinal among the visible ones); both engines of a 1p1d pair "
+                 "must see both GPUs for CUDA IPC, so pick with this rather than "
+                 "CUDA_VISIBLE_DEVICES")
+      ->check(CLI::Range(0, 1023))
+      ->capture_default_str();
   app.add_option("--chat-template", o.chat_template, "chat template file (or template text)");
   app.add_option("--max-request-body-bytes", o.max_request_body, "larger request bodies get a 413")
       ->transform(CLI::AsSizeValue(false))
@@ -118,6 +128,13 @@ void add_kv_connector(const ServeOptions& o, EngineConfig& c) {
              kv.kv_connector, kv_role_name(kv.kv_role), lmcache.source);
     return;
   }
+  if (c.kv_connector->buffer_device == PdBufferDevice::kCuda && o.device != "cuda") {
+    log_warning(
+        "{}: pd_buffer_device 'cuda' on the CPU engine: the transfer buffer lives in host "
+        "memory instead",
+        lmcache.source);
+    c.kv_connector->buffer_device = PdBufferDevice::kCpu;
+  }
   log_info("kv-transfer-config: {} as {}, pd_role {} ({}, chunk_size {})", kv.kv_connector,
            kv_role_name(kv.kv_role), pd_role_name(c.kv_connector->role), lmcache.source,
            c.kv_connector->chunk_size);
@@ -141,6 +158,7 @@ EngineConfig engine_config(const ServeOptions& o) {
   c.kv_cache_memory_bytes = o.kv_cache_memory;
   c.gpu_memory_utilization = o.gpu_memory_utilization;
   c.enforce_eager = o.enforce_eager;
+  c.cuda_device = o.cuda_device;
   c.seed = o.seed;
   add_kv_connector(o, c);
   return c;
@@ -179,11 +197,26 @@ sigset_t block_stop_signals() {
   return stop_signals;
 }
 
+// UCX for the control messages; with pd_buffer_device cuda on a CUDA engine, the KV bytes move
+// GPU to GPU by CUDA IPC (else through host memory over UCX).
+std::shared_ptr<Transport> make_kv_transport(const EngineConfig& config) {
+  std::shared_ptr<Transport> ucx = make_ucx_transport();
+#ifdef TANDEM_WITH_CUDA
+  if (config.device == Device::kCuda &&
+      config.kv_connector->buffer_device == PdBufferDevice::kCuda) {
+    return make_cuda_ipc_transport(std::move(ucx), config.cuda_device);
+  }
+#else
+  (void)config;  // without CUDA every engine moves KV through host memory
+#endif
+  return ucx;
+}
+
 // Serves until SIGINT/SIGTERM; then open streams end, their engine requests are aborted and the
 // engine stops.
 void serve(const ServeOptions& o, EngineConfig config, const HttpServerOptions& http) {
   sigset_t stop_signals = block_stop_signals();  // before the engine, UCX and HTTP threads start
-  if (config.kv_connector) config.kv_transport = make_ucx_transport();
+  if (config.kv_connector) config.kv_transport = make_kv_transport(config);
   LlmEngine engine(config);
   ModelAssets assets = load_model_assets(config, engine.model_config(),
                                          {o.served_model_names, o.model, o.chat_template});

@@ -29,5 +29,5 @@ for t in "${TARGETS[@]}"; do
 done
 cp -r "$SHARED/golden/models" "$SHARED/golden/logits" .gpu/shared/golden/
 cp "$SHARED/bench/torch_peer.py" .gpu/shared/bench/
-cp scripts/gpu_run.sh scripts/merge_bench.py scripts/gpu_serve_check.py .gpu/
+cp scripts/gpu_run.sh scripts/merge_bench.py scripts/gpu_serve_check.py scripts/gpu_disagg.py scripts/ncu_step_breakdown.py .gpu/
 echo "bundle: $(du -sh .gpu | cut -f1) in .gpu/ ($(ls .gpu/bin | tr '\n' ' '))"

@@ -79,6 +79,7 @@ void grow(cuda::DeviceBuffer<T>& b, int64_t count, uint64_t& generation) {
 
 CudaModel::CudaModel(const std::filesystem::path& dir, const CudaModelOptions& options)
     : config_(load_model_config(dir)),
+      device_(options.device),
       weights_(WeightStore::open(dir)),
       execution_(options.execution) {
   TANDEM_CHECK(config_.model_type == "llama" || config_.model_type == "mistral" ||
@@ -89,6 +90,11 @@ CudaModel::CudaModel(const std::filesystem::path& dir, const CudaModelOptions& o
                "use --device cpu");
   TANDEM_CHECK(cuda::cuda_device_available(),
                "--device cuda: no CUDA device is available (driver or GPU missing)");
+  int count = 0;
+  check_cuda(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+  TANDEM_CHECK(device_ >= 0 && device_ < count,
+               "--cuda-device {}: this process sees {} GPU(s) (0..{})", device_, count, count - 1);
+  check_cuda(cudaSetDevice(device_), "cudaSetDevice");
   check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream create");
   check_cublas(cublasCreate(&cublas_), "cublasCreate");
   check_cublas(cublasSetStream(cublas_, stream_), "cublasSetStream");
@@ -103,6 +109,8 @@ CudaModel::CudaModel(const std::filesystem::path& dir, const CudaModelOptions& o
 }
 
 CudaModel::~CudaModel() {
+  cudaSetDevice(device_);
+  kv_io_.reset();
   if (stream_) cudaStreamSynchronize(stream_);
   clear_graphs();
   if (cublas_) cublasDestroy(cublas_);
@@ -191,7 +199,9 @@ void CudaModel::allocate_kv_cache(int64_t num_blocks, int block_size) {
   TANDEM_CHECK(num_blocks > 0 && block_size > 0,
                "KV cache: every size must be positive (blocks {}, block_size {})", num_blocks,
                block_size);
+  check_cuda(cudaSetDevice(device_), "cudaSetDevice");
   clear_graphs();
+  kv_io_.reset();
   k_cache_.clear();
   v_cache_.clear();
   kv_shape_.num_blocks = 0;
@@ -206,9 +216,16 @@ void CudaModel::allocate_kv_cache(int64_t num_blocks, int block_size) {
                "KV cache clear");
   }
   kv_shape_ = shape;
+  CudaKvCacheView view{shape, {}, {}, stream_, device_};
+  for (int l = 0; l < config_.num_layers; ++l) {
+    view.k_layers.push_back(k_cache_[size_t(l)].data());
+    view.v_layers.push_back(v_cache_[size_t(l)].data());
+  }
+  kv_io_ = std::make_unique<CudaKvCacheIo>(view);
 }
 
 std::optional<uint64_t> CudaModel::kv_memory_budget(double fraction) const {
+  check_cuda(cudaSetDevice(device_), "cudaSetDevice");
   size_t free_bytes = 0, total_bytes = 0;
   check_cuda(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
   // What this process may still take: its share of the card minus everything in use now
@@ -246,6 +263,7 @@ CudaModel::BatchView CudaModel::upload_batch(const ForwardBatch& b) {
 
 void CudaModel::forward(const ForwardBatch& batch, float* logits) {
   TANDEM_CHECK(kv_shape_.num_blocks > 0, "forward: the KV cache is not allocated");
+  check_cuda(cudaSetDevice(device_), "cudaSetDevice");  // the engine thread's first call
   validate_forward_batch(batch, config_, kv_shape_);
   const int64_t m = int64_t(batch.logits_indices.size());
   if (execution_ == ExecutionMode::kGraphs && graph_eligible(batch)) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend/cuda_buffer.h"
+#include "backend/cuda_kv_cache_io.h"
 #include "backend/model_backend.h"
 #include "kernels/cuda/common.cuh"
 #include "model/weight_store.h"
@@ -23,6 +24,7 @@ struct CudaModelOptions {
   // kGraphs: a decode step (every sequence one new token, all sampled) pads its batch to a size
   // bucket and replays a CUDA graph captured once per (batch bucket, block-table bucket).
   ExecutionMode execution = ExecutionMode::kGraphs;
+  int device = 0;  // the GPU (ordinal among the visible ones) every allocation and launch uses
 };
 
 class CudaModel : public ModelBackend {
@@ -40,6 +42,7 @@ class CudaModel : public ModelBackend {
   void forward(const ForwardBatch& batch, float* logits) override;
 
   std::optional<uint64_t> kv_memory_budget(double fraction) const override;
+  KvCacheIo* device_kv_cache_io() override { return kv_io_.get(); }
   // Waits for the GPU (benchmarks time whole steps).
   void synchronize();
 
@@ -105,6 +108,7 @@ class CudaModel : public ModelBackend {
                      int32_t max_context_len);
 
   ModelConfig config_;
+  int device_;
   WeightStore weights_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
@@ -121,6 +125,7 @@ class CudaModel : public ModelBackend {
   ExecutionMode execution_;
   cuda::DeviceBuffer<uint8_t> cublas_workspace_;  // fixed, so cuBLAS allocates nothing in capture
   std::map<std::pair<int, int>, DecodeGraph> graphs_;  // (batch bucket, blocks bucket) -> graph
+  std::unique_ptr<CudaKvCacheIo> kv_io_;  // KV transfer's access to k_cache_/v_cache_
 };
 
 }  // namespace tandem

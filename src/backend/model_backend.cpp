@@ -14,7 +14,7 @@ std::unique_ptr<ModelBackend> load_model_backend(const std::filesystem::path& di
   if (options.device == BackendDevice::kCpu) return std::make_unique<CpuBackend>(dir, options.pool);
 #ifdef TANDEM_WITH_CUDA
   return std::make_unique<CudaModel>(
-      dir, CudaModelOptions{options.max_num_batched_tokens, options.execution});
+      dir, CudaModelOptions{options.max_num_batched_tokens, options.execution, options.cuda_device});
 #else
   fail("--device cuda: this tandem was built without CUDA (configure with -DTANDEM_CUDA=ON)");
 #endif

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "kv/kv_cache.h"
+#include "kv/kv_cache_io.h"
 #include "model/forward_batch.h"
 #include "model/model_config.h"
 
@@ -47,6 +48,9 @@ class ModelBackend {
   // The host KV storage (CPU backend), for code that reads or writes blocks directly (KV
   // transfer); null where the cache lives in device memory.
   virtual KvCache* host_kv_cache() { return nullptr; }
+  // The KV transfer's access to a cache in device memory (CUDA backend, once the cache is
+  // allocated); null where host_kv_cache() serves.
+  virtual KvCacheIo* device_kv_cache_io() { return nullptr; }
 };
 
 enum class BackendDevice { kCpu, kCuda };
@@ -59,6 +63,7 @@ struct BackendOptions {
   ThreadPool* pool = nullptr;         // CPU: threads for the forward pass (may be null)
   int max_num_batched_tokens = 8192;  // CUDA: rows the activation workspace is sized for
   ExecutionMode execution = ExecutionMode::kGraphs;
+  int cuda_device = 0;  // CUDA: which device (ordinal among the visible ones)
 };
 
 // Loads the model in `dir` onto `options.device`. Throws tandem::Error for a bad model, and for

@@ -25,6 +25,7 @@ struct EngineConfig {
   uint64_t kv_cache_memory_bytes = 0;  // 0 = a default budget (CPU: 1 GiB, capped by need)
   float gpu_memory_utilization = 0.9f; // CUDA only
   bool enforce_eager = false;          // CUDA only: no CUDA graphs for decode steps
+  int cuda_device = 0;                 // CUDA only: the device ordinal (of the visible ones)
   std::optional<uint64_t> seed;     // global seed for unseeded requests
   // Disaggregated prefill: the sender or receiver connector, over kv_transport (required then).
   std::optional<KvConnectorConfig> kv_connector;

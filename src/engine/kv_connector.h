@@ -18,6 +18,8 @@ struct KvConnectorStats {
   uint64_t transfers_sent = 0;          // sender: transfers completed
   uint64_t transfer_failures = 0;       // sender: transfers aborted
   uint64_t bytes_sent = 0;              // sender: KV bytes put into receivers' buffers
+  double transfer_seconds = 0;  // sender: summed over sent transfers, AllocRequest to TransferDone
+  double write_seconds = 0;     // sender: summed over sent transfers, first put to flush done
 };
 
 class KvConnector {

@@ -24,6 +24,7 @@
 #include "engine/stop_checker.h"
 #include "kv/block_manager.h"
 #include "kv/kv_cache.h"
+#include "transfer/host_kv_cache_io.h"
 #include "transfer/kv_connector_factory.h"
 
 namespace tandem {
@@ -52,6 +53,7 @@ std::unique_ptr<ModelBackend> load_backend(const EngineConfig& config, ThreadPoo
   o.pool = &pool;
   o.max_num_batched_tokens = std::max(1, config.max_num_batched_tokens);
   o.execution = config.enforce_eager ? ExecutionMode::kEager : ExecutionMode::kGraphs;
+  o.cuda_device = config.cuda_device;
   return load_model_backend(config.model_dir, o);
 }
 
@@ -101,15 +103,19 @@ KvCacheShape allocate_kv_cache(ModelBackend& model, int num_blocks, int block_si
   return model.kv_cache_shape();
 }
 
-// The connector reads and writes KV blocks in host memory: the CPU backend's cache.
-std::unique_ptr<KvConnector> make_connector(const EngineConfig& config, ModelBackend& model) {
+// How the connector reaches the KV blocks: the CPU backend's host cache through kv_layout's
+// functions (kept in `host_io`), or the CUDA backend's own device KvCacheIo.
+std::unique_ptr<KvConnector> make_connector(const EngineConfig& config, ModelBackend& model,
+                                            std::unique_ptr<KvCacheIo>& host_io) {
   if (!config.kv_connector) return nullptr;
-  KvCache* kv = model.host_kv_cache();
-  TANDEM_CHECK(kv != nullptr,
-               "--kv-transfer-config: disaggregated prefill moves KV from host memory, and the "
-               "CUDA backend keeps it on the GPU (GPU KV transfer is not built yet); use "
-               "--device cpu");
-  return make_kv_connector(*config.kv_connector, config.kv_transport, *kv, model.config());
+  KvCacheIo* io = model.device_kv_cache_io();
+  if (!io) {
+    KvCache* kv = model.host_kv_cache();
+    TANDEM_CHECK(kv != nullptr, "--kv-transfer-config: the model backend exposes no KV cache");
+    host_io = std::make_unique<HostKvCacheIo>(*kv);
+    io = host_io.get();
+  }
+  return make_kv_connector(*config.kv_connector, config.kv_transport, *io, model.config());
 }
 
 // Prompt tokens among the tokens a step computes for `s`.
@@ -168,6 +174,7 @@ struct LlmEngine::Impl {
   int max_model_len;
   KvCacheShape kv;
   BlockManager blocks;
+  std::unique_ptr<KvCacheIo> host_kv_io;   // the connector's view of a host cache (CPU backend)
   std::unique_ptr<KvConnector> connector;  // disaggregated prefill; null when off
   Scheduler scheduler;
   Sampler sampler;
@@ -198,7 +205,7 @@ LlmEngine::Impl::Impl(const EngineConfig& c)
               .prefix_caching =
                   c.enable_prefix_caching ? PrefixCaching::kEnabled : PrefixCaching::kDisabled,
               .model_fingerprint = model_fingerprint(model->config(), kv)}),
-      connector(make_connector(c, *model)),
+      connector(make_connector(c, *model, host_kv_io)),
       scheduler({.max_num_seqs = c.max_num_seqs,
                  .max_num_batched_tokens = c.max_num_batched_tokens,
                  .max_model_len = max_model_len},

@@ -73,6 +73,15 @@ ServerMetrics::ServerMetrics(std::string model_name)
       pd_bytes_sent_(registry_.add("tandem:pd_bytes_sent_total",
                                    "KV bytes this prefiller wrote into decoders' buffers.",
                                    MetricType::kCounter)),
+      pd_transfer_seconds_(
+          registry_.add("tandem:pd_transfer_seconds_total",
+                        "Seconds this prefiller's completed KV transfers took, summed: from "
+                        "the AllocRequest to the TransferDone.",
+                        MetricType::kCounter)),
+      pd_write_seconds_(registry_.add("tandem:pd_transfer_write_seconds_total",
+                                      "Seconds of those transfers spent writing KV (first put "
+                                      "to flush done), summed.",
+                                      MetricType::kCounter)),
       ttft_(registry_.add("tandem:time_to_first_token_seconds",
                           "Histogram of time to first token in seconds.", MetricType::kHistogram,
                           kTtftBuckets)),
@@ -137,6 +146,8 @@ std::string ServerMetrics::render(const EngineStats& s) {
   pd_transfers_sent_.counter(labels_).set_total(double(kv.transfers_sent));
   pd_failures_.counter(labels_).set_total(double(kv.transfer_failures));
   pd_bytes_sent_.counter(labels_).set_total(double(kv.bytes_sent));
+  pd_transfer_seconds_.counter(labels_).set_total(kv.transfer_seconds);
+  pd_write_seconds_.counter(labels_).set_total(kv.write_seconds);
   return registry_.render();
 }
 

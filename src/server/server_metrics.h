@@ -42,6 +42,7 @@ class ServerMetrics {
   MetricFamily &pd_received_tokens_, &pd_computed_tokens_, &pd_buffer_bytes_,
       &pd_transfers_received_;
   MetricFamily &pd_transfers_sent_, &pd_failures_, &pd_bytes_sent_;
+  MetricFamily &pd_transfer_seconds_, &pd_write_seconds_;
   MetricFamily &ttft_, &itl_, &e2e_, &queue_time_, &request_prompt_tokens_,
       &request_generation_tokens_;
 };

@@ -89,12 +89,7 @@ std::optional<KvConnectorConfig> make_kv_connector_config(const KvTransferConfig
       std::chrono::milliseconds(int64_t(std::llround(c.pd_heartbeat_interval_sec * 1000)));
   out.heartbeat_timeout =
       std::chrono::milliseconds(int64_t(std::llround(c.pd_heartbeat_timeout_sec * 1000)));
-  if (c.pd_buffer_device == PdBufferDevice::kCuda) {
-    log_warning(
-        "{}: pd_buffer_device 'cuda' on the CPU engine: the transfer buffer lives in host "
-        "memory instead",
-        c.source);
-  }
+  out.buffer_device = c.pd_buffer_device.value_or(PdBufferDevice::kCpu);
   out.peer = peer_address(c);
   if (out.role == PdRole::kSender) {
     out.proxy_host = c.pd_proxy_host;

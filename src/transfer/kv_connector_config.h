@@ -32,6 +32,10 @@ struct KvConnectorConfig {
   // pd_buffer_size: the receiver's transfer buffer; the sender's budget for gathered KV
   // waiting to be sent.
   uint64_t buffer_bytes = 0;
+  // pd_buffer_device: where the receiver's transfer buffer lives. kCuda on a --device cuda engine:
+  // GPU memory shared with the prefiller by CUDA IPC (one node); the serve command falls back to
+  // host memory on a CPU engine.
+  PdBufferDevice buffer_device = PdBufferDevice::kCpu;
   std::chrono::milliseconds transfer_timeout{30000};  // pd_transfer_timeout_sec
   std::chrono::milliseconds heartbeat_interval{1000};  // pd_heartbeat_interval_sec
   std::chrono::milliseconds heartbeat_timeout{15000};  // pd_heartbeat_timeout_sec (>= 2 x interval)
@@ -47,8 +51,7 @@ struct KvConnectorConfig {
 // The connector config. `kv` is the --kv-transfer-config, `lmcache` the LMCache config (from
 // --kv-config / LMCACHE_CONFIG_FILE / LMCACHE_* variables). kv_producer needs enable_pd with
 // pd_role sender, kv_consumer pd_role receiver; kv_both follows pd_role, and without enable_pd
-// gives nullopt (no disaggregated prefill). pd_buffer_device 'cuda' falls back to host memory
-// with a warning on this CPU engine. Throws tandem::Error naming the source, key and value for
+// gives nullopt (no disaggregated prefill). Throws tandem::Error naming the source, key and value for
 // a mismatch or an invalid value.
 std::optional<KvConnectorConfig> make_kv_connector_config(const KvTransferConfig& kv,
                                                           const LmCacheConfig& lmcache,

@@ -16,8 +16,8 @@ std::string transfer_model_fingerprint(const ModelConfig& model, const KvCacheSh
 }
 
 std::unique_ptr<KvConnector> make_kv_connector(const KvConnectorConfig& config,
-                                               std::shared_ptr<Transport> transport, KvCache& kv,
-                                               const ModelConfig& model) {
+                                               std::shared_ptr<Transport> transport,
+                                               KvCacheIo& kv, const ModelConfig& model) {
   TANDEM_CHECK(transport != nullptr, "KV connector: no transport given");
   std::string fingerprint = transfer_model_fingerprint(model, kv.shape());
   if (config.role == PdRole::kSender) {

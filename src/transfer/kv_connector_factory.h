@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "engine/kv_connector.h"
-#include "kv/kv_cache.h"
+#include "kv/kv_cache_io.h"
 #include "model/model_config.h"
 #include "transfer/kv_connector_config.h"
 #include "transfer/transport.h"
@@ -18,7 +18,7 @@ std::string transfer_model_fingerprint(const ModelConfig& model, const KvCacheSh
 
 // Throws tandem::Error (or TransportError when a receiver's ports are taken).
 std::unique_ptr<KvConnector> make_kv_connector(const KvConnectorConfig& config,
-                                               std::shared_ptr<Transport> transport, KvCache& kv,
-                                               const ModelConfig& model);
+                                               std::shared_ptr<Transport> transport,
+                                               KvCacheIo& kv, const ModelConfig& model);
 
 }  // namespace tandem

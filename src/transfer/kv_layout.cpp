@@ -3,12 +3,21 @@
 #include "transfer/kv_layout.h"
 
 #include <algorithm>
+#include <cctype>
+#include <string>
 #include <cstring>
 
 #include "core/error.h"
 
 namespace tandem {
 namespace {
+
+// The dtype as the layout fingerprint spells it ("f32" since v1, so CPU fingerprints never moved).
+std::string dtype_label(DType dtype) {
+  std::string name(dtype_name(dtype));
+  for (char& ch : name) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+  return name;
+}
 
 // The floats of a chunk of n tokens that belong to one layer's K (or V): (n, kv_heads, head_dim).
 int64_t section_floats(const KvCacheShape& shape, int num_tokens) {
@@ -18,17 +27,7 @@ int64_t section_floats(const KvCacheShape& shape, int num_tokens) {
 // Checks the token range against the table and the table entries it touches against the cache.
 void check_range(const KvCacheShape& shape, std::span<const int32_t> block_table,
                  int64_t first_token, int num_tokens, size_t bytes, uint64_t expected_bytes) {
-  TANDEM_CHECK(first_token >= 0 && num_tokens > 0, "KV chunk: bad token range [{}, +{})",
-               first_token, num_tokens);
-  int64_t last_block = (first_token + num_tokens - 1) / shape.block_size;
-  TANDEM_CHECK(last_block < int64_t(block_table.size()),
-               "KV chunk: tokens [{}, {}) need {} blocks, the sequence has {}", first_token,
-               first_token + num_tokens, last_block + 1, block_table.size());
-  for (int64_t b = first_token / shape.block_size; b <= last_block; ++b) {
-    TANDEM_CHECK(block_table[b] >= 0 && block_table[b] < shape.num_blocks,
-                 "KV chunk: block id {} outside the cache's {} blocks", block_table[b],
-                 shape.num_blocks);
-  }
+  check_chunk_tokens(shape, block_table, first_token, num_tokens);
   TANDEM_CHECK(bytes == expected_bytes, "KV chunk: {} tokens take {} bytes, the buffer has {}",
                num_tokens, expected_bytes, bytes);
 }
@@ -61,19 +60,35 @@ void for_each_run(const KvCacheShape& shape, std::span<const int32_t> block_tabl
 
 }  // namespace
 
+void check_chunk_tokens(const KvCacheShape& shape, std::span<const int32_t> block_table,
+                        int64_t first_token, int num_tokens) {
+  TANDEM_CHECK(first_token >= 0 && num_tokens > 0, "KV chunk: bad token range [{}, +{})",
+               first_token, num_tokens);
+  int64_t last_block = (first_token + num_tokens - 1) / shape.block_size;
+  TANDEM_CHECK(last_block < int64_t(block_table.size()),
+               "KV chunk: tokens [{}, {}) need {} blocks, the sequence has {}", first_token,
+               first_token + num_tokens, last_block + 1, block_table.size());
+  for (int64_t b = first_token / shape.block_size; b <= last_block; ++b) {
+    TANDEM_CHECK(block_table[b] >= 0 && block_table[b] < shape.num_blocks,
+                 "KV chunk: block id {} outside the cache's {} blocks", block_table[b],
+                 shape.num_blocks);
+  }
+}
+
 KvChunkLayout KvChunkLayout::from_shape(const KvCacheShape& shape) {
-  return {shape.num_layers, shape.num_kv_heads, shape.head_dim};
+  return {shape.num_layers, shape.num_kv_heads, shape.head_dim, shape.dtype};
 }
 
 uint64_t KvChunkLayout::token_bytes() const {
-  return 2 * uint64_t(num_layers) * uint64_t(num_kv_heads) * uint64_t(head_dim) * sizeof(float);
+  return 2 * uint64_t(num_layers) * uint64_t(num_kv_heads) * uint64_t(head_dim) *
+         uint64_t(dtype_size(dtype));
 }
 
 LayoutFingerprint KvChunkLayout::fingerprint(std::string_view model_fingerprint) const {
   std::string description = fmt::format(
-      "tandem.kv.chunk_layout.v1;order=layer,kv,token,kv_head,dim;dtype=f32;layers={};"
+      "tandem.kv.chunk_layout.v1;order=layer,kv,token,kv_head,dim;dtype={};layers={};"
       "kv_heads={};head_dim={};model={}",
-      num_layers, num_kv_heads, head_dim, model_fingerprint);
+      dtype_label(dtype), num_layers, num_kv_heads, head_dim, model_fingerprint);
   return root_block_hash(description).bytes;
 }
 

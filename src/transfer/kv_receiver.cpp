@@ -23,7 +23,7 @@ const ReceiverAddress& checked_peer(const KvConnectorConfig& config) {
 }  // namespace
 
 KvReceiver::KvReceiver(const KvConnectorConfig& config, std::shared_ptr<Transport> transport,
-                       KvCache& kv, std::string model_fingerprint)
+                       KvCacheIo& kv, std::string model_fingerprint)
     : config_(config),
       transport_(std::move(transport)),
       kv_(kv),
@@ -38,8 +38,10 @@ KvReceiver::KvReceiver(const KvConnectorConfig& config, std::shared_ptr<Transpor
       ReceiverServerParams{peer.host, peer.init_port, peer.alloc_port, config.peer_id, kPageSize,
                            PeerAllowlist(config.allowed_peer_hosts, "pd_allowed_peer_hosts"),
                            config.heartbeat_interval, config.heartbeat_timeout});
-  log_info("kv receiver: {} MiB transfer buffer, init port {}, alloc port {}, chunk_size {}",
-           buffer_->size() >> 20, init_port(), alloc_port(), config.chunk_size);
+  log_info("kv receiver: {} MiB transfer buffer in {} memory, init port {}, alloc port {}, "
+           "chunk_size {}",
+           buffer_->size() >> 20, buffer_->memory() == MemoryKind::kCuda ? "GPU" : "host",
+           init_port(), alloc_port(), config.chunk_size);
 }
 
 KvReceiver::~KvReceiver() { server_.reset(); }
@@ -84,12 +86,13 @@ int KvReceiver::load(const Sequence& seq, int num_computed, int num_tokens) {
       if (c.num_tokens != uint32_t(n) || c.num_bytes != layout_.chunk_bytes(n)) return false;
       const int from = std::max(begin, first), to = std::min(end, first + n);
       if (from < to) {
-        std::span<const uint8_t> bytes(buffer_->data() + c.offset, c.num_bytes);
-        scatter_chunk_tokens(bytes, n, from - first, to - first, seq.blocks.table, first, kv_);
+        kv_.scatter_chunk_tokens(buffer_->data() + c.offset, c.num_bytes, buffer_->memory(), n,
+                                 from - first, to - first, seq.blocks.table, first);
         loaded_end = to;
       }
       return first + n < end;
     });
+    kv_.finish_scatters();  // before the pages go back to senders
   }
   prompt_tokens_received_ += uint64_t(loaded_end - begin);
   release_transfer(seq);

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/kv_connector.h"
-#include "kv/kv_cache.h"
+#include "kv/kv_cache_io.h"
 #include "transfer/kv_connector_config.h"
 #include "transfer/kv_layout.h"
 #include "transfer/receiver_registry.h"
@@ -21,9 +21,10 @@ namespace tandem {
 
 class KvReceiver final : public KvConnector {
  public:
-  // Allocates and registers config.buffer_bytes of host memory and listens on config.peer's
-  // ports (0: any free port). Throws tandem::Error / TransportError. `kv` must outlive it.
-  KvReceiver(const KvConnectorConfig& config, std::shared_ptr<Transport> transport, KvCache& kv,
+  // Allocates config.buffer_bytes through the transport (host memory registered with UCX, or
+  // GPU memory shared by CUDA IPC) and listens on config.peer's ports (0: any free port). Throws
+  // tandem::Error / TransportError. `kv` must outlive it.
+  KvReceiver(const KvConnectorConfig& config, std::shared_ptr<Transport> transport, KvCacheIo& kv,
              std::string model_fingerprint);
   ~KvReceiver() override;
 
@@ -46,7 +47,7 @@ class KvReceiver final : public KvConnector {
 
   KvConnectorConfig config_;
   std::shared_ptr<Transport> transport_;
-  KvCache& kv_;
+  KvCacheIo& kv_;
   std::string model_fingerprint_;
   KvChunkLayout layout_;
   std::unique_ptr<RegisteredBuffer> buffer_;

@@ -1,4 +1,4 @@
-// KvSender: which requests are pushed, and gathering their chunks into one host buffer.
+// KvSender: which requests are pushed, and gathering their chunks into one payload.
 #include "transfer/kv_sender.h"
 
 #include "core/error.h"
@@ -9,7 +9,7 @@
 namespace tandem {
 
 KvSender::KvSender(const KvConnectorConfig& config, std::shared_ptr<Transport> transport,
-                   const KvCache& kv, std::string model_fingerprint)
+                   KvCacheIo& kv, std::string model_fingerprint)
     : config_(config),
       kv_(kv),
       model_fingerprint_(std::move(model_fingerprint)),
@@ -51,19 +51,14 @@ TransferJob KvSender::gather(const Sequence& seq) const {
   std::span<const int32_t> prompt(seq.token_ids.data(), size_t(seq.num_prompt_tokens));
   std::vector<BlockHash> hashes = chunk_hashes(model_fingerprint_, prompt, config_.chunk_size,
                                                config_.partial_chunks, seq.cache_salt);
-  uint64_t total = 0;
+  std::vector<uint32_t> chunk_tokens;
   for (size_t i = 0; i < hashes.size(); ++i) {
     int n = chunk_num_tokens(seq.num_prompt_tokens, config_.chunk_size, int64_t(i));
     job.chunks.push_back({hashes[i], uint32_t(n), layout_.chunk_bytes(n)});
-    total += layout_.chunk_bytes(n);
+    chunk_tokens.push_back(uint32_t(n));
   }
-  job.bytes.resize(total);
-  uint64_t at = 0;
-  for (size_t i = 0; i < job.chunks.size(); ++i) {
-    const ChunkDesc& c = job.chunks[i];
-    gather_chunk(kv_, seq.blocks.table, int64_t(i) * config_.chunk_size, int(c.num_tokens),
-                 std::span(job.bytes).subspan(at, c.num_bytes));
-    at += c.num_bytes;
+  if (!chunk_tokens.empty()) {
+    job.payload = kv_.gather_chunks(seq.blocks.table, chunk_tokens, config_.chunk_size);
   }
   return job;
 }
@@ -74,6 +69,8 @@ KvConnectorStats KvSender::stats() const {
   out.transfers_sent = s.transfers_sent;
   out.transfer_failures = s.transfer_failures;
   out.bytes_sent = s.bytes_sent;
+  out.transfer_seconds = s.transfer_seconds;
+  out.write_seconds = s.write_seconds;
   return out;
 }
 

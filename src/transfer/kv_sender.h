@@ -1,13 +1,14 @@
 // KvSender: the prefiller's connector (pd_role sender). When a request that carries a
 // disagg_spec has its prompt KV computed, it cuts the prompt into chunks (chunk_hashes), gathers
-// their KV from the sequence's blocks on the engine thread — before the engine can free them —
-// and hands the bytes to its SenderChannel, which pushes them to the decoder asynchronously.
+// their KV from the sequence's blocks through the KvCacheIo on the engine thread — before the
+// engine can free them; on the GPU the gather is enqueued and lands in device memory — and hands
+// the payload to its SenderChannel, which pushes it to the decoder asynchronously.
 #pragma once
 #include <memory>
 #include <string>
 
 #include "engine/kv_connector.h"
-#include "kv/kv_cache.h"
+#include "kv/kv_cache_io.h"
 #include "transfer/kv_connector_config.h"
 #include "transfer/kv_layout.h"
 #include "transfer/kv_transfer_params.h"
@@ -18,7 +19,7 @@ namespace tandem {
 class KvSender final : public KvConnector {
  public:
   // `kv` must outlive the sender; `model_fingerprint` roots the chunk keys.
-  KvSender(const KvConnectorConfig& config, std::shared_ptr<Transport> transport, const KvCache& kv,
+  KvSender(const KvConnectorConfig& config, std::shared_ptr<Transport> transport, KvCacheIo& kv,
            std::string model_fingerprint);
 
   bool transfer_arriving(const Sequence&) override { return false; }
@@ -36,7 +37,7 @@ class KvSender final : public KvConnector {
   std::optional<ReceiverAddress> receiver_for(const DisaggSpec& spec) const;
 
   KvConnectorConfig config_;
-  const KvCache& kv_;
+  KvCacheIo& kv_;
   std::string model_fingerprint_;
   KvChunkLayout layout_;
   LayoutFingerprint layout_fingerprint_;

@@ -22,6 +22,12 @@ std::chrono::milliseconds remaining(Clock::time_point deadline) {
   return std::max(left, 1ms);
 }
 
+uint64_t payload_bytes(const TransferJob& job) { return job.payload ? job.payload->size() : 0; }
+
+double milliseconds(std::chrono::nanoseconds d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
 std::string decoder_key(const ReceiverAddress& r) {
   return fmt::format("{}:{}:{}", r.host, r.init_port, r.alloc_port);
 }
@@ -92,15 +98,15 @@ void SenderChannel::submit(TransferJob job) {
       log_info("kv sender: transfer {} dropped: its client left", job.request_id);
       return;
     }
-    if (job.failure.empty() && queued_bytes_ + job.bytes.size() > config_.buffer_bytes) {
+    if (job.failure.empty() && queued_bytes_ + payload_bytes(job) > config_.buffer_bytes) {
       job.failure = fmt::format(
           "the prefiller's transfer staging is full: {} bytes queued, {} more asked, "
           "pd_buffer_size is {}",
-          queued_bytes_, job.bytes.size(), config_.buffer_bytes);
-      job.bytes = {};
+          queued_bytes_, payload_bytes(job), config_.buffer_bytes);
+      job.payload.reset();
       job.chunks.clear();
     }
-    queued_bytes_ += job.bytes.size();
+    queued_bytes_ += payload_bytes(job);
     std::string key = job.receiver ? decoder_key(*job.receiver) : "";
     std::unique_ptr<Lane>& lane = lanes_[key];
     if (!lane) {
@@ -121,7 +127,7 @@ void SenderChannel::cancel(const std::string& request_id) {
     auto it = std::find_if(lane->queue.begin(), lane->queue.end(),
                            [&](const TransferJob& job) { return job.request_id == request_id; });
     if (it == lane->queue.end()) continue;
-    queued_bytes_ -= it->bytes.size();
+    queued_bytes_ -= payload_bytes(*it);
     ++failures_;
     lane->queue.erase(it);
     log_info("kv sender: transfer {} dropped from the queue: its client left", request_id);
@@ -138,7 +144,9 @@ bool SenderChannel::stopping() const {
   return stopping_;
 }
 
-SenderChannelStats SenderChannel::stats() const { return {sent_, failures_, bytes_}; }
+SenderChannelStats SenderChannel::stats() const {
+  return {sent_, failures_, bytes_, double(transfer_ns_) * 1e-9, double(write_ns_) * 1e-9};
+}
 
 void SenderChannel::run(Lane& lane) {
   for (;;) {
@@ -157,8 +165,10 @@ void SenderChannel::run(Lane& lane) {
       lane.queue.pop_front();
     }
     process(lane, job);
+    const uint64_t done_bytes = payload_bytes(job);
+    job.payload.reset();  // frees its (GPU) memory before the budget says so
     std::lock_guard lock(mutex_);
-    queued_bytes_ -= job.bytes.size();
+    queued_bytes_ -= done_bytes;
   }
   std::deque<TransferJob> left;
   {
@@ -196,12 +206,17 @@ void SenderChannel::keep_alive(Lane& lane) {
 void SenderChannel::process(Lane& lane, TransferJob& job) {
   auto start = Clock::now();
   try {
-    uint64_t written = transfer(lane, job);
+    std::chrono::nanoseconds write_time{0};
+    uint64_t written = transfer(lane, job, write_time);
+    const auto total_time = Clock::now() - start;
     ++sent_;
     bytes_ += written;
-    log_debug("kv sender: {} done: {} chunks, {} bytes written in {:.1f} ms", job.request_id,
-              job.chunks.size(), written,
-              std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    transfer_ns_ += uint64_t(std::chrono::nanoseconds(total_time).count());
+    write_ns_ += uint64_t(write_time.count());
+    log_info("kv sender: {} done: {} chunks, {} bytes in {:.3f} ms ({:.3f} ms writing, {:.1f} GB/s)",
+             job.request_id, job.chunks.size(), written, milliseconds(total_time),
+             milliseconds(write_time),
+             write_time.count() > 0 ? double(written) / double(write_time.count()) : 0.0);
     notify_proxy(TransferDone{job.request_id, {}});
   } catch (const std::exception& e) {
     ++failures_;
@@ -213,7 +228,8 @@ void SenderChannel::process(Lane& lane, TransferJob& job) {
   }
 }
 
-uint64_t SenderChannel::transfer(Lane& lane, const TransferJob& job) {
+uint64_t SenderChannel::transfer(Lane& lane, TransferJob& job,
+                                 std::chrono::nanoseconds& write_time) {
   TANDEM_CHECK(job.failure.empty(), "{}", job.failure);
   if (job.chunks.empty()) return 0;  // nothing to push (e.g. only a discarded partial chunk)
   TANDEM_CHECK(job.receiver.has_value(),
@@ -224,7 +240,9 @@ uint64_t SenderChannel::transfer(Lane& lane, const TransferJob& job) {
   AllocResponse response = allocate(links, job, deadline);
   lane.last_heard = Clock::now();  // it answered: alive (its heartbeats were read meanwhile)
   uint64_t written = 0;
+  const auto write_start = Clock::now();
   write_chunks(links, job, response, deadline, written);
+  write_time = Clock::now() - write_start;
   TransferDone done{job.request_id, {}};
   for (const ChunkDesc& chunk : job.chunks) done.chunks.push_back(chunk.hash);
   send_message(*links.alloc, done);
@@ -289,18 +307,24 @@ AllocResponse SenderChannel::allocate(DecoderLinks& links, const TransferJob& jo
 }
 
 // Puts every chunk to write, merging neighbours that are contiguous on both sides into one put.
-void SenderChannel::write_chunks(DecoderLinks& links, const TransferJob& job,
+// A connection that takes GPU memory (CUDA IPC) writes the payload where it is; one that takes
+// host memory only (UCX) gets a GPU payload's host copy (host staging).
+void SenderChannel::write_chunks(DecoderLinks& links, TransferJob& job,
                                  const AllocResponse& response, Clock::time_point deadline,
                                  uint64_t& written) {
-  // The pending put: job.bytes[run_local, + run_bytes) -> remote run_remote; none if 0 bytes.
+  TANDEM_CHECK(job.payload != nullptr, "transfer {}: chunks without a payload", job.request_id);
+  const uint8_t* source = links.init->put_source_memory() == MemoryKind::kCuda
+                              ? job.payload->ready_data()
+                              : job.payload->host_bytes().data();
+  // The pending put: source[run_local, + run_bytes) -> remote run_remote; none if 0 bytes.
   uint64_t run_local = 0, run_remote = 0, run_bytes = 0;
   auto put_run = [&] {
     if (run_bytes == 0) return;
-    links.init->put(job.bytes.data() + run_local, run_bytes, run_remote);
+    links.init->put(source + run_local, run_bytes, run_remote);
     written += run_bytes;
     run_bytes = 0;
   };
-  uint64_t local = 0;  // offset of chunk i in job.bytes
+  uint64_t local = 0;  // offset of chunk i in the payload
   for (size_t i = 0; i < job.chunks.size(); ++i) {
     const uint64_t bytes = job.chunks[i].num_bytes;
     const ChunkSlot& slot = response.slots[i];

@@ -1,7 +1,9 @@
 // SenderChannel: the prefiller's side of the transfer channel, on its own threads (one per
 // decoder) so the engine never waits for the network. For each TransferJob it asks the decoder's
 // alloc port for room (retrying while the buffer is full, up to the transfer timeout), writes the
-// chunks with a few large puts over the init connection, flushes, and sends TransferDone to the
+// chunks with a few large puts over the init connection (from GPU memory straight into the
+// decoder's GPU buffer when the connection is CUDA IPC; otherwise from host memory, a GPU payload
+// being downloaded first), flushes, and sends TransferDone to the
 // decoder and to the proxy — or Abort to both on any failure. Connections are opened lazily, one
 // pair per decoder, kept for later jobs and reopened once broken. Heartbeats go both ways on the
 // alloc connection (every pd_heartbeat_interval_sec while idle); a decoder silent past
@@ -20,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kv/kv_cache_io.h"
 #include "transfer/kv_connector_config.h"
 #include "transfer/transport.h"
 
@@ -30,8 +33,9 @@ struct TransferJob {
   std::string request_id;                   // the proxy's transfer id (disagg_spec.req_id)
   std::optional<ReceiverAddress> receiver;  // unset: no decoder known (the job fails)
   LayoutFingerprint fingerprint{};
-  std::vector<ChunkDesc> chunks;  // (num_chunks) in prompt order
-  std::vector<uint8_t> bytes;     // the chunks back to back, each chunks[i].num_bytes long
+  std::vector<ChunkDesc> chunks;       // (num_chunks) in prompt order
+  std::unique_ptr<KvPayload> payload;  // the chunks back to back, each chunks[i].num_bytes long
+                                       // (null when there are no chunks)
   std::string failure;            // set: nothing to send, report this failure (Abort)
 };
 
@@ -39,6 +43,8 @@ struct SenderChannelStats {
   uint64_t transfers_sent = 0;
   uint64_t transfer_failures = 0;
   uint64_t bytes_sent = 0;
+  double transfer_seconds = 0;  // sum over sent transfers: job start (AllocRequest) to TransferDone
+  double write_seconds = 0;     // sum over sent transfers: first put to flush done
 };
 
 class SenderChannel {
@@ -75,11 +81,11 @@ class SenderChannel {
   void run(Lane& lane);
   void process(Lane& lane, TransferJob& job);
   void keep_alive(Lane& lane);
-  // Throws on failure; returns the bytes written.
-  uint64_t transfer(Lane& lane, const TransferJob& job);
+  // Throws on failure; returns the bytes written and adds the put-to-flush time to `write_time`.
+  uint64_t transfer(Lane& lane, TransferJob& job, std::chrono::nanoseconds& write_time);
   AllocResponse allocate(DecoderLinks& links, const TransferJob& job,
                          std::chrono::steady_clock::time_point deadline);
-  void write_chunks(DecoderLinks& links, const TransferJob& job, const AllocResponse& response,
+  void write_chunks(DecoderLinks& links, TransferJob& job, const AllocResponse& response,
                     std::chrono::steady_clock::time_point deadline, uint64_t& written);
   // The lane's connections, (re)opened when missing or broken.
   DecoderLinks& links_to(Lane& lane, const ReceiverAddress& receiver,
@@ -103,6 +109,7 @@ class SenderChannel {
   std::mutex proxy_mutex_;  // guards proxy_
   std::unique_ptr<Connection> proxy_;
   std::atomic<uint64_t> sent_{0}, failures_{0}, bytes_{0};
+  std::atomic<uint64_t> transfer_ns_{0}, write_ns_{0};
 };
 
 }  // namespace tandem

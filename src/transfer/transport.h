@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kv/kv_cache_io.h"
 #include "transfer/wire_protocol.h"
 
 namespace tandem {
@@ -29,11 +30,13 @@ struct RemoteBufferInfo {
   std::vector<uint8_t> rkey;  // transport-specific remote key
 };
 
-// Host memory registered with a transport, which peers may put into.
+// Memory registered with a transport, which peers may put into: host memory (UCX) or GPU memory
+// (CUDA IPC).
 class RegisteredBuffer {
  public:
   virtual ~RegisteredBuffer() = default;
-  virtual uint8_t* data() = 0;  // (size()) bytes
+  virtual uint8_t* data() = 0;  // (size()) bytes in memory()
+  virtual MemoryKind memory() const { return MemoryKind::kHost; }
   virtual size_t size() const = 0;
   virtual RemoteBufferInfo remote_info() const = 0;
 };
@@ -58,6 +61,9 @@ class Connection {
   // stay valid and unchanged until flush() returns. Throws tandem::Error if the range falls outside
   // the peer's buffer or no buffer is attached.
   virtual void put(const void* local, size_t size, uint64_t remote_offset) = 0;
+  // What `local` of put() may point to: kHost (host memory only) or kCuda (this process's GPU
+  // memory, or host memory). Known once a buffer is attached.
+  virtual MemoryKind put_source_memory() const { return MemoryKind::kHost; }
   // Waits until every put issued so far is complete at the peer; throws TransportError on a
   // failed put, a broken connection, or a timeout.
   virtual void flush(std::chrono::milliseconds timeout) = 0;

@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "transfer/ipc_buffer_key.h"
 #include "transfer/ucx_worker.h"
 
 namespace tandem {
@@ -185,6 +186,12 @@ class UcxConnection : public Connection {
     TANDEM_CHECK(!info.rkey.empty() && info.size > 0 && info.address <= UINT64_MAX - info.size,
                  "UCX: {} announced an invalid buffer ({} bytes at 0x{:x}, {}-byte rkey)",
                  e_->peer_name, info.size, info.address, info.rkey.size());
+    if (is_ipc_buffer_key(info.rkey)) {
+      throw TransportError(fmt::format(
+          "{} announced a transfer buffer in GPU memory (pd_buffer_device: cuda), which only a "
+          "--device cuda engine with pd_buffer_device: cuda writes into (by CUDA IPC)",
+          e_->peer_name));
+    }
     ucp_rkey_h rkey = nullptr;
     ucs_status_t status = ucp_ep_rkey_unpack(e_->ep, info.rkey.data(), &rkey);
     if (status != UCS_OK) {

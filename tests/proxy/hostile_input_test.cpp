@@ -264,7 +264,7 @@ TEST(HostileInputAuth, EveryServerEnforcesItsApiKeyAndTheProxySendsTheEnginesOne
                             {"prefiller", system.prefiller_port(), "engine-secret"},
                             {"decoder", system.decoder_port(), "engine-secret"}};
   for (const Target& t : targets) {
-    for (const std::string header : {std::string(), std::string("Authorization: Bearer nope\r\n"),
+    for (const std::string& header : {std::string(), std::string("Authorization: Bearer nope\r\n"),
                                      std::string("Authorization: ") + t.key + "\r\n"}) {
       RawReply denied = post(t.port, "/v1/completions", body, header);
       EXPECT_EQ(denied.status, 401) << t.name << " with '" << header << "': " << denied.body;

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "transfer/host_kv_cache_io.h"
 
 namespace tandem {
 namespace {
@@ -55,6 +56,55 @@ TEST(KvLayout, SizesAndFingerprint) {
   EXPECT_NE(layout.fingerprint("m"), other.fingerprint("m"));
   // The block size is not part of the layout: caches with different blocks exchange chunks.
   EXPECT_EQ(layout.fingerprint("m"), KvChunkLayout::from_shape(shape_with(32, 4)).fingerprint("m"));
+}
+
+TEST(KvLayout, Bf16CacheHalvesTheBytesAndHasItsOwnFingerprint) {
+  KvCacheShape bf16_shape = shape_with(16, 8);
+  bf16_shape.dtype = DType::kBF16;
+  KvChunkLayout f32 = KvChunkLayout::from_shape(shape_with(16, 8));
+  KvChunkLayout bf16 = KvChunkLayout::from_shape(bf16_shape);
+  EXPECT_EQ(bf16.token_bytes(), 2u * 3 * 2 * 4 * 2);
+  // A CUDA (bf16) engine and a CPU (f32) engine never take each other's chunks.
+  EXPECT_NE(f32.fingerprint("m"), bf16.fingerprint("m"));
+}
+
+TEST(KvLayout, HostKvCacheIoGathersChunksBackToBackAndScattersThem) {
+  KvCache source(shape_with(4, 16));
+  fill_random(source, 11);
+  const std::vector<int32_t> table = {5, 2, 9, 0, 7, 3};  // 24 tokens
+  const std::vector<uint32_t> chunks = {8, 8, 5};         // chunk_size 8, a partial last chunk
+  HostKvCacheIo io(source);
+  std::unique_ptr<KvPayload> payload = io.gather_chunks(table, chunks, 8);
+  ASSERT_EQ(payload->memory(), MemoryKind::kHost);
+  const KvChunkLayout layout = KvChunkLayout::from_shape(source.shape());
+  ASSERT_EQ(payload->size(), layout.chunk_bytes(21));
+  uint64_t at = 0;
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    std::vector<uint8_t> expected(layout.chunk_bytes(int(chunks[i])));
+    gather_chunk(source, table, int64_t(i) * 8, int(chunks[i]), expected);
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), payload->host_bytes().begin() + at))
+        << "chunk " << i;
+    at += expected.size();
+  }
+  // Scattering the middle chunk's tokens 2..6 into another cache puts exactly those in place.
+  KvCache target(shape_with(4, 16));
+  HostKvCacheIo target_io(target);
+  const std::vector<int32_t> other_table = {1, 4, 6, 8, 10, 12};
+  const uint8_t* middle = payload->ready_data() + layout.chunk_bytes(8);
+  target_io.scatter_chunk_tokens(middle, layout.chunk_bytes(8), MemoryKind::kHost, 8, 2, 6,
+                                 other_table, 8);
+  target_io.finish_scatters();
+  for (int64_t t = 10; t < 14; ++t) {
+    for (int layer = 0; layer < 3; ++layer) {
+      EXPECT_TRUE(std::equal(token_kv(source, table, layer, 1, t),
+                             token_kv(source, table, layer, 1, t) + 8,
+                             token_kv(target, other_table, layer, 1, t)));
+    }
+  }
+  // The CPU engine cannot read a GPU buffer.
+  EXPECT_THROW(target_io.scatter_chunk_tokens(middle, layout.chunk_bytes(8), MemoryKind::kCuda, 8,
+                                              0, 8, other_table, 8),
+               Error);
 }
 
 TEST(KvLayout, GatherThenScatterAcrossBlockSizes) {

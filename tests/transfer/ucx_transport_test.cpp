@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "test_support.h"
+#include "transfer/ipc_buffer_key.h"
 #include "transfer/transfer_buffer.h"
 
 extern char** environ;
@@ -208,6 +209,29 @@ TEST(UcxTransport, PutsAreBoundsChecked) {
   client->flush(kTimeout);
   EXPECT_EQ(buffer->data()[(1 << 16) - 1], 0xAB);
   EXPECT_FALSE(client->is_broken());
+}
+
+// A host-memory (UCX) sender told of a decoder buffer in GPU memory (a CUDA IPC key in the rkey)
+// refuses it with a message naming the cause, not a UCX unpack error.
+TEST(UcxTransport, GpuBufferKeyIsRefusedWithAClearMessage) {
+  std::unique_ptr<Transport> rx = make_ucx_transport();
+  std::unique_ptr<Transport> tx = make_ucx_transport();
+  std::unique_ptr<Listener> listener = rx->listen(kHost, 0);
+  std::unique_ptr<Connection> client = tx->connect(kHost, listener->port(), kTimeout);
+  std::unique_ptr<Connection> server = listener->accept(kTimeout);
+  ASSERT_TRUE(server);
+  IpcBufferKey key;
+  key.host_id = this_host_id();
+  key.device = "GPU 0";
+  RemoteBufferInfo gpu_buffer{0x7f0000000000, 1 << 20, encode_ipc_buffer_key(key)};
+  try {
+    client->attach_remote_buffer(gpu_buffer);
+    FAIL() << "a CUDA IPC key was accepted by the UCX transport";
+  } catch (const TransportError& e) {
+    EXPECT_THAT(e.what(), testing::HasSubstr("pd_buffer_device: cuda"));
+  }
+  std::vector<uint8_t> data(16, 1);
+  EXPECT_THROW(client->put(data.data(), data.size(), 0), Error);  // still no buffer attached
 }
 
 TEST(UcxTransport, ClosedPeerIsAnErrorNotAHang) {

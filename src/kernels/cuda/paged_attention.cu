@@ -195,28 +195,56 @@ __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p,
   }
 }
 
+// The largest `v` over a block of blockDim.x threads (a multiple of 32); every thread gets it.
+// `scratch` holds 32 floats in shared memory.
+__device__ __forceinline__ float block_max(float v, float* scratch) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < warps ? scratch[lane] : -INFINITY;
+  return warp_max(v);
+}
+
 // Merges the splits' partials of one (token, head): out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M)
-// l_s.
+// l_s. The block first turns every split's max into its weight e^(m_s - M) in shared memory (0 for
+// a split past the row's visible keys, whose partial is never read), then each thread sums its
+// dimensions over the splits with independent loads: a chain of dependent loads per split made
+// this merge a ninth of a long-context decode step.
 __global__ void combine_kernel(PagedAttentionParams p, int num_splits, int skip_query_len) {
+  extern __shared__ float weight[];  // (num_splits)
+  __shared__ float scratch[32];
   const int t = blockIdx.x, head = blockIdx.y, hd = p.head_dim;
   const int seq = find_seq(p.query_start, p.num_seqs, t);
   if (p.query_start[seq + 1] - p.query_start[seq] >= skip_query_len) return;
   const int64_t rows = int64_t(num_splits) * p.num_tokens * p.num_heads;
   const float* m = p.workspace + rows * hd;
   const float* l = m + rows;
+  const int64_t split_stride = int64_t(p.num_tokens) * p.num_heads;  // rows from split to split
+  const int64_t row0 = int64_t(t) * p.num_heads + head;              // this row in split 0
   float mx = -INFINITY;
-  for (int s = 0; s < num_splits; ++s)
-    mx = fmaxf(mx, m[(int64_t(s) * p.num_tokens + t) * p.num_heads + head]);
+  for (int s = threadIdx.x; s < num_splits; s += blockDim.x) {
+    weight[s] = m[s * split_stride + row0];
+    mx = fmaxf(mx, weight[s]);
+  }
+  mx = block_max(mx, scratch);
+  float den = 0.0f;
+  for (int s = threadIdx.x; s < num_splits; s += blockDim.x) {
+    const float w = weight[s] == -INFINITY ? 0.0f : __expf(weight[s] - mx);
+    weight[s] = w;
+    if (w > 0.0f) den += w * l[s * split_stride + row0];
+  }
+  den = block_sum(den, scratch);  // its barriers also publish weight[] to the whole block
   for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-    float num = 0.0f, den = 0.0f;
+    const float* o = p.workspace + row0 * hd + d;  // split s at o[s * split_stride * hd]
+    float num = 0.0f;
+#pragma unroll 8
     for (int s = 0; s < num_splits; ++s) {
-      const int64_t row = (int64_t(s) * p.num_tokens + t) * p.num_heads + head;
-      if (m[row] == -INFINITY) continue;  // a split past this row's visible keys
-      const float w = __expf(m[row] - mx);
-      num += w * p.workspace[row * hd + d];
-      den += w * l[row];
+      const float w = weight[s];
+      if (w > 0.0f) num += w * o[s * split_stride * hd];
     }
-    p.out[(int64_t(t) * p.num_heads + head) * hd + d] = to_bf16(den > 0.0f ? num / den : 0.0f);
+    p.out[row0 * hd + d] = to_bf16(den > 0.0f ? num / den : 0.0f);
   }
 }
 
@@ -476,8 +504,8 @@ cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream,
         <<<grid, kTile, 0, stream>>>(p, splits, keys_per_split, skip_query_len);
   });
   if (splits > 1) {
-    combine_kernel<<<dim3(unsigned(p.num_tokens), unsigned(p.num_heads)), 128, 0, stream>>>(
-        p, splits, skip_query_len);
+    combine_kernel<<<dim3(unsigned(p.num_tokens), unsigned(p.num_heads)), 128,
+                     size_t(splits) * sizeof(float), stream>>>(p, splits, skip_query_len);
   }
   return last_launch_error();
 }
