@@ -10,7 +10,16 @@ BackendPool::BackendPool(std::vector<std::string> names, RoutingPolicy policy,
       rest_(rest_after_failure),
       in_flight_(names_.size(), 0),
       rest_until_(names_.size(), Clock::time_point{}),
-      healthy_(names_.size(), true) {}
+      health_(names_.size(), EngineHealth::kStarting) {}
+
+const char* engine_health_name(EngineHealth health) {
+  switch (health) {
+    case EngineHealth::kStarting: return "starting";
+    case EngineHealth::kHealthy: return "healthy";
+    case EngineHealth::kUnhealthy: return "unhealthy";
+  }
+  return "?";
+}
 
 BackendPool::Lease& BackendPool::Lease::operator=(Lease&& other) noexcept {
   if (this != &other) {
@@ -33,7 +42,7 @@ std::optional<size_t> BackendPool::choose(bool include_resting) {
   const size_t n = names_.size();
   if (n == 0) return std::nullopt;
   Clock::time_point now = Clock::now();
-  auto usable = [&](size_t i) { return include_resting || (healthy_[i] && now >= rest_until_[i]); };
+  auto usable = [&](size_t i) { return include_resting || (health_[i] != EngineHealth::kUnhealthy && now >= rest_until_[i]); };
   std::optional<size_t> best;
   for (size_t k = 0; k < n; ++k) {
     size_t i = (next_ + k) % n;
@@ -74,17 +83,17 @@ void BackendPool::mark_ok(size_t index) {
   rest_until_[index] = Clock::time_point{};
 }
 
-bool BackendPool::set_healthy(size_t index, bool healthy) {
+bool BackendPool::set_health(size_t index, EngineHealth health) {
   std::lock_guard lock(mutex_);
-  if (healthy) rest_until_[index] = Clock::time_point{};  // it answers: no need to rest
-  if (healthy_[index] == healthy) return false;
-  healthy_[index] = healthy;
+  if (health == EngineHealth::kHealthy) rest_until_[index] = Clock::time_point{};  // it answers
+  if (health_[index] == health) return false;
+  health_[index] = health;
   return true;
 }
 
-bool BackendPool::is_healthy(size_t index) const {
+EngineHealth BackendPool::health(size_t index) const {
   std::lock_guard lock(mutex_);
-  return healthy_[index];
+  return health_[index];
 }
 
 size_t BackendPool::in_flight(size_t index) const {

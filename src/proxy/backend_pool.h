@@ -16,6 +16,9 @@
 
 namespace tandem {
 
+enum class EngineHealth { kStarting, kHealthy, kUnhealthy };
+const char* engine_health_name(EngineHealth health);  // "starting", "healthy", "unhealthy"
+
 class BackendPool {
  public:
   using Clock = std::chrono::steady_clock;
@@ -50,9 +53,10 @@ class BackendPool {
   void mark_failed(size_t index);
   void mark_ok(size_t index);
   // The health monitor's verdict: an unhealthy engine gets no new requests until a probe
-  // succeeds again. Returns whether the verdict changed.
-  bool set_healthy(size_t index, bool healthy);
-  bool is_healthy(size_t index) const;
+  // succeeds again; one still starting (never answered) is used as without probes. Returns
+  // whether the verdict changed.
+  bool set_health(size_t index, EngineHealth health);
+  EngineHealth health(size_t index) const;
 
   size_t size() const { return names_.size(); }
   const std::string& name(size_t index) const { return names_[index]; }
@@ -68,7 +72,7 @@ class BackendPool {
   size_t next_ = 0;                         // round-robin cursor
   std::vector<size_t> in_flight_;           // (size) requests holding a lease
   std::vector<Clock::time_point> rest_until_;  // (size) resting while now < this
-  std::vector<bool> healthy_;                  // (size) the last health probe's verdict
+  std::vector<EngineHealth> health_;           // (size) the last health probe's verdict
 };
 
 }  // namespace tandem

@@ -38,10 +38,14 @@ Task<void> HealthMonitor::probe_loop(BackendPool& pool, HttpEndpoint endpoint, s
     answered_once = answered_once || problem.empty();
     // An engine still starting (never answered yet) is left to the refused-connection rest, so
     // that a proxy started beside its engines does not turn clients away until its next probe.
-    if (pool.set_healthy(index, problem.empty() || !answered_once)) {
-      if (problem.empty()) {
+    EngineHealth health = problem.empty()  ? EngineHealth::kHealthy
+                          : answered_once ? EngineHealth::kUnhealthy
+                                          : EngineHealth::kStarting;
+    EngineHealth before = pool.health(index);
+    if (pool.set_health(index, health)) {
+      if (health == EngineHealth::kHealthy && before == EngineHealth::kUnhealthy) {
         log_info("proxy: {} answers its health probe again; it gets requests again", name);
-      } else {
+      } else if (health == EngineHealth::kUnhealthy) {
         log_warning("proxy: {} failed its health probe ({}); no new requests until it answers",
                     name, problem);
       }

@@ -187,11 +187,16 @@ Task<bool> ProxyServer::dispatch(beast::tcp_stream& stream, beast::flat_buffer& 
     health["status"] = "ok";
     health["prefillers"] = prefillers_.size();
     health["decoders"] = decoders_.size();
-    // Each engine's last health-probe verdict (all true when probing is off).
-    nlohmann::json healthy = nlohmann::json::object();
-    for (size_t i = 0; i < prefillers_.size(); ++i) healthy[prefillers_.name(i)] = prefillers_.is_healthy(i);
-    for (size_t i = 0; i < decoders_.size(); ++i) healthy[decoders_.name(i)] = decoders_.is_healthy(i);
-    health["engines_healthy"] = healthy;
+    // Each engine's last health-probe verdict: healthy, unhealthy, or starting (not answered yet;
+    // also every engine while probing is off).
+    nlohmann::json engines = nlohmann::json::object();
+    for (size_t i = 0; i < prefillers_.size(); ++i) {
+      engines[prefillers_.name(i)] = engine_health_name(prefillers_.health(i));
+    }
+    for (size_t i = 0; i < decoders_.size(); ++i) {
+      engines[decoders_.name(i)] = engine_health_name(decoders_.health(i));
+    }
+    health["engines"] = engines;
     const std::string content_type = "application/json";
     const std::string body = health.dump();
     co_await writer.write_full(200, content_type, body, keep_alive);

@@ -148,7 +148,8 @@ class DisaggSystem {
     }
     if (plain_ && plain_->wait_for_port() < 0) return "plain server:\n" + plain_->log();
     if (proxy_->wait_for_port() < 0) return "proxy:\n" + proxy_->log();
-    // The proxy may have probed the engines before they listened: wait for its next verdict.
+    // The proxy may have probed the engines before they listened: wait until each has answered
+    // a probe (a fault injected earlier would find the engine "starting", never "unhealthy").
     if (!eventually([&] { return proxy_sees_all_healthy(); }, std::chrono::seconds(60))) {
       return "the proxy does not see every engine healthy:\n" + proxy_->log();
     }
@@ -170,13 +171,13 @@ class DisaggSystem {
     return out;
   }
 
-  // Whether the proxy's /health says every engine answers its health probe.
+  // Whether the proxy's /health says every engine has answered its last health probe.
   bool proxy_sees_all_healthy() {
     RawReply reply = raw_request(proxy_port_, "GET", "/health", "");
     json j = json::parse(reply.body, nullptr, false);
-    if (!j.is_object() || !j["engines_healthy"].is_object()) return false;
-    for (const auto& [name, healthy] : j["engines_healthy"].items()) {
-      if (!healthy.get<bool>()) return false;
+    if (!j.is_object() || !j["engines"].is_object()) return false;
+    for (const auto& [name, health] : j["engines"].items()) {
+      if (health != "healthy") return false;
     }
     return true;
   }

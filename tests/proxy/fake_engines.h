@@ -172,7 +172,6 @@ class FakePrefiller {
     server_.Post("/v1/completions", handler);
     server_.Post("/v1/chat/completions", handler);
     server_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-      ++health_probes;
       answer_health(res, health_delay_ms.load());
     });
     server_.Post("/tandem/abort_transfer", [this](const httplib::Request& req,
@@ -195,7 +194,6 @@ class FakePrefiller {
   }
   std::atomic<PrefillMode> mode{PrefillMode::kDoneAfterAnswer};
   std::atomic<int> health_delay_ms{0};  // > 0: /health answers this late (a hung engine)
-  std::atomic<int> health_probes{0};    // GET /health requests received
   AbortLog aborts;
   static constexpr const char* kBadRequestBody =
       R"({"error":{"message":"max_tokens must be at least 1, got -5.","type":"invalid_request_error","param":"max_tokens","code":null}})";
@@ -266,7 +264,6 @@ class FakeDecoder {
     server_.Post("/v1/completions", handler);
     server_.Post("/v1/chat/completions", handler);
     server_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-      ++health_probes;
       answer_health(res, health_delay_ms.load());
     });
     server_.Post("/tandem/abort_transfer", [this](const httplib::Request& req,
@@ -305,7 +302,6 @@ class FakeDecoder {
 
   std::atomic<DecodeMode> mode{DecodeMode::kNormal};
   std::atomic<int> health_delay_ms{0};  // > 0: /health answers this late (a hung engine)
-  std::atomic<int> health_probes{0};    // GET /health requests received
   AbortLog aborts;
   std::atomic<bool> upstream_closed{false};  // kSlowStream: a write found the proxy gone
   // When > 0, each stream holds after its first piece until this many are open at once (at

@@ -141,7 +141,7 @@ size_t count_of(const std::string& text, const std::string& what) {
 bool proxy_says_healthy(DisaggSystem& system, const std::string& role, int port) {
   RawReply reply = raw_request(system.proxy_port(), "GET", "/health", "");
   json j = json::parse(reply.body, nullptr, false);
-  return j.is_object() && j["engines_healthy"].value(role + " 127.0.0.1:" + std::to_string(port), false);
+  return j.is_object() && j["engines"].value(role + " 127.0.0.1:" + std::to_string(port), "") == "healthy";
 }
 
 class FaultInjection : public ::testing::Test {
