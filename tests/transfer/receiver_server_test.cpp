@@ -147,7 +147,9 @@ TEST_F(LiveReceiver, UndecodablePayloadsEndTheirConnectionOnly) {
   for (size_t i = 0; i < payloads.size(); ++i) {
     SCOPED_TRACE(i);
     auto c = dial(false);
-    if (types[i] != MessageType::kHello) ASSERT_EQ(greet(*c).status, HelloStatus::kOk);
+    if (types[i] != MessageType::kHello) {
+      ASSERT_EQ(greet(*c).status, HelloStatus::kOk);
+    }
     WireWriter w;
     w.u32(kWireMagic);
     w.u16(kWireVersion);
