@@ -11,6 +11,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto kPollInterval = 200ms;  // how often blocked threads look at the stop flag
+constexpr auto kHelloTimeout = 10s;     // a refused peer's first frame, awaited before the refusal
 constexpr size_t kMaxPeers = 1024;
 
 }  // namespace
@@ -139,11 +140,12 @@ void NotificationListener::serve(Connection& connection) {
   bool greeted = false;
   try {
     if (!allowed_.allows(connection.peer_address())) {
+      (void)connection.recv(kHelloTimeout);  // its Hello, not decoded (see ReceiverServer::greet)
       std::string why = fmt::format("{} is not in {}", connection.peer_address(),
                                     allowed_.description());
       log_warning("proxy notification port {}: refused {}: {}", port_, peer, why);
-      send_message(connection, HelloAck{kWireVersion, HelloStatus::kRefused, "tandem-proxy", 0, 0,
-                                        0, {}, "refused: " + why});
+      refuse_peer(connection, HelloAck{kWireVersion, HelloStatus::kRefused, "tandem-proxy", 0, 0, 0,
+                                       {}, "refused: " + why});
       return;
     }
     while (!stopping_) {

@@ -44,7 +44,7 @@ struct KvConnectorConfig {
   int proxy_port = 0;
   std::string peer_id;  // how this instance names itself in Hello messages
   // Receiver: the hosts whose senders it accepts (pd_allowed_peer_hosts, else loopback and the
-  // hosts the LMCache config names); "*" allows any.
+  // hosts the LMCache config names); "*" allows any; empty: loopback and `peer->host`.
   std::vector<std::string> allowed_peer_hosts;
 };
 

@@ -36,7 +36,10 @@ KvReceiver::KvReceiver(const KvConnectorConfig& config, std::shared_ptr<Transpor
   server_ = std::make_unique<ReceiverServer>(
       *transport_, *buffer_, registry_,
       ReceiverServerParams{peer.host, peer.init_port, peer.alloc_port, config.peer_id, kPageSize,
-                           PeerAllowlist(config.allowed_peer_hosts, "pd_allowed_peer_hosts"),
+                           PeerAllowlist(config.allowed_peer_hosts.empty()
+                                             ? default_allowed_peer_hosts({peer.host})
+                                             : config.allowed_peer_hosts,
+                                         "pd_allowed_peer_hosts")),
                            config.heartbeat_interval, config.heartbeat_timeout});
   log_info("kv receiver: {} MiB transfer buffer in {} memory, init port {}, alloc port {}, "
            "chunk_size {}",

@@ -1,7 +1,7 @@
 // PeerAllowlist: which hosts may connect to a transfer port (the decoder's init/alloc ports, the
 // proxy's notification port). Hosts are names or addresses, resolved once at start-up to the
 // set of IP addresses a connection from them can come from; "*" allows every peer. Connections
-// from anywhere else are refused before a byte of theirs is read.
+// from anywhere else are refused without decoding anything they send.
 #pragma once
 #include <set>
 #include <string>

@@ -68,13 +68,16 @@ void ReceiverServer::prune_workers() {
 
 bool ReceiverServer::greet(Connection& connection, PortKind kind) {
   if (!params_.allowed_peers.allows(connection.peer_address())) {
-    // Refused before reading anything it sent; the HelloAck tells an honest sender why.
+    // Refused without decoding anything it sent; the HelloAck tells an honest sender why. The
+    // first frame is awaited (not decoded): UCX cannot yet send on an endpoint whose peer has
+    // sent nothing.
+    (void)connection.recv(kHelloTimeout);
     std::string why = fmt::format("{} is not in {}", connection.peer_address(),
                                   params_.allowed_peers.description());
     log_warning("kv receiver: refused a connection from {} on the {} port: {}",
                 connection.peer_name(), port_name(kind == PortKind::kInit), why);
-    send_message(connection, HelloAck{kWireVersion, HelloStatus::kRefused, params_.peer_id, 0, 0,
-                                      0, {}, "refused: " + why});
+    refuse_peer(connection, HelloAck{kWireVersion, HelloStatus::kRefused, params_.peer_id, 0, 0, 0,
+                                     {}, "refused: " + why});
     return false;
   }
   std::optional<WireMessage> first = recv_message(connection, kHelloTimeout);
@@ -95,12 +98,14 @@ bool ReceiverServer::greet(Connection& connection, PortKind kind) {
     ack.page_size = params_.page_size;
     ack.rkey = std::move(info.rkey);
   }
-  send_message(connection, ack);
-  if (ack.status == HelloStatus::kOk) {
-    log_info("kv receiver: sender '{}' connected to the {} port", hello->peer_id,
-             port_name(kind == PortKind::kInit));
+  if (ack.status != HelloStatus::kOk) {
+    refuse_peer(connection, ack);
+    return false;
   }
-  return ack.status == HelloStatus::kOk;
+  send_message(connection, ack);
+  log_info("kv receiver: sender '{}' connected to the {} port", hello->peer_id,
+           port_name(kind == PortKind::kInit));
+  return true;
 }
 
 void ReceiverServer::serve(Connection& connection, PortKind kind) {

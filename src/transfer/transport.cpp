@@ -1,6 +1,8 @@
 // Wire messages over any Connection.
 #include "transfer/transport.h"
 
+#include <thread>
+
 namespace tandem {
 
 void send_message(Connection& connection, const WireMessage& message) {
@@ -15,6 +17,15 @@ std::optional<WireMessage> recv_message(Connection& connection, std::chrono::mil
   } catch (const WireError&) {
     connection.close();
     throw;
+  }
+}
+
+void refuse_peer(Connection& connection, const HelloAck& refusal,
+                 std::chrono::milliseconds linger) {
+  send_message(connection, refusal);
+  auto deadline = std::chrono::steady_clock::now() + linger;
+  while (!connection.is_broken() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
 

@@ -102,4 +102,10 @@ void send_message(Connection& connection, const WireMessage& message);
 // recv + decode_message; a frame that does not decode breaks the connection and throws WireError.
 std::optional<WireMessage> recv_message(Connection& connection, std::chrono::milliseconds timeout);
 
+// Sends a refusing HelloAck, then waits (at most `linger`, reading nothing) for the peer to hang
+// up before the caller closes: closing at once can drop the HelloAck on its way, and the peer
+// would see a reset instead of the reason.
+void refuse_peer(Connection& connection, const HelloAck& refusal,
+                 std::chrono::milliseconds linger = std::chrono::seconds(1));
+
 }  // namespace tandem

@@ -15,6 +15,8 @@ template <typename... Ts>
 struct Overloaded : Ts... {
   using Ts::operator()...;
 };
+template <typename... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;  // clang 14 does not deduce aggregates (C++20) yet
 
 std::span<const uint8_t> as_bytes(const BlockHash& h) { return h.bytes; }
 

@@ -103,7 +103,7 @@ bool readable(int fd, int timeout_ms) {
 
 // Sends `request` and reads one answer. A large body stops going out as soon as the server
 // answers (a 413 after the headers), so the answer is not lost to a connection reset.
-Reply exchange(int port, const CorpusCase& c) {
+Reply exchange(int port, const CorpusCase& c, bool half_close) {
   Reply reply;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -128,7 +128,7 @@ Reply exchange(int port, const CorpusCase& c) {
     if (n <= 0) break;
     sent += size_t(n);
   }
-  if (c.half_close) shutdown(fd, SHUT_WR);
+  if (half_close) shutdown(fd, SHUT_WR);
   std::string all;
   char buf[65536];
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
@@ -223,7 +223,10 @@ TEST_F(HostileInput, EveryBadRequestGetsAJsonErrorAndEveryServerStaysHealthy) {
   size_t sent = 0;
   for (const Target& target : targets) {
     for (const CorpusCase& c : cases) {
-      Reply reply = exchange(target.port, c);
+      // cpp-httplib (the engines) takes a half-closed connection for a closed one and answers
+      // nothing; they get a truncated request on an open connection and answer it with a 400
+      // after their 5-s read timeout. The proxy answers either.
+      Reply reply = exchange(target.port, c, c.half_close && target.proxy);
       ++sent;
       std::string problem = check_reply(reply, target.proxy ? c.proxy_status : c.engine_status);
       if (problem.empty()) continue;

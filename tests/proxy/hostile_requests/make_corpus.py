@@ -6,7 +6,9 @@ proxy and to each engine. One JSON object a line:
   headers      extra raw header lines ("Name: value\\r\\n...")
   body         the body as text, or body_hex (bytes), or body_parts [[text, times], ...] (built by
                the test: the 100 MB body), or raw (the whole request, sent as is)
-  half_close   shut the write side after sending (a truncated body: the server sees EOF)
+  half_close   the proxy's client shuts its write side after sending (the proxy sees a truncated
+               request end); the engines' client does not (cpp-httplib answers nothing on a
+               half-closed connection) and they answer after their 5-s read timeout
   status       the expected status on every server; proxy_status overrides it for the proxy
 Every case expects an OpenAI-style JSON error, except the few "accepted" ones (status 200):
 unknown fields are ignored, as vLLM does. Run it again after editing; the test reads the output."""
@@ -234,7 +236,9 @@ raw = {
     "chunked-truncated": "POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"pro",
 }
 for n, r in raw.items():
-    add("http-" + n, None, status=400, raw=r, half_close=True)
+    # cpp-httplib reads Content-Length -1 as a huge length: 413 there, 400 at the proxy.
+    add("http-" + n, None, status=[400, 413] if n == "content-length-negative" else 400, raw=r,
+        half_close=True)
 add("http-body-shorter-than-length", None, status=400, half_close=True,
     raw='POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"prompt": "a"')
 add("http-body-shorter-than-length-chat", None, status=400, half_close=True,
