@@ -18,12 +18,14 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "core/thread_pool.h"
+#include "engine/kv_connector_chain.h"
 #include "engine/model_runner.h"
 #include "engine/sampler.h"
 #include "engine/scheduler.h"
 #include "engine/stop_checker.h"
 #include "kv/block_manager.h"
 #include "kv/kv_cache.h"
+#include "kvstore/kv_store_connector.h"
 #include "transfer/kv_connector_factory.h"
 
 namespace tandem {
@@ -98,15 +100,26 @@ KvCacheShape allocate_kv_cache(ModelBackend& model, int num_blocks, int block_si
   return model.kv_cache_shape();
 }
 
-// The connector reads and writes KV blocks in host memory: the CPU backend's cache.
+// The connectors read and write KV blocks in host memory: the CPU backend's cache. With both
+// tiers and disaggregated prefill, the tiers load first and the transfer continues after them.
 std::unique_ptr<KvConnector> make_connector(const EngineConfig& config, ModelBackend& model) {
-  if (!config.kv_connector) return nullptr;
+  if (!config.kv_connector && !config.kv_store) return nullptr;
   KvCache* kv = model.host_kv_cache();
   TANDEM_CHECK(kv != nullptr,
-               "--kv-transfer-config: disaggregated prefill moves KV from host memory, and the "
-               "CUDA backend keeps it on the GPU (GPU KV transfer is not built yet); use "
-               "--device cpu");
-  return make_kv_connector(*config.kv_connector, config.kv_transport, *kv, model.config());
+               "--kv-transfer-config: disaggregated prefill and the KV tiers (local_cpu, "
+               "local_disk) move KV through host memory, and the CUDA backend keeps it on the "
+               "GPU (not wired to them yet); use --device cpu");
+  std::vector<std::unique_ptr<KvConnector>> links;
+  if (config.kv_store) {
+    links.push_back(std::make_unique<KvStoreConnector>(
+        *config.kv_store, *kv, transfer_model_fingerprint(model.config(), kv->shape())));
+  }
+  if (config.kv_connector) {
+    links.push_back(
+        make_kv_connector(*config.kv_connector, config.kv_transport, *kv, model.config()));
+  }
+  if (links.size() == 1) return std::move(links.front());
+  return std::make_unique<KvConnectorChain>(std::move(links));
 }
 
 // Prompt tokens among the tokens a step computes for `s`.
