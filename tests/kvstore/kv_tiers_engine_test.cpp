@@ -9,6 +9,7 @@
 #include <functional>
 #include <thread>
 
+#include "core/error.h"
 #include "core/json_file.h"
 #include "engine/llm_engine.h"
 #include "model/random_model_writer.h"
@@ -65,6 +66,22 @@ struct Tiers {
   uint64_t disk_bytes = 0;
   int chunk_size = kChunk;
 };
+
+Tiers cpu_tier(uint64_t bytes) {
+  Tiers t;
+  t.cpu_bytes = bytes;
+  return t;
+}
+
+Tiers cpu_and_disk(uint64_t cpu_bytes, const fs::path& dir, uint64_t disk_bytes,
+                   int chunk_size = kChunk) {
+  Tiers t;
+  t.cpu_bytes = cpu_bytes;
+  t.disk_dir = dir;
+  t.disk_bytes = disk_bytes;
+  t.chunk_size = chunk_size;
+  return t;
+}
 
 EngineConfig engine_config(std::optional<Tiers> tiers, bool prefix_caching,
                            uint64_t kv_bytes = 8 << 20) {
@@ -137,7 +154,7 @@ class KvTiersEngine : public testing::Test {
 TEST_F(KvTiersEngine, SharedPrefixComputesOnlyTheNewTokens) {
   const auto first = prompt_with_prefix(20, 1), second = prompt_with_prefix(24, 2);
   const auto expected = reference(second);
-  LlmEngine engine(engine_config(Tiers{.cpu_bytes = 64 << 20}, /*prefix_caching=*/false));
+  LlmEngine engine(engine_config(cpu_tier(64 << 20), /*prefix_caching=*/false));
   engine.start();
   run(engine, "first", first);
   EngineStats before = wait_stats(
@@ -158,7 +175,7 @@ TEST_F(KvTiersEngine, CpuTierServesWhatThePrefixCacheEvicted) {
   const auto expected = reference(second);
   // Room for exactly one sequence (65 blocks): the next prompt's blocks evict every block of
   // the prefix from the engine's cache.
-  LlmEngine engine(engine_config(Tiers{.cpu_bytes = 64 << 20}, /*prefix_caching=*/true,
+  LlmEngine engine(engine_config(cpu_tier(64 << 20), /*prefix_caching=*/true,
                                  /*kv_bytes=*/65 * kBlockBytes));
   engine.start();
   run(engine, "first", first);
@@ -181,7 +198,7 @@ TEST_F(KvTiersEngine, DiskTierServesWhenTheCpuTierIsTooSmall) {
   const auto first = prompt_with_prefix(20, 1), second = prompt_with_prefix(24, 2);
   const auto expected = reference(second);
   // The CPU tier is smaller than one full chunk (100 tokens x 1,280 bytes).
-  Tiers tiers{.cpu_bytes = 100'000, .disk_dir = disk_, .disk_bytes = 16 << 20};
+  Tiers tiers = cpu_and_disk(100'000, disk_, 16 << 20);
   LlmEngine engine(engine_config(tiers, /*prefix_caching=*/false));
   engine.start();
   run(engine, "first", first);
@@ -201,7 +218,7 @@ TEST_F(KvTiersEngine, DiskTierServesWhenTheCpuTierIsTooSmall) {
 TEST_F(KvTiersEngine, DiskTierServesAfterARestart) {
   const auto first = prompt_with_prefix(20, 1), second = prompt_with_prefix(24, 2);
   const auto expected = reference(second);
-  Tiers tiers{.cpu_bytes = 64 << 20, .disk_dir = disk_, .disk_bytes = 16 << 20};
+  Tiers tiers = cpu_and_disk(64 << 20, disk_, 16 << 20);
   {
     LlmEngine engine(engine_config(tiers, /*prefix_caching=*/true));
     engine.start();
@@ -221,21 +238,25 @@ TEST_F(KvTiersEngine, DiskTierServesAfterARestart) {
 TEST_F(KvTiersEngine, FiveHundredDistinctPromptsStayWithinEveryTier) {
   // 16-token chunks of 20,480 bytes: the CPU tier holds 3, the disk tier 9 (with headers).
   const uint64_t cpu_limit = 3 * 16 * kTokenBytes, disk_limit = 9 * (96 + 16 * kTokenBytes);
-  Tiers tiers{.cpu_bytes = cpu_limit, .disk_dir = disk_, .disk_bytes = disk_limit,
-              .chunk_size = 16};
+  Tiers tiers = cpu_and_disk(cpu_limit, disk_, disk_limit, /*chunk_size=*/16);
   LlmEngine engine(engine_config(tiers, /*prefix_caching=*/true, /*kv_bytes=*/1 << 20));
   engine.start();
   for (int i = 0; i < 500; ++i) {
     std::vector<int32_t> prompt = tokens_of(40, 100 + i);
     prompt[0] = 1;
     prompt[1] = int32_t(3 + i % 500);  // distinct from the second token on
-    ASSERT_EQ(run(engine, "p" + std::to_string(i), prompt, /*max_tokens=*/1).size(), 1u);
+    const std::string id = fmt::format("p{}", i);
+    ASSERT_EQ(run(engine, id, prompt, /*max_tokens=*/1).size(), 1u);
     KvTierStats s = engine.stats().kv_transfer.tiers;
     ASSERT_LE(s.cpu.bytes_used, cpu_limit) << "after prompt " << i;
     ASSERT_LE(s.disk.bytes_used, disk_limit) << "after prompt " << i;
-    if (i % 50 == 0) {
+    if (i % 50 == 0) {  // the files themselves, a .tmp being written included
       uint64_t on_disk = 0;
-      for (const auto& e : fs::directory_iterator(disk_)) on_disk += e.file_size();
+      for (const auto& e : fs::directory_iterator(disk_)) {
+        std::error_code renamed_meanwhile;
+        uint64_t size = e.file_size(renamed_meanwhile);
+        if (!renamed_meanwhile) on_disk += size;
+      }
       ASSERT_LE(on_disk, disk_limit) << "after prompt " << i;
     }
   }
