@@ -127,7 +127,10 @@ TEST(KvTiersOnAPrefiller, ReusedChunksStillReachTheDecoder) {
   tx.kv_connector->proxy_host = kHost;
   tx.kv_connector->proxy_port = proxy.port();
   tx.kv_transport = make_ucx_transport();
-  tx.kv_store = KvStoreConfig{.chunk_size = kChunk, .store = {.cpu_bytes = 16 << 20}};
+  KvStoreConfig tiers;
+  tiers.chunk_size = kChunk;
+  tiers.store.cpu_bytes = 16 << 20;
+  tx.kv_store = tiers;
   LlmEngine prefiller(tx);
   decoder.start();
   prefiller.start();
