@@ -70,15 +70,19 @@ start_server() {  # start_server LOG [tiers]
   echo "server did not start: $1" >&2; exit 1
 }
 stop_server() { kill "$PID"; wait "$PID" || true; PID=""; }
+tier_metrics() {
+  python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$PORT/metrics').read().decode())" |
+    grep -E '^tandem:(kv_tier_hit_tokens_total|pd_prompt_tokens_computed_total)' || true
+}
 measure() { python3 bench/kv_tiers_ttft.py --port "$PORT" --repeats "$REPEATS" \
   --prefix-len "$PREFIX" --suffix-len "$SUFFIX" --suffix-seed "$1"; }
 
 start_server "$WORK/off.log"; OFF=$(measure 0); stop_server
 start_server "$WORK/tiers.log" tiers; COLD=$(measure 1); CPU=$(measure 2)
-METRICS_CPU=$(curl -s "localhost:$PORT/metrics" | grep -E '^tandem:(kv_tier_hit_tokens_total|pd_prompt_tokens_computed_total)' || true)
+METRICS_CPU=$(tier_metrics)
 stop_server
 start_server "$WORK/tiers2.log" tiers; DISK=$(measure 3)
-METRICS_DISK=$(curl -s "localhost:$PORT/metrics" | grep -E '^tandem:(kv_tier_hit_tokens_total|pd_prompt_tokens_computed_total)' || true)
+METRICS_DISK=$(tier_metrics)
 stop_server
 
 HOST="$(hostname)"
