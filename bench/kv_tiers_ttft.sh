@@ -9,6 +9,7 @@
 # Prefix caching is off so the engine's own cache serves nothing. Prints and saves JSON with
 # the machine and date: bench/results/kv-tiers-ttft-<host>-<date>.json (or --out FILE).
 # Usage: bench/kv_tiers_ttft.sh [--layers N] [--threads N] [--repeats N] [--out FILE]
+# (--threads 0 = all cores; the JSON records the CPU model, core count and date)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LAYERS=16 THREADS=0 REPEATS=3 PREFIX=1000 SUFFIX=24 CHUNK=250 OUT=""
