@@ -117,9 +117,10 @@ void add_kv_connector(const ServeOptions& o, EngineConfig& c) {
   c.kv_connector = make_kv_connector_config(kv, lmcache, std::move(peer_id));
   c.kv_store = make_kv_store_config(kv, lmcache);
   if (!c.kv_store) {
-    log_info("kv-transfer-config: {} as {}: no KV tiers (local_cpu off or size 0, no local_disk, "
-             "or a decoder)",
-             kv.kv_connector, kv_role_name(kv.kv_role));
+    log_info(
+        "kv-transfer-config: {} as {}: no KV tiers (local_cpu off or size 0, no local_disk, "
+        "or a decoder)",
+        kv.kv_connector, kv_role_name(kv.kv_role));
   }
   if (!c.kv_connector) {
     log_info("kv-transfer-config: {} as {}: {} has enable_pd false, so no KV is transferred",

@@ -15,7 +15,8 @@ KvConnectorChain::KvConnectorChain(std::vector<std::unique_ptr<KvConnector>> lin
 }
 
 bool KvConnectorChain::transfer_arriving(const Sequence& seq) {
-  return std::ranges::any_of(links_, [&](const auto& link) { return link->transfer_arriving(seq); });
+  return std::ranges::any_of(links_,
+                             [&](const auto& link) { return link->transfer_arriving(seq); });
 }
 
 int KvConnectorChain::num_loadable_tokens(const Sequence& seq, int num_computed) {

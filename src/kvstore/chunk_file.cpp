@@ -141,7 +141,8 @@ std::optional<ChunkFileHeader> open_checked(const std::filesystem::path& path, F
     return std::nullopt;
   }
   std::array<uint8_t, kChunkFileHeaderBytes> raw{};
-  if (uint64_t(st.st_size) < kChunkFileHeaderBytes || !read_exact(file.fd, raw.data(), raw.size(), 0)) {
+  if (uint64_t(st.st_size) < kChunkFileHeaderBytes ||
+      !read_exact(file.fd, raw.data(), raw.size(), 0)) {
     *why = fmt::format("truncated header ({} bytes)", st.st_size);
     return std::nullopt;
   }
@@ -196,10 +197,9 @@ std::optional<ChunkFileHeader> read_chunk_file_header(const std::filesystem::pat
   return open_checked(path, file, why);
 }
 
-std::optional<StoredChunk> read_chunk_file(const std::filesystem::path& path,
-                                                    const BlockHash& key,
-                                                    const std::array<uint8_t, 16>& layout,
-                                                    std::string* why) {
+std::optional<StoredChunk> read_chunk_file(const std::filesystem::path& path, const BlockHash& key,
+                                           const std::array<uint8_t, 16>& layout,
+                                           std::string* why) {
   Fd file;
   std::optional<ChunkFileHeader> h = open_checked(path, file, why);
   if (!h) return std::nullopt;

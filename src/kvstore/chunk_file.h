@@ -49,9 +49,7 @@ std::optional<ChunkFileHeader> read_chunk_file_header(const std::filesystem::pat
 
 // The chunk in `path` if the whole file checks out (header, length, payload checksum) and it
 // holds `key` in `layout`; else nullopt and `why` says what is wrong.
-std::optional<StoredChunk> read_chunk_file(const std::filesystem::path& path,
-                                                    const BlockHash& key,
-                                                    const std::array<uint8_t, 16>& layout,
-                                                    std::string* why);
+std::optional<StoredChunk> read_chunk_file(const std::filesystem::path& path, const BlockHash& key,
+                                           const std::array<uint8_t, 16>& layout, std::string* why);
 
 }  // namespace tandem

@@ -81,8 +81,7 @@ void DiskChunkTier::index_existing_files() {
     fs::file_time_type mtime = e.last_write_time(entry_ec);
     found.push_back({*key, kChunkFileHeaderBytes + h->payload_bytes, mtime});
   }
-  TANDEM_CHECK(!ec, "local_disk '{}': cannot list the directory: {}", dir_.string(),
-               ec.message());
+  TANDEM_CHECK(!ec, "local_disk '{}': cannot list the directory: {}", dir_.string(), ec.message());
   std::sort(found.begin(), found.end(),
             [](const Found& a, const Found& b) { return a.mtime < b.mtime; });
   for (const Found& f : found) {
@@ -123,8 +122,8 @@ ChunkPtr DiskChunkTier::get(const BlockHash& key) {
   if (!chunk) {
     std::lock_guard lock(mutex_);
     if (entries_.contains(key)) {
-      log_warning("local_disk: deleting {}: {}; its tokens are recomputed",
-                  path_of(key).string(), why);
+      log_warning("local_disk: deleting {}: {}; its tokens are recomputed", path_of(key).string(),
+                  why);
       drop_locked(key);
       ++stats_.corrupt_chunks;
     }

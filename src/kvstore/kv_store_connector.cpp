@@ -20,10 +20,9 @@ KvStoreConnector::KvStoreConnector(const KvStoreConfig& config, KvCache& kv,
            config.store.cpu_bytes > 0
                ? fmt::format("{:.1f} MiB", double(config.store.cpu_bytes) / (1 << 20))
                : "off",
-           config.store.disk_dir
-               ? fmt::format("{} ({:.1f} MiB)", config.store.disk_dir->string(),
-                             double(config.store.disk_bytes) / (1 << 20))
-               : "off");
+           config.store.disk_dir ? fmt::format("{} ({:.1f} MiB)", config.store.disk_dir->string(),
+                                               double(config.store.disk_bytes) / (1 << 20))
+                                 : "off");
 }
 
 std::vector<BlockHash> KvStoreConnector::prompt_chunks(const Sequence& seq) const {
@@ -53,8 +52,8 @@ int KvStoreConnector::num_loadable_tokens(const Sequence& seq, int num_computed)
     }
     staged = staged_.insert_or_assign(seq.request_id, std::move(fresh)).first;
   }
-  const int covered_end = first * config_.chunk_size +
-                          int(staged->second.chunks.size()) * config_.chunk_size;
+  const int covered_end =
+      first * config_.chunk_size + int(staged->second.chunks.size()) * config_.chunk_size;
   return std::max(0, std::min(covered_end, cap) - num_computed);
 }
 

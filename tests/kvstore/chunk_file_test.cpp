@@ -8,7 +8,6 @@
 #include <fstream>
 
 #include "core/error.h"
-
 #include "test_support.h"
 
 namespace tandem {

@@ -138,7 +138,7 @@ TEST_F(DiskChunkTierTest, StartUpClearsTornFilesAndKeepsForeignOnes) {
     DiskChunkTier tier(dir_, 100'000, kLayout);
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(tier.put(key_of(i), *chunk_of(i)));
   }
-  fs::resize_file(file_of(0), 50);                            // torn header
+  fs::resize_file(file_of(0), 50);                           // torn header
   std::ofstream(file_of(9).string() + ".tmp") << "partial";  // a write cut short
   write_chunk_file(file_of(7), key_of(7), root_block_hash("other model").bytes, 1,
                    chunk_of(7)->bytes);

@@ -28,7 +28,8 @@ std::string error_of(const KvTransferConfig& kv, const LmCacheConfig& c) {
 
 TEST(KvStoreConfig, LmCacheDefaultsGiveAFiveGigabyteCpuTier) {
   for (const char* r : {"kv_both", "kv_producer"}) {
-    auto c = make_kv_store_config(role(r), yaml(r == std::string("kv_both") ? "" : "chunk_size: 64"));
+    auto c =
+        make_kv_store_config(role(r), yaml(r == std::string("kv_both") ? "" : "chunk_size: 64"));
     ASSERT_TRUE(c) << r;
     EXPECT_EQ(c->store.cpu_bytes, uint64_t(5) << 30);
     EXPECT_FALSE(c->store.disk_dir);
@@ -65,9 +66,10 @@ TEST(KvStoreConfig, RefusedSettingsNameTheFileAndKey) {
   EXPECT_NE(e.find("/tmp/kv"), std::string::npos) << e;
   // The decoder's own refusal, from the LMCache config (as LMCache does).
   try {
-    yaml("enable_pd: true\npd_role: receiver\ntransfer_channel: nixl\npd_buffer_size: 1000\n"
-         "pd_buffer_device: cpu\npd_peer_host: h\npd_peer_init_port: 1\npd_peer_alloc_port: 2\n"
-         "save_decode_cache: true\n");
+    yaml(
+        "enable_pd: true\npd_role: receiver\ntransfer_channel: nixl\npd_buffer_size: 1000\n"
+        "pd_buffer_device: cpu\npd_peer_host: h\npd_peer_init_port: 1\npd_peer_alloc_port: 2\n"
+        "save_decode_cache: true\n");
     FAIL() << "expected an error";
   } catch (const Error& err) {
     EXPECT_NE(std::string(err.what()).find("'save_decode_cache' must be false"), std::string::npos)

@@ -229,8 +229,8 @@ TEST_F(KvTiersEngine, DiskTierServesAfterARestart) {
   EXPECT_EQ(restarted.stats().kv_transfer.tiers.disk.bytes_used,
             11 * 96 + first.size() * kTokenBytes);  // 11 files (10 full chunks + 20 tokens)
   EXPECT_EQ(run(restarted, "second", second), expected);
-  EngineStats after = wait_stats(
-      restarted, [&](const EngineStats& s) { return s.prompt_tokens_computed > 0; });
+  EngineStats after =
+      wait_stats(restarted, [&](const EngineStats& s) { return s.prompt_tokens_computed > 0; });
   EXPECT_EQ(after.kv_transfer.tiers.disk.hit_tokens, uint64_t(kPrefix));
   EXPECT_EQ(after.prompt_tokens_computed, 24u);
 }

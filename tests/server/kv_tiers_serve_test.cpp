@@ -3,8 +3,9 @@
 // made by `tandem make-model`. A repeated 1,024-token prompt is served from the disk tier (the
 // /metrics counters prove it) with the answer of a server without tiers; chunk files corrupted,
 // truncated and deleted under the running server are detected, deleted, recomputed and stored
-// again with every answer unchanged; after a restart the disk tier serves a new prompt's 1,000-token prefix and
-// only the new tokens are computed. Start-up refuses save_decode_cache and a bad local_disk.
+// again with every answer unchanged; after a restart the disk tier serves a new prompt's
+// 1,000-token prefix and only the new tokens are computed. Start-up refuses save_decode_cache and a
+// bad local_disk.
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -66,19 +67,27 @@ class KvTiersServe : public testing::Test {
   static std::string yaml(const std::string& name, const std::string& extra) {
     fs::path p = *root_ / name;
     std::ofstream(p) << "chunk_size: 100\nlocal_cpu: False\nmax_local_cpu_size: 0\n"
-                        "local_disk: \"file://" + disk_dir().string() + "/\"\n"
+                        "local_disk: \"file://" +
+                            disk_dir().string() + "/\"\n"
                      << extra;
     return p.string();
   }
 
   static std::vector<std::string> serve_args(std::optional<std::string> kv_config) {
-    std::vector<std::string> args = {(*root_ / "model").string(), "--port", "0", "--threads", "1",
-                                     "--no-enable-prefix-caching", "--kv-cache-memory", "8MiB",
-                                     "--max-model-len", "2048"};
+    std::vector<std::string> args = {(*root_ / "model").string(),
+                                     "--port",
+                                     "0",
+                                     "--threads",
+                                     "1",
+                                     "--no-enable-prefix-caching",
+                                     "--kv-cache-memory",
+                                     "8MiB",
+                                     "--max-model-len",
+                                     "2048"};
     if (kv_config) {
-      for (std::string a : {"--kv-transfer-config",
-                            R"({"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"})",
-                            "--kv-config"}) {
+      for (std::string a :
+           {"--kv-transfer-config", R"({"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"})",
+            "--kv-config"}) {
         args.push_back(a);
       }
       args.push_back(*kv_config);
@@ -209,7 +218,8 @@ TEST_F(KvTiersServe, BadTierSettingsStopStartUp) {
       {"max_local_disk_size: 0\n", "'max_local_disk_size' must be positive"},
   };
   for (size_t i = 0; i < cases.size(); ++i) {
-    test::ServeProcess server(serve_args(yaml("bad" + std::to_string(i) + ".yaml", cases[i].extra)));
+    test::ServeProcess server(
+        serve_args(yaml("bad" + std::to_string(i) + ".yaml", cases[i].extra)));
     EXPECT_NE(server.wait_exit(), 0) << cases[i].extra;
     EXPECT_NE(server.log().find(cases[i].message), std::string::npos) << server.log();
   }

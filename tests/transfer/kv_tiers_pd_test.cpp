@@ -144,8 +144,8 @@ TEST(KvTiersOnAPrefiller, ReusedChunksStillReachTheDecoder) {
     const std::vector<int32_t> expected = run(plain, "ref-" + id, prompt, kDecodeTokens);
 
     EngineStats tx_before = wait_stats(prefiller, [](const EngineStats&) { return true; });
-    KvTransferParams prefill{DisaggSpec{id, kHost, {receiver->init_port()},
-                                        {receiver->alloc_port()}}};
+    KvTransferParams prefill{
+        DisaggSpec{id, kHost, {receiver->init_port()}, {receiver->alloc_port()}}};
     ASSERT_EQ(run(prefiller, "pre-" + id, prompt, 1, prefill).size(), 1u);
     WireMessage note = proxy.next();
     ASSERT_TRUE(std::holds_alternative<TransferDone>(note))
@@ -165,15 +165,16 @@ TEST(KvTiersOnAPrefiller, ReusedChunksStillReachTheDecoder) {
     }
 
     EngineStats rx_before = decoder.stats();
-    EXPECT_EQ(run(decoder, "dec-" + id, prompt, kDecodeTokens, KvTransferParams{DisaggSpec{id, {}, {}, {}}}),
+    EXPECT_EQ(run(decoder, "dec-" + id, prompt, kDecodeTokens,
+                  KvTransferParams{DisaggSpec{id, {}, {}, {}}}),
               expected);
     EngineStats rx_after = wait_stats(decoder, [&](const EngineStats& s) {
       return s.generation_tokens >= rx_before.generation_tokens + kDecodeTokens;
     });
     EXPECT_EQ(rx_after.prompt_tokens_computed - rx_before.prompt_tokens_computed, 1u);
-    EXPECT_EQ(rx_after.kv_transfer.prompt_tokens_received -
-                  rx_before.kv_transfer.prompt_tokens_received,
-              prompt.size() - 1);
+    EXPECT_EQ(
+        rx_after.kv_transfer.prompt_tokens_received - rx_before.kv_transfer.prompt_tokens_received,
+        prompt.size() - 1);
   }
   EXPECT_EQ(prefiller.stats().kv_transfer.transfers_sent, 2u);
   EXPECT_FALSE(decoder.stats().kv_transfer.tiers.cpu_enabled);
