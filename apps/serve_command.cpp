@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "engine/llm_engine.h"
+#include "kvstore/kv_store_config.h"
 #include "server/openai_server.h"
 #include "server/serving_setup.h"
 #include "transfer/kv_connector_config.h"
@@ -109,8 +110,9 @@ void add_options(CLI::App& app, ServeOptions& o) {
       ->capture_default_str();
 }
 
-// Disaggregated prefill: --kv-transfer-config plus the LMCache config give the connector (its
-// UCX transport is started in serve(), once the stop signals are blocked).
+// --kv-transfer-config plus the LMCache config give the KV connectors: disaggregated prefill
+// (its UCX transport is started in serve(), once the stop signals are blocked) when enable_pd is
+// set, and the CPU/disk KV tiers (local_cpu, local_disk) for kv_both and kv_producer.
 void add_kv_connector(const ServeOptions& o, EngineConfig& c) {
   if (!o.kv_transfer_config) {
     TANDEM_CHECK(!o.kv_config_file, "--kv-config is only used with --kv-transfer-config");
@@ -123,6 +125,13 @@ void add_kv_connector(const ServeOptions& o, EngineConfig& c) {
   std::string peer_id =
       fmt::format("tandem-{}@{}:{} (pid {})", kv_role_name(kv.kv_role), o.host, o.port, getpid());
   c.kv_connector = make_kv_connector_config(kv, lmcache, std::move(peer_id));
+  c.kv_store = make_kv_store_config(kv, lmcache);
+  if (!c.kv_store) {
+    log_info(
+        "kv-transfer-config: {} as {}: no KV tiers (local_cpu off or size 0, no local_disk, "
+        "or a decoder)",
+        kv.kv_connector, kv_role_name(kv.kv_role));
+  }
   if (!c.kv_connector) {
     log_info("kv-transfer-config: {} as {}: {} has enable_pd false, so no KV is transferred",
              kv.kv_connector, kv_role_name(kv.kv_role), lmcache.source);

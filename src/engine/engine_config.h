@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 
+#include "kvstore/kv_store_config.h"
 #include "transfer/kv_connector_config.h"
 
 namespace tandem {
@@ -30,6 +31,8 @@ struct EngineConfig {
   // Disaggregated prefill: the sender or receiver connector, over kv_transport (required then).
   std::optional<KvConnectorConfig> kv_connector;
   std::shared_ptr<Transport> kv_transport;
+  // The CPU and disk KV tiers (LMCache's local_cpu / local_disk); nullopt: none.
+  std::optional<KvStoreConfig> kv_store;
 };
 
 }  // namespace tandem

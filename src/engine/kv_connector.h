@@ -1,10 +1,14 @@
-// KvConnector: the engine's view of a KV connector for disaggregated prefill (the top layer of
-// STYLE habit 7: which request, which chunks, when). The engine thread calls these hooks; the
-// implementations (transfer/kv_sender.h, transfer/kv_receiver.h) do their network work on their
-// own threads, so no hook waits for a peer.
+// KvConnector: the engine's view of a KV connector (the top layer of STYLE habit 7: which
+// request, which chunks, when) — disaggregated prefill (transfer/kv_sender.h,
+// transfer/kv_receiver.h) and the CPU/disk KV tiers (kvstore/kv_store_connector.h), chained by
+// engine/kv_connector_chain.h when an engine has both. The engine thread calls these hooks; the
+// implementations do their network and disk work on their own threads, so no hook waits for a
+// peer or a disk write.
 #pragma once
 #include <cstdint>
 #include <string>
+
+#include "kvstore/chunk_tier_stats.h"
 
 namespace tandem {
 
@@ -20,6 +24,7 @@ struct KvConnectorStats {
   uint64_t bytes_sent = 0;              // sender: KV bytes put into receivers' buffers
   double transfer_seconds = 0;  // sender: summed over sent transfers, AllocRequest to TransferDone
   double write_seconds = 0;     // sender: summed over sent transfers, first put to flush done
+  KvTierStats tiers;                    // the CPU and disk KV tiers (KvStoreConnector)
 };
 
 class KvConnector {

@@ -18,12 +18,14 @@
 #include "core/error.h"
 #include "core/logging.h"
 #include "core/thread_pool.h"
+#include "engine/kv_connector_chain.h"
 #include "engine/model_runner.h"
 #include "engine/sampler.h"
 #include "engine/scheduler.h"
 #include "engine/stop_checker.h"
 #include "kv/block_manager.h"
 #include "kv/kv_cache.h"
+#include "kvstore/kv_store_connector.h"
 #include "transfer/host_kv_cache_io.h"
 #include "transfer/kv_connector_factory.h"
 
@@ -103,19 +105,34 @@ KvCacheShape allocate_kv_cache(ModelBackend& model, int num_blocks, int block_si
   return model.kv_cache_shape();
 }
 
-// How the connector reaches the KV blocks: the CPU backend's host cache through kv_layout's
-// functions (kept in `host_io`), or the CUDA backend's own device KvCacheIo.
+// How the connectors reach the KV blocks. Disaggregated prefill: the CPU backend's host cache
+// through kv_layout's functions (kept in `host_io`), or the CUDA backend's own device KvCacheIo.
+// The CPU/disk tiers: host memory only. With both, the tiers load first and the transfer
+// continues after them.
 std::unique_ptr<KvConnector> make_connector(const EngineConfig& config, ModelBackend& model,
                                             std::unique_ptr<KvCacheIo>& host_io) {
-  if (!config.kv_connector) return nullptr;
-  KvCacheIo* io = model.device_kv_cache_io();
-  if (!io) {
-    KvCache* kv = model.host_kv_cache();
-    TANDEM_CHECK(kv != nullptr, "--kv-transfer-config: the model backend exposes no KV cache");
-    host_io = std::make_unique<HostKvCacheIo>(*kv);
-    io = host_io.get();
+  if (!config.kv_connector && !config.kv_store) return nullptr;
+  KvCache* kv = model.host_kv_cache();
+  std::vector<std::unique_ptr<KvConnector>> links;
+  if (config.kv_store) {
+    TANDEM_CHECK(kv != nullptr,
+                 "--kv-transfer-config: the KV tiers (local_cpu, local_disk) keep KV in host "
+                 "memory, and the CUDA backend keeps it on the GPU (not wired to the tiers yet); "
+                 "set local_cpu: False and no local_disk, or use --device cpu");
+    links.push_back(std::make_unique<KvStoreConnector>(
+        *config.kv_store, *kv, transfer_model_fingerprint(model.config(), kv->shape())));
   }
-  return make_kv_connector(*config.kv_connector, config.kv_transport, *io, model.config());
+  if (config.kv_connector) {
+    KvCacheIo* io = model.device_kv_cache_io();
+    if (!io) {
+      TANDEM_CHECK(kv != nullptr, "--kv-transfer-config: the model backend exposes no KV cache");
+      host_io = std::make_unique<HostKvCacheIo>(*kv);
+      io = host_io.get();
+    }
+    links.push_back(make_kv_connector(*config.kv_connector, config.kv_transport, *io, model.config()));
+  }
+  if (links.size() == 1) return std::move(links.front());
+  return std::make_unique<KvConnectorChain>(std::move(links));
 }
 
 // Prompt tokens among the tokens a step computes for `s`.

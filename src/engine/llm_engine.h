@@ -48,7 +48,7 @@ class LlmEngine {
   EngineStats stats() const;
   const EngineConfig& config() const;
   const struct ModelConfig& model_config() const;
-  // The disaggregated-prefill connector (config.kv_connector), or nullptr.
+  // The KV connector (disaggregated prefill and/or the KV tiers), or nullptr.
   KvConnector* kv_connector() const;
 
  private:

@@ -82,6 +82,30 @@ ServerMetrics::ServerMetrics(std::string model_name)
                                       "Seconds of those transfers spent writing KV (first put "
                                       "to flush done), summed.",
                                       MetricType::kCounter)),
+      tier_lookups_(registry_.add("tandem:kv_tier_lookups_total",
+                                  "KV chunk keys looked up in the tier.", MetricType::kCounter)),
+      tier_hit_tokens_(registry_.add("tandem:kv_tier_hit_tokens_total",
+                                     "Prompt tokens whose KV was loaded from the tier.",
+                                     MetricType::kCounter)),
+      tier_stored_tokens_(registry_.add("tandem:kv_tier_stored_tokens_total",
+                                        "Tokens of the KV chunks stored into the tier.",
+                                        MetricType::kCounter)),
+      tier_evictions_(registry_.add("tandem:kv_tier_evictions_total",
+                                    "KV chunks evicted (LRU) to keep the tier within its size.",
+                                    MetricType::kCounter)),
+      tier_bytes_used_(registry_.add("tandem:kv_tier_bytes_used",
+                                     "Bytes the tier holds (disk: whole chunk files).",
+                                     MetricType::kGauge)),
+      tier_bytes_limit_(registry_.add("tandem:kv_tier_bytes_limit",
+                                      "The tier's size limit in bytes.", MetricType::kGauge)),
+      tier_corrupt_(registry_.add("tandem:kv_tier_corrupt_chunks_total",
+                                  "Chunk files found torn, truncated, corrupt or missing, "
+                                  "deleted and recomputed.",
+                                  MetricType::kCounter)),
+      tier_dropped_writes_(registry_.add("tandem:kv_tier_dropped_writes_total",
+                                         "KV chunks not written to the tier: its write queue was "
+                                         "full.",
+                                         MetricType::kCounter)),
       ttft_(registry_.add("tandem:time_to_first_token_seconds",
                           "Histogram of time to first token in seconds.", MetricType::kHistogram,
                           kTtftBuckets)),
@@ -148,7 +172,22 @@ std::string ServerMetrics::render(const EngineStats& s) {
   pd_bytes_sent_.counter(labels_).set_total(double(kv.bytes_sent));
   pd_transfer_seconds_.counter(labels_).set_total(kv.transfer_seconds);
   pd_write_seconds_.counter(labels_).set_total(kv.write_seconds);
+  if (kv.tiers.cpu_enabled) render_tier("cpu", kv.tiers.cpu);
+  if (kv.tiers.disk_enabled) render_tier("disk", kv.tiers.disk);
   return registry_.render();
+}
+
+void ServerMetrics::render_tier(const char* tier, const ChunkTierStats& s) {
+  Labels l = labels_;
+  l.emplace_back("tier", tier);
+  tier_lookups_.counter(l).set_total(double(s.lookups));
+  tier_hit_tokens_.counter(l).set_total(double(s.hit_tokens));
+  tier_stored_tokens_.counter(l).set_total(double(s.stored_tokens));
+  tier_evictions_.counter(l).set_total(double(s.evictions));
+  tier_bytes_used_.gauge(l).set(double(s.bytes_used));
+  tier_bytes_limit_.gauge(l).set(double(s.bytes_limit));
+  tier_corrupt_.counter(l).set_total(double(s.corrupt_chunks));
+  tier_dropped_writes_.counter(l).set_total(double(s.dropped_writes));
 }
 
 }  // namespace tandem

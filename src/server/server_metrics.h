@@ -33,6 +33,8 @@ class ServerMetrics {
   [[nodiscard]] std::string render(const EngineStats& stats);
 
  private:
+  void render_tier(const char* tier, const ChunkTierStats& s);
+
   Labels labels_;  // {model_name}
   MetricsRegistry registry_;
   MetricFamily &running_, &waiting_, &blocks_used_, &blocks_total_, &cache_usage_;
@@ -43,6 +45,9 @@ class ServerMetrics {
       &pd_transfers_received_;
   MetricFamily &pd_transfers_sent_, &pd_failures_, &pd_bytes_sent_;
   MetricFamily &pd_transfer_seconds_, &pd_write_seconds_;
+  // The CPU and disk KV tiers, one series per enabled tier (label tier="cpu"|"disk").
+  MetricFamily &tier_lookups_, &tier_hit_tokens_, &tier_stored_tokens_, &tier_evictions_;
+  MetricFamily &tier_bytes_used_, &tier_bytes_limit_, &tier_corrupt_, &tier_dropped_writes_;
   MetricFamily &ttft_, &itl_, &e2e_, &queue_time_, &request_prompt_tokens_,
       &request_generation_tokens_;
 };

@@ -39,7 +39,7 @@ KvReceiver::KvReceiver(const KvConnectorConfig& config, std::shared_ptr<Transpor
                            PeerAllowlist(config.allowed_peer_hosts.empty()
                                              ? default_allowed_peer_hosts({peer.host})
                                              : config.allowed_peer_hosts,
-                                         "pd_allowed_peer_hosts")),
+                                         "pd_allowed_peer_hosts"),
                            config.heartbeat_interval, config.heartbeat_timeout});
   log_info("kv receiver: {} MiB transfer buffer in {} memory, init port {}, alloc port {}, "
            "chunk_size {}",
