@@ -29,7 +29,7 @@ timed() {
 
 run_asan() {
   local targets=(tandem test_core test_config test_model test_tokenizer test_chat test_kernels
-                 test_transfer test_engine test_cli test_server test_proxy)
+                 test_transfer test_engine test_kvstore test_fuzz test_cli test_server test_proxy)
   timed "asan configure" cmake -S . -B build-asan "${CONFIGURE[@]}" -DTANDEM_SANITIZE=ON >/dev/null
   timed "asan build" ninja -C build-asan -j"$JOBS" "${targets[@]}"
   # detect_leaks: a leak is a finding too; abort_on_error gives a core-less, immediate failure.
