@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh
 
 MODEL_DIR="${TANDEM_MODEL:-${TANDEM_SHARED:-../shared}/golden/models/stories260K}"
-MODEL="$(cd "$MODEL_DIR" && pwd)"
+MODEL="$(cd "$MODEL_DIR" && pwd -P)"
 PROXY_PORT="${PROXY_PORT:-9100}"
 LOG_DIR="$(mktemp -d /tmp/tandem-1p1d.XXXXXX)"
 export MODEL PROXY_PORT LOG_DIR TANDEM_BIN="$PWD/build/tandem"

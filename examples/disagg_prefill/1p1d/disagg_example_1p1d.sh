@@ -19,7 +19,7 @@ PROXY_PORT="${PROXY_PORT:-9100}"
 # The model every role serves (the launcher's default: the shared stories260K).
 if [[ -z "${MODEL:-}" ]]; then
     MODEL_DIR="${TANDEM_SHARED:-$SCRIPT_DIR/../../../../shared}/golden/models/stories260K"
-    if [[ -d $MODEL_DIR ]]; then MODEL="$(cd "$MODEL_DIR" && pwd)"; else MODEL="$MODEL_DIR"; fi
+    if [[ -d $MODEL_DIR ]]; then MODEL="$(cd "$MODEL_DIR" && pwd -P)"; else MODEL="$MODEL_DIR"; fi
 fi
 export MODEL
 

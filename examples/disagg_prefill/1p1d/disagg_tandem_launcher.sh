@@ -37,7 +37,7 @@ TANDEM=$(find_tandem)
 # name in requests).
 default_model() {
     local dir="${TANDEM_SHARED:-$REPO_DIR/../shared}/golden/models/stories260K"
-    if [[ -d $dir ]]; then (cd "$dir" && pwd); else echo "$dir"; fi
+    if [[ -d $dir ]]; then (cd "$dir" && pwd -P); else echo "$dir"; fi
 }
 MODEL="${2:-${MODEL:-$(default_model)}}"
 DEVICE="${TANDEM_DEVICE:-cpu}"
