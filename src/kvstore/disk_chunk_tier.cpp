@@ -98,7 +98,7 @@ void DiskChunkTier::index_existing_files() {
            double(stats_.bytes_limit) / (1 << 20));
 }
 
-void DiskChunkTier::drop_locked(const BlockHash& key) {
+void DiskChunkTier::drop_locked(BlockHash key) {
   auto it = entries_.find(key);
   if (it == entries_.end()) return;
   stats_.bytes_used -= it->second.file_bytes;

@@ -44,8 +44,9 @@ class DiskChunkTier {
   };
 
   void index_existing_files();
-  // Forgets `key` (if indexed) and deletes its file; mutex_ held.
-  void drop_locked(const BlockHash& key);
+  // Forgets `key` (if indexed) and deletes its file; mutex_ held. By value: callers pass
+  // lru_.front(), a reference into the node this erases.
+  void drop_locked(BlockHash key);
   std::filesystem::path path_of(const BlockHash& key) const;
 
   std::filesystem::path dir_;
