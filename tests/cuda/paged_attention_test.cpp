@@ -3,7 +3,7 @@
 // cached prefix, 1-token sequences, lengths around block and tile boundaries, GQA ratios 1/2/4/8,
 // head_dim 8/16/64/128 (and 32/256 on the split-KV kernel's generic path), scattered block tables,
 // split-KV decodes across split boundaries and at 8K+ contexts, and a grid sized past every
-// sequence (as CUDA graphs size it), whose empty splits the combine must skip.
+// sequence (as CUDA graphs size it), whose empty splits must not count in the combine.
 #include "kernels/cpu/paged_attention.h"
 
 #include <fmt/format.h>
@@ -164,9 +164,9 @@ TEST_F(CudaPagedAttentionTest, LongContextDecodeSplitsAndMatchesCpu) {
   check_case({32, 8, 128, 16, {{200, 8200}}}, AttentionKernel::kTensorCore, 9);
 }
 
-// Rows whose keys end just before, at and after multiples of the split length (256), multi-token
-// rows straddling one, every GQA ratio up to 8 (the kernel's 4- and 8-head register layouts),
-// block sizes 1 and 7, and head sizes whose key rows span 2..32 lanes.
+// Rows whose keys end just before, at and after multiples of 128 and 256 keys (split lengths),
+// multi-token rows straddling one, every GQA ratio up to 8, block sizes 1 and 7, and head sizes
+// 16..256 (32 and 256 take the generic head_dim path).
 TEST_F(CudaPagedAttentionTest, SplitKvAcrossSplitBoundariesGroupsAndHeadSizes) {
   const std::vector<std::pair<int, int>> seqs{{1, 255}, {1, 256},  {1, 257}, {5, 514},
                                               {1, 1},   {3, 1030}, {1, 2000}};

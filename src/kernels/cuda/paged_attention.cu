@@ -1,12 +1,9 @@
 // paged_attention: kernels, then launchers.
-//  - split_kv_kernel: grid (token, kv head, split of kKeysPerSplit keys). 4 warps stream the
-//    split's keys; hd / 8 lanes share one key row, each lane reading 16 bytes of K and of V, so a
-//    warp reads 32 / (hd / 8) whole rows per load and every lane keeps 8 or 16 loads in flight.
-//    Every lane holds its 8 dims of all the group's queries (GQA: K and V are read once for the
-//    group), and each set of lanes on one row keeps its own online softmax (m, l, o) over its
-//    keys; those are merged across the warp by shuffles and across warps in shared memory at the
-//    end. The block writes the final output (one split) or an unnormalized partial (o, m, l)
-//    that combine_kernel merges across splits.
+//  - split_kv_kernel: grid (token, kv head, split). A block loads the token's GQA group of queries,
+//    walks its share of the visible keys in tiles of kTile (coalesced key and value rows, every
+//    value read once for all heads of the group) with an online softmax, and writes either the
+//    final output or an unnormalized partial (o, max, sum) that combine_kernel merges across
+//    splits.
 //  - tensor_core_kernel: grid (query tile of 128 rows of one sequence, q head). Flash-attention-2
 //    style: each of 8 warps owns 16 query rows; per 64-key tile (cp.async double-buffered through
 //    the block table), S = Q K^T with mma.sync in registers, a masked online softmax, and
@@ -19,17 +16,13 @@
 namespace tandem::cuda {
 namespace {
 
-constexpr int kMaxGroup = 8;    // query heads per KV head the split-KV kernel supports
-constexpr int kSplitWarps = 4;  // warps per split-KV block
-constexpr int kSplitThreads = kSplitWarps * 32;
+constexpr int kMaxGroup = 8;         // query heads per KV head the split-KV kernel supports
+constexpr int kTile = 128;           // keys per split-KV tile = threads per block
 constexpr int kMaxSplitRows = 8192;  // num_splits * num_tokens bound (sizes the workspace)
 // Keys per split: fixed, so a row's result never depends on what else is in the batch (the same
-// greedy tokens batched as alone). 256 keeps a batch of one busy (7.5K context, 8 KV heads: 240
-// blocks on 132 SMs) while each block streams 128 KiB of K/V (head_dim 128), enough to hide its
-// fixed costs (queries, merges, the partial's write) and few splits for the combine.
-constexpr int kKeysPerSplit = 256;
-constexpr int kCombineThreads = 128;
-constexpr float kLog2e = 1.4426950408889634f;
+// greedy tokens batched as alone); one tile, so even a single short sequence fills the GPU
+// (1K context: 8 splits per KV head; 8K: 64).
+constexpr int kKeysPerSplit = kTile;
 // Sequences with at least this many new tokens take the tensor-core kernel under kAuto; the choice
 // depends only on the sequence itself, never on the rest of the batch.
 constexpr int kTensorCoreMinQueryLen = 16;
@@ -51,8 +44,9 @@ __device__ __forceinline__ int64_t slot_of(const int32_t* table, int block_size,
   return int64_t(table[key / block_size]) * block_size + key % block_size;
 }
 
-// 8 bf16 (one 16-byte load) as floats.
-__device__ __forceinline__ void unpack8(const uint4& raw, float* out) {
+// Loads 8 bf16 at p (16-byte aligned) as floats.
+__device__ __forceinline__ void load8(const bf16* p, float* out) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(p);
   const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
   for (int i = 0; i < 4; ++i) {
     const float2 f = __bfloat1622float2(h[i]);
@@ -61,205 +55,141 @@ __device__ __forceinline__ void unpack8(const uint4& raw, float* out) {
   }
 }
 
-// The max m of two online-softmax states as a finite base for exp2 (0 when both are empty).
-__device__ __forceinline__ float softmax_base(float m) { return m == -INFINITY ? 0.0f : m; }
-
 // ---- split-KV kernel ---------------------------------------------------------------------------
-// Scores are kept in base 2 (queries pre-scaled by scale * log2 e), so m is a log2-domain max in
-// the workspace too. GMAX (4 or 8) sizes the per-lane registers for the group: with 8 query heads
-// a lane holds 64 query and 64 output floats, so it keeps fewer loads in flight.
+// Memory access: for the scores, each thread reads one whole key row (16 bytes a load, all of the
+// row's loads in flight at once) and dots it with every query of the group; for P.V, hd / 2
+// threads read one value row 4 bytes each, 256 / hd key rows at a time, and the key-parallel
+// partial sums are added through shared memory at the end.
 
 // Rows of sequences with at least `skip_query_len` new tokens are left to the tensor-core kernel.
-template <int HD, int GMAX>
-__global__ void __launch_bounds__(kSplitThreads)
-    split_kv_kernel(PagedAttentionParams p, int num_splits, int keys_per_split,
-                    int skip_query_len) {
-  constexpr int kUnroll = GMAX > 4 ? 2 : 8;  // key rows each lane has in flight, K and V each
+template <int HD>
+__global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p, int num_splits,
+                                                         int keys_per_split, int skip_query_len) {
   constexpr int kMaxHd = HD > 0 ? HD : kMaxGenericHeadDim;
   const int hd = HD > 0 ? HD : p.head_dim;
-  const int lanes = hd / 8;              // lanes per key row (a power of two: hd / 8 divides 32)
-  const int rows_per_load = 32 / lanes;  // key rows one warp-wide load covers
   const int t = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
   const int group = p.num_heads / p.num_kv_heads;
   const int seq = find_seq(p.query_start, p.num_seqs, t);
   const int q_end = p.query_start[seq + 1];
   if (q_end - p.query_start[seq] >= skip_query_len) return;
   const int len = p.context_lens[seq] - (q_end - t) + 1;  // visible keys [0, len)
-  const int begin = split * keys_per_split;
-  if (begin >= len) return;  // combine_kernel reads only the splits that hold keys
-  const int end = min(len, begin + keys_per_split);
+  const int begin = split * keys_per_split, end = min(len, begin + keys_per_split);
   const int32_t* table = p.block_tables + int64_t(seq) * p.max_blocks_per_seq;
   const int64_t kv_stride = int64_t(p.num_kv_heads) * hd;
+  const bf16* k_head = p.k_cache + int64_t(kvh) * hd;
+  const bf16* v_head = p.v_cache + int64_t(kvh) * hd;
+
+  __shared__ float q_s[kMaxGroup][kMaxHd];     // (group, hd) queries, pre-scaled
+  __shared__ float score_s[kMaxGroup][kTile];  // (group, tile) scores, then probabilities
+  __shared__ int64_t slot_s[kTile];            // (tile) cache slot of each key
+  __shared__ float m_s[kMaxGroup], l_s[kMaxGroup], alpha_s[kMaxGroup];
+  __shared__ float2 part_s[kTile][kMaxGroup];  // (thread, head) P.V partials, summed at the end
+
+  for (int i = threadIdx.x; i < group * hd; i += kTile) {
+    const int g = i / hd, d = i % hd;
+    q_s[g][d] =
+        to_float(p.q[int64_t(t) * p.q_stride + int64_t(kvh * group + g) * hd + d]) * p.scale;
+  }
+  if (threadIdx.x < kMaxGroup) {
+    m_s[threadIdx.x] = -INFINITY;
+    l_s[threadIdx.x] = 0.0f;
+  }
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int row = lane / lanes, sub = lane % lanes;  // this lane: key row `row`, dims 8 sub..+7
-  const bf16* k_head = p.k_cache + int64_t(kvh) * hd + sub * 8;
-  const bf16* v_head = p.v_cache + int64_t(kvh) * hd + sub * 8;
+  // P.V: this thread's value dims (2 * pair, 2 * pair + 1) of keys kpar, kpar + key_step, ...
+  const int pairs = hd / 2, pair = threadIdx.x % pairs, kpar = threadIdx.x / pairs;
+  const int key_step = kTile / pairs;
+  float2 acc[kMaxGroup];
+  for (int g = 0; g < kMaxGroup; ++g) acc[g] = make_float2(0.0f, 0.0f);
+  __syncthreads();
 
-  float q[GMAX][8];  // this lane's 8 dims of each query head of the group, pre-scaled
-  const float q_scale = p.scale * kLog2e;
-  const bf16* q_row = p.q + int64_t(t) * p.q_stride + int64_t(kvh) * group * hd + sub * 8;
-#pragma unroll
-  for (int g = 0; g < GMAX; ++g) {
-#pragma unroll
-    for (int e = 0; e < 8; ++e) q[g][e] = g < group ? to_float(q_row[g * hd + e]) * q_scale : 0.0f;
-  }
-  float m[GMAX], l[GMAX], acc[GMAX][8];  // online softmax of this lane's key row set
-#pragma unroll
-  for (int g = 0; g < GMAX; ++g) {
-    m[g] = -INFINITY;
-    l[g] = 0.0f;
-#pragma unroll
-    for (int e = 0; e < 8; ++e) acc[g][e] = 0.0f;
-  }
-
-  // Warp w takes keys [k0, k0 + step) for k0 = begin + w * step, then every kSplitWarps * step.
-  // Cache slots are looked up one pass ahead, so the block-table reads overlap the K/V reads.
-  const int step = rows_per_load * kUnroll, stride = kSplitWarps * step;
-  // Power-of-two block sizes (all real ones) shift instead of dividing: 8 divisions a pass cost
-  // as much as a tenth of the pass's arithmetic.
-  const int bs = p.block_size;
-  const int bs_shift = (bs & (bs - 1)) == 0 ? __ffs(bs) - 1 : -1;
-  int32_t slot[kUnroll];  // -1: past the split's keys
-  auto lookup = [&](int k0, int32_t(&out)[kUnroll]) {
-    if (bs_shift >= 0) {
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int key = k0 + u * rows_per_load + row;
-        out[u] = key < end ? (table[key >> bs_shift] << bs_shift) + (key & (bs - 1)) : -1;
-      }
-    } else {
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        const int key = k0 + u * rows_per_load + row;
-        out[u] = key < end ? int32_t(slot_of(table, bs, key)) : -1;
-      }
-    }
-  };
-  lookup(begin + warp * step, slot);
-  for (int k0 = begin + warp * step; k0 < end; k0 += stride) {
-    uint4 k_raw[kUnroll], v_raw[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      k_raw[u] = v_raw[u] = make_uint4(0, 0, 0, 0);
-      if (slot[u] >= 0) {
-        k_raw[u] = *reinterpret_cast<const uint4*>(k_head + int64_t(slot[u]) * kv_stride);
-        v_raw[u] = *reinterpret_cast<const uint4*>(v_head + int64_t(slot[u]) * kv_stride);
-      }
-    }
-    bool valid[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) valid[u] = slot[u] >= 0;
-    lookup(k0 + stride, slot);
-
-    float s[kUnroll][GMAX];  // scores (log2 domain): partial dots, then summed over the row's lanes
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      float kf[8];
-      unpack8(k_raw[u], kf);
-#pragma unroll
-      for (int g = 0; g < GMAX; ++g) {
-        float d = 0.0f;
-#pragma unroll
-        for (int e = 0; e < 8; ++e) d = fmaf(q[g][e], kf[e], d);
-        s[u][g] = d;
-      }
-    }
-    for (int o = lanes / 2; o > 0; o >>= 1) {
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-#pragma unroll
-        for (int g = 0; g < GMAX; ++g) {
-          if (g < group) s[u][g] += __shfl_xor_sync(0xffffffffu, s[u][g], o);
+  for (int tile = begin; tile < end; tile += kTile) {
+    const int count = min(kTile, end - tile);
+    float s[kMaxGroup];
+    for (int g = 0; g < kMaxGroup; ++g) s[g] = 0.0f;
+    if (threadIdx.x < count) {
+      const int64_t slot = slot_of(table, p.block_size, tile + threadIdx.x);
+      slot_s[threadIdx.x] = slot;
+      const bf16* k_row = k_head + slot * kv_stride;
+      for (int d = 0; d < hd; d += 8) {
+        float kf[8];
+        load8(k_row + d, kf);
+        for (int g = 0; g < kMaxGroup; ++g) {
+          if (g < group) {
+            for (int e = 0; e < 8; ++e) s[g] += q_s[g][d + e] * kf[e];
+          }
         }
       }
     }
-    float base[GMAX];
-#pragma unroll
-    for (int g = 0; g < GMAX; ++g) {
-      if (g >= group) continue;
-      float mx = m[g];
-#pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        if (!valid[u]) s[u][g] = -INFINITY;
-        mx = fmaxf(mx, s[u][g]);
+    for (int g = 0; g < group; ++g)
+      score_s[g][threadIdx.x] = threadIdx.x < count ? s[g] : -INFINITY;
+    __syncthreads();
+    // Online softmax: warp w updates heads w, w + 4, ...
+    for (int g = warp; g < group; g += kTile / 32) {
+      float mx = -INFINITY;
+      for (int j = lane; j < kTile; j += 32) mx = fmaxf(mx, score_s[g][j]);
+      mx = warp_max(mx);
+      const float m_new = fmaxf(m_s[g], mx);  // finite: the tile holds at least one key
+      float sum = 0.0f;
+      for (int j = lane; j < kTile; j += 32) {
+        const float e = __expf(score_s[g][j] - m_new);
+        score_s[g][j] = e;
+        sum += e;
       }
-      base[g] = softmax_base(mx);
-      const float alpha = exp2f(m[g] - base[g]);
-      m[g] = mx;
-      l[g] *= alpha;
-#pragma unroll
-      for (int e = 0; e < 8; ++e) acc[g][e] *= alpha;
-    }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      float vf[8];
-      unpack8(v_raw[u], vf);
-#pragma unroll
-      for (int g = 0; g < GMAX; ++g) {
-        if (g >= group) continue;
-        const float pr = exp2f(s[u][g] - base[g]);  // 0 for a masked key
-        l[g] += pr;
-#pragma unroll
-        for (int e = 0; e < 8; ++e) acc[g][e] = fmaf(pr, vf[e], acc[g][e]);
+      sum = warp_sum(sum);
+      if (lane == 0) {
+        const float alpha = __expf(m_s[g] - m_new);
+        alpha_s[g] = alpha;
+        l_s[g] = l_s[g] * alpha + sum;
+        m_s[g] = m_new;
       }
     }
+    __syncthreads();
+    // P.V: each value element is read once and used for every head of the group.
+    for (int g = 0; g < kMaxGroup; ++g) {
+      if (g < group) {
+        acc[g].x *= alpha_s[g];
+        acc[g].y *= alpha_s[g];
+      }
+    }
+    if (kpar < key_step) {
+      for (int j = kpar; j < count; j += key_step) {
+        const float2 v = __bfloat1622float2(
+            *reinterpret_cast<const __nv_bfloat162*>(v_head + slot_s[j] * kv_stride + 2 * pair));
+        for (int g = 0; g < kMaxGroup; ++g) {
+          if (g < group) {
+            acc[g].x += score_s[g][j] * v.x;
+            acc[g].y += score_s[g][j] * v.y;
+          }
+        }
+      }
+    }
+    __syncthreads();
   }
 
-  // Merge the warp's row sets (lanes `lanes` apart hold the same dims of different keys).
-  for (int o = lanes; o < 32; o <<= 1) {
-#pragma unroll
-    for (int g = 0; g < GMAX; ++g) {
-      if (g >= group) continue;
-      const float m_o = __shfl_xor_sync(0xffffffffu, m[g], o);
-      const float l_o = __shfl_xor_sync(0xffffffffu, l[g], o);
-      const float mx = fmaxf(m[g], m_o), b = softmax_base(mx);
-      const float a_self = exp2f(m[g] - b), a_other = exp2f(m_o - b);
-      m[g] = mx;
-      l[g] = l[g] * a_self + l_o * a_other;
-#pragma unroll
-      for (int e = 0; e < 8; ++e) {
-        acc[g][e] = acc[g][e] * a_self + __shfl_xor_sync(0xffffffffu, acc[g][e], o) * a_other;
-      }
-    }
-  }
-
-  // Merge the warps through shared memory; a warp that saw no key has m = -inf, l = 0, o = 0.
-  __shared__ float o_s[kSplitWarps][GMAX][kMaxHd];  // (warp, head, hd) unnormalized outputs
-  __shared__ float m_s[kSplitWarps][GMAX], l_s[kSplitWarps][GMAX];
-  if (row == 0) {
-#pragma unroll
-    for (int g = 0; g < GMAX; ++g) {
-      if (g >= group) continue;
-#pragma unroll
-      for (int e = 0; e < 8; ++e) o_s[warp][g][sub * 8 + e] = acc[g][e];
-      if (sub == 0) {
-        m_s[warp][g] = m[g];
-        l_s[warp][g] = l[g];
-      }
-    }
-  }
+  for (int g = 0; g < kMaxGroup; ++g) part_s[threadIdx.x][g] = acc[g];
   __syncthreads();
-  for (int i = threadIdx.x; i < group * hd; i += kSplitThreads) {
-    const int g = i / hd, d = i % hd;
-    float mx = -INFINITY;
-    for (int w = 0; w < kSplitWarps; ++w) mx = fmaxf(mx, m_s[w][g]);  // finite: keys exist
-    float o = 0.0f, den = 0.0f;
-    for (int w = 0; w < kSplitWarps; ++w) {
-      const float a = exp2f(m_s[w][g] - mx);
-      o += a * o_s[w][g][d];
-      den += a * l_s[w][g];
+  // Thread i < pairs sums its dims' partials over the key_step key-parallel threads and writes.
+  if (threadIdx.x >= pairs) return;
+  for (int g = 0; g < group; ++g) {
+    float2 o = make_float2(0.0f, 0.0f);
+    for (int k = 0; k < key_step; ++k) {
+      o.x += part_s[k * pairs + threadIdx.x][g].x;
+      o.y += part_s[k * pairs + threadIdx.x][g].y;
     }
-    const int head = kvh * group + g;
+    const int head = kvh * group + g, d = 2 * threadIdx.x;
     if (num_splits == 1) {
-      p.out[(int64_t(t) * p.num_heads + head) * hd + d] = to_bf16(den > 0.0f ? o / den : 0.0f);
+      const float inv = l_s[g] > 0.0f ? 1.0f / l_s[g] : 0.0f;
+      *reinterpret_cast<__nv_bfloat162*>(p.out + (int64_t(t) * p.num_heads + head) * hd + d) =
+          __floats2bfloat162_rn(o.x * inv, o.y * inv);
     } else {
       // workspace: o (splits, tokens, heads, hd), then m and l (splits, tokens, heads) each.
-      const int64_t r = (int64_t(split) * p.num_tokens + t) * p.num_heads + head;
-      p.workspace[r * hd + d] = o;
+      const int64_t row = (int64_t(split) * p.num_tokens + t) * p.num_heads + head;
+      p.workspace[row * hd + d] = o.x;
+      p.workspace[row * hd + d + 1] = o.y;
       if (d == 0) {
         const int64_t ml = int64_t(num_splits) * p.num_tokens * p.num_heads * hd;
-        p.workspace[ml + r] = mx;
-        p.workspace[ml + int64_t(num_splits) * p.num_tokens * p.num_heads + r] = den;
+        p.workspace[ml + row] = m_s[g];
+        p.workspace[ml + int64_t(num_splits) * p.num_tokens * p.num_heads + row] = l_s[g];
       }
     }
   }
@@ -277,68 +207,45 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
   return warp_max(v);
 }
 
-// Merges the partials of one (token, head) over the splits that hold its keys (the first
-// ceil(len / keys_per_split); the rest were never written): out = sum_s 2^(m_s - M) o_s /
-// sum_s 2^(m_s - M) l_s. The weights go to shared memory first; then each thread sums 4 dims
-// (one 16-byte load a split) over every (128 / (hd / 4))-th split, all loads independent, and
-// the per-thread sums meet in shared memory.
-__global__ void __launch_bounds__(kCombineThreads)
-    combine_kernel(PagedAttentionParams p, int num_splits, int keys_per_split, int skip_query_len) {
+// Merges the splits' partials of one (token, head): out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M)
+// l_s. The block first turns every split's max into its weight e^(m_s - M) in shared memory (0 for
+// a split past the row's visible keys, whose partial is never read), then each thread sums its
+// dimensions over the splits with independent loads: a chain of dependent loads per split made
+// this merge a ninth of a long-context decode step.
+__global__ void combine_kernel(PagedAttentionParams p, int num_splits, int skip_query_len) {
   extern __shared__ float weight[];  // (num_splits)
   __shared__ float scratch[32];
-  __shared__ float4 part[kCombineThreads];
   const int t = blockIdx.x, head = blockIdx.y, hd = p.head_dim;
   const int seq = find_seq(p.query_start, p.num_seqs, t);
-  const int q_end = p.query_start[seq + 1];
-  if (q_end - p.query_start[seq] >= skip_query_len) return;
-  const int len = p.context_lens[seq] - (q_end - t) + 1;
-  const int n = min(num_splits, (len + keys_per_split - 1) / keys_per_split);
+  if (p.query_start[seq + 1] - p.query_start[seq] >= skip_query_len) return;
   const int64_t rows = int64_t(num_splits) * p.num_tokens * p.num_heads;
   const float* m = p.workspace + rows * hd;
   const float* l = m + rows;
   const int64_t split_stride = int64_t(p.num_tokens) * p.num_heads;  // rows from split to split
   const int64_t row0 = int64_t(t) * p.num_heads + head;              // this row in split 0
   float mx = -INFINITY;
-  for (int s = threadIdx.x; s < n; s += kCombineThreads) {
+  for (int s = threadIdx.x; s < num_splits; s += blockDim.x) {
     weight[s] = m[s * split_stride + row0];
     mx = fmaxf(mx, weight[s]);
   }
   mx = block_max(mx, scratch);
   float den = 0.0f;
-  for (int s = threadIdx.x; s < n; s += kCombineThreads) {
-    const float w = exp2f(weight[s] - mx);
+  for (int s = threadIdx.x; s < num_splits; s += blockDim.x) {
+    const float w = weight[s] == -INFINITY ? 0.0f : __expf(weight[s] - mx);
     weight[s] = w;
-    den += w * l[s * split_stride + row0];
+    if (w > 0.0f) den += w * l[s * split_stride + row0];
   }
   den = block_sum(den, scratch);  // its barriers also publish weight[] to the whole block
-  const int vecs = hd / 4, split_lanes = kCombineThreads / vecs;  // hd / 4 divides 128
-  const int vec = threadIdx.x % vecs, first = threadIdx.x / vecs;
-  const float4* o = reinterpret_cast<const float4*>(p.workspace + row0 * hd) + vec;
-  const int64_t o_stride = split_stride * vecs;  // float4s from split to split
-  float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-#pragma unroll 4
-  for (int s = first; s < n; s += split_lanes) {
-    const float w = weight[s];
-    const float4 x = o[s * o_stride];
-    sum.x += w * x.x;
-    sum.y += w * x.y;
-    sum.z += w * x.z;
-    sum.w += w * x.w;
+  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+    const float* o = p.workspace + row0 * hd + d;  // split s at o[s * split_stride * hd]
+    float num = 0.0f;
+#pragma unroll 8
+    for (int s = 0; s < num_splits; ++s) {
+      const float w = weight[s];
+      if (w > 0.0f) num += w * o[s * split_stride * hd];
+    }
+    p.out[row0 * hd + d] = to_bf16(den > 0.0f ? num / den : 0.0f);
   }
-  part[threadIdx.x] = sum;
-  __syncthreads();
-  if (threadIdx.x >= vecs) return;
-  for (int j = 1; j < split_lanes; ++j) {
-    const float4 x = part[j * vecs + threadIdx.x];
-    sum.x += x.x;
-    sum.y += x.y;
-    sum.z += x.z;
-    sum.w += x.w;
-  }
-  const float inv = den > 0.0f ? 1.0f / den : 0.0f;
-  __nv_bfloat162* dst = reinterpret_cast<__nv_bfloat162*>(p.out + row0 * hd + 4 * vec);
-  dst[0] = __floats2bfloat162_rn(sum.x * inv, sum.y * inv);
-  dst[1] = __floats2bfloat162_rn(sum.z * inv, sum.w * inv);
 }
 
 // ---- tensor-core (flash) kernel ----------------------------------------------------------------
@@ -592,21 +499,13 @@ cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream,
   const int keys_per_split = ((p.max_context_len + splits - 1) / splits + kKeysPerSplit - 1) /
                              kKeysPerSplit * kKeysPerSplit;
   const dim3 grid(unsigned(p.num_tokens), unsigned(p.num_kv_heads), unsigned(splits));
-  const bool small_group = p.num_heads / p.num_kv_heads <= 4;
   dispatch_head_dim(p.head_dim, [&](auto hd) {
-    constexpr int HD = decltype(hd)::value;
-    if (small_group) {
-      split_kv_kernel<HD, 4>
-          <<<grid, kSplitThreads, 0, stream>>>(p, splits, keys_per_split, skip_query_len);
-    } else {
-      split_kv_kernel<HD, kMaxGroup>
-          <<<grid, kSplitThreads, 0, stream>>>(p, splits, keys_per_split, skip_query_len);
-    }
+    split_kv_kernel<decltype(hd)::value>
+        <<<grid, kTile, 0, stream>>>(p, splits, keys_per_split, skip_query_len);
   });
   if (splits > 1) {
-    combine_kernel<<<dim3(unsigned(p.num_tokens), unsigned(p.num_heads)), kCombineThreads,
-                     size_t(splits) * sizeof(float), stream>>>(p, splits, keys_per_split,
-                                                               skip_query_len);
+    combine_kernel<<<dim3(unsigned(p.num_tokens), unsigned(p.num_heads)), 128,
+                     size_t(splits) * sizeof(float), stream>>>(p, splits, skip_query_len);
   }
   return last_launch_error();
 }
