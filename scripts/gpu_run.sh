@@ -9,8 +9,9 @@
 # out/ when unset). --disagg-variants runs the one-GPU 1p1d workload twice: as is, and with both
 # engines under CUDA MPS (their kernels then share the GPU instead of taking turns).
 # --profile-decode times decode steps (graphs and eager) and breaks one eager 4x7500 step down
-# per kernel with ncu. Usage: scripts/gpu_run.sh [--bench] [--disagg] [--disagg-variants]
-# [--profile-decode] [--skip-tests] [--gtest_filter=...]
+# per kernel with ncu; it runs after --bench, so a call cut short at its limit keeps the benchmark.
+# Usage: scripts/gpu_run.sh [--bench] [--disagg] [--disagg-variants] [--profile-decode]
+# [--skip-tests] [--gtest_filter=...]
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 if [ -x "$HERE/bin/test_cuda" ]; then G="$HERE"; else G="$(cd "$HERE/.." && pwd)/.gpu"; fi
@@ -101,6 +102,20 @@ if [ "$VARIANTS" = 1 ]; then
   fi
 fi
 rm -rf "$D"
+if [ "$BENCH" = 1 ]; then
+  MODEL=/tmp/llama-3.1-8b
+  [ -f "$MODEL/config.json" ] || "$G"/bin/tandem make-model --config llama-3.1-8b --out "$MODEL" \
+      --dtype bf16 --tokenizer "$TANDEM_SHARED/golden/models/llama3-tokenizer" >/dev/null || status=1
+  "$G"/bin/tandem bench-model --model "$MODEL" --device cuda --json "$OUT/tandem_bench.json" \
+      >/dev/null || status=1
+  "$G"/bin/tandem bench-model --model "$MODEL" --device cuda --enforce-eager --prefill 512 \
+      --json "$OUT/tandem_bench_eager.json" >/dev/null || status=1
+  PYTHONUNBUFFERED=1 python3 "$TANDEM_SHARED/bench/torch_peer.py" 2>&1 | tee "$OUT/torch_peer.log" || status=1
+  python3 "$G"/merge_bench.py "$OUT/tandem_bench.json" "$OUT/torch_peer.log" \
+      "$OUT/tandem_bench_eager.json" > "$OUT/bench_result.json" || status=1
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); [print(k, v) for k, v in r["ratios"].items()]' \
+      "$OUT/bench_result.json" || status=1
+fi
 if [ "$PROFILE" = 1 ]; then
   make_model
   for mode in graphs eager; do
@@ -116,18 +131,4 @@ if [ "$PROFILE" = 1 ]; then
   gzip -f "$OUT/ncu_decode.csv"
 fi
 
-if [ "$BENCH" = 1 ]; then
-  MODEL=/tmp/llama-3.1-8b
-  [ -f "$MODEL/config.json" ] || "$G"/bin/tandem make-model --config llama-3.1-8b --out "$MODEL" \
-      --dtype bf16 --tokenizer "$TANDEM_SHARED/golden/models/llama3-tokenizer" >/dev/null || status=1
-  "$G"/bin/tandem bench-model --model "$MODEL" --device cuda --json "$OUT/tandem_bench.json" \
-      >/dev/null || status=1
-  "$G"/bin/tandem bench-model --model "$MODEL" --device cuda --enforce-eager --prefill 512 \
-      --json "$OUT/tandem_bench_eager.json" >/dev/null || status=1
-  PYTHONUNBUFFERED=1 python3 "$TANDEM_SHARED/bench/torch_peer.py" 2>&1 | tee "$OUT/torch_peer.log" || status=1
-  python3 "$G"/merge_bench.py "$OUT/tandem_bench.json" "$OUT/torch_peer.log" \
-      "$OUT/tandem_bench_eager.json" > "$OUT/bench_result.json" || status=1
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); [print(k, v) for k, v in r["ratios"].items()]' \
-      "$OUT/bench_result.json" || status=1
-fi
 exit $status

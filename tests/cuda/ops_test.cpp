@@ -55,7 +55,11 @@ TEST_F(CudaOpsTest, EmbeddingMatchesCpu) {
 }
 
 TEST_F(CudaOpsTest, RmsNormWithAndWithoutResidualAddMatchesCpu) {
-  for (auto [n, dim] : {std::pair{1, 64}, {7, 96}, {33, 4096}, {3, 5000}}) {
+  // Widths: one float4 per thread (4096), several (8192, 5000), fewer than a warp's (64, 96),
+  // and not a multiple of 4 (13, 4099: one element per step).
+  const std::pair<int, int> shapes[] = {{1, 64},   {7, 96},   {33, 4096}, {4, 4096},
+                                        {3, 5000}, {2, 8192}, {5, 13},    {3, 4099}};
+  for (auto [n, dim] : shapes) {
     for (bool with_delta : {false, true}) {
       std::vector<float> x = random_floats(size_t(n * dim), 2, -3.0f, 3.0f);
       std::vector<float> delta = random_floats(size_t(n * dim), 3);

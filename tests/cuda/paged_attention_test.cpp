@@ -1,7 +1,9 @@
 // The CUDA paged attention (both kernels) against the CPU reference cpu::paged_attention on the
 // same bf16-rounded queries and cache: mixed batches of decode, prefill and chunked prefill over a
 // cached prefix, 1-token sequences, lengths around block and tile boundaries, GQA ratios 1/2/4/8,
-// head_dim 8/16/64/128, scattered block tables, and a split-KV decode at an 8K+ context.
+// head_dim 8/16/64/128 (and 32/256 on the split-KV kernel's generic path), scattered block tables,
+// split-KV decodes across split boundaries and at 8K+ contexts, and a grid sized past every
+// sequence (as CUDA graphs size it), whose empty splits must not count in the combine.
 #include "kernels/cpu/paged_attention.h"
 
 #include <fmt/format.h>
@@ -29,7 +31,8 @@ struct Case {
 };
 
 // Runs one case through `kernel` and the CPU reference; expects agreement within bf16 tolerance.
-void check_case(const Case& c, AttentionKernel kernel, uint32_t seed) {
+// `context_pad` raises the host-side max_context_len past every sequence's (graph replays do).
+void check_case(const Case& c, AttentionKernel kernel, uint32_t seed, int context_pad = 0) {
   const int hd = c.head_dim, bs = c.block_size;
   const int64_t kv_dim = int64_t(c.kv_heads) * hd, q_dim = int64_t(c.heads) * hd;
   int max_q = 0, max_ctx = 0, blocks_needed = 0;
@@ -79,7 +82,7 @@ void check_case(const Case& c, AttentionKernel kernel, uint32_t seed) {
   p.num_seqs = int32_t(c.seqs.size());
   p.num_tokens = num_tokens;
   p.max_query_len = max_q;
-  p.max_context_len = max_ctx;
+  p.max_context_len = max_ctx + context_pad;
   p.num_heads = c.heads;
   p.num_kv_heads = c.kv_heads;
   p.head_dim = hd;
@@ -159,6 +162,32 @@ TEST_F(CudaPagedAttentionTest, LongContextDecodeSplitsAndMatchesCpu) {
   check_case({32, 8, 128, 16, {{1, 8200}, {1, 3000}, {1, 1}, {1, 4097}}}, AttentionKernel::kAuto,
              8);
   check_case({32, 8, 128, 16, {{200, 8200}}}, AttentionKernel::kTensorCore, 9);
+}
+
+// Rows whose keys end just before, at and after multiples of 128 and 256 keys (split lengths),
+// multi-token rows straddling one, every GQA ratio up to 8, block sizes 1 and 7, and head sizes
+// 16..256 (32 and 256 take the generic head_dim path).
+TEST_F(CudaPagedAttentionTest, SplitKvAcrossSplitBoundariesGroupsAndHeadSizes) {
+  const std::vector<std::pair<int, int>> seqs{{1, 255}, {1, 256},  {1, 257}, {5, 514},
+                                              {1, 1},   {3, 1030}, {1, 2000}};
+  uint32_t seed = 400;
+  for (int hd : {16, 64, 128}) {
+    for (auto [heads, kv] : {std::pair{8, 8}, {8, 4}, {12, 4}, {8, 2}, {40, 5}, {8, 1}}) {
+      check_case({heads, kv, hd, 16, seqs}, AttentionKernel::kSplitKv, seed += 10);
+    }
+  }
+  check_case({8, 2, 64, 1, seqs}, AttentionKernel::kSplitKv, seed += 10);
+  check_case({6, 2, 128, 7, seqs}, AttentionKernel::kSplitKv, seed += 10);
+  check_case({8, 2, 32, 16, seqs}, AttentionKernel::kSplitKv, seed += 10);
+  check_case({8, 1, 256, 16, seqs}, AttentionKernel::kSplitKv, seed += 10);
+  check_case({4, 4, 256, 16, seqs}, AttentionKernel::kSplitKv, seed += 10);
+}
+
+TEST_F(CudaPagedAttentionTest, SplitKvGridSizedPastEverySequence) {
+  check_case({32, 8, 128, 16, {{1, 7500}, {1, 1}, {1, 300}, {1, 4096}}}, AttentionKernel::kSplitKv,
+             500, /*context_pad=*/8192 - 7500);
+  check_case({8, 1, 64, 16, {{1, 70}, {2, 513}}}, AttentionKernel::kAuto, 501,
+             /*context_pad=*/4000);
 }
 
 TEST_F(CudaPagedAttentionTest, RejectsUnsupportedShapes) {
