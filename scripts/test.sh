@@ -2,9 +2,9 @@
 # Installs dependencies (Debian), builds, and runs every test suite with ctest. Where nvcc is
 # installed the CUDA backend is built too (-DTANDEM_CUDA=ON); its tests (label cuda) skip
 # themselves on a machine without a GPU and run for real through scripts/gpu_run.sh. Then the
-# fuzz targets, each for a bounded time (scripts/test_fuzz.sh). The sanitizer runs
-# (scripts/test_sanitizers.sh) are opt-in until they have passed end to end on the CI machine:
-# SANITIZERS="asan tsan" ./scripts/test.sh.
+# sanitizer runs (scripts/test_sanitizers.sh: every CPU test under ASan + UBSan, the concurrency
+# tests under TSan; SANITIZERS= skips them, SANITIZERS=asan runs one) and the fuzz targets, each
+# for a bounded time (scripts/test_fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -13,5 +13,5 @@ if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then CUDA_FLAG
 ./scripts/build.sh "${CUDA_FLAGS[@]}"
 (cd build && ctest --output-on-failure -j"$(nproc)")
 # ASan+UBSan over the CPU tests, TSan over the concurrency tests (CPU-only builds of their own).
-SANITIZERS="${SANITIZERS-}" ./scripts/test_sanitizers.sh
+SANITIZERS="${SANITIZERS-asan tsan}" ./scripts/test_sanitizers.sh
 ./scripts/test_fuzz.sh
