@@ -119,6 +119,9 @@ int proxy_command(int argc, char** argv) {
   log_info("KV-transfer notifications on {}:{} (UCX)", config.notify_host, server.notify_port());
   log_info("proxy ({}, {} I/O threads) serving on http://{}:{}",
            routing_policy_name(config.routing), config.threads, config.host, server.port());
+  log_info("TTFT stats every {} s: count and average over every request, median and 99th "
+           "percentile over the most recent {} requests of each stage",
+           std::chrono::duration<double>(config.stats_interval).count(), TtftStats::kDefaultWindow);
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log_info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
