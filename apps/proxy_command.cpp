@@ -10,6 +10,7 @@
 #include "command_line.h"
 #include "commands.h"
 #include "core/error.h"
+#include "core/heap_trimmer.h"
 #include "core/logging.h"
 #include "proxy/proxy_server.h"
 
@@ -111,6 +112,7 @@ int proxy_command(int argc, char** argv) {
 
   ProxyServer server(config);
   server.start();
+  HeapTrimmer heap_trimmer("proxy");
   for (const auto& p : config.prefillers) log_info("prefiller http://{}:{}", p.host, p.port);
   for (const auto& d : config.decoders) {
     log_info("decoder http://{}:{} (KV receiver init port {}, alloc port {})", d.http.host,
