@@ -10,6 +10,7 @@
 #include "command_line.h"
 #include "commands.h"
 #include "core/error.h"
+#include "core/heap_trimmer.h"
 #include "core/logging.h"
 #include "proxy/proxy_server.h"
 
@@ -111,6 +112,7 @@ int proxy_command(int argc, char** argv) {
 
   ProxyServer server(config);
   server.start();
+  HeapTrimmer heap_trimmer("proxy");
   for (const auto& p : config.prefillers) log_info("prefiller http://{}:{}", p.host, p.port);
   for (const auto& d : config.decoders) {
     log_info("decoder http://{}:{} (KV receiver init port {}, alloc port {})", d.http.host,
@@ -119,6 +121,9 @@ int proxy_command(int argc, char** argv) {
   log_info("KV-transfer notifications on {}:{} (UCX)", config.notify_host, server.notify_port());
   log_info("proxy ({}, {} I/O threads) serving on http://{}:{}",
            routing_policy_name(config.routing), config.threads, config.host, server.port());
+  log_info("TTFT stats every {} s: count and average over every request, median and 99th "
+           "percentile over the most recent {} requests of each stage",
+           std::chrono::duration<double>(config.stats_interval).count(), TtftStats::kDefaultWindow);
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log_info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -18,6 +18,7 @@
 #include "config/kv_transfer_config.h"
 #include "config/lmcache_config.h"
 #include "core/error.h"
+#include "core/heap_trimmer.h"
 #include "core/logging.h"
 #include "engine/llm_engine.h"
 #include "kvstore/kv_store_config.h"
@@ -234,6 +235,7 @@ void serve(const ServeOptions& o, EngineConfig config, const HttpServerOptions& 
   OpenAiServer server(std::move(ctx), http);
   server.bind();
   engine.start();
+  HeapTrimmer heap_trimmer("serve");
   std::thread signal_thread([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);

@@ -2,7 +2,8 @@
 // turns one pre-tokenized word into token ids. Handles both merge formats ("a b" strings and
 // ["a", "b"] pairs), ignore_merges (a word already in the vocabulary is one token), byte fallback
 // (<0xXX> tokens for characters missing from the vocabulary) and unk / fuse_unk.
-// Per-word results are cached in a thread-safe cache, so a BpeModel may be used concurrently.
+// Per-word results are cached (at most 10,000 words, as in tokenizers) in a thread-safe cache,
+// so a BpeModel may be used concurrently.
 #pragma once
 #include <array>
 #include <memory>
@@ -27,6 +28,10 @@ using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>
 
 class BpeModel {
  public:
+  // Words whose ids the cache keeps at most (as tokenizers' BPE); later new words are merged
+  // every time.
+  static constexpr size_t kWordCacheCapacity = 10000;
+
   // `node` is tokenizer.json's "model"; `where` names it in errors.
   static BpeModel from_json(const Json& node, const std::string& where);
   // The same, with vocab and merges already read into `tables` (node's own are ignored).
@@ -38,6 +43,8 @@ class BpeModel {
 
   // Appends the ids of one word (already normalized and pre-tokenized).
   void tokenize(std::string_view word, std::vector<int>& ids) const;
+  // Words in the cache now (at most kWordCacheCapacity).
+  [[nodiscard]] size_t num_cached_words() const;
 
   [[nodiscard]] std::optional<int> token_to_id(std::string_view token) const;
   // The token of `id`, or nullptr where the vocabulary has no such id.

@@ -5,6 +5,8 @@
 
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "proxy/backend_pool.h"
 #include "proxy/request_rewrite.h"
 #include "proxy/transfer_notifications.h"
@@ -39,6 +41,37 @@ TEST(TtftStats, ReportsOnlyWhenSomethingArrived) {
             "End-to-end TTFT stats:\n - Average (ms): 40\n - Median (ms): 40\n"
             " - 99th Percentile (ms): 49.8\n ===============================\n");
   EXPECT_FALSE(s.take_report());
+}
+
+TEST(TtftStats, KeepsABoundedWindowForMedianAndP99AndCountsEverySample) {
+  TtftStats s(/*window=*/100);
+  for (int i = 1; i <= 100000; ++i) {
+    s.add_prefill(double(i));
+    s.add_end_to_end(double(i));
+    ASSERT_LE(s.num_held_prefill(), s.window());
+    ASSERT_LE(s.num_held_end_to_end(), s.window());
+  }
+  EXPECT_EQ(s.num_held_prefill(), 100u);
+  EXPECT_EQ(s.num_held_end_to_end(), 100u);
+  auto report = s.take_report();
+  ASSERT_TRUE(report);
+  // Count and average over all 100,000; median and p99 over the last 100 (99,901 .. 100,000):
+  // numpy.percentile(range(99901, 100001), [50, 99]) = 99950.5, 99999.01.
+  std::vector<double> last;
+  for (int i = 99901; i <= 100000; ++i) last.push_back(double(i));
+  const std::string p99 = fmt::format(" - 99th Percentile (ms): {}\n", TtftStats::percentile(last, 99));
+  EXPECT_NEAR(TtftStats::percentile(last, 99), 99999.01, 1e-6);
+  EXPECT_NE(report->find("Num requests: 100000\n"), std::string::npos) << *report;
+  EXPECT_NE(report->find(" - Average (ms): 50000.5\n"), std::string::npos) << *report;
+  EXPECT_NE(report->find(" - Median (ms): 99950.5\n"), std::string::npos) << *report;
+  EXPECT_NE(report->find(p99), std::string::npos) << *report;
+}
+
+TEST(TtftStats, TheDefaultWindowIsBounded) {
+  TtftStats s;
+  for (size_t i = 0; i < TtftStats::kDefaultWindow + 5000; ++i) s.add_prefill(1.0);
+  EXPECT_EQ(s.num_held_prefill(), TtftStats::kDefaultWindow);
+  EXPECT_EQ(s.num_held_end_to_end(), 0u);
 }
 
 TEST(BackendPool, RoundRobinSkipsARestingBackendUntilItsRestEnds) {

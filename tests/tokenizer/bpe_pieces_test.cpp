@@ -45,6 +45,24 @@ TEST(BpeModel, EqualRanksMergeLeftmostFirst) {
   EXPECT_EQ(tokenize(m, "aaa"), (Ids{6, 0}));  // again, from the cache
 }
 
+TEST(BpeModel, TheWordCacheStopsAtItsCapacity) {
+  const auto m = model(fmt::format(R"({{"type": "BPE", {}, "merges": ["a b", "ab c"]}})", kVocab).c_str());
+  // Distinct words, as a server sees them: each is a different run of a/b/c.
+  auto word = [](size_t i) {
+    std::string w;
+    for (size_t k = i + 1; k > 0; k /= 3) w += char('a' + k % 3);
+    return w;
+  };
+  const size_t n = BpeModel::kWordCacheCapacity * 3;
+  for (size_t i = 0; i < n; ++i) {
+    Ids ids;
+    m.tokenize(word(i), ids);
+  }
+  EXPECT_GT(m.num_cached_words(), BpeModel::kWordCacheCapacity / 2);
+  EXPECT_LE(m.num_cached_words(), BpeModel::kWordCacheCapacity);
+  EXPECT_EQ(tokenize(m, "abcab"), (Ids{5, 3}));  // still right past the cache's capacity
+}
+
 TEST(BpeModel, IgnoreMergesTakesWholeVocabularyWords) {
   // "abc" is in the vocabulary but no merge builds it.
   const auto plain =
