@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "fake_engines.h"
+#include "test_support.h"
 
 namespace tandem::test {
 namespace {
@@ -23,13 +24,14 @@ std::string prefill_id(ProxyRig& rig) {
   return rig.prefillers[0]->received()[0].request_id;
 }
 
-// Both engines got the abort of `id` within 1 s of `left`.
+// Both engines got the abort of `id` within 1 s of `left` (stretched only in the sanitizer
+// builds: kLatencyScale).
 void expect_both_told(ProxyRig& rig, const std::string& id, Clock::time_point left) {
   for (AbortLog* log : {&rig.prefillers[0]->aborts, &rig.decoders[0]->aborts}) {
     ASSERT_TRUE(eventually([&] { return log->when(id).has_value(); }, std::chrono::seconds(5)))
         << (log == &rig.prefillers[0]->aborts ? "prefiller" : "decoder") << " never told";
     double ms = std::chrono::duration<double, std::milli>(*log->when(id) - left).count();
-    EXPECT_LT(ms, 1000) << (log == &rig.prefillers[0]->aborts ? "prefiller" : "decoder");
+    EXPECT_LT(ms, 1000 * kLatencyScale) << (log == &rig.prefillers[0]->aborts ? "prefiller" : "decoder");
   }
 }
 
