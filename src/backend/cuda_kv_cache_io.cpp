@@ -5,7 +5,6 @@
 #include <cstdint>
 
 #include "core/error.h"
-#include "kernels/cuda/kv_chunk_copy.cuh"
 #include "transfer/kv_layout.h"
 
 namespace tandem {
@@ -88,6 +87,17 @@ int32_t* CudaKvCacheIo::upload_table(std::span<const int32_t> block_table) {
   return static_cast<int32_t*>(table);
 }
 
+cuda::KvChunkCopyParams CudaKvCacheIo::cache_side(const int32_t* table) const {
+  cuda::KvChunkCopyParams p;
+  p.k_layers = k_ptrs_.data();
+  p.v_layers = v_ptrs_.data();
+  p.num_layers = view_.shape.num_layers;
+  p.slot_elems = view_.shape.slot_floats();
+  p.block_size = view_.shape.block_size;
+  p.block_table = table;
+  return p;
+}
+
 std::unique_ptr<KvPayload> CudaKvCacheIo::gather_chunks(std::span<const int32_t> block_table,
                                                         std::span<const uint32_t> chunk_tokens,
                                                         int chunk_size) {
@@ -112,13 +122,7 @@ std::unique_ptr<KvPayload> CudaKvCacheIo::gather_chunks(std::span<const int32_t>
     fail("no GPU memory for the {}-byte KV payload: {}", bytes, cudaGetErrorString(e));
   }
   int32_t* table = upload_table(block_table);
-  cuda::KvChunkCopyParams p;
-  p.k_layers = k_ptrs_.data();
-  p.v_layers = v_ptrs_.data();
-  p.num_layers = view_.shape.num_layers;
-  p.slot_elems = view_.shape.slot_floats();
-  p.block_size = view_.shape.block_size;
-  p.block_table = table;
+  cuda::KvChunkCopyParams p = cache_side(table);
   p.first_token = 0;
   p.run_tokens = total;
   p.chunk_size = chunk_size;
@@ -166,13 +170,7 @@ void CudaKvCacheIo::scatter_chunk_tokens(const uint8_t* in, uint64_t in_bytes,
     source = upload_.data();
   }
   int32_t* table = upload_table(block_table);
-  cuda::KvChunkCopyParams p;
-  p.k_layers = k_ptrs_.data();
-  p.v_layers = v_ptrs_.data();
-  p.num_layers = view_.shape.num_layers;
-  p.slot_elems = view_.shape.slot_floats();
-  p.block_size = view_.shape.block_size;
-  p.block_table = table;
+  cuda::KvChunkCopyParams p = cache_side(table);
   p.first_token = first_token;
   p.run_tokens = chunk_tokens;
   p.chunk_size = chunk_tokens;

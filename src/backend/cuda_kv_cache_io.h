@@ -11,6 +11,7 @@
 
 #include "backend/cuda_buffer.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/kv_chunk_copy.cuh"
 #include "kv/kv_cache_io.h"
 
 namespace tandem {
@@ -44,6 +45,8 @@ class CudaKvCacheIo final : public KvCacheIo {
  private:
   // Uploads `block_table` into stream-ordered memory on io_stream_ (freed after the next launch).
   int32_t* upload_table(std::span<const int32_t> block_table);
+  // The copy's cache side: this engine's layers and blocks, through the device `table`.
+  cuda::KvChunkCopyParams cache_side(const int32_t* table) const;
 
   CudaKvCacheView view_;
   cudaStream_t io_stream_ = nullptr;
