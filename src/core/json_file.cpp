@@ -19,7 +19,7 @@ nlohmann::json read_json_file(const std::filesystem::path& path) {
   std::string text = read_file(path);
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for 1e999
     fail("{}: invalid JSON: {}", path.string(), e.what());
   }
 }

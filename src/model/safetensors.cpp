@@ -84,7 +84,7 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path) : file_(path
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(header, header + header_len);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for 1e999
     fail("{}: invalid safetensors header JSON: {}", name, e.what());
   }
   TANDEM_CHECK(j.is_object(), "{}: safetensors header is not a JSON object", name);

@@ -112,6 +112,8 @@ TEST_F(ModelLoadingTest, MalformedConfigValues) {
   expect_error([&] { load_model_config(dir_); }, {"torch_dtype", "int8"});
   write_config("{" + base);
   expect_error([&] { load_model_config(dir_); }, {"config.json", "invalid JSON"});
+  write_config("{" + base + R"(, "vocab_size": 10, "rope_theta": 1e999})");
+  expect_error([&] { load_model_config(dir_); }, {"config.json", "invalid JSON", "overflow"});
 }
 
 TEST_F(ModelLoadingTest, MistralSlidingWindowCapsTheContext) {
@@ -137,6 +139,9 @@ TEST_F(ModelLoadingTest, SafetensorsErrorsNameFileAndTensor) {
   expect_error([&] { SafetensorsFile f(path); }, {"header length"});
   write_file(path, safetensors_bytes("{not json", ""));
   expect_error([&] { SafetensorsFile f(path); }, {"invalid safetensors header"});
+  // A number beyond double's range: nlohmann reports it as out_of_range, not a parse error.
+  write_file(path, safetensors_bytes(R"({"__metadata__": {"x": 1e999}})", ""));
+  expect_error([&] { SafetensorsFile f(path); }, {"invalid safetensors header", "overflow"});
   write_file(path, safetensors_bytes(
                        R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})",
                        std::string(8, '\0')));
