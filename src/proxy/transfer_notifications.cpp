@@ -20,6 +20,7 @@ NotificationHub::NotificationHub(std::chrono::milliseconds keep_unclaimed) : kee
 
 void NotificationHub::expect(const std::string& id, Callback on_outcome) {
   std::unique_lock lock(mutex_);
+  drop_expired(Clock::now());  // on both paths in, so no stale outcome outlives quiet spells
   auto it = unclaimed_.find(id);
   if (it == unclaimed_.end()) {
     waiting_[id] = std::move(on_outcome);

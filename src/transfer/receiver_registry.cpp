@@ -143,6 +143,9 @@ bool ReceiverRegistry::abandon(std::string_view request_id, Clock::time_point no
 
 std::vector<std::string> ReceiverRegistry::reap(Clock::time_point now) {
   std::lock_guard lock(mutex_);
+  // Tombstones also expire here, not only when the next abort comes: a burst of aborts and then
+  // none leaves nothing behind.
+  std::erase_if(abandoned_, [&](const auto& entry) { return entry.second <= now; });
   std::vector<std::string> expired = buffer_.release_expired(now);
   for (const std::string& id : expired) forget_chunks(id);
   return expired;
@@ -163,7 +166,7 @@ int ReceiverRegistry::visit_ready_prefix(
 
 ReceiverRegistryStats ReceiverRegistry::stats() const {
   std::lock_guard lock(mutex_);
-  return {buffer_.stats(), transfers_received_, ready_.size()};
+  return {buffer_.stats(), transfers_received_, ready_.size(), abandoned_.size()};
 }
 
 }  // namespace tandem

@@ -31,6 +31,7 @@ struct ReceiverRegistryStats {
   TransferBufferStats buffer;
   uint64_t transfers_received = 0;  // TransferDone messages accepted
   uint64_t ready_chunks = 0;        // chunks loadable now
+  uint64_t abandoned_ids = 0;       // aborted ids still refused (until the transfer timeout)
 };
 
 class ReceiverRegistry {

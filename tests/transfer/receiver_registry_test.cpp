@@ -190,5 +190,18 @@ TEST(ReceiverRegistry, AnAbandonedTransferIsFreedAtOnceOrOnItsTransferDone) {
       << "refused for the transfer timeout only";
 }
 
+// An abort leaves a tombstone (the id is refused for the transfer timeout); the periodic reap
+// drops the expired ones even when no further abort comes.
+TEST(ReceiverRegistry, ReapDropsExpiredAbortTombstones) {
+  ReceiverRegistry r(16 * kPage, kPage, kLayout, 100ms);
+  Clock::time_point t0 = Clock::now();
+  for (const char* id : {"a", "b", "c"}) EXPECT_FALSE(r.abandon(id, t0));
+  EXPECT_EQ(r.stats().abandoned_ids, 3u);
+  r.reap(t0 + 50ms);
+  EXPECT_EQ(r.stats().abandoned_ids, 3u) << "still within the timeout";
+  r.reap(t0 + 150ms);
+  EXPECT_EQ(r.stats().abandoned_ids, 0u);
+}
+
 }  // namespace
 }  // namespace tandem
