@@ -5,7 +5,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   libpcre2-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libssl-dev
-  libfmt-dev libcli11-dev libucx-dev libboost-dev
+  libfmt-dev libcli11-dev libucx-dev libboost-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev python3
   clang libclang-rt-14-dev  # the fuzz targets (scripts/test_fuzz.sh): clang 14 and its libFuzzer
 )

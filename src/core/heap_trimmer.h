@@ -1,10 +1,11 @@
-// HeapTrimmer: hands the pages of freed heap memory back to the OS every interval (glibc's
-// malloc_trim), on its own thread, and logs the heap in use beside the resident size now and
-// then. Why: a server's heap in use levels off once its caches are full, but glibc keeps the
-// pages of freed chunks resident inside each malloc arena (one per busy thread, up to 8 per
-// core), so a burst (a backlog of KV payloads) or slow fragmentation stays in the resident size
-// for good — a climb in a soak that looks like a leak and would hide one. Trimming releases only
-// free pages: memory still in use (a real leak) stays resident and shows.
+// HeapTrimmer: hands the pages of freed heap memory back to the OS every interval, on its own
+// thread, and logs the heap in use beside the resident size now and then. Why: a server's heap
+// in use levels off once its caches are full, but an allocator keeps the pages of freed chunks
+// resident (glibc: inside each malloc arena, one per busy thread, up to 8 per core), so a burst
+// (a backlog of KV payloads) or slow fragmentation stays in the resident size — a climb in a
+// soak that looks like a leak and would hide one. Trimming releases only free pages: memory
+// still in use (a real leak) stays resident and shows. The tandem binary links jemalloc (its
+// purge is used then); tests and sanitizer builds use the C library's malloc_trim.
 #pragma once
 #include <chrono>
 #include <condition_variable>
@@ -21,9 +22,13 @@ struct HeapFigures {
   uint64_t resident_bytes = 0;  // the process's VmRSS
 };
 
-// This process's figures now (zeros where the C library does not tell).
+// Whether this binary's malloc is jemalloc (linked into the tandem binary; see CMakeLists.txt).
+bool using_jemalloc();
+// This process's figures now (zeros where the allocator does not tell); arena_bytes is what the
+// allocator holds resident (glibc: its arenas; jemalloc: stats.resident).
 HeapFigures heap_figures();
-// Returns free heap pages to the OS; returns whether any were.
+// Returns free heap pages to the OS (glibc: malloc_trim; jemalloc: purge every arena); returns
+// whether it did.
 bool trim_heap();
 
 class HeapTrimmer {

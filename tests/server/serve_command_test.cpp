@@ -148,6 +148,9 @@ TEST(ServeCommand, ServesWithNamesLimitsAndAnApiKeyFromTheEnvironment) {
   EXPECT_THAT(log, HasSubstr("received SIGTERM"));
   EXPECT_THAT(log, HasSubstr("prefix caching off"));  // --no-enable-prefix-caching reached it
   EXPECT_THAT(log, HasSubstr("max_model_len 256"));
+  // The allocator the binary was linked with (jemalloc unless a sanitizer build) hands freed
+  // pages back.
+  EXPECT_THAT(log, HasSubstr("go back to the OS every 10 s (" TANDEM_BINARY_HEAP_TRIM ")"));
   EXPECT_THAT(log, HasSubstr("\"POST /v1/completions\" 200"));  // one line per request
   EXPECT_THAT(log, HasSubstr("stopped"));
 }
