@@ -117,6 +117,21 @@ inline void answer_health(httplib::Response& res, int delay_ms) {
   res.set_content("", "text/plain");
 }
 
+// The routes both fake engines serve: the two generation endpoints (to `handler`), /health
+// (answering `health_delay_ms` late) and the proxy's abort (recorded in `aborts`).
+inline void add_engine_routes(httplib::Server& server, const httplib::Server::Handler& handler,
+                              const std::atomic<int>& health_delay_ms, AbortLog& aborts) {
+  server.Post("/v1/completions", handler);
+  server.Post("/v1/chat/completions", handler);
+  server.Get("/health", [&health_delay_ms](const httplib::Request&, httplib::Response& res) {
+    answer_health(res, health_delay_ms.load());
+  });
+  server.Post("/tandem/abort_transfer",
+              [&aborts](const httplib::Request& req, httplib::Response& res) {
+                aborts.record(req, res);
+              });
+}
+
 struct Received {
   std::string path;
   json body;
@@ -169,13 +184,7 @@ class FakePrefiller {
   FakePrefiller() {
     server_.new_task_queue = [] { return new httplib::ThreadPool(256); };
     auto handler = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
-    server_.Post("/v1/completions", handler);
-    server_.Post("/v1/chat/completions", handler);
-    server_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-      answer_health(res, health_delay_ms.load());
-    });
-    server_.Post("/tandem/abort_transfer", [this](const httplib::Request& req,
-                                                  httplib::Response& res) { aborts.record(req, res); });
+    add_engine_routes(server_, handler, health_delay_ms, aborts);
     port_ = bind_with_full_backlog(server_);
     thread_ = std::thread([this] { server_.listen_after_bind(); });
   }
@@ -261,13 +270,7 @@ class FakeDecoder {
   FakeDecoder() {
     server_.new_task_queue = [] { return new httplib::ThreadPool(1100); };
     auto handler = [this](const httplib::Request& req, httplib::Response& res) { handle(req, res); };
-    server_.Post("/v1/completions", handler);
-    server_.Post("/v1/chat/completions", handler);
-    server_.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
-      answer_health(res, health_delay_ms.load());
-    });
-    server_.Post("/tandem/abort_transfer", [this](const httplib::Request& req,
-                                                  httplib::Response& res) { aborts.record(req, res); });
+    add_engine_routes(server_, handler, health_delay_ms, aborts);
     server_.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"object":"list","data":[{"id":"fake-model","object":"model"}]})",
                       "application/json");
