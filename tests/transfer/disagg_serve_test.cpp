@@ -17,10 +17,13 @@
 
 #include "server/serve_process.h"
 #include "test_support.h"
+#include "transfer/proxy_stub.h"
 #include "transfer/ucx_transport.h"
 
 namespace tandem {
 namespace {
+
+using test::ProxyStub;
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
@@ -85,34 +88,6 @@ std::vector<std::string> serve_args(const std::string& transfer) {
           transfer};
 }
 
-// The proxy's notification port.
-class ProxyStub {
- public:
-  ProxyStub() : transport_(make_ucx_transport()), listener_(transport_->listen(kHost, 0)) {}
-  int port() const { return listener_->port(); }
-
-  WireMessage next() {
-    if (!connection_) {
-      connection_ = listener_->accept(30s);
-      if (!connection_) throw std::runtime_error("the prefiller never connected to the proxy");
-      auto hello = recv_message(*connection_, 10s);
-      if (!hello || !std::holds_alternative<Hello>(*hello)) throw std::runtime_error("no Hello");
-      send_message(*connection_,
-                   HelloAck{kWireVersion, HelloStatus::kOk, "proxy", 0, 0, 0, {}, ""});
-    }
-    for (auto deadline = Clock::now() + 30s; Clock::now() < deadline;) {
-      auto m = recv_message(*connection_, 100ms);
-      if (m && !std::holds_alternative<Heartbeat>(*m)) return *m;
-    }
-    throw std::runtime_error("no notification within 30 s");
-  }
-
- private:
-  std::unique_ptr<Transport> transport_;
-  std::unique_ptr<Listener> listener_;
-  std::unique_ptr<Connection> connection_;
-};
-
 // The value of an unlabelled-by-reason series `name{...} value` in a /metrics page.
 double metric(const std::string& page, const std::string& name) {
   std::regex re("(^|\n)" + name + R"(\{[^}]*\} (\S+))");
@@ -124,7 +99,7 @@ double metric(const std::string& page, const std::string& name) {
 class DisaggServe : public testing::Test {
  protected:
   static void SetUpTestSuite() {
-    proxy_ = new ProxyStub();
+    proxy_ = new ProxyStub(30s);
     init_port_ = free_tcp_port();
     alloc_port_ = free_tcp_port();
     while (alloc_port_ == init_port_) alloc_port_ = free_tcp_port();

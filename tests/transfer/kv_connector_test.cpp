@@ -14,10 +14,13 @@
 #include "kv/block_manager.h"
 #include "test_support.h"
 #include "transfer/kv_receiver.h"
+#include "transfer/proxy_stub.h"
 #include "transfer/ucx_transport.h"
 
 namespace tandem {
 namespace {
+
+using test::ProxyStub;
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
@@ -25,36 +28,6 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kHost = "127.0.0.1";
 constexpr int kChunk = 16;
 constexpr int kDecodeTokens = 8;
-
-// The proxy's notification port: accepts the prefiller's connection and hands out its messages.
-class ProxyStub {
- public:
-  ProxyStub() : transport_(make_ucx_transport()), listener_(transport_->listen(kHost, 0)) {}
-  int port() const { return listener_->port(); }
-
-  // The next TransferDone or Abort.
-  WireMessage next() {
-    auto deadline = Clock::now() + 20s;
-    if (!connection_) {
-      connection_ = listener_->accept(20s);
-      if (!connection_) throw std::runtime_error("the prefiller never connected to the proxy");
-      auto hello = recv_message(*connection_, 10s);
-      if (!hello || !std::holds_alternative<Hello>(*hello)) throw std::runtime_error("no Hello");
-      send_message(*connection_,
-                   HelloAck{kWireVersion, HelloStatus::kOk, "proxy", 0, 0, 0, {}, ""});
-    }
-    while (Clock::now() < deadline) {
-      auto m = recv_message(*connection_, 100ms);
-      if (m && !std::holds_alternative<Heartbeat>(*m)) return *m;
-    }
-    throw std::runtime_error("no notification within 20 s");
-  }
-
- private:
-  std::unique_ptr<Transport> transport_;
-  std::unique_ptr<Listener> listener_;
-  std::unique_ptr<Connection> connection_;
-};
 
 EngineConfig engine_config(int block_size, PrefixCaching prefix) {
   EngineConfig c;
