@@ -1,4 +1,4 @@
-// HeapTrimmer: malloc_trim on a timer, and mallinfo2 / VmRSS for the log.
+// HeapTrimmer: malloc_trim or jemalloc purge on a timer; allocator figures and VmRSS for the log.
 #include "core/heap_trimmer.h"
 
 #include <fstream>
@@ -10,8 +10,18 @@
 
 #include "core/logging.h"
 
+// jemalloc's control interface, where the binary is linked with it (the tandem binary, not the
+// tests): weak, so it is null otherwise and the C library's figures are used.
+extern "C" int mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp, size_t newlen)
+    __attribute__((weak));
+
 namespace tandem {
 namespace {
+
+uint64_t jemalloc_stat(const char* name) {
+  size_t value = 0, size = sizeof value;
+  return mallctl(name, &value, &size, nullptr, 0) == 0 ? uint64_t(value) : 0;
+}
 
 uint64_t resident_bytes() {
   std::ifstream status("/proc/self/status");
@@ -28,20 +38,6 @@ uint64_t resident_bytes() {
 }
 
 double mib(uint64_t bytes) { return double(bytes) / double(1 << 20); }
-
-}  // namespace
-
-// jemalloc's control interface, where the binary is linked with it (the tandem binary, not the
-// tests): weak, so it is null otherwise and the C library's figures are used.
-extern "C" int mallctl(const char* name, void* oldp, size_t* oldlenp, void* newp, size_t newlen)
-    __attribute__((weak));
-
-namespace {
-
-uint64_t jemalloc_stat(const char* name) {
-  size_t value = 0, size = sizeof value;
-  return mallctl(name, &value, &size, nullptr, 0) == 0 ? uint64_t(value) : 0;
-}
 
 }  // namespace
 

@@ -128,7 +128,7 @@ bool ReceiverRegistry::release(std::string_view request_id) {
 bool ReceiverRegistry::abandon(std::string_view request_id, Clock::time_point now) {
   std::lock_guard lock(mutex_);
   std::string id(request_id);
-  std::erase_if(abandoned_, [&](const auto& entry) { return entry.second <= now; });
+  drop_expired_tombstones(now);
   abandoned_[id] = now + timeout_;
   auto it = held_.find(id);
   if (it == held_.end()) return false;
@@ -141,11 +141,13 @@ bool ReceiverRegistry::abandon(std::string_view request_id, Clock::time_point no
   return buffer_.release(id);
 }
 
+void ReceiverRegistry::drop_expired_tombstones(Clock::time_point now) {
+  std::erase_if(abandoned_, [&](const auto& entry) { return entry.second <= now; });
+}
+
 std::vector<std::string> ReceiverRegistry::reap(Clock::time_point now) {
   std::lock_guard lock(mutex_);
-  // Tombstones also expire here, not only when the next abort comes: a burst of aborts and then
-  // none leaves nothing behind.
-  std::erase_if(abandoned_, [&](const auto& entry) { return entry.second <= now; });
+  drop_expired_tombstones(now);
   std::vector<std::string> expired = buffer_.release_expired(now);
   for (const std::string& id : expired) forget_chunks(id);
   return expired;

@@ -89,6 +89,9 @@ class ReceiverRegistry {
   };
 
   void forget_chunks(const std::string& request_id);  // mutex_ held
+  // Drops the abort tombstones whose refusal period ended by `now` (mutex_ held): on each new
+  // abort, and on the periodic reap so that a burst of aborts and then none leaves nothing.
+  void drop_expired_tombstones(Clock::time_point now);
 
   TransferBuffer buffer_;
   LayoutFingerprint fingerprint_;

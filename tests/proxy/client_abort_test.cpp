@@ -28,10 +28,11 @@ std::string prefill_id(ProxyRig& rig) {
 // builds: kLatencyScale).
 void expect_both_told(ProxyRig& rig, const std::string& id, Clock::time_point left) {
   for (AbortLog* log : {&rig.prefillers[0]->aborts, &rig.decoders[0]->aborts}) {
+    const char* engine = log == &rig.prefillers[0]->aborts ? "prefiller" : "decoder";
     ASSERT_TRUE(eventually([&] { return log->when(id).has_value(); }, std::chrono::seconds(5)))
-        << (log == &rig.prefillers[0]->aborts ? "prefiller" : "decoder") << " never told";
+        << engine << " never told";
     double ms = std::chrono::duration<double, std::milli>(*log->when(id) - left).count();
-    EXPECT_LT(ms, 1000 * kLatencyScale) << (log == &rig.prefillers[0]->aborts ? "prefiller" : "decoder");
+    EXPECT_LT(ms, 1000 * kLatencyScale) << engine;
   }
 }
 
