@@ -4,18 +4,22 @@
 # that the GPU machine (Ubuntu 24.04 + CUDA 13 + UCX, no Debian -dev packages) may lack, copied
 # beside them (RPATH $ORIGIN, LD_LIBRARY_PATH in gpu_run.sh), and the ../shared data the GPU tests
 # and benchmarks read (golden models and logits, the llama3 tokenizer, bench/torch_peer.py).
-# Usage: scripts/gpu_bundle.sh [targets...]   (default: tandem test_cuda); JOBS=n for ninja -j.
+# Usage: scripts/gpu_bundle.sh [targets...]   (default: tandem test_cuda; attention_bench is
+# the prefill-attention micro-benchmark); JOBS=n for ninja -j.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED="${TANDEM_SHARED:-../shared}"
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(tandem test_cuda)
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTANDEM_CUDA=ON >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTANDEM_CUDA=ON -DTANDEM_BUILD_BENCH=ON >/dev/null
 nice ninja -C build -j"${JOBS:-1}" "${TARGETS[@]}"
 
 rm -rf .gpu && mkdir -p .gpu/bin .gpu/shared/golden .gpu/shared/bench
-# Test binaries live in build/tests/, tandem in build/.
-binary() { if [ -f "build/tests/$1" ]; then echo "build/tests/$1"; else echo "build/$1"; fi; }
+# Test binaries live in build/tests/, micro-benchmarks in build/bench/, tandem in build/.
+binary() {
+  for d in build/tests build/bench; do [ -f "$d/$1" ] && { echo "$d/$1"; return; }; done
+  echo "build/$1"
+}
 for t in "${TARGETS[@]}"; do
   cp "$(binary "$t")" .gpu/bin/
   strip --strip-unneeded ".gpu/bin/$t"

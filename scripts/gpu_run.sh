@@ -12,6 +12,7 @@
 # per kernel with ncu; it runs after --bench, so a call cut short at its limit keeps the benchmark.
 # Usage: scripts/gpu_run.sh [--bench] [--disagg] [--disagg-variants] [--profile-decode]
 # [--skip-tests] [--gtest_filter=...]
+# --bench also runs attention_bench (the prefill attention kernel alone) when the bundle has it.
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 if [ -x "$HERE/bin/test_cuda" ]; then G="$HERE"; else G="$(cd "$HERE/.." && pwd)/.gpu"; fi
@@ -106,6 +107,10 @@ if [ "$BENCH" = 1 ]; then
   MODEL=/tmp/llama-3.1-8b
   [ -f "$MODEL/config.json" ] || "$G"/bin/tandem make-model --config llama-3.1-8b --out "$MODEL" \
       --dtype bf16 --tokenizer "$TANDEM_SHARED/golden/models/llama3-tokenizer" >/dev/null || status=1
+  # the prefill attention kernel alone (in the bundle when built with it)
+  if [ -x "$G/bin/attention_bench" ]; then
+    "$G"/bin/attention_bench 512 2048 7500 > "$OUT/attention_bench.json" || status=1
+  fi
   "$G"/bin/tandem bench-model --model "$MODEL" --device cuda --json "$OUT/tandem_bench.json" \
       >/dev/null || status=1
   "$G"/bin/tandem bench-model --model "$MODEL" --device cuda --enforce-eager --prefill 512 \

@@ -1,0 +1,121 @@
+// attention_bench: the prefill attention of Llama-3.1-8B (32 query heads, 8 KV heads, head_dim
+// 128) over a paged bf16 KV cache of 16-token blocks in shuffled order, for one sequence of each
+// given length, through the tensor-core kernel. Prints one JSON object: per length the median
+// milliseconds of 10 runs and the causal attention TFLOP/s (4 * head_dim * heads * L (L + 1) / 2).
+// Usage: attention_bench [lengths...]   (default 2048 7500)
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "kernels/cuda/paged_attention.cuh"
+
+namespace {
+
+using tandem::cuda::bf16;
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) {
+    std::fprintf(stderr, "attention_bench: %s: %s\n", what, cudaGetErrorString(e));
+    std::exit(1);
+  }
+}
+
+template <typename T>
+T* upload(const std::vector<T>& v) {
+  T* d = nullptr;
+  check(cudaMalloc(&d, v.size() * sizeof(T)), "cudaMalloc");
+  check(cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice), "upload");
+  return d;
+}
+
+std::vector<bf16> random_bf16(size_t n, std::mt19937& rng) {
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<bf16> v(n);
+  for (bf16& x : v) x = __float2bfloat16(dist(rng));
+  return v;
+}
+
+constexpr int kHeads = 32, kKvHeads = 8, kHeadDim = 128, kBlock = 16;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> lengths;
+  for (int i = 1; i < argc; ++i) lengths.push_back(std::atoi(argv[i]));
+  if (lengths.empty()) lengths = {2048, 7500};
+  cudaDeviceProp prop{};
+  check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+  std::mt19937 rng(7);
+  cudaEvent_t start, stop;
+  check(cudaEventCreate(&start), "event");
+  check(cudaEventCreate(&stop), "event");
+  nlohmann::json runs = nlohmann::json::array();
+  for (const int len : lengths) {
+    const int blocks = (len + kBlock - 1) / kBlock;
+    std::vector<int32_t> table(static_cast<size_t>(blocks));
+    std::iota(table.begin(), table.end(), 0);
+    std::shuffle(table.begin(), table.end(), rng);
+    const size_t kv = size_t(blocks) * kBlock * kKvHeads * kHeadDim;
+    bf16* q = upload(random_bf16(size_t(len) * kHeads * kHeadDim, rng));
+    bf16* k = upload(random_bf16(kv, rng));
+    bf16* v = upload(random_bf16(kv, rng));
+    bf16* out = nullptr;
+    check(cudaMalloc(&out, size_t(len) * kHeads * kHeadDim * sizeof(bf16)), "out");
+    int32_t* query_start = upload(std::vector<int32_t>{0, len});
+    int32_t* context_lens = upload(std::vector<int32_t>{len});
+    int32_t* block_table = upload(table);
+    tandem::cuda::PagedAttentionParams p;
+    p.q = q;
+    p.q_stride = int64_t(kHeads) * kHeadDim;
+    p.k_cache = k;
+    p.v_cache = v;
+    p.out = out;
+    p.query_start = query_start;
+    p.context_lens = context_lens;
+    p.block_tables = block_table;
+    p.max_blocks_per_seq = blocks;
+    p.num_seqs = 1;
+    p.num_tokens = len;
+    p.max_query_len = len;
+    p.max_context_len = len;
+    p.num_heads = kHeads;
+    p.num_kv_heads = kKvHeads;
+    p.head_dim = kHeadDim;
+    p.block_size = kBlock;
+    p.scale = 0.08838834764831845f;
+    std::vector<float> ms(12);
+    for (float& t : ms) {
+      check(cudaEventRecord(start), "record");
+      check(tandem::cuda::paged_attention(p, nullptr, tandem::cuda::AttentionKernel::kTensorCore),
+            "paged_attention");
+      check(cudaEventRecord(stop), "record");
+      check(cudaEventSynchronize(stop), "sync");
+      check(cudaEventElapsedTime(&t, start, stop), "elapsed");
+    }
+    ms.erase(ms.begin(), ms.begin() + 2);  // warm-up
+    std::sort(ms.begin(), ms.end());
+    const double median = ms[ms.size() / 2];
+    const double flops = 4.0 * kHeadDim * kHeads * (double(len) * (len + 1) / 2);
+    runs.push_back({{"tokens", len}, {"ms", median}, {"tflops", flops / (median * 1e9)}});
+    for (void* ptr : {(void*)q, (void*)k, (void*)v, (void*)out, (void*)query_start,
+                      (void*)context_lens, (void*)block_table}) {
+      cudaFree(ptr);
+    }
+  }
+  char date[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  const char* variant = std::getenv("TANDEM_FLASH_VARIANT");
+  const nlohmann::json result = {{"what", "attention_bench"},
+                                 {"gpu", prop.name},
+                                 {"date", date},
+                                 {"variant", variant ? variant : "0"},
+                                 {"runs", runs}};
+  std::printf("%s\n", result.dump().c_str());
+  return 0;
+}
