@@ -1,7 +1,8 @@
 // paged_attention: kernels, then launchers.
 //  - split_kv_kernel: grid (token, kv head, split). A block loads the token's GQA group of queries,
-//    walks its share of the visible keys in tiles of kTile (coalesced key and value rows, every
-//    value read once for all heads of the group) with an online softmax, and writes either the
+//    walks its share of the visible keys in tiles of kTile (value rows staged through shared
+//    memory by cp.async while each thread dots one key row, every key and value read once for all
+//    heads of the group) with an online softmax, and writes either the
 //    final output or an unnormalized partial (o, max, sum) that combine_kernel merges across
 //    splits.
 //  - tensor_core_kernel: grid (query tile of 128 rows of one sequence, q head). Flash-attention-2
@@ -56,17 +57,53 @@ __device__ __forceinline__ void load8(const bf16* p, float* out) {
 }
 
 // ---- split-KV kernel ---------------------------------------------------------------------------
-// Memory access: for the scores, each thread reads one whole key row (16 bytes a load, all of the
-// row's loads in flight at once) and dots it with every query of the group; for P.V, hd / 2
-// threads read one value row 4 bytes each, 256 / hd key rows at a time, and the key-parallel
-// partial sums are added through shared memory at the end.
+// Memory access: a tile's value rows go global -> shared with cp.async (16-byte chunks, consecutive
+// threads along a row: coalesced, the whole tile in flight at once) and keep arriving while the
+// scores are computed: thread j reads key row j straight from global memory and dots it with every
+// query of the group. For P.V, thread (key group, chunk) accumulates 8 value dims over keys kg,
+// kg + key_groups, ... for every head, reading value rows whose chunks are XOR-swizzled by the row
+// index (no bank conflicts), and the key groups' partial sums meet in shared memory at the end.
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return uint32_t(__cvta_generic_to_shared(p));
+}
+// 16 bytes global -> shared, zero-filled when !valid.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Where chunk `chunk` of tile row `row` lives among the row's `chunks` 16-byte chunks.
+__device__ __forceinline__ int swizzle(int row, int chunk, int chunks) {
+  return chunk ^ (row & (min(chunks, 8) - 1));
+}
+
+// Shared memory of split_kv_kernel for head size hd: the V tile (kTile rows of hd bf16) or,
+// reusing it after the last tile, the P.V partials (key groups, group, hd) f32; the queries
+// (kMaxGroup, hd) f32; the probabilities (kMaxGroup, kTile) f32. 40 KB at hd 128: five blocks an
+// SM keep enough loads in flight (K and V both staged, 72 KB, allowed three: slower from 16 long
+// sequences up).
+__host__ __device__ constexpr size_t split_kv_tiles_bytes(int hd) {
+  return size_t(kTile) * hd * 2 > size_t(kTile) * 8 * kMaxGroup * 4
+             ? size_t(kTile) * hd * 2
+             : size_t(kTile) * 8 * kMaxGroup * 4;
+}
+__host__ __device__ constexpr size_t split_kv_smem_bytes(int hd) {
+  return split_kv_tiles_bytes(hd) + size_t(kMaxGroup) * hd * 4 + size_t(kMaxGroup) * kTile * 4;
+}
 
 // Rows of sequences with at least `skip_query_len` new tokens are left to the tensor-core kernel.
+// Four blocks an SM (a 128-register budget): five (96 registers) spilled and measured slower.
 template <int HD>
-__global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p, int num_splits,
+__global__ void __launch_bounds__(kTile, 4) split_kv_kernel(PagedAttentionParams p, int num_splits,
                                                          int keys_per_split, int skip_query_len) {
-  constexpr int kMaxHd = HD > 0 ? HD : kMaxGenericHeadDim;
   const int hd = HD > 0 ? HD : p.head_dim;
+  const int chunks = hd / 8;  // a power of two (validated)
   const int t = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
   const int group = p.num_heads / p.num_kv_heads;
   const int seq = find_seq(p.query_start, p.num_seqs, t);
@@ -79,60 +116,84 @@ __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p,
   const bf16* k_head = p.k_cache + int64_t(kvh) * hd;
   const bf16* v_head = p.v_cache + int64_t(kvh) * hd;
 
-  __shared__ float q_s[kMaxGroup][kMaxHd];     // (group, hd) queries, pre-scaled
-  __shared__ float score_s[kMaxGroup][kTile];  // (group, tile) scores, then probabilities
-  __shared__ int64_t slot_s[kTile];            // (tile) cache slot of each key
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  bf16* v_s = reinterpret_cast<bf16*>(smem_raw);  // (kTile, hd) swizzled chunks
+  float* part_s = reinterpret_cast<float*>(smem_raw);  // after the last tile
+  float* q_s = reinterpret_cast<float*>(smem_raw + split_kv_tiles_bytes(hd));  // (group, hd)
+  float* p_s = q_s + kMaxGroup * hd;  // (group, kTile) scores, then probabilities
   __shared__ float m_s[kMaxGroup], l_s[kMaxGroup], alpha_s[kMaxGroup];
-  __shared__ float2 part_s[kTile][kMaxGroup];  // (thread, head) P.V partials, summed at the end
 
   for (int i = threadIdx.x; i < group * hd; i += kTile) {
-    const int g = i / hd, d = i % hd;
-    q_s[g][d] =
-        to_float(p.q[int64_t(t) * p.q_stride + int64_t(kvh * group + g) * hd + d]) * p.scale;
+    q_s[i] = to_float(p.q[int64_t(t) * p.q_stride + int64_t(kvh) * group * hd + i]) * p.scale;
   }
   if (threadIdx.x < kMaxGroup) {
     m_s[threadIdx.x] = -INFINITY;
     l_s[threadIdx.x] = 0.0f;
   }
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  // P.V: this thread's value dims (2 * pair, 2 * pair + 1) of keys kpar, kpar + key_step, ...
-  const int pairs = hd / 2, pair = threadIdx.x % pairs, kpar = threadIdx.x / pairs;
-  const int key_step = kTile / pairs;
-  float2 acc[kMaxGroup];
-  for (int g = 0; g < kMaxGroup; ++g) acc[g] = make_float2(0.0f, 0.0f);
-  __syncthreads();
+  // P.V: this thread's 8 value dims (chunk c) for keys kg, kg + key_groups, ...
+  const int c = threadIdx.x % chunks, kg = threadIdx.x / chunks, key_groups = kTile / chunks;
+  float acc[kMaxGroup][8];
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+#pragma unroll
+    for (int e = 0; e < 8; ++e) acc[g][e] = 0.0f;
+  }
+  const bool pow2 = (p.block_size & (p.block_size - 1)) == 0;
+  const int shift = __ffs(p.block_size) - 1;
+  auto slot_in = [&](const int32_t* tbl, int key) -> int64_t {
+    return pow2 ? int64_t(tbl[key >> shift]) * p.block_size + (key & (p.block_size - 1))
+                : slot_of(tbl, p.block_size, key);
+  };
+  __syncthreads();  // queries visible
 
   for (int tile = begin; tile < end; tile += kTile) {
     const int count = min(kTile, end - tile);
+    // Values global -> shared in the background while the scores are computed.
+    for (int i = threadIdx.x; i < kTile * chunks; i += kTile) {
+      const int r = i / chunks, ch = i % chunks;
+      const bool valid = r < count;
+      const int64_t slot = valid ? slot_in(table, tile + r) : 0;
+      cp_async16(v_s + r * hd + swizzle(r, ch, chunks) * 8, v_head + slot * kv_stride + ch * 8,
+                 valid);
+    }
+    cp_async_commit();
+
+    // Scores: thread j reads key row j straight from global memory (16-byte loads, 4 in flight).
     float s[kMaxGroup];
+#pragma unroll
     for (int g = 0; g < kMaxGroup; ++g) s[g] = 0.0f;
     if (threadIdx.x < count) {
-      const int64_t slot = slot_of(table, p.block_size, tile + threadIdx.x);
-      slot_s[threadIdx.x] = slot;
-      const bf16* k_row = k_head + slot * kv_stride;
-      for (int d = 0; d < hd; d += 8) {
+      const bf16* k_row = k_head + slot_in(table, tile + threadIdx.x) * kv_stride;
+#pragma unroll 4
+      for (int ch = 0; ch < chunks; ++ch) {
         float kf[8];
-        load8(k_row + d, kf);
+        load8(k_row + ch * 8, kf);
+#pragma unroll
         for (int g = 0; g < kMaxGroup; ++g) {
           if (g < group) {
-            for (int e = 0; e < 8; ++e) s[g] += q_s[g][d + e] * kf[e];
+            const float* q = q_s + g * hd + ch * 8;
+#pragma unroll
+            for (int e = 0; e < 8; ++e) s[g] += q[e] * kf[e];
           }
         }
       }
     }
-    for (int g = 0; g < group; ++g)
-      score_s[g][threadIdx.x] = threadIdx.x < count ? s[g] : -INFINITY;
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; ++g) {
+      if (g < group) p_s[g * kTile + threadIdx.x] = threadIdx.x < count ? s[g] : -INFINITY;
+    }
     __syncthreads();
     // Online softmax: warp w updates heads w, w + 4, ...
     for (int g = warp; g < group; g += kTile / 32) {
       float mx = -INFINITY;
-      for (int j = lane; j < kTile; j += 32) mx = fmaxf(mx, score_s[g][j]);
+      for (int j = lane; j < kTile; j += 32) mx = fmaxf(mx, p_s[g * kTile + j]);
       mx = warp_max(mx);
       const float m_new = fmaxf(m_s[g], mx);  // finite: the tile holds at least one key
       float sum = 0.0f;
       for (int j = lane; j < kTile; j += 32) {
-        const float e = __expf(score_s[g][j] - m_new);
-        score_s[g][j] = e;
+        const float e = __expf(p_s[g * kTile + j] - m_new);
+        p_s[g * kTile + j] = e;
         sum += e;
       }
       sum = warp_sum(sum);
@@ -143,49 +204,54 @@ __global__ void __launch_bounds__(kTile) split_kv_kernel(PagedAttentionParams p,
         m_s[g] = m_new;
       }
     }
-    __syncthreads();
+    cp_async_wait<0>();
+    __syncthreads();  // values landed; probabilities visible
+
     // P.V: each value element is read once and used for every head of the group.
+#pragma unroll
     for (int g = 0; g < kMaxGroup; ++g) {
       if (g < group) {
-        acc[g].x *= alpha_s[g];
-        acc[g].y *= alpha_s[g];
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[g][e] *= alpha_s[g];
       }
     }
-    if (kpar < key_step) {
-      for (int j = kpar; j < count; j += key_step) {
-        const float2 v = __bfloat1622float2(
-            *reinterpret_cast<const __nv_bfloat162*>(v_head + slot_s[j] * kv_stride + 2 * pair));
-        for (int g = 0; g < kMaxGroup; ++g) {
-          if (g < group) {
-            acc[g].x += score_s[g][j] * v.x;
-            acc[g].y += score_s[g][j] * v.y;
-          }
+    for (int j = kg; j < count; j += key_groups) {
+      float vf[8];
+      load8(v_s + j * hd + swizzle(j, c, chunks) * 8, vf);
+#pragma unroll
+      for (int g = 0; g < kMaxGroup; ++g) {
+        if (g < group) {
+          const float pj = p_s[g * kTile + j];
+#pragma unroll
+          for (int e = 0; e < 8; ++e) acc[g][e] += pj * vf[e];
         }
       }
     }
-    __syncthreads();
+    __syncthreads();  // the next tile overwrites v_s and p_s
   }
 
-  for (int g = 0; g < kMaxGroup; ++g) part_s[threadIdx.x][g] = acc[g];
-  __syncthreads();
-  // Thread i < pairs sums its dims' partials over the key_step key-parallel threads and writes.
-  if (threadIdx.x >= pairs) return;
-  for (int g = 0; g < group; ++g) {
-    float2 o = make_float2(0.0f, 0.0f);
-    for (int k = 0; k < key_step; ++k) {
-      o.x += part_s[k * pairs + threadIdx.x][g].x;
-      o.y += part_s[k * pairs + threadIdx.x][g].y;
+  // part_s (key_groups, group, hd): this thread's dims of every head
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+    if (g < group) {
+      float4* dst = reinterpret_cast<float4*>(part_s + (kg * group + g) * hd + c * 8);
+      dst[0] = make_float4(acc[g][0], acc[g][1], acc[g][2], acc[g][3]);
+      dst[1] = make_float4(acc[g][4], acc[g][5], acc[g][6], acc[g][7]);
     }
-    const int head = kvh * group + g, d = 2 * threadIdx.x;
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < group * hd; i += kTile) {
+    const int g = i / hd, d = i % hd;
+    float o = 0.0f;
+    for (int k = 0; k < key_groups; ++k) o += part_s[(k * group + g) * hd + d];
+    const int head = kvh * group + g;
     if (num_splits == 1) {
       const float inv = l_s[g] > 0.0f ? 1.0f / l_s[g] : 0.0f;
-      *reinterpret_cast<__nv_bfloat162*>(p.out + (int64_t(t) * p.num_heads + head) * hd + d) =
-          __floats2bfloat162_rn(o.x * inv, o.y * inv);
+      p.out[(int64_t(t) * p.num_heads + head) * hd + d] = to_bf16(o * inv);
     } else {
       // workspace: o (splits, tokens, heads, hd), then m and l (splits, tokens, heads) each.
       const int64_t row = (int64_t(split) * p.num_tokens + t) * p.num_heads + head;
-      p.workspace[row * hd + d] = o.x;
-      p.workspace[row * hd + d + 1] = o.y;
+      p.workspace[row * hd + d] = o;
       if (d == 0) {
         const int64_t ml = int64_t(num_splits) * p.num_tokens * p.num_heads * hd;
         p.workspace[ml + row] = m_s[g];
@@ -272,9 +338,6 @@ struct FlashSmem {
   bf16 v[2][kBk][kLd];  // (stage, 64 keys, hd)
 };
 
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return uint32_t(__cvta_generic_to_shared(p));
-}
 __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
@@ -293,16 +356,6 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
       "{%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-// 16 bytes global -> shared, zero-filled when !valid.
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
@@ -571,10 +624,17 @@ cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream,
   const int keys_per_split = ((p.max_context_len + splits - 1) / splits + kKeysPerSplit - 1) /
                              kKeysPerSplit * kKeysPerSplit;
   const dim3 grid(unsigned(p.num_tokens), unsigned(p.num_kv_heads), unsigned(splits));
-  dispatch_head_dim(p.head_dim, [&](auto hd) {
+  const cudaError_t e = dispatch_head_dim(p.head_dim, [&](auto hd) {
+    const size_t smem = split_kv_smem_bytes(p.head_dim);
+    const cudaError_t set = cudaFuncSetAttribute(split_kv_kernel<decltype(hd)::value>,
+                                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                 int(smem));
+    if (set != cudaSuccess) return set;
     split_kv_kernel<decltype(hd)::value>
-        <<<grid, kTile, 0, stream>>>(p, splits, keys_per_split, skip_query_len);
+        <<<grid, kTile, smem, stream>>>(p, splits, keys_per_split, skip_query_len);
+    return last_launch_error();
   });
+  if (e != cudaSuccess) return e;
   if (splits > 1) {
     combine_kernel<<<dim3(unsigned(p.num_tokens), unsigned(p.num_heads)), 128,
                      size_t(splits) * sizeof(float), stream>>>(p, splits, skip_query_len);
