@@ -110,12 +110,8 @@ int main(int argc, char** argv) {
   char date[32];
   const std::time_t now = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  const char* variant = std::getenv("TANDEM_FLASH_VARIANT");
-  const nlohmann::json result = {{"what", "attention_bench"},
-                                 {"gpu", prop.name},
-                                 {"date", date},
-                                 {"variant", variant ? variant : "0"},
-                                 {"runs", runs}};
+  const nlohmann::json result = {
+      {"what", "attention_bench"}, {"gpu", prop.name}, {"date", date}, {"runs", runs}};
   std::printf("%s\n", result.dump().c_str());
   return 0;
 }
