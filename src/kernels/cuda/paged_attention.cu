@@ -2,9 +2,11 @@
 //  - split_kv_kernel: grid (token, kv head, split). A block loads the token's GQA group of queries,
 //    walks its share of the visible keys in tiles of kTile (value rows staged through shared
 //    memory by cp.async while each thread dots one key row, every key and value read once for all
-//    heads of the group) with an online softmax, and writes either the
-//    final output or an unnormalized partial (o, max, sum) that combine_kernel merges across
-//    splits.
+//    heads of the group) with an online softmax, and writes either the final output or an
+//    unnormalized partial (o, max, sum) that combine_kernel merges across splits. CUDA cores, any
+//    supported head_dim.
+//  - split_kv_tc_kernel: the same blocks, splits and outputs on mma.sync for head_dim 64 and 128
+//    (decode of the real models): the group's queries are the 8-wide side of each mma.
 //  - tensor_core_kernel: grid (query tile of 128 rows of one sequence, q head). Flash-attention-2
 //    style: each of 4 warps owns 32 query rows; per 64-key tile (cp.async double-buffered through
 //    the block table), S = Q K^T with mma.sync in registers, an online softmax (the causal mask
@@ -98,11 +100,12 @@ __host__ __device__ constexpr size_t split_kv_smem_bytes(int hd) {
 }
 
 // Rows of sequences with at least `skip_query_len` new tokens are left to the tensor-core kernel.
+// Head sizes other than 64 and 128 (split_kv_tc_kernel's); hd known only at run time.
 // Four blocks an SM (a 128-register budget): five (96 registers) spilled and measured slower.
-template <int HD>
-__global__ void __launch_bounds__(kTile, 4) split_kv_kernel(PagedAttentionParams p, int num_splits,
-                                                         int keys_per_split, int skip_query_len) {
-  const int hd = HD > 0 ? HD : p.head_dim;
+__global__ void __launch_bounds__(kTile, 4)
+    split_kv_kernel(PagedAttentionParams p, int num_splits, int keys_per_split,
+                    int skip_query_len) {
+  const int hd = p.head_dim;
   const int chunks = hd / 8;  // a power of two (validated)
   const int t = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
   const int group = p.num_heads / p.num_kv_heads;
@@ -117,7 +120,7 @@ __global__ void __launch_bounds__(kTile, 4) split_kv_kernel(PagedAttentionParams
   const bf16* v_head = p.v_cache + int64_t(kvh) * hd;
 
   extern __shared__ __align__(128) unsigned char smem_raw[];
-  bf16* v_s = reinterpret_cast<bf16*>(smem_raw);  // (kTile, hd) swizzled chunks
+  bf16* v_s = reinterpret_cast<bf16*>(smem_raw);       // (kTile, hd) swizzled chunks
   float* part_s = reinterpret_cast<float*>(smem_raw);  // after the last tile
   float* q_s = reinterpret_cast<float*>(smem_raw + split_kv_tiles_bytes(hd));  // (group, hd)
   float* p_s = q_s + kMaxGroup * hd;  // (group, kTile) scores, then probabilities
@@ -275,11 +278,16 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
 
 // Merges the splits' partials of one (token, head): out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M)
 // l_s. The block first turns every split's max into its weight e^(m_s - M) in shared memory (0 for
-// a split past the row's visible keys, whose partial is never read), then each thread sums its
-// dimensions over the splits with independent loads: a chain of dependent loads per split made
-// this merge a ninth of a long-context decode step.
-__global__ void combine_kernel(PagedAttentionParams p, int num_splits, int skip_query_len) {
-  extern __shared__ float weight[];  // (num_splits)
+// a split past the row's visible keys, whose partial is never read); then kCombineThreads / hd
+// groups of hd threads each sum every groups-th split for one dimension apiece, so a thread's chain
+// of dependent adds is num_splits / groups long (one group of 128 threads took 20 us a layer for
+// one 7500-token sequence), and the groups' sums meet in shared memory. Which split goes to which
+// thread does not depend on num_splits, so neither does a row's result.
+constexpr int kCombineThreads = 512;
+
+__global__ void __launch_bounds__(kCombineThreads)
+    combine_kernel(PagedAttentionParams p, int num_splits, int skip_query_len) {
+  extern __shared__ float weight[];  // (num_splits) weights, then (groups, hd) partial sums
   __shared__ float scratch[32];
   const int t = blockIdx.x, head = blockIdx.y, hd = p.head_dim;
   const int seq = find_seq(p.query_start, p.num_seqs, t);
@@ -301,15 +309,24 @@ __global__ void combine_kernel(PagedAttentionParams p, int num_splits, int skip_
     weight[s] = w;
     if (w > 0.0f) den += w * l[s * split_stride + row0];
   }
-  den = block_sum(den, scratch);  // its barriers also publish weight[] to the whole block
-  for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+  den = block_sum(den, scratch);            // its barriers also publish weight[] to the whole block
+  const int groups = kCombineThreads / hd;  // hd divides kCombineThreads (validated sizes)
+  const int d = threadIdx.x % hd, sg = threadIdx.x / hd;
+  float* part = weight + num_splits;
+  if (sg < groups) {
     const float* o = p.workspace + row0 * hd + d;  // split s at o[s * split_stride * hd]
     float num = 0.0f;
-#pragma unroll 8
-    for (int s = 0; s < num_splits; ++s) {
+#pragma unroll 4
+    for (int s = sg; s < num_splits; s += groups) {
       const float w = weight[s];
       if (w > 0.0f) num += w * o[s * split_stride * hd];
     }
+    part[sg * hd + d] = num;
+  }
+  __syncthreads();
+  if (threadIdx.x < hd) {
+    float num = 0.0f;
+    for (int k = 0; k < groups; ++k) num += part[k * hd + d];
     p.out[row0 * hd + d] = to_bf16(den > 0.0f ? num / den : 0.0f);
   }
 }
@@ -322,8 +339,8 @@ __global__ void combine_kernel(PagedAttentionParams p, int num_splits, int skip_
 // registers; K/V tiles stream through a two-stage cp.async pipeline. Each warp owns 32 query rows
 // (two mma row tiles), so every K and V fragment read from shared memory serves two mma.
 
-constexpr int kBq = 128;      // query rows per block
-constexpr int kBk = 64;       // keys per tile
+constexpr int kBq = 128;  // query rows per block
+constexpr int kBk = 64;   // keys per tile
 // 16-row mma tiles per warp: each K/V fragment read from shared memory feeds two mma. (One tile
 // a warp, 8 warps, measured 1.86 ms against 1.76 for the 7500-token prefill on an H200.)
 constexpr int kRowTiles = 2;
@@ -377,8 +394,8 @@ __device__ void load_kv_tile(const PagedAttentionParams& p, const int32_t* table
   for (int r = threadIdx.x / kChunks; r < kBk; r += kWarps * 32 / kChunks) {
     const int key = row0 + r;
     const bool valid = key < limit;
-    const int64_t slot = pow2 ? int64_t(table[key >> shift]) * bs + (key & (bs - 1))
-                              : slot_of(table, bs, key);
+    const int64_t slot =
+        pow2 ? int64_t(table[key >> shift]) * bs + (key & (bs - 1)) : slot_of(table, bs, key);
     const int64_t off = valid ? slot * kv_stride + int64_t(kvh) * HD + c : 0;
     cp_async16(&sm.k[stage][r][c], p.k_cache + off, valid);
     cp_async16(&sm.v[stage][r][c], p.v_cache + off, valid);
@@ -600,6 +617,197 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
   }
 }
 
+// ---- tensor-core split-KV kernel (head_dim 64 and 128) ------------------------------------------
+// The same blocks and splits as split_kv_kernel, with the math on mma.sync so the block is bound by
+// memory rather than by instruction issue (the CUDA-core kernel issues ~0.45 warp instructions a
+// cycle per scheduler at 32 x 2048). The group's queries are the N = 8 side of each mma (heads past
+// the group are zero): S^T (keys x heads) = K Q^T with K tiles from shared memory as A fragments
+// and Q^T preloaded as B fragments; P goes through shared memory as bf16 (softmax one warp per
+// head); O^T (dims x heads) = V^T P^T with V^T fragments from ldmatrix.trans. Warp w computes S for
+// keys [32w, 32w + 32) and O for dims [HD/4 w, HD/4 (w + 1)). K and V rows are unpadded with their
+// 16-byte chunks XOR-swizzled by the row, so ldmatrix reads hit distinct banks: 72 KB of shared
+// memory, three blocks an SM.
+
+template <int HD>
+struct SplitKvTcSmem {
+  bf16 k[kTile][HD];                // swizzled chunks
+  bf16 v[kTile][HD];                // swizzled chunks
+  float s[kMaxGroup][kTile];        // scaled scores
+  bf16 p[kMaxGroup][kTile + kPad];  // probabilities (heads past the group stay 0)
+  bf16 q[kMaxGroup][HD + kPad];     // queries (heads past the group are 0)
+  float m[kMaxGroup], l[kMaxGroup], alpha[kMaxGroup];
+};
+
+template <int HD>
+__device__ __forceinline__ const bf16* tc_row_chunk(const bf16 (*rows)[HD], int row, int dim) {
+  return &rows[row][((dim / 8) ^ (row & 7)) * 8];
+}
+
+template <int HD>
+__global__ void __launch_bounds__(kTile, 3)
+    split_kv_tc_kernel(PagedAttentionParams p, int num_splits, int keys_per_split,
+                       int skip_query_len) {
+  constexpr int kChunks = HD / 8, kKc = HD / 16, kDimTiles = HD / 16 / 4;  // per warp
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  SplitKvTcSmem<HD>& sm = *reinterpret_cast<SplitKvTcSmem<HD>*>(smem_raw);
+  const int t = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
+  const int group = p.num_heads / p.num_kv_heads;
+  const int seq = find_seq(p.query_start, p.num_seqs, t);
+  const int q_end = p.query_start[seq + 1];
+  if (q_end - p.query_start[seq] >= skip_query_len) return;
+  const int len = p.context_lens[seq] - (q_end - t) + 1;  // visible keys [0, len)
+  const int begin = split * keys_per_split, end = min(len, begin + keys_per_split);
+  const int32_t* table = p.block_tables + int64_t(seq) * p.max_blocks_per_seq;
+  const int64_t kv_stride = int64_t(p.num_kv_heads) * HD;
+  const bf16* k_head = p.k_cache + int64_t(kvh) * HD;
+  const bf16* v_head = p.v_cache + int64_t(kvh) * HD;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
+  const int lm = lane / 8, lr = lane % 8;  // ldmatrix: which 8x8 matrix, which of its rows
+
+  for (int i = threadIdx.x; i < kMaxGroup * HD; i += kTile) {
+    const int h = i / HD, d = i % HD;
+    sm.q[h][d] = h < group ? p.q[int64_t(t) * p.q_stride + int64_t(kvh * group + h) * HD + d]
+                           : __float2bfloat16(0.0f);
+  }
+  for (int i = threadIdx.x; i < kMaxGroup * (kTile + kPad); i += kTile) {
+    sm.p[i / (kTile + kPad)][i % (kTile + kPad)] = __float2bfloat16(0.0f);
+  }
+  if (threadIdx.x < kMaxGroup) {
+    sm.m[threadIdx.x] = -INFINITY;
+    sm.l[threadIdx.x] = 0.0f;
+    sm.alpha[threadIdx.x] = 1.0f;
+  }
+  __syncthreads();
+  uint32_t qf[kKc][2];  // Q^T B fragments, dim chunk kc
+#pragma unroll
+  for (int kc = 0; kc < kKc; kc += 2) {
+    uint32_t b[4];
+    ldmatrix_x4(b, &sm.q[lr][kc * 16 + lm * 8]);
+    qf[kc][0] = b[0];
+    qf[kc][1] = b[1];
+    qf[kc + 1][0] = b[2];
+    qf[kc + 1][1] = b[3];
+  }
+  float o[kDimTiles][4];  // O^T: (dim g, heads 2c, 2c+1), (dim g + 8, heads 2c, 2c+1)
+#pragma unroll
+  for (int mt = 0; mt < kDimTiles; ++mt) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.0f;
+  const bool pow2 = (p.block_size & (p.block_size - 1)) == 0;
+  const int shift = __ffs(p.block_size) - 1;
+
+  for (int tile = begin; tile < end; tile += kTile) {
+    const int count = min(kTile, end - tile);
+    for (int pass = 0; pass < 2; ++pass) {  // keys, then values: two commit groups
+      const bf16* src = pass == 0 ? k_head : v_head;
+      bf16(*dst)[HD] = pass == 0 ? sm.k : sm.v;
+      for (int i = threadIdx.x; i < kTile * kChunks; i += kTile) {
+        const int r = i / kChunks, ch = i % kChunks, key = tile + r;
+        const bool valid = r < count;
+        int64_t slot = 0;
+        if (valid) {
+          slot = pow2 ? int64_t(table[key >> shift]) * p.block_size + (key & (p.block_size - 1))
+                      : slot_of(table, p.block_size, key);
+        }
+        cp_async16(&dst[r][(ch ^ (r & 7)) * 8], src + slot * kv_stride + ch * 8, valid);
+      }
+      cp_async_commit();
+    }
+    cp_async_wait<1>();
+    __syncthreads();  // keys landed
+
+    // S^T for this warp's 32 keys: two 16-key tiles.
+#pragma unroll
+    for (int kt = 0; kt < 2; ++kt) {
+      const int key0 = warp * 32 + kt * 16;
+      float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+      for (int kc = 0; kc < kKc; ++kc) {
+        uint32_t a[4];
+        ldmatrix_x4(a, tc_row_chunk<HD>(sm.k, key0 + (lm % 2) * 8 + lr, kc * 16 + (lm / 2) * 8));
+        mma_bf16(acc, a, qf[kc][0], qf[kc][1]);
+      }
+      sm.s[2 * c][key0 + g] = acc[0] * p.scale;
+      sm.s[2 * c + 1][key0 + g] = acc[1] * p.scale;
+      sm.s[2 * c][key0 + g + 8] = acc[2] * p.scale;
+      sm.s[2 * c + 1][key0 + g + 8] = acc[3] * p.scale;
+    }
+    __syncthreads();
+    // Online softmax: warp w updates heads w, w + 4, ...; keys past `count` get probability 0.
+    for (int h = warp; h < group; h += kTile / 32) {
+      float mx = -INFINITY;
+      for (int j = lane; j < count; j += 32) mx = fmaxf(mx, sm.s[h][j]);
+      mx = warp_max(mx);
+      const float m_new = fmaxf(sm.m[h], mx);  // finite: the tile holds at least one key
+      float sum = 0.0f;
+      for (int j = lane; j < kTile; j += 32) {
+        const float e = j < count ? __expf(sm.s[h][j] - m_new) : 0.0f;
+        const bf16 eb = __float2bfloat16(e);
+        sm.p[h][j] = eb;
+        sum += __bfloat162float(eb);  // normalize by exactly what P.V sums
+      }
+      sum = warp_sum(sum);
+      if (lane == 0) {
+        const float alpha = __expf(sm.m[h] - m_new);
+        sm.alpha[h] = alpha;
+        sm.l[h] = sm.l[h] * alpha + sum;
+        sm.m[h] = m_new;
+      }
+    }
+    cp_async_wait<0>();
+    __syncthreads();  // values landed; probabilities visible
+
+    const float alpha0 = sm.alpha[2 * c], alpha1 = sm.alpha[2 * c + 1];
+#pragma unroll
+    for (int mt = 0; mt < kDimTiles; ++mt) {
+      o[mt][0] *= alpha0;
+      o[mt][1] *= alpha1;
+      o[mt][2] *= alpha0;
+      o[mt][3] *= alpha1;
+    }
+#pragma unroll
+    for (int kc = 0; kc < kTile / 16; kc += 2) {
+      uint32_t b[4];  // P^T B fragments, key chunks kc and kc + 1
+      ldmatrix_x4(b, &sm.p[lr][kc * 16 + lm * 8]);
+#pragma unroll
+      for (int mt = 0; mt < kDimTiles; ++mt) {
+        const int dim0 = (warp * kDimTiles + mt) * 16;
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          const int key0 = (kc + half) * 16;
+          uint32_t a[4];  // V^T A fragments: (dims dim0.., keys key0..)
+          ldmatrix_x4_trans(a,
+                            tc_row_chunk<HD>(sm.v, key0 + (lm / 2) * 8 + lr, dim0 + (lm % 2) * 8));
+          mma_bf16(o[mt], a, b[2 * half], b[2 * half + 1]);
+        }
+      }
+    }
+    __syncthreads();  // the next tile overwrites k, v, s and p
+  }
+
+#pragma unroll
+  for (int mt = 0; mt < kDimTiles; ++mt) {
+    const int dim0 = (warp * kDimTiles + mt) * 16;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int h = 2 * c + (i % 2), d = dim0 + g + (i / 2) * 8;
+      if (h >= group) continue;
+      const int head = kvh * group + h;
+      if (num_splits == 1) {
+        const float inv = sm.l[h] > 0.0f ? 1.0f / sm.l[h] : 0.0f;
+        p.out[(int64_t(t) * p.num_heads + head) * HD + d] = to_bf16(o[mt][i] * inv);
+      } else {
+        // workspace: o (splits, tokens, heads, hd), then m and l (splits, tokens, heads) each.
+        const int64_t row = (int64_t(split) * p.num_tokens + t) * p.num_heads + head;
+        p.workspace[row * HD + d] = o[mt][i];
+        if (d == 0) {
+          const int64_t ml = int64_t(num_splits) * p.num_tokens * p.num_heads * HD;
+          p.workspace[ml + row] = sm.m[h];
+          p.workspace[ml + int64_t(num_splits) * p.num_tokens * p.num_heads + row] = sm.l[h];
+        }
+      }
+    }
+  }
+}
+
 // ---- launchers ---------------------------------------------------------------------------------
 
 bool valid(const PagedAttentionParams& p) {
@@ -624,20 +832,32 @@ cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream,
   const int keys_per_split = ((p.max_context_len + splits - 1) / splits + kKeysPerSplit - 1) /
                              kKeysPerSplit * kKeysPerSplit;
   const dim3 grid(unsigned(p.num_tokens), unsigned(p.num_kv_heads), unsigned(splits));
-  const cudaError_t e = dispatch_head_dim(p.head_dim, [&](auto hd) {
+  if (p.head_dim == 64 || p.head_dim == 128) {
+    const cudaError_t e =
+        dispatch_tensor_core_head_dim(p.head_dim, cudaErrorNotSupported, [&](auto hd) {
+          constexpr int HD = decltype(hd)::value;
+          const size_t smem = sizeof(SplitKvTcSmem<HD>);
+          const cudaError_t set = cudaFuncSetAttribute(
+              split_kv_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+          if (set != cudaSuccess) return set;
+          split_kv_tc_kernel<HD>
+              <<<grid, kTile, smem, stream>>>(p, splits, keys_per_split, skip_query_len);
+          return last_launch_error();
+        });
+    if (e != cudaSuccess) return e;
+  } else {
     const size_t smem = split_kv_smem_bytes(p.head_dim);
-    const cudaError_t set = cudaFuncSetAttribute(split_kv_kernel<decltype(hd)::value>,
-                                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                 int(smem));
+    const cudaError_t set = cudaFuncSetAttribute(
+        split_kv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
     if (set != cudaSuccess) return set;
-    split_kv_kernel<decltype(hd)::value>
-        <<<grid, kTile, smem, stream>>>(p, splits, keys_per_split, skip_query_len);
-    return last_launch_error();
-  });
-  if (e != cudaSuccess) return e;
+    split_kv_kernel<<<grid, kTile, smem, stream>>>(p, splits, keys_per_split, skip_query_len);
+    const cudaError_t e = last_launch_error();
+    if (e != cudaSuccess) return e;
+  }
   if (splits > 1) {
-    combine_kernel<<<dim3(unsigned(p.num_tokens), unsigned(p.num_heads)), 128,
-                     size_t(splits) * sizeof(float), stream>>>(p, splits, skip_query_len);
+    combine_kernel<<<dim3(unsigned(p.num_tokens), unsigned(p.num_heads)), kCombineThreads,
+                     (size_t(splits) + kCombineThreads) * sizeof(float), stream>>>(p, splits,
+                                                                                   skip_query_len);
   }
   return last_launch_error();
 }
