@@ -136,10 +136,15 @@ struct RopeCase {
 };
 
 TEST_F(CudaOpsTest, RopeStoreKvMatchesCpuRopeAndStoreKv) {
+  // Fewer than 128 tokens take the per-pair kernel, more the per-token one; 80 heads of 256 dims
+  // are more than one batch of 8 heads a thread there (the block is capped at 1024 threads).
   for (const RopeCase& c : {RopeCase{1, 8, 8, 8, false},
                             {7, 6, 2, 16, true},
                             {33, 32, 8, 128, false},
-                            {17, 8, 1, 64, true}}) {
+                            {17, 8, 1, 64, true},
+                            {130, 32, 8, 128, false},
+                            {129, 6, 2, 16, true},
+                            {140, 72, 8, 256, false}}) {
     const int64_t q_dim = int64_t(c.heads) * c.head_dim, kv_dim = int64_t(c.kv_heads) * c.head_dim;
     const int64_t stride = q_dim + 2 * kv_dim + 8;  // a padded row stride
     const int64_t num_slots = 4 * c.n + 16;
@@ -199,6 +204,55 @@ TEST_F(CudaOpsTest, RopeStoreKvMatchesCpuRopeAndStoreKv) {
     test::expect_close(test::bf16_to_floats(d_v.download()), test::to_doubles(v_cache), 0, 0,
                        nullptr, what + " v cache");
   }
+}
+
+// A token's q, k and v come out bit-equal whether it is roped among 160 tokens (the per-token
+// kernel) or alone (the per-pair kernel): a sequence's result must not depend on its batch.
+TEST_F(CudaOpsTest, RopeStoreKvGivesATokenTheSameBitsAloneAsInALargeBatch) {
+  const int n = 160, heads = 32, kv_heads = 8, hd = 128;
+  const int64_t stride = int64_t(heads + 2 * kv_heads) * hd, kv_dim = int64_t(kv_heads) * hd;
+  std::vector<float> qkv = random_floats(size_t(n * stride), 12);
+  const std::vector<bf16> input = round_to_bf16(qkv);
+  std::vector<int32_t> pos(static_cast<size_t>(n));
+  std::vector<int64_t> slots(static_cast<size_t>(n));
+  for (int t = 0; t < n; ++t) {
+    pos[size_t(t)] = 7 + 61 * t;
+    slots[size_t(t)] = n - 1 - t;
+  }
+  std::vector<float> inv_freq = cpu::rope_default_inv_freq(hd, 500000.0);
+  auto d_pos = to_device(pos);
+  auto d_slots = to_device(slots);
+  auto d_inv = to_device(inv_freq);
+  auto run = [&](int64_t first, int64_t count, DeviceBuffer<bf16>& d_qkv, DeviceBuffer<bf16>& d_k,
+                 DeviceBuffer<bf16>& d_v) {
+    cuda::RopeStoreKvParams p{d_qkv.data() + first * stride,
+                              stride,
+                              nullptr,
+                              d_pos.data() + first,
+                              d_slots.data() + first,
+                              d_inv.data(),
+                              d_k.data(),
+                              d_v.data(),
+                              n,
+                              count,
+                              heads,
+                              kv_heads,
+                              hd};
+    check_cuda(cuda::rope_store_kv(p, nullptr), "rope_store_kv");
+  };
+  auto batch_qkv = to_device(input), alone_qkv = to_device(input);
+  DeviceBuffer<bf16> batch_k(size_t(n * kv_dim)), batch_v(size_t(n * kv_dim));
+  DeviceBuffer<bf16> alone_k(size_t(n * kv_dim)), alone_v(size_t(n * kv_dim));
+  run(0, n, batch_qkv, batch_k, batch_v);
+  for (int t = 0; t < n; ++t) run(t, 1, alone_qkv, alone_k, alone_v);
+  auto bits = [](const std::vector<bf16>& x) {
+    std::vector<uint16_t> out(x.size());
+    for (size_t i = 0; i < x.size(); ++i) out[i] = __nv_bfloat16_raw(x[i]).x;
+    return out;
+  };
+  EXPECT_EQ(bits(batch_qkv.download()), bits(alone_qkv.download()));
+  EXPECT_EQ(bits(batch_k.download()), bits(alone_k.download()));
+  EXPECT_EQ(bits(batch_v.download()), bits(alone_v.download()));
 }
 
 TEST_F(CudaOpsTest, GemmMatchesCpuMatmulInBothOutputTypes) {

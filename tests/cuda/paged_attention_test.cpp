@@ -30,9 +30,15 @@ struct Case {
   std::vector<std::pair<int, int>> seqs;  // (q_len, context_len)
 };
 
-// Runs one case through `kernel` and the CPU reference; expects agreement within bf16 tolerance.
-// `context_pad` raises the host-side max_context_len past every sequence's (graph replays do).
-void check_case(const Case& c, AttentionKernel kernel, uint32_t seed, int context_pad = 0) {
+struct CaseResult {
+  std::vector<bf16> got;    // the GPU's output
+  std::vector<float> want;  // the CPU reference's
+};
+
+// Runs one case through `kernel` and the CPU reference on the same data (a function of the case
+// and `seed`). `context_pad` raises the host-side max_context_len past every sequence's (graph
+// replays and batches with a longer sequence do).
+CaseResult run_case(const Case& c, AttentionKernel kernel, uint32_t seed, int context_pad = 0) {
   const int hd = c.head_dim, bs = c.block_size;
   const int64_t kv_dim = int64_t(c.kv_heads) * hd, q_dim = int64_t(c.heads) * hd;
   int max_q = 0, max_ctx = 0, blocks_needed = 0;
@@ -115,11 +121,23 @@ void check_case(const Case& c, AttentionKernel kernel, uint32_t seed, int contex
   r.num_blocks = num_blocks;
   r.scale = p.scale;
   cpu::paged_attention(r, nullptr);
+  return {d_out.download(), want};
+}
+
+// Expects the GPU within bf16 tolerance of the CPU reference.
+void check_case(const Case& c, AttentionKernel kernel, uint32_t seed, int context_pad = 0) {
+  const CaseResult r = run_case(c, kernel, seed, context_pad);
   // Outputs are convex combinations of values in [-1, 1]: bf16 output rounding plus bf16
-  // probabilities (tensor-core kernel) stay well inside 1e-2.
-  test::expect_close(
-      test::bf16_to_floats(d_out.download()), test::to_doubles(want), 1e-2, 1e-2, nullptr,
-      fmt::format("heads {}/{} hd {} bs {} kernel {}", c.heads, c.kv_heads, hd, bs, int(kernel)));
+  // probabilities (tensor-core kernels) stay well inside 1e-2.
+  test::expect_close(test::bf16_to_floats(r.got), test::to_doubles(r.want), 1e-2, 1e-2, nullptr,
+                     fmt::format("heads {}/{} hd {} bs {} kernel {}", c.heads, c.kv_heads,
+                                 c.head_dim, c.block_size, int(kernel)));
+}
+
+std::vector<uint16_t> bits(const std::vector<bf16>& x) {
+  std::vector<uint16_t> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) out[i] = __nv_bfloat16_raw(x[i]).x;
+  return out;
 }
 
 std::vector<Case> sweep() {
@@ -188,6 +206,23 @@ TEST_F(CudaPagedAttentionTest, SplitKvGridSizedPastEverySequence) {
              500, /*context_pad=*/8192 - 7500);
   check_case({8, 1, 64, 16, {{1, 70}, {2, 513}}}, AttentionKernel::kAuto, 501,
              /*context_pad=*/4000);
+}
+
+// A decode row whose keys fit one split is finished in the split-KV kernel when the launch has
+// one split, and by combine_kernel when a longer sequence in the batch (or a graph's padding)
+// gives the launch more: both must give the same bits, or a sequence's tokens would depend on
+// its batch. Both the CUDA-core (head_dim 8) and the tensor-core (128) kernels.
+TEST_F(CudaPagedAttentionTest, SplitKvGivesTheSameBitsWhateverTheLaunchSplitsInto) {
+  uint32_t seed = 700;
+  for (int hd : {8, 128}) {
+    for (int ctx : {1, 37, 128}) {
+      const Case c{8, 2, hd, 16, {{1, ctx}, {1, std::max(1, ctx - 5)}}};
+      seed += 10;
+      const CaseResult one_split = run_case(c, AttentionKernel::kSplitKv, seed);
+      const CaseResult many = run_case(c, AttentionKernel::kSplitKv, seed, /*context_pad=*/3000);
+      EXPECT_EQ(bits(one_split.got), bits(many.got)) << "hd " << hd << " context " << ctx;
+    }
+  }
 }
 
 TEST_F(CudaPagedAttentionTest, RejectsUnsupportedShapes) {

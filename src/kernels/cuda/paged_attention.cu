@@ -249,8 +249,10 @@ __global__ void __launch_bounds__(kTile, 4)
     for (int k = 0; k < key_groups; ++k) o += part_s[(k * group + g) * hd + d];
     const int head = kvh * group + g;
     if (num_splits == 1) {
-      const float inv = l_s[g] > 0.0f ? 1.0f / l_s[g] : 0.0f;
-      p.out[(int64_t(t) * p.num_heads + head) * hd + d] = to_bf16(o * inv);
+      // o / l, as combine_kernel ends for a row whose keys fit one split: the same bits whether
+      // or not a longer sequence in the batch makes this launch split.
+      p.out[(int64_t(t) * p.num_heads + head) * hd + d] =
+          to_bf16(l_s[g] > 0.0f ? o / l_s[g] : 0.0f);
     } else {
       // workspace: o (splits, tokens, heads, hd), then m and l (splits, tokens, heads) each.
       const int64_t row = (int64_t(split) * p.num_tokens + t) * p.num_heads + head;
@@ -792,8 +794,9 @@ __global__ void __launch_bounds__(kTile, 3)
       if (h >= group) continue;
       const int head = kvh * group + h;
       if (num_splits == 1) {
-        const float inv = sm.l[h] > 0.0f ? 1.0f / sm.l[h] : 0.0f;
-        p.out[(int64_t(t) * p.num_heads + head) * HD + d] = to_bf16(o[mt][i] * inv);
+        // o / l, as combine_kernel ends (see split_kv_kernel)
+        p.out[(int64_t(t) * p.num_heads + head) * HD + d] =
+            to_bf16(sm.l[h] > 0.0f ? o[mt][i] / sm.l[h] : 0.0f);
       } else {
         // workspace: o (splits, tokens, heads, hd), then m and l (splits, tokens, heads) each.
         const int64_t row = (int64_t(split) * p.num_tokens + t) * p.num_heads + head;
