@@ -87,9 +87,9 @@ __device__ __forceinline__ int swizzle(int row, int chunk, int chunks) {
 
 // Shared memory of split_kv_kernel for head size hd: the V tile (kTile rows of hd bf16) or,
 // reusing it after the last tile, the P.V partials (key groups, group, hd) f32; the queries
-// (kMaxGroup, hd) f32; the probabilities (kMaxGroup, kTile) f32. 40 KB at hd 128: five blocks an
-// SM keep enough loads in flight (K and V both staged, 72 KB, allowed three: slower from 16 long
-// sequences up).
+// (kMaxGroup, hd) f32; the probabilities (kMaxGroup, kTile) f32: 40 KB at hd 128, so registers,
+// not shared memory, cap the blocks an SM (measured at hd 128 before split_kv_tc_kernel took it:
+// K and V both staged, 72 KB and three blocks an SM, was slower from 16 long sequences up).
 __host__ __device__ constexpr size_t split_kv_tiles_bytes(int hd) {
   return size_t(kTile) * hd * 2 > size_t(kTile) * 8 * kMaxGroup * 4
              ? size_t(kTile) * hd * 2
