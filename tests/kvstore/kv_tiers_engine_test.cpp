@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/json_file.h"
 #include "engine/llm_engine.h"
+#include "engine/wait_for_stats.h"
 #include "model/random_model_writer.h"
 #include "test_support.h"
 
@@ -123,17 +124,10 @@ std::vector<int32_t> run(LlmEngine& engine, const std::string& id,
   return tokens;
 }
 
-// Stats are published after each step and disk writes finish in the background: wait until
-// `ready` holds (or 20 s).
+// Disk writes finish in the background: a longer wait than the transfer tests'.
 EngineStats wait_stats(const LlmEngine& engine,
                        const std::function<bool(const EngineStats&)>& ready) {
-  auto deadline = Clock::now() + 20s;
-  EngineStats s = engine.stats();
-  while (!ready(s) && Clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-    s = engine.stats();
-  }
-  return s;
+  return test::wait_for_stats(engine, ready, 20s);
 }
 
 // Greedy tokens of `prompt` from an engine without tiers.

@@ -11,10 +11,12 @@
 #include <thread>
 
 #include "engine/llm_engine.h"
+#include "engine/wait_for_stats.h"
 #include "kv/block_manager.h"
 #include "test_support.h"
 #include "transfer/kv_receiver.h"
 #include "transfer/proxy_stub.h"
+#include "transfer/test_connector_config.h"
 #include "transfer/ucx_transport.h"
 
 namespace tandem {
@@ -40,14 +42,7 @@ EngineConfig engine_config(int block_size, PrefixCaching prefix) {
 }
 
 KvConnectorConfig connector_config(PdRole role) {
-  KvConnectorConfig k;
-  k.role = role;
-  k.chunk_size = kChunk;
-  k.skip_last_n_tokens = 1;
-  k.buffer_bytes = 8 << 20;
-  k.transfer_timeout = 10s;
-  k.peer_id = role == PdRole::kSender ? "test-prefiller" : "test-decoder";
-  return k;
+  return test::test_connector_config(role, kChunk);
 }
 
 struct Result {
@@ -87,16 +82,9 @@ Result run(LlmEngine& engine, const std::string& id, const std::vector<int32_t>&
   return collect(*submit(engine, id, prompt, max_tokens, std::move(transfer)));
 }
 
-// Stats are published after each step: wait until `ready` holds (or 5 s).
 EngineStats wait_stats(const LlmEngine& engine,
                        const std::function<bool(const EngineStats&)>& ready) {
-  auto deadline = Clock::now() + 5s;
-  EngineStats s = engine.stats();
-  while (!ready(s) && Clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-    s = engine.stats();
-  }
-  return s;
+  return test::wait_for_stats(engine, ready, 5s);
 }
 
 std::vector<int32_t> prompt_of(int length, int seed) {

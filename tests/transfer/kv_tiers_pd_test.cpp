@@ -9,9 +9,11 @@
 #include <thread>
 
 #include "engine/llm_engine.h"
+#include "engine/wait_for_stats.h"
 #include "test_support.h"
 #include "transfer/kv_receiver.h"
 #include "transfer/proxy_stub.h"
+#include "transfer/test_connector_config.h"
 #include "transfer/ucx_transport.h"
 
 namespace tandem {
@@ -36,14 +38,7 @@ EngineConfig engine_config() {
 }
 
 KvConnectorConfig connector_config(PdRole role) {
-  KvConnectorConfig k;
-  k.role = role;
-  k.chunk_size = kChunk;
-  k.skip_last_n_tokens = 1;
-  k.buffer_bytes = 8 << 20;
-  k.transfer_timeout = 10s;
-  k.peer_id = role == PdRole::kSender ? "test-prefiller" : "test-decoder";
-  return k;
+  return test::test_connector_config(role, kChunk);
 }
 
 std::vector<int32_t> run(LlmEngine& engine, const std::string& id,
@@ -71,13 +66,7 @@ std::vector<int32_t> run(LlmEngine& engine, const std::string& id,
 
 EngineStats wait_stats(const LlmEngine& engine,
                        const std::function<bool(const EngineStats&)>& ready) {
-  auto deadline = Clock::now() + 10s;
-  EngineStats s = engine.stats();
-  while (!ready(s) && Clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-    s = engine.stats();
-  }
-  return s;
+  return test::wait_for_stats(engine, ready, 10s);
 }
 
 // BOS, a 96-token prefix shared by every `seed`, then 21 tokens of `seed`.
