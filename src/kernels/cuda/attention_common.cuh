@@ -1,0 +1,154 @@
+// What the paged-attention kernels (split_kv.cu, flash_prefill.cu) share: the batch layout
+// helpers (which sequence a row belongs to, a key's cache slot), the cp.async / ldmatrix / mma.sync
+// wrappers, and the launchers paged_attention.cu dispatches to. Internal to paged attention.
+#pragma once
+#include <cstdint>
+
+#include "kernels/cuda/paged_attention.cuh"
+
+namespace tandem::cuda::attention {
+
+constexpr int kMaxGroup = 8;         // query heads per KV head the split-KV kernels support
+constexpr int kTile = 128;           // keys per split-KV tile = threads per block
+constexpr int kMaxSplitRows = 8192;  // num_splits * num_tokens bound (sizes the workspace)
+// Keys per split: fixed, so a row's result never depends on what else is in the batch (the same
+// greedy tokens batched as alone); one tile, so even a single short sequence fills the GPU
+// (1K context: 8 splits per KV head; 8K: 64).
+constexpr int kKeysPerSplit = kTile;
+constexpr int kPad = 8;  // bf16 row padding: ldmatrix rows land in distinct banks
+
+// Split-KV handles the rows of sequences with fewer than `skip_query_len` new tokens; the flash
+// kernel the sequences with at least `min_query_len`.
+cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream, int skip_query_len);
+cudaError_t launch_flash_prefill(const PagedAttentionParams& p, cudaStream_t stream,
+                                 int min_query_len);
+
+#ifdef __CUDACC__
+// The sequence that query row t belongs to: the last s with query_start[s] <= t.
+__device__ __forceinline__ int find_seq(const int32_t* query_start, int num_seqs, int t) {
+  int lo = 0, hi = num_seqs - 1;
+  while (lo < hi) {
+    const int mid = (lo + hi + 1) / 2;
+    if (query_start[mid] <= t)
+      lo = mid;
+    else
+      hi = mid - 1;
+  }
+  return lo;
+}
+
+// The cache slot of `key` through a sequence's block table; a power-of-two block size (the usual)
+// turns the division into a shift.
+__device__ __forceinline__ int64_t slot_of(const int32_t* table, int block_size, int key) {
+  if ((block_size & (block_size - 1)) == 0) {
+    return int64_t(table[key >> (__ffs(block_size) - 1)]) * block_size + (key & (block_size - 1));
+  }
+  return int64_t(table[key / block_size]) * block_size + key % block_size;
+}
+
+// One split-KV block's row: query row t (token), KV head kvh, keys [begin, end) of its split.
+struct SplitKvRow {
+  int t, kvh, split, group;
+  int begin, end;
+  const int32_t* table;  // the row's sequence's block table
+};
+
+// The row of this block (grid: token, KV head, split), or false when its sequence is left to the
+// flash kernel (at least `skip_query_len` new tokens).
+__device__ __forceinline__ bool split_kv_row(const PagedAttentionParams& p, int keys_per_split,
+                                             int skip_query_len, SplitKvRow& row) {
+  row.t = blockIdx.x;
+  row.kvh = blockIdx.y;
+  row.split = blockIdx.z;
+  row.group = p.num_heads / p.num_kv_heads;
+  const int seq = find_seq(p.query_start, p.num_seqs, row.t);
+  const int q_end = p.query_start[seq + 1];
+  if (q_end - p.query_start[seq] >= skip_query_len) return false;
+  const int len = p.context_lens[seq] - (q_end - row.t) + 1;  // visible keys [0, len)
+  row.begin = row.split * keys_per_split;
+  row.end = min(len, row.begin + keys_per_split);
+  row.table = p.block_tables + int64_t(seq) * p.max_blocks_per_seq;
+  return true;
+}
+
+// Writes dimension d of head `head` for a split-KV row: with one split the result o / l (exactly
+// as combine_kernel ends, so the bits do not depend on how many splits the launch has), else the
+// unnormalized partial o and (once a head) its max m and sum l into the workspace:
+// o (splits, tokens, heads, hd), then m and l (splits, tokens, heads) each.
+__device__ __forceinline__ void write_split_result(const PagedAttentionParams& p,
+                                                   const SplitKvRow& row, int num_splits, int head,
+                                                   int d, float o, float m, float l) {
+  const int hd = p.head_dim;
+  if (num_splits == 1) {
+    p.out[(int64_t(row.t) * p.num_heads + head) * hd + d] = to_bf16(l > 0.0f ? o / l : 0.0f);
+    return;
+  }
+  const int64_t r = (int64_t(row.split) * p.num_tokens + row.t) * p.num_heads + head;
+  p.workspace[r * hd + d] = o;
+  if (d == 0) {
+    const int64_t ml = int64_t(num_splits) * p.num_tokens * p.num_heads * hd;
+    p.workspace[ml + r] = m;
+    p.workspace[ml + int64_t(num_splits) * p.num_tokens * p.num_heads + r] = l;
+  }
+}
+
+// Loads 8 bf16 at p (16-byte aligned) as floats.
+__device__ __forceinline__ void load8(const bf16* p, float* out) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(p);
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+  for (int i = 0; i < 4; ++i) {
+    const float2 f = __bfloat1622float2(h[i]);
+    out[2 * i] = f.x;
+    out[2 * i + 1] = f.y;
+  }
+}
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return uint32_t(__cvta_generic_to_shared(p));
+}
+// 16 bytes global -> shared, zero-filled when !valid.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n"); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+// Where chunk `chunk` of tile row `row` lives among the row's `chunks` 16-byte chunks.
+__device__ __forceinline__ int swizzle(int row, int chunk, int chunks) {
+  return chunk ^ (row & (min(chunks, 8) - 1));
+}
+
+// mma.sync m16n8k16 bf16 -> f32 with ldmatrix loads. Fragment layouts (PTX ISA, per lane l,
+// g = l / 4, c = l % 4): A 16x16 row-major {(g, 2c..2c+1), (g+8, 2c..), (g, 2c+8..), (g+8,
+// 2c+8..)}; B 16x8 {(k 2c..2c+1, n g), (k 2c+8.., n g)}; C 16x8 {(g, 2c..2c+1), (g+8, 2c..2c+1)}.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_addr(p)));
+}
+// d (16x8 f32) += a (16x16 bf16) b (16x8 bf16)
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&h);
+}
+
+#endif  // __CUDACC__
+
+}  // namespace tandem::cuda::attention

@@ -1,0 +1,459 @@
+// Split-KV paged attention for decode (and the few-token rows of any batch): grid (token, KV
+// head, split). A block loads the token's GQA group of queries, walks its split of the visible
+// keys in tiles of kTile with an online softmax, every key and value read once for all heads of
+// the group, and writes either the final output or an unnormalized partial (o, max, sum) that
+// combine_kernel merges across splits. Two kernels with the same blocks, splits and outputs:
+// split_kv_tc_kernel on mma.sync for head_dim 64 and 128 (the real models), split_kv_kernel on
+// CUDA cores for every other supported head_dim.
+#include <algorithm>
+
+#include "kernels/cuda/attention_common.cuh"
+#include "kernels/cuda/dispatch.cuh"
+
+namespace tandem::cuda::attention {
+namespace {
+
+// ---- CUDA-core split-KV kernel ------------------------------------------------------------------
+// Memory access: a tile's value rows go global -> shared with cp.async (16-byte chunks, consecutive
+// threads along a row: coalesced, the whole tile in flight at once) and keep arriving while the
+// scores are computed: thread j reads key row j straight from global memory and dots it with every
+// query of the group. For P.V, thread (key group, chunk) accumulates 8 value dims over keys kg,
+// kg + key_groups, ... for every head, reading value rows whose chunks are XOR-swizzled by the row
+// index (no bank conflicts), and the key groups' partial sums meet in shared memory at the end.
+
+// Shared memory of split_kv_kernel for head size hd: the V tile (kTile rows of hd bf16) or,
+// reusing it after the last tile, the P.V partials (key groups, group, hd) f32; the queries
+// (kMaxGroup, hd) f32; the probabilities (kMaxGroup, kTile) f32: 40 KB at hd 128, so registers,
+// not shared memory, cap the blocks an SM (measured at hd 128 before split_kv_tc_kernel took it:
+// K and V both staged, 72 KB and three blocks an SM, was slower from 16 long sequences up).
+__host__ __device__ constexpr size_t split_kv_tiles_bytes(int hd) {
+  return size_t(kTile) * hd * 2 > size_t(kTile) * 8 * kMaxGroup * 4
+             ? size_t(kTile) * hd * 2
+             : size_t(kTile) * 8 * kMaxGroup * 4;
+}
+__host__ __device__ constexpr size_t split_kv_smem_bytes(int hd) {
+  return split_kv_tiles_bytes(hd) + size_t(kMaxGroup) * hd * 4 + size_t(kMaxGroup) * kTile * 4;
+}
+
+// Rows of sequences with at least `skip_query_len` new tokens are left to the tensor-core kernel.
+// Head sizes other than 64 and 128 (split_kv_tc_kernel's); hd known only at run time.
+// Four blocks an SM (a 128-register budget): five (96 registers) spilled and measured slower.
+__global__ void __launch_bounds__(kTile, 4)
+    split_kv_kernel(PagedAttentionParams p, int num_splits, int keys_per_split,
+                    int skip_query_len) {
+  SplitKvRow row;
+  if (!split_kv_row(p, keys_per_split, skip_query_len, row)) return;
+  const int hd = p.head_dim;
+  const int chunks = hd / 8;  // a power of two (validated)
+  const int t = row.t, kvh = row.kvh, group = row.group;
+  const int64_t kv_stride = int64_t(p.num_kv_heads) * hd;
+  const bf16* k_head = p.k_cache + int64_t(kvh) * hd;
+  const bf16* v_head = p.v_cache + int64_t(kvh) * hd;
+
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  bf16* v_s = reinterpret_cast<bf16*>(smem_raw);       // (kTile, hd) swizzled chunks
+  float* part_s = reinterpret_cast<float*>(smem_raw);  // after the last tile
+  float* q_s = reinterpret_cast<float*>(smem_raw + split_kv_tiles_bytes(hd));  // (group, hd)
+  float* p_s = q_s + kMaxGroup * hd;  // (group, kTile) scores, then probabilities
+  __shared__ float m_s[kMaxGroup], l_s[kMaxGroup], alpha_s[kMaxGroup];
+
+  for (int i = threadIdx.x; i < group * hd; i += kTile) {
+    q_s[i] = to_float(p.q[int64_t(t) * p.q_stride + int64_t(kvh) * group * hd + i]) * p.scale;
+  }
+  if (threadIdx.x < kMaxGroup) {
+    m_s[threadIdx.x] = -INFINITY;
+    l_s[threadIdx.x] = 0.0f;
+  }
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  // P.V: this thread's 8 value dims (chunk c) for keys kg, kg + key_groups, ...
+  const int c = threadIdx.x % chunks, kg = threadIdx.x / chunks, key_groups = kTile / chunks;
+  float acc[kMaxGroup][8];
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+#pragma unroll
+    for (int e = 0; e < 8; ++e) acc[g][e] = 0.0f;
+  }
+  __syncthreads();  // queries visible
+
+  for (int tile = row.begin; tile < row.end; tile += kTile) {
+    const int count = min(kTile, row.end - tile);
+    // Values global -> shared in the background while the scores are computed.
+    for (int i = threadIdx.x; i < kTile * chunks; i += kTile) {
+      const int r = i / chunks, ch = i % chunks;
+      const bool valid = r < count;
+      const int64_t slot = valid ? slot_of(row.table, p.block_size, tile + r) : 0;
+      cp_async16(v_s + r * hd + swizzle(r, ch, chunks) * 8, v_head + slot * kv_stride + ch * 8,
+                 valid);
+    }
+    cp_async_commit();
+
+    // Scores: thread j reads key row j straight from global memory (16-byte loads, 4 in flight).
+    float s[kMaxGroup];
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; ++g) s[g] = 0.0f;
+    if (threadIdx.x < count) {
+      const bf16* k_row = k_head + slot_of(row.table, p.block_size, tile + threadIdx.x) * kv_stride;
+#pragma unroll 4
+      for (int ch = 0; ch < chunks; ++ch) {
+        float kf[8];
+        load8(k_row + ch * 8, kf);
+#pragma unroll
+        for (int g = 0; g < kMaxGroup; ++g) {
+          if (g < group) {
+            const float* q = q_s + g * hd + ch * 8;
+#pragma unroll
+            for (int e = 0; e < 8; ++e) s[g] += q[e] * kf[e];
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; ++g) {
+      if (g < group) p_s[g * kTile + threadIdx.x] = threadIdx.x < count ? s[g] : -INFINITY;
+    }
+    __syncthreads();
+    // Online softmax: warp w updates heads w, w + 4, ...
+    for (int g = warp; g < group; g += kTile / 32) {
+      float mx = -INFINITY;
+      for (int j = lane; j < kTile; j += 32) mx = fmaxf(mx, p_s[g * kTile + j]);
+      mx = warp_max(mx);
+      const float m_new = fmaxf(m_s[g], mx);  // finite: the tile holds at least one key
+      float sum = 0.0f;
+      for (int j = lane; j < kTile; j += 32) {
+        const float e = __expf(p_s[g * kTile + j] - m_new);
+        p_s[g * kTile + j] = e;
+        sum += e;
+      }
+      sum = warp_sum(sum);
+      if (lane == 0) {
+        const float alpha = __expf(m_s[g] - m_new);
+        alpha_s[g] = alpha;
+        l_s[g] = l_s[g] * alpha + sum;
+        m_s[g] = m_new;
+      }
+    }
+    cp_async_wait<0>();
+    __syncthreads();  // values landed; probabilities visible
+
+    // P.V: each value element is read once and used for every head of the group.
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; ++g) {
+      if (g < group) {
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[g][e] *= alpha_s[g];
+      }
+    }
+    for (int j = kg; j < count; j += key_groups) {
+      float vf[8];
+      load8(v_s + j * hd + swizzle(j, c, chunks) * 8, vf);
+#pragma unroll
+      for (int g = 0; g < kMaxGroup; ++g) {
+        if (g < group) {
+          const float pj = p_s[g * kTile + j];
+#pragma unroll
+          for (int e = 0; e < 8; ++e) acc[g][e] += pj * vf[e];
+        }
+      }
+    }
+    __syncthreads();  // the next tile overwrites v_s and p_s
+  }
+
+  // part_s (key_groups, group, hd): this thread's dims of every head
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+    if (g < group) {
+      float4* dst = reinterpret_cast<float4*>(part_s + (kg * group + g) * hd + c * 8);
+      dst[0] = make_float4(acc[g][0], acc[g][1], acc[g][2], acc[g][3]);
+      dst[1] = make_float4(acc[g][4], acc[g][5], acc[g][6], acc[g][7]);
+    }
+  }
+  __syncthreads();
+  for (int i = threadIdx.x; i < group * hd; i += kTile) {
+    const int g = i / hd, d = i % hd;
+    float o = 0.0f;
+    for (int k = 0; k < key_groups; ++k) o += part_s[(k * group + g) * hd + d];
+    write_split_result(p, row, num_splits, kvh * group + g, d, o, m_s[g], l_s[g]);
+  }
+}
+
+// ---- tensor-core split-KV kernel (head_dim 64 and 128) ------------------------------------------
+// The same blocks and splits as split_kv_kernel, with the math on mma.sync so the block is bound by
+// memory rather than by instruction issue (the CUDA-core kernel issues ~0.45 warp instructions a
+// cycle per scheduler at 32 x 2048). The group's queries are the N = 8 side of each mma (heads past
+// the group are zero): S^T (keys x heads) = K Q^T with K tiles from shared memory as A fragments
+// and Q^T preloaded as B fragments; P goes through shared memory as bf16 (softmax one warp per
+// head); O^T (dims x heads) = V^T P^T with V^T fragments from ldmatrix.trans. Warp w computes S for
+// keys [32w, 32w + 32) and O for dims [HD/4 w, HD/4 (w + 1)). A tile's keys and then its values
+// take turns in one buffer (the values load while the softmax runs), rows unpadded with their
+// 16-byte chunks XOR-swizzled by the row so ldmatrix reads hit distinct banks: 40 KB of shared
+// memory, five blocks an SM. (K and V side by side, 72 KB and three blocks an SM, were 2-5%
+// slower at every decode shape measured on an H200: batch 1 x 7500 5.37 ms against 5.12.)
+
+template <int HD>
+struct SplitKvTcSmem {
+  bf16 kv[kTile][HD];               // the tile's keys, then its values: swizzled chunks
+  float s[kMaxGroup][kTile];        // scaled scores
+  bf16 p[kMaxGroup][kTile + kPad];  // probabilities (heads past the group stay 0)
+  bf16 q[kMaxGroup][HD + kPad];     // queries (heads past the group are 0)
+  float m[kMaxGroup], l[kMaxGroup], alpha[kMaxGroup];
+};
+
+template <int HD>
+__device__ __forceinline__ const bf16* tc_row_chunk(const bf16 (*rows)[HD], int row, int dim) {
+  return &rows[row][((dim / 8) ^ (row & 7)) * 8];
+}
+
+template <int HD>
+__global__ void __launch_bounds__(kTile, 5)
+    split_kv_tc_kernel(PagedAttentionParams p, int num_splits, int keys_per_split,
+                       int skip_query_len) {
+  constexpr int kChunks = HD / 8, kKc = HD / 16, kDimTiles = HD / 16 / 4;  // per warp
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  SplitKvTcSmem<HD>& sm = *reinterpret_cast<SplitKvTcSmem<HD>*>(smem_raw);
+  SplitKvRow row;
+  if (!split_kv_row(p, keys_per_split, skip_query_len, row)) return;
+  const int t = row.t, kvh = row.kvh, group = row.group;
+  const int64_t kv_stride = int64_t(p.num_kv_heads) * HD;
+  const bf16* k_head = p.k_cache + int64_t(kvh) * HD;
+  const bf16* v_head = p.v_cache + int64_t(kvh) * HD;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
+  const int lm = lane / 8, lr = lane % 8;  // ldmatrix: which 8x8 matrix, which of its rows
+
+  for (int i = threadIdx.x; i < kMaxGroup * HD; i += kTile) {
+    const int h = i / HD, d = i % HD;
+    sm.q[h][d] = h < group ? p.q[int64_t(t) * p.q_stride + int64_t(kvh * group + h) * HD + d]
+                           : __float2bfloat16(0.0f);
+  }
+  for (int i = threadIdx.x; i < kMaxGroup * (kTile + kPad); i += kTile) {
+    sm.p[i / (kTile + kPad)][i % (kTile + kPad)] = __float2bfloat16(0.0f);
+  }
+  if (threadIdx.x < kMaxGroup) {
+    sm.m[threadIdx.x] = -INFINITY;
+    sm.l[threadIdx.x] = 0.0f;
+    sm.alpha[threadIdx.x] = 1.0f;
+  }
+  __syncthreads();
+  uint32_t qf[kKc][2];  // Q^T B fragments, dim chunk kc
+#pragma unroll
+  for (int kc = 0; kc < kKc; kc += 2) {
+    uint32_t b[4];
+    ldmatrix_x4(b, &sm.q[lr][kc * 16 + lm * 8]);
+    qf[kc][0] = b[0];
+    qf[kc][1] = b[1];
+    qf[kc + 1][0] = b[2];
+    qf[kc + 1][1] = b[3];
+  }
+  float o[kDimTiles][4];  // O^T: (dim g, heads 2c, 2c+1), (dim g + 8, heads 2c, 2c+1)
+#pragma unroll
+  for (int mt = 0; mt < kDimTiles; ++mt) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.0f;
+
+  for (int tile = row.begin; tile < row.end; tile += kTile) {
+    const int count = min(kTile, row.end - tile);
+    auto load_tile = [&](const bf16* src, bf16(*dst)[HD]) {
+      for (int i = threadIdx.x; i < kTile * kChunks; i += kTile) {
+        const int r = i / kChunks, ch = i % kChunks, key = tile + r;
+        const bool valid = r < count;
+        const int64_t slot = valid ? slot_of(row.table, p.block_size, key) : 0;
+        cp_async16(&dst[r][(ch ^ (r & 7)) * 8], src + slot * kv_stride + ch * 8, valid);
+      }
+      cp_async_commit();
+    };
+    load_tile(k_head, sm.kv);
+    cp_async_wait<0>();
+    __syncthreads();  // keys landed
+
+    // S^T for this warp's 32 keys: two 16-key tiles.
+#pragma unroll
+    for (int kt = 0; kt < 2; ++kt) {
+      const int key0 = warp * 32 + kt * 16;
+      float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+      for (int kc = 0; kc < kKc; ++kc) {
+        uint32_t a[4];
+        ldmatrix_x4(a, tc_row_chunk<HD>(sm.kv, key0 + (lm % 2) * 8 + lr, kc * 16 + (lm / 2) * 8));
+        mma_bf16(acc, a, qf[kc][0], qf[kc][1]);
+      }
+      sm.s[2 * c][key0 + g] = acc[0] * p.scale;
+      sm.s[2 * c + 1][key0 + g] = acc[1] * p.scale;
+      sm.s[2 * c][key0 + g + 8] = acc[2] * p.scale;
+      sm.s[2 * c + 1][key0 + g + 8] = acc[3] * p.scale;
+    }
+    __syncthreads();
+    load_tile(v_head, sm.kv);  // every warp is done with the keys: values arrive during the softmax
+    // Online softmax: warp w updates heads w, w + 4, ...; keys past `count` get probability 0.
+    for (int h = warp; h < group; h += kTile / 32) {
+      float mx = -INFINITY;
+      for (int j = lane; j < count; j += 32) mx = fmaxf(mx, sm.s[h][j]);
+      mx = warp_max(mx);
+      const float m_new = fmaxf(sm.m[h], mx);  // finite: the tile holds at least one key
+      float sum = 0.0f;
+      for (int j = lane; j < kTile; j += 32) {
+        const float e = j < count ? __expf(sm.s[h][j] - m_new) : 0.0f;
+        const bf16 eb = __float2bfloat16(e);
+        sm.p[h][j] = eb;
+        sum += __bfloat162float(eb);  // normalize by exactly what P.V sums
+      }
+      sum = warp_sum(sum);
+      if (lane == 0) {
+        const float alpha = __expf(sm.m[h] - m_new);
+        sm.alpha[h] = alpha;
+        sm.l[h] = sm.l[h] * alpha + sum;
+        sm.m[h] = m_new;
+      }
+    }
+    cp_async_wait<0>();
+    __syncthreads();  // values landed; probabilities visible
+
+    const float alpha0 = sm.alpha[2 * c], alpha1 = sm.alpha[2 * c + 1];
+#pragma unroll
+    for (int mt = 0; mt < kDimTiles; ++mt) {
+      o[mt][0] *= alpha0;
+      o[mt][1] *= alpha1;
+      o[mt][2] *= alpha0;
+      o[mt][3] *= alpha1;
+    }
+#pragma unroll
+    for (int kc = 0; kc < kTile / 16; kc += 2) {
+      uint32_t b[4];  // P^T B fragments, key chunks kc and kc + 1
+      ldmatrix_x4(b, &sm.p[lr][kc * 16 + lm * 8]);
+#pragma unroll
+      for (int mt = 0; mt < kDimTiles; ++mt) {
+        const int dim0 = (warp * kDimTiles + mt) * 16;
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          const int key0 = (kc + half) * 16;
+          uint32_t a[4];  // V^T A fragments: (dims dim0.., keys key0..)
+          ldmatrix_x4_trans(a,
+                            tc_row_chunk<HD>(sm.kv, key0 + (lm / 2) * 8 + lr, dim0 + (lm % 2) * 8));
+          mma_bf16(o[mt], a, b[2 * half], b[2 * half + 1]);
+        }
+      }
+    }
+    __syncthreads();  // the next tile overwrites k, v, s and p
+  }
+
+#pragma unroll
+  for (int mt = 0; mt < kDimTiles; ++mt) {
+    const int dim0 = (warp * kDimTiles + mt) * 16;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int h = 2 * c + (i % 2), d = dim0 + g + (i / 2) * 8;
+      if (h < group)
+        write_split_result(p, row, num_splits, kvh * group + h, d, o[mt][i], sm.m[h], sm.l[h]);
+    }
+  }
+}
+
+// The largest `v` over a block of blockDim.x threads (a multiple of 32); every thread gets it.
+// `scratch` holds 32 floats in shared memory.
+__device__ __forceinline__ float block_max(float v, float* scratch) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < warps ? scratch[lane] : -INFINITY;
+  return warp_max(v);
+}
+
+// Merges the splits' partials of one (token, head): out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M)
+// l_s. The block first turns every split's max into its weight e^(m_s - M) in shared memory (0 for
+// a split past the row's visible keys, whose partial is never read); then kCombineThreads / hd
+// groups of hd threads each sum every groups-th split for one dimension apiece, so a thread's chain
+// of dependent adds is num_splits / groups long (one group of 128 threads took 20 us a layer for
+// one 7500-token sequence), and the groups' sums meet in shared memory. Which split goes to which
+// thread does not depend on num_splits, so neither does a row's result.
+constexpr int kCombineThreads = 512;
+
+__global__ void __launch_bounds__(kCombineThreads)
+    combine_kernel(PagedAttentionParams p, int num_splits, int skip_query_len) {
+  extern __shared__ float weight[];  // (num_splits) weights, then (groups, hd) partial sums
+  __shared__ float scratch[32];
+  const int t = blockIdx.x, head = blockIdx.y, hd = p.head_dim;
+  const int seq = find_seq(p.query_start, p.num_seqs, t);
+  if (p.query_start[seq + 1] - p.query_start[seq] >= skip_query_len) return;
+  const int64_t rows = int64_t(num_splits) * p.num_tokens * p.num_heads;
+  const float* m = p.workspace + rows * hd;
+  const float* l = m + rows;
+  const int64_t split_stride = int64_t(p.num_tokens) * p.num_heads;  // rows from split to split
+  const int64_t row0 = int64_t(t) * p.num_heads + head;              // this row in split 0
+  float mx = -INFINITY;
+  for (int s = threadIdx.x; s < num_splits; s += blockDim.x) {
+    weight[s] = m[s * split_stride + row0];
+    mx = fmaxf(mx, weight[s]);
+  }
+  mx = block_max(mx, scratch);
+  float den = 0.0f;
+  for (int s = threadIdx.x; s < num_splits; s += blockDim.x) {
+    const float w = weight[s] == -INFINITY ? 0.0f : __expf(weight[s] - mx);
+    weight[s] = w;
+    if (w > 0.0f) den += w * l[s * split_stride + row0];
+  }
+  den = block_sum(den, scratch);            // its barriers also publish weight[] to the whole block
+  const int groups = kCombineThreads / hd;  // hd divides kCombineThreads (validated sizes)
+  const int d = threadIdx.x % hd, sg = threadIdx.x / hd;
+  float* part = weight + num_splits;
+  if (sg < groups) {
+    const float* o = p.workspace + row0 * hd + d;  // split s at o[s * split_stride * hd]
+    float num = 0.0f;
+#pragma unroll 4
+    for (int s = sg; s < num_splits; s += groups) {
+      const float w = weight[s];
+      if (w > 0.0f) num += w * o[s * split_stride * hd];
+    }
+    part[sg * hd + d] = num;
+  }
+  __syncthreads();
+  if (threadIdx.x < hd) {
+    float num = 0.0f;
+    for (int k = 0; k < groups; ++k) num += part[k * hd + d];
+    p.out[row0 * hd + d] = to_bf16(den > 0.0f ? num / den : 0.0f);
+  }
+}
+
+}  // namespace
+
+cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream,
+                            int skip_query_len) {
+  int splits = (p.max_context_len + kKeysPerSplit - 1) / kKeysPerSplit;
+  // Past the workspace (huge mixed batches), splits get longer: still exact, batch-dependent.
+  const int max_splits = std::max(1, kMaxSplitRows / std::max(1, p.num_tokens));
+  const size_t row_bytes = size_t(p.num_tokens) * p.num_heads * (p.head_dim + 2) * sizeof(float);
+  if (splits > max_splits) splits = max_splits;
+  if (splits > 1 && (!p.workspace || p.workspace_bytes < size_t(splits) * row_bytes)) {
+    return cudaErrorInvalidValue;  // the caller sized the workspace with the function below
+  }
+  const int keys_per_split = ((p.max_context_len + splits - 1) / splits + kKeysPerSplit - 1) /
+                             kKeysPerSplit * kKeysPerSplit;
+  const dim3 grid(unsigned(p.num_tokens), unsigned(p.num_kv_heads), unsigned(splits));
+  if (p.head_dim == 64 || p.head_dim == 128) {
+    const cudaError_t e =
+        dispatch_tensor_core_head_dim(p.head_dim, cudaErrorNotSupported, [&](auto hd) {
+          constexpr int HD = decltype(hd)::value;
+          const size_t smem = sizeof(SplitKvTcSmem<HD>);
+          const cudaError_t set = cudaFuncSetAttribute(
+              split_kv_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+          if (set != cudaSuccess) return set;
+          split_kv_tc_kernel<HD>
+              <<<grid, kTile, smem, stream>>>(p, splits, keys_per_split, skip_query_len);
+          return last_launch_error();
+        });
+    if (e != cudaSuccess) return e;
+  } else {
+    const size_t smem = split_kv_smem_bytes(p.head_dim);
+    const cudaError_t set = cudaFuncSetAttribute(
+        split_kv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+    if (set != cudaSuccess) return set;
+    split_kv_kernel<<<grid, kTile, smem, stream>>>(p, splits, keys_per_split, skip_query_len);
+    const cudaError_t e = last_launch_error();
+    if (e != cudaSuccess) return e;
+  }
+  if (splits > 1) {
+    combine_kernel<<<dim3(unsigned(p.num_tokens), unsigned(p.num_heads)), kCombineThreads,
+                     (size_t(splits) + kCombineThreads) * sizeof(float), stream>>>(p, splits,
+                                                                                   skip_query_len);
+  }
+  return last_launch_error();
+}
+
+}  // namespace tandem::cuda::attention
