@@ -40,6 +40,13 @@ inline std::vector<float> bf16_to_floats(const std::vector<cuda::bf16>& x) {
   return out;
 }
 
+// The bit patterns of bf16 values, for tests that want the same bits, not just close values.
+inline std::vector<uint16_t> bf16_bits(const std::vector<cuda::bf16>& x) {
+  std::vector<uint16_t> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) out[i] = __nv_bfloat16_raw(x[i]).x;
+  return out;
+}
+
 inline std::vector<double> to_doubles(const std::vector<float>& x) {
   return std::vector<double>(x.begin(), x.end());
 }

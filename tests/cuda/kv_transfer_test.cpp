@@ -72,8 +72,8 @@ std::vector<uint16_t> reference_chunks(const DeviceCache& c, const std::vector<i
       for (int kv = 0; kv < 2; ++kv) {
         const auto& layer = kv == 0 ? c.k[size_t(l)] : c.v[size_t(l)];
         for (int64_t t = first; t < first + n; ++t) {
-          const int64_t at = (int64_t(table[size_t(t / s.block_size)]) * s.block_size +
-                              t % s.block_size) * slot;
+          const int64_t at =
+              (int64_t(table[size_t(t / s.block_size)]) * s.block_size + t % s.block_size) * slot;
           out.insert(out.end(), layer.begin() + at, layer.begin() + at + slot);
         }
       }
@@ -102,9 +102,9 @@ class KvTransferCuda : public CudaTest {};
 
 TEST_F(KvTransferCuda, GatherMatchesTheHostLayoutOverShapes) {
   const CacheShapeCase shapes[] = {
-      {3, 2, 8, 16, 40},   // 32-byte rows: the 16-byte path
-      {2, 1, 3, 5, 60},    // 6-byte rows: the 2-byte path
-      {4, 8, 128, 16, 24}, // Llama-3-8B rows (2 KiB)
+      {3, 2, 8, 16, 40},    // 32-byte rows: the 16-byte path
+      {2, 1, 3, 5, 60},     // 6-byte rows: the 2-byte path
+      {4, 8, 128, 16, 24},  // Llama-3-8B rows (2 KiB)
   };
   const int64_t token_counts[] = {1, 37, 150};
   const int chunk_sizes[] = {7, 16, 256};
@@ -117,9 +117,9 @@ TEST_F(KvTransferCuda, GatherMatchesTheHostLayoutOverShapes) {
       if (tokens > c.num_blocks * c.block_size) continue;
       const std::vector<int32_t> table = shuffled_table(tokens, cache.shape, uint32_t(tokens));
       for (int chunk_size : chunk_sizes) {
-        SCOPED_TRACE(testing::Message() << "kv_heads " << c.num_kv_heads << " head_dim "
-                                        << c.head_dim << " block " << c.block_size << " tokens "
-                                        << tokens << " chunk " << chunk_size);
+        SCOPED_TRACE(testing::Message()
+                     << "kv_heads " << c.num_kv_heads << " head_dim " << c.head_dim << " block "
+                     << c.block_size << " tokens " << tokens << " chunk " << chunk_size);
         std::unique_ptr<KvPayload> payload =
             io.gather_chunks(table, chunk_lengths(tokens, chunk_size), chunk_size);
         ASSERT_EQ(payload->memory(), MemoryKind::kCuda);
@@ -150,11 +150,12 @@ TEST_F(KvTransferCuda, ScatterLoadsExactlyTheAskedTokensFromGpuOrHostMemory) {
     DeviceCache target(c, 0);  // zeroed
     CudaKvCacheIo target_io(target.view(stream));
     const std::vector<int32_t> other = shuffled_table(tokens, target.shape, 2);
-    const uint8_t* base = from == MemoryKind::kCuda ? payload->ready_data()
-                                                    : payload->host_bytes().data();
+    const uint8_t* base =
+        from == MemoryKind::kCuda ? payload->ready_data() : payload->host_bytes().data();
     // Chunk 0 whole, chunk 1 tokens 3..10, chunk 2 (8 tokens) tokens 0..5.
-    const struct { int chunk, tokens, begin, end; } parts[] = {{0, 16, 0, 16}, {1, 16, 3, 11},
-                                                                {2, 8, 0, 5}};
+    const struct {
+      int chunk, tokens, begin, end;
+    } parts[] = {{0, 16, 0, 16}, {1, 16, 3, 11}, {2, 8, 0, 5}};
     for (const auto& p : parts) {
       target_io.scatter_chunk_tokens(base + layout.chunk_bytes(16) * uint64_t(p.chunk),
                                      layout.chunk_bytes(p.tokens), from, p.tokens, p.begin, p.end,
@@ -195,8 +196,8 @@ TEST_F(KvTransferCuda, BadRangesAreRefusedBeforeAnyCopy) {
                Error);  // 5 tokens, one 4-token block
   std::unique_ptr<KvPayload> payload = io.gather_chunks(std::vector<int32_t>{1}, chunks, 4);
   const uint64_t bytes = payload->size();
-  EXPECT_THROW(io.scatter_chunk_tokens(payload->ready_data(), bytes - 2, MemoryKind::kCuda, 4, 0,
-                                       4, std::vector<int32_t>{2}, 0),
+  EXPECT_THROW(io.scatter_chunk_tokens(payload->ready_data(), bytes - 2, MemoryKind::kCuda, 4, 0, 4,
+                                       std::vector<int32_t>{2}, 0),
                Error);  // wrong size
   EXPECT_THROW(io.scatter_chunk_tokens(payload->ready_data(), bytes, MemoryKind::kCuda, 4, 2, 2,
                                        std::vector<int32_t>{2}, 0),

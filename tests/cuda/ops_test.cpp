@@ -245,14 +245,10 @@ TEST_F(CudaOpsTest, RopeStoreKvGivesATokenTheSameBitsAloneAsInALargeBatch) {
   DeviceBuffer<bf16> alone_k(size_t(n * kv_dim)), alone_v(size_t(n * kv_dim));
   run(0, n, batch_qkv, batch_k, batch_v);
   for (int t = 0; t < n; ++t) run(t, 1, alone_qkv, alone_k, alone_v);
-  auto bits = [](const std::vector<bf16>& x) {
-    std::vector<uint16_t> out(x.size());
-    for (size_t i = 0; i < x.size(); ++i) out[i] = __nv_bfloat16_raw(x[i]).x;
-    return out;
-  };
-  EXPECT_EQ(bits(batch_qkv.download()), bits(alone_qkv.download()));
-  EXPECT_EQ(bits(batch_k.download()), bits(alone_k.download()));
-  EXPECT_EQ(bits(batch_v.download()), bits(alone_v.download()));
+  using test::bf16_bits;
+  EXPECT_EQ(bf16_bits(batch_qkv.download()), bf16_bits(alone_qkv.download()));
+  EXPECT_EQ(bf16_bits(batch_k.download()), bf16_bits(alone_k.download()));
+  EXPECT_EQ(bf16_bits(batch_v.download()), bf16_bits(alone_v.download()));
 }
 
 TEST_F(CudaOpsTest, GemmMatchesCpuMatmulInBothOutputTypes) {

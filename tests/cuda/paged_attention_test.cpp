@@ -134,12 +134,6 @@ void check_case(const Case& c, AttentionKernel kernel, uint32_t seed, int contex
                                  c.head_dim, c.block_size, int(kernel)));
 }
 
-std::vector<uint16_t> bits(const std::vector<bf16>& x) {
-  std::vector<uint16_t> out(x.size());
-  for (size_t i = 0; i < x.size(); ++i) out[i] = __nv_bfloat16_raw(x[i]).x;
-  return out;
-}
-
 std::vector<Case> sweep() {
   std::vector<Case> cases;
   // (q_len, ctx): decode, 1-token prompt, block/tile boundaries, chunked prefill over a prefix.
@@ -220,7 +214,8 @@ TEST_F(CudaPagedAttentionTest, SplitKvGivesTheSameBitsWhateverTheLaunchSplitsInt
       seed += 10;
       const CaseResult one_split = run_case(c, AttentionKernel::kSplitKv, seed);
       const CaseResult many = run_case(c, AttentionKernel::kSplitKv, seed, /*context_pad=*/3000);
-      EXPECT_EQ(bits(one_split.got), bits(many.got)) << "hd " << hd << " context " << ctx;
+      EXPECT_EQ(test::bf16_bits(one_split.got), test::bf16_bits(many.got))
+          << "hd " << hd << " context " << ctx;
     }
   }
 }
