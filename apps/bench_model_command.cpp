@@ -2,7 +2,9 @@
 // torch_peer.py) does — prefill of one long prompt, and decode steps of B sequences at a fixed
 // context — on --device cuda (or cpu), and prints/writes one JSON object with the GPU name, the
 // date and the median milliseconds. Random token ids; the KV cache is zeroed, not a real prefix,
-// which costs the same.
+// which costs the same. A timed step is what the engine's step does with greedy requests: the
+// batch's upload, the forward pass and the next token of every sequence on the host (picked on
+// the device where the backend can, else from the logits copied to the host).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -12,8 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "command_line.h"
 #include "backend/model_backend.h"
+#include "command_line.h"
 #include "commands.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
@@ -61,12 +63,22 @@ ForwardBatch make_batch(int batch, int ctx, int new_tokens, int vocab, uint32_t 
 
 // Median wall milliseconds of `iterations` forward passes after two warm-ups.
 double time_forward(ModelBackend& backend, const ForwardBatch& batch, int iterations) {
-  std::vector<float> logits(batch.logits_indices.size() * size_t(backend.config().vocab_size));
-  for (int i = 0; i < 2; ++i) backend.forward(batch, logits.data());
+  const bool on_device = backend.has_device_greedy();
+  std::vector<float> logits(
+      on_device ? 0 : batch.logits_indices.size() * size_t(backend.config().vocab_size));
+  DeviceGreedy picks;
+  const auto step = [&] {
+    if (on_device) {
+      backend.forward_greedy(batch, {}, logits.data(), picks);
+    } else {
+      backend.forward(batch, logits.data());
+    }
+  };
+  for (int i = 0; i < 2; ++i) step();
   std::vector<double> ms;
   for (int i = 0; i < iterations; ++i) {
     const auto start = std::chrono::steady_clock::now();
-    backend.forward(batch, logits.data());
+    step();
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                      .count());
   }
@@ -141,6 +153,9 @@ int bench_model_command(int argc, char** argv) {
                            {"date", utc_now()},
                            {"model", o.model_dir},
                            {"cuda_graphs", o.device == "cuda" && !o.enforce_eager},
+                           {"step", backend->has_device_greedy()
+                                        ? "upload, forward, greedy ids picked on the device to host"
+                                        : "upload, forward, f32 logits to host"},
                            {"prefill", nlohmann::json::array()},
                            {"decode", nlohmann::json::array()}};
   for (int t : o.prefill_tokens) {

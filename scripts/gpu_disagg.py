@@ -255,6 +255,16 @@ def bench(a):
         print(open(os.path.join(a.out, f"{a.tag}.txt")).read()[-2500:])
         if not a.single:
             pm = metrics(ports["prefiller"])
+        # The engine that streams the answers: its steps against the ITL the client saw.
+        em = metrics(port if a.single else ports["decoder"])
+        steps = em.get("tandem:engine_steps_total", 0)
+        engine = {"engine": "single" if a.single else "decoder", "steps": steps,
+                  "generation_tokens": em.get("tandem:generation_tokens_total", 0),
+                  "mean_step_ms": 1e3 * em.get("tandem:engine_step_seconds_total", 0) / max(steps, 1),
+                  "mean_forward_ms":
+                      1e3 * em.get("tandem:model_forward_seconds_total", 0) / max(steps, 1)}
+        json.dump(engine, open(os.path.join(a.out, f"{a.tag}-engine.json"), "w"), indent=1)
+        print("engine steps:", json.dumps(engine))
     finally:
         system.stop()
     for name, _ in system.procs:

@@ -8,8 +8,8 @@
 # machine with two GPUs) prefiller on GPU 0 and decoder on GPU 1. Logs and JSON go to $OUT (or
 # out/ when unset). --disagg-variants runs the one-GPU 1p1d workload twice: as is, and with both
 # engines under CUDA MPS (their kernels then share the GPU instead of taking turns).
-# --profile-decode times decode steps (graphs and eager) and breaks one eager 4x7500 step down
-# per kernel with ncu; it runs after --bench, so a call cut short at its limit keeps the benchmark.
+# --profile-decode times decode steps (graphs and eager) and breaks one eager step (PROFILE_CASE,
+# default 4x7500) down per kernel with ncu; it runs after --bench, so a call cut short at its limit keeps the benchmark.
 # Usage: scripts/gpu_run.sh [--bench] [--disagg] [--disagg-variants] [--profile-decode]
 # [--skip-tests] [--gtest_filter=...]
 # --bench also runs attention_bench (the prefill attention kernel alone) when the bundle has it.
@@ -126,12 +126,13 @@ if [ "$PROFILE" = 1 ]; then
   for mode in graphs eager; do
     flag=(); [ "$mode" = eager ] && flag=(--enforce-eager)
     "$G"/bin/tandem bench-model --model "$MODEL" --device cuda "${flag[@]}" --prefill 16 \
-        --decode 1x7500 4x7500 4x512 16x2048 --json "$OUT/decode_steps_$mode.json" || status=1
+        --decode 1x7500 4x7500 4x512 16x2048 32x2048 --json "$OUT/decode_steps_$mode.json" || status=1
   done
+  CASE="${PROFILE_CASE:-4x7500}"
   timeout 300 ncu --metrics gpu__time_duration.sum --csv --log-file "$OUT/ncu_decode.csv" \
       "$G"/bin/tandem bench-model --model "$MODEL" --device cuda --enforce-eager --prefill 16 \
-      --decode 4x7500 --iterations 1 >/dev/null || status=1
-  python3 "$G"/ncu_step_breakdown.py "$OUT/ncu_decode.csv" "$OUT/decode_4x7500_kernels.json" ||
+      --decode "$CASE" --iterations 1 >/dev/null || status=1
+  python3 "$G"/ncu_step_breakdown.py "$OUT/ncu_decode.csv" "$OUT/decode_${CASE}_kernels.json" ||
       status=1
   gzip -f "$OUT/ncu_decode.csv"
 fi

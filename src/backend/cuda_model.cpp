@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "core/logging.h"
 #include "kernels/cpu/rope.h"
@@ -17,6 +18,7 @@
 #include "kernels/cuda/paged_attention.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/rope_store_kv.cuh"
+#include "kernels/cuda/sampling.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 
 namespace tandem {
@@ -185,6 +187,7 @@ void CudaModel::ensure_workspace(int64_t rows, int64_t logit_rows) {
   if (logit_rows > ws_.logit_rows) {
     ws_.last = cuda::DeviceBuffer<bf16>(size_t(logit_rows * c.hidden_size));
     ws_.logits = cuda::DeviceBuffer<float>(size_t(logit_rows * c.vocab_size));
+    ws_.picks = cuda::DeviceBuffer<int32_t>(size_t(3 * logit_rows));
     ws_.logit_rows = logit_rows;
     ++ws_generation_;
   }
@@ -261,26 +264,69 @@ CudaModel::BatchView CudaModel::upload_batch(const ForwardBatch& b) {
           base + tables, base + logits, ws_.slots.data()};
 }
 
-void CudaModel::forward(const ForwardBatch& batch, float* logits) {
+void CudaModel::enqueue_step(const ForwardBatch& batch) {
   TANDEM_CHECK(kv_shape_.num_blocks > 0, "forward: the KV cache is not allocated");
   check_cuda(cudaSetDevice(device_), "cudaSetDevice");  // the engine thread's first call
   validate_forward_batch(batch, config_, kv_shape_);
-  const int64_t m = int64_t(batch.logits_indices.size());
   if (execution_ == ExecutionMode::kGraphs && graph_eligible(batch)) {
     forward_graph(batch);
-  } else {
-    ensure_workspace(batch.num_tokens(), m);
-    const BatchView view = upload_batch(batch);
-    int32_t max_context_len = 0;
-    for (int32_t len : batch.context_lens) max_context_len = std::max(max_context_len, len);
-    enqueue_forward(batch, view, max_context_len);
+    return;
   }
+  ensure_workspace(batch.num_tokens(), int64_t(batch.logits_indices.size()));
+  const BatchView view = upload_batch(batch);
+  int32_t max_context_len = 0;
+  for (int32_t len : batch.context_lens) max_context_len = std::max(max_context_len, len);
+  enqueue_forward(batch, view, max_context_len);
+}
+
+void CudaModel::forward(const ForwardBatch& batch, float* logits) {
+  enqueue_step(batch);
+  const int64_t m = int64_t(batch.logits_indices.size());
   if (m > 0) {
     check_cuda(cudaMemcpyAsync(logits, ws_.logits.data(), size_t(m * config_.vocab_size) * 4,
                                cudaMemcpyDeviceToHost, stream_),
                "logits download");
   }
   check_cuda(cudaStreamSynchronize(stream_), "forward");
+}
+
+// The picks cross as (3, m) int32s; of the logits, only the host sampler's rows, one copy per
+// run of consecutive rows.
+void CudaModel::forward_greedy(const ForwardBatch& batch, std::span<const int32_t> host_rows,
+                               float* logits, DeviceGreedy& greedy) {
+  const int64_t m = int64_t(batch.logits_indices.size()), vocab = config_.vocab_size;
+  for (size_t i = 0; i < host_rows.size(); ++i) {
+    TANDEM_CHECK(
+        host_rows[i] >= 0 && host_rows[i] < m && (i == 0 || host_rows[i] > host_rows[i - 1]),
+        "forward_greedy: host row {} is not ascending within the {} logits rows", host_rows[i], m);
+  }
+  enqueue_step(batch);
+  greedy.ids.resize(size_t(m));
+  greedy.logprobs.resize(size_t(m));
+  greedy.invalid.resize(size_t(m));
+  if (m > 0) {
+    int32_t* picks = ws_.picks.data();
+    check_cuda(cuda::greedy_sample(ws_.logits.data(), m, vocab, picks,
+                                   reinterpret_cast<float*>(picks + m), picks + 2 * m, stream_),
+               "greedy_sample");
+    host_picks_.resize(size_t(3 * m));
+    check_cuda(cudaMemcpyAsync(host_picks_.data(), picks, size_t(3 * m) * 4, cudaMemcpyDeviceToHost,
+                               stream_),
+               "greedy picks download");
+  }
+  for (size_t i = 0; i < host_rows.size();) {
+    size_t end = i + 1;
+    while (end < host_rows.size() && host_rows[end] == host_rows[end - 1] + 1) ++end;
+    check_cuda(cudaMemcpyAsync(logits + int64_t(i) * vocab,
+                               ws_.logits.data() + int64_t(host_rows[i]) * vocab,
+                               (end - i) * size_t(vocab) * 4, cudaMemcpyDeviceToHost, stream_),
+               "logits download");
+    i = end;
+  }
+  check_cuda(cudaStreamSynchronize(stream_), "forward");
+  std::copy_n(host_picks_.begin(), m, greedy.ids.begin());
+  std::memcpy(greedy.logprobs.data(), host_picks_.data() + m, size_t(m) * 4);
+  std::copy_n(host_picks_.begin() + 2 * m, m, greedy.invalid.begin());
 }
 
 void CudaModel::enqueue_forward(const ForwardBatch& batch, const BatchView& view,

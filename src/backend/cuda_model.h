@@ -40,6 +40,9 @@ class CudaModel : public ModelBackend {
   void allocate_kv_cache(int64_t num_blocks, int block_size) override;
   KvCacheShape kv_cache_shape() const override { return kv_shape_; }
   void forward(const ForwardBatch& batch, float* logits) override;
+  bool has_device_greedy() const override { return true; }
+  void forward_greedy(const ForwardBatch& batch, std::span<const int32_t> host_rows, float* logits,
+                      DeviceGreedy& greedy) override;
 
   std::optional<uint64_t> kv_memory_budget(double fraction) const override;
   KvCacheIo* device_kv_cache_io() override { return kv_io_.get(); }
@@ -71,6 +74,7 @@ class CudaModel : public ModelBackend {
     cuda::DeviceBuffer<bf16> act;       // (rows, inter)
     cuda::DeviceBuffer<bf16> last;      // (logit_rows, hidden) final-normed rows
     cuda::DeviceBuffer<float> logits;   // (logit_rows, vocab)
+    cuda::DeviceBuffer<int32_t> picks;  // (3, logit_rows) greedy ids | logprobs (f32) | invalid
     cuda::DeviceBuffer<float> attn_ws;  // split-KV partials
     cuda::DeviceBuffer<int32_t> ints;   // batch metadata, packed (see upload_batch)
     cuda::DeviceBuffer<int64_t> slots;  // (rows) slot_mapping
@@ -93,6 +97,8 @@ class CudaModel : public ModelBackend {
   };
 
   void upload_weights();
+  // Validates and enqueues `batch` (a graph replay or kernel by kernel); logits land in ws_.logits.
+  void enqueue_step(const ForwardBatch& batch);
   // Enqueues the whole forward pass of `batch` (already uploaded as `view`) on stream_;
   // `max_context_len` sizes the attention grid (a graph bucket's bound, or the batch's own).
   void enqueue_forward(const ForwardBatch& batch, const BatchView& view, int32_t max_context_len);
@@ -120,12 +126,13 @@ class CudaModel : public ModelBackend {
   KvCacheShape kv_shape_;
   std::vector<cuda::DeviceBuffer<bf16>> k_cache_, v_cache_;  // (layers) x (slots, kv, hd)
   Workspace ws_;
-  uint64_t ws_generation_ = 0;      // bumped whenever a workspace buffer moves
-  std::vector<int32_t> host_ints_;  // staging for Workspace::ints
+  uint64_t ws_generation_ = 0;       // bumped whenever a workspace buffer moves
+  std::vector<int32_t> host_ints_;   // staging for Workspace::ints
+  std::vector<int32_t> host_picks_;  // staging for Workspace::picks
   ExecutionMode execution_;
   cuda::DeviceBuffer<uint8_t> cublas_workspace_;  // fixed, so cuBLAS allocates nothing in capture
   std::map<std::pair<int, int>, DecodeGraph> graphs_;  // (batch bucket, blocks bucket) -> graph
-  std::unique_ptr<CudaKvCacheIo> kv_io_;  // KV transfer's access to k_cache_/v_cache_
+  std::unique_ptr<CudaKvCacheIo> kv_io_;               // KV transfer's access to k_cache_/v_cache_
 };
 
 }  // namespace tandem

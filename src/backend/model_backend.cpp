@@ -1,4 +1,5 @@
-// load_model_backend: the CPU backend always; the CUDA backend only in CUDA builds.
+// load_model_backend: the CPU backend always; the CUDA backend only in CUDA builds. Also the
+// default forward_greedy (backends without a device sampler).
 #include "backend/model_backend.h"
 
 #include "backend/cpu_backend.h"
@@ -9,12 +10,17 @@
 
 namespace tandem {
 
+void ModelBackend::forward_greedy(const ForwardBatch&, std::span<const int32_t>, float*,
+                                  DeviceGreedy&) {
+  fail("forward_greedy: this model backend makes no greedy picks on a device");
+}
+
 std::unique_ptr<ModelBackend> load_model_backend(const std::filesystem::path& dir,
                                                  const BackendOptions& options) {
   if (options.device == BackendDevice::kCpu) return std::make_unique<CpuBackend>(dir, options.pool);
 #ifdef TANDEM_WITH_CUDA
-  return std::make_unique<CudaModel>(
-      dir, CudaModelOptions{options.max_num_batched_tokens, options.execution, options.cuda_device});
+  return std::make_unique<CudaModel>(dir, CudaModelOptions{options.max_num_batched_tokens,
+                                                           options.execution, options.cuda_device});
 #else
   fail("--device cuda: this tandem was built without CUDA (configure with -DTANDEM_CUDA=ON)");
 #endif

@@ -6,6 +6,7 @@
 // --gpu-memory-utilization leaves after the weights and workspace.
 #include "engine/llm_engine.h"
 
+#include <chrono>
 #include <condition_variable>
 #include <limits>
 #include <mutex>
@@ -129,7 +130,8 @@ std::unique_ptr<KvConnector> make_connector(const EngineConfig& config, ModelBac
       host_io = std::make_unique<HostKvCacheIo>(*kv);
       io = host_io.get();
     }
-    links.push_back(make_kv_connector(*config.kv_connector, config.kv_transport, *io, model.config()));
+    links.push_back(
+        make_kv_connector(*config.kv_connector, config.kv_transport, *io, model.config()));
   }
   if (links.size() == 1) return std::move(links.front());
   return std::make_unique<KvConnectorChain>(std::move(links));
@@ -209,6 +211,8 @@ struct LlmEngine::Impl {
   EngineStats stats;
   uint64_t prompt_tokens = 0, generation_tokens = 0;  // engine thread only
   uint64_t prompt_tokens_computed = 0;                // engine thread only
+  uint64_t steps = 0;                                 // engine thread only
+  double step_seconds = 0.0, forward_seconds = 0.0;   // engine thread only
 };
 
 LlmEngine::Impl::Impl(const EngineConfig& c)
@@ -316,20 +320,26 @@ bool LlmEngine::Impl::guarded_step() {
 }
 
 bool LlmEngine::Impl::step() {
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
   SchedulerOutput out = scheduler.schedule();
   if (out.empty()) return false;
   RunnerOutput result;
+  const auto forward_start = Clock::now();
   try {
     result = runner.run(out);
   } catch (const std::exception& e) {
     fail_step(out, e.what());
     return true;
   }
+  forward_seconds += std::chrono::duration<double>(Clock::now() - forward_start).count();
   after_forward(out);
   auto finished = scheduler.update(out, result.tokens);  // keeps finished sequences alive here
   for (size_t i = 0; i < out.seqs.size(); ++i) {
     if (out.seqs[i].samples) emit(*out.seqs[i].seq, result.samples[i]);
   }
+  ++steps;
+  step_seconds += std::chrono::duration<double>(Clock::now() - start).count();
   return true;
 }
 
@@ -387,6 +397,9 @@ void LlmEngine::Impl::publish_stats() {
   stats.generation_tokens = generation_tokens;
   stats.num_preemptions = scheduler.num_preemptions();
   stats.prompt_tokens_computed = prompt_tokens_computed;
+  stats.steps = steps;
+  stats.step_seconds = step_seconds;
+  stats.forward_seconds = forward_seconds;
 }
 
 // Shutdown: every live request and every request still queued ends with kAbort.

@@ -25,7 +25,10 @@ struct EngineStats {
   uint64_t generation_tokens = 0;     // total tokens generated
   uint64_t num_preemptions = 0;
   uint64_t prompt_tokens_computed = 0;  // prompt tokens run through the model (recompute too)
-  KvConnectorStats kv_transfer;         // zeros without a KV connector
+  uint64_t steps = 0;                   // steps that ran the model
+  double step_seconds = 0.0;     // their wall time: schedule, forward, sample, update, outputs
+  double forward_seconds = 0.0;  // of which the forward pass and sampling (ModelRunner::run)
+  KvConnectorStats kv_transfer;  // zeros without a KV connector
 };
 
 class LlmEngine {

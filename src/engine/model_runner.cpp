@@ -64,17 +64,14 @@ ModelRunner::ModelRunner(ModelBackend& model, Sampler& sampler)
 
 RunnerOutput ModelRunner::run(const SchedulerOutput& out) {
   ForwardBatch batch = build_forward_batch(out, model_.kv_cache_shape().block_size);
-  const size_t vocab = size_t(model_.config().vocab_size);
-  logits_.resize(batch.logits_indices.size() * vocab);  // (num sampled, vocab)
-  model_.forward(batch, logits_.data());
-
   std::vector<SamplerState*> states;  // (num sampled) parallel to logits rows
   for (const ScheduledSeq& s : out.seqs) {
     if (s.samples) states.push_back(s.seq->sampler.get());
   }
   TANDEM_CHECK(std::find(states.begin(), states.end(), nullptr) == states.end(),
                "model runner: a sampling sequence has no sampler state");
-  std::vector<SampleResult> sampled = sampler_.sample_batch(logits_, vocab, states);
+  std::vector<SampleResult> sampled =
+      model_.has_device_greedy() ? run_device_greedy(batch, states) : run_host(batch, states);
 
   RunnerOutput result;
   result.tokens.resize(out.seqs.size());
@@ -87,6 +84,52 @@ RunnerOutput ModelRunner::run(const SchedulerOutput& out) {
     result.samples[i] = std::move(r);
   }
   return result;
+}
+
+std::vector<SampleResult> ModelRunner::run_host(const ForwardBatch& batch,
+                                                std::span<SamplerState* const> states) {
+  const size_t vocab = size_t(model_.config().vocab_size);
+  logits_.resize(states.size() * vocab);  // (num sampled, vocab)
+  model_.forward(batch, logits_.data());
+  return sampler_.sample_batch(logits_, vocab, states);
+}
+
+// Rows that take the raw argmax use the device's pick; the others cross to the host sampler.
+std::vector<SampleResult> ModelRunner::run_device_greedy(const ForwardBatch& batch,
+                                                         std::span<SamplerState* const> states) {
+  const size_t vocab = size_t(model_.config().vocab_size);
+  std::vector<int32_t> host_rows;
+  std::vector<SamplerState*> host_states;
+  for (size_t i = 0; i < states.size(); ++i) {
+    if (states[i]->takes_raw_argmax()) continue;
+    host_rows.push_back(int32_t(i));
+    host_states.push_back(states[i]);
+  }
+  logits_.resize(host_rows.size() * vocab);
+  model_.forward_greedy(batch, host_rows, logits_.data(), greedy_);
+  TANDEM_CHECK(greedy_.ids.size() == states.size() && greedy_.logprobs.size() == states.size() &&
+                   greedy_.invalid.size() == states.size(),
+               "model runner: the backend returned {} greedy picks for {} rows", greedy_.ids.size(),
+               states.size());
+  std::vector<SampleResult> host = sampler_.sample_batch(logits_, vocab, host_states);
+  std::vector<SampleResult> results(states.size());
+  for (size_t i = 0, h = 0; i < states.size(); ++i) {
+    if (h < host_rows.size() && host_rows[h] == int32_t(i)) {
+      results[i] = std::move(host[h++]);
+      continue;
+    }
+    TANDEM_CHECK(!greedy_.invalid[i],
+                 "sampler: the logits row holds NaN or +inf, or no value above -inf");
+    const int32_t id = greedy_.ids[i];
+    TANDEM_CHECK(id >= 0 && size_t(id) < vocab, "model runner: the device picked token {} of {}",
+                 id, vocab);
+    results[i].token_id = id;
+    if (states[i]->params().logprobs) {
+      results[i].logprobs = SampleLogprobs{.logprob = greedy_.logprobs[i], .rank = 1, .top = {}};
+    }
+    states[i]->append_output_token(id);
+  }
+  return results;
 }
 
 }  // namespace tandem

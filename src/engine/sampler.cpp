@@ -399,6 +399,13 @@ void SamplerState::append_output_token(int32_t token_id) {
   if (params_.repetition_penalty != 1.0f) repetition_tokens_.insert(token_id);
 }
 
+bool SamplerState::takes_raw_argmax() const {
+  const SamplingParams& p = params_;
+  const bool mask_in_force = num_output_tokens_ < p.min_tokens && !min_tokens_stop_ids_.empty();
+  return p.is_greedy() && p.repetition_penalty == 1.0f && p.frequency_penalty == 0.0f &&
+         p.presence_penalty == 0.0f && !mask_in_force && p.logprobs.value_or(0) == 0;
+}
+
 void apply_penalties(std::span<float> logits, const SamplerState& state) {
   const SamplingParams& p = state.params_;
   auto check = [&](int32_t id) {

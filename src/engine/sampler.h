@@ -30,6 +30,10 @@ class SamplerState {
 
   const SamplingParams& params() const { return params_; }
   int num_output_tokens() const { return num_output_tokens_; }
+  // True when the next token is the argmax of the raw logits and nothing but its own logprob is
+  // asked: greedy, no penalties, no min_tokens mask in force, no top logprobs. Such a row can be
+  // picked where the logits are (ModelBackend::forward_greedy).
+  bool takes_raw_argmax() const;
 
   // Records a generated token. Sampler::sample does this for the tokens it samples; call it
   // for tokens produced elsewhere (e.g. the first token handed over by a prefill instance).
@@ -44,7 +48,7 @@ class SamplerState {
   std::mt19937_64 rng_;  // seeded from params.seed, else from a global random source
   std::unordered_set<int32_t> repetition_tokens_;       // prompt ∪ output (if penalty != 1)
   std::unordered_map<int32_t, int32_t> output_counts_;  // token id -> count in the output
-  std::vector<int32_t> min_tokens_stop_ids_;  // EOS ids + stop_token_ids, masked early
+  std::vector<int32_t> min_tokens_stop_ids_;            // EOS ids + stop_token_ids, masked early
   int num_output_tokens_ = 0;
 };
 
@@ -55,8 +59,8 @@ struct TopLogprob {
 
 // Log-probabilities under the RAW logits (log-softmax before penalties and temperature).
 struct SampleLogprobs {
-  float logprob = 0.0f;            // of the sampled token
-  int32_t rank = 0;                // 1 + the number of tokens with a higher raw logit
+  float logprob = 0.0f;         // of the sampled token
+  int32_t rank = 0;             // 1 + the number of tokens with a higher raw logit
   std::vector<TopLogprob> top;  // params.logprobs entries, most likely first (ties: low id)
 };
 
@@ -97,8 +101,7 @@ class Sampler {
 
   // The distribution sample() would draw from (after every stage), most likely first; one
   // token with prob 1 when greedy. Does not touch the RNG or the history.
-  std::vector<TokenProb> distribution(std::span<const float> logits,
-                                      const SamplerState& state);
+  std::vector<TokenProb> distribution(std::span<const float> logits, const SamplerState& state);
 
   struct Workspace;  // scratch for one row (defined in sampler.cpp)
 
@@ -107,7 +110,7 @@ class Sampler {
   void release_workspace(std::unique_ptr<Workspace> workspace);
 
   ThreadPool* pool_;
-  std::mutex mutex_;                                 // guards free_workspaces_
+  std::mutex mutex_;                                         // guards free_workspaces_
   std::vector<std::unique_ptr<Workspace>> free_workspaces_;  // reused across calls
 };
 

@@ -52,6 +52,15 @@ ServerMetrics::ServerMetrics(std::string model_name)
       request_success_(registry_.add("tandem:request_success_total",
                                      "Count of finished requests by finish reason.",
                                      MetricType::kCounter)),
+      engine_steps_(registry_.add("tandem:engine_steps_total", "Engine steps that ran the model.",
+                                  MetricType::kCounter)),
+      engine_step_seconds_(
+          registry_.add("tandem:engine_step_seconds_total",
+                        "Wall time of those steps: scheduling, forward pass, sampling, outputs.",
+                        MetricType::kCounter)),
+      model_forward_seconds_(registry_.add(
+          "tandem:model_forward_seconds_total",
+          "Of the steps' wall time, the forward pass and sampling.", MetricType::kCounter)),
       pd_received_tokens_(
           registry_.add("tandem:pd_prompt_tokens_received_total",
                         "Prompt tokens whose KV was loaded from transferred chunks (decoder).",
@@ -162,6 +171,9 @@ std::string ServerMetrics::render(const EngineStats& s) {
   prompt_tokens_.counter(labels_).set_total(double(s.prompt_tokens));
   generation_tokens_.counter(labels_).set_total(double(s.generation_tokens));
   preemptions_.counter(labels_).set_total(double(s.num_preemptions));
+  engine_steps_.counter(labels_).set_total(double(s.steps));
+  engine_step_seconds_.counter(labels_).set_total(s.step_seconds);
+  model_forward_seconds_.counter(labels_).set_total(s.forward_seconds);
   const KvConnectorStats& kv = s.kv_transfer;
   pd_received_tokens_.counter(labels_).set_total(double(kv.prompt_tokens_received));
   pd_computed_tokens_.counter(labels_).set_total(double(s.prompt_tokens_computed));

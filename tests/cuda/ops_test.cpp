@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <tuple>
 
 #include "cuda_test_util.h"
@@ -293,11 +294,13 @@ TEST_F(CudaOpsTest, GreedySampleTakesFirstMaximumAndItsLogprob) {
     auto d_logits = to_device(logits);
     DeviceBuffer<int32_t> d_ids(static_cast<size_t>(rows));
     DeviceBuffer<float> d_lp(static_cast<size_t>(rows));
-    check_cuda(
-        cuda::greedy_sample(d_logits.data(), rows, vocab, d_ids.data(), d_lp.data(), nullptr),
-        "greedy_sample");
+    DeviceBuffer<int32_t> d_invalid(static_cast<size_t>(rows));
+    check_cuda(cuda::greedy_sample(d_logits.data(), rows, vocab, d_ids.data(), d_lp.data(),
+                                   d_invalid.data(), nullptr),
+               "greedy_sample");
     std::vector<int32_t> ids = d_ids.download();
     std::vector<float> lp = d_lp.download();
+    std::vector<int32_t> invalid = d_invalid.download();
     for (int r = 0; r < rows; ++r) {
       const float* row = logits.data() + size_t(r) * size_t(vocab);
       const int want = int(std::max_element(row, row + vocab) - row);
@@ -305,8 +308,27 @@ TEST_F(CudaOpsTest, GreedySampleTakesFirstMaximumAndItsLogprob) {
       for (int j = 0; j < vocab; ++j) sum += std::exp(double(row[j]) - 9.0);
       EXPECT_EQ(ids[size_t(r)], want) << "row " << r;
       EXPECT_NEAR(lp[size_t(r)], -std::log(sum), 1e-4) << "row " << r;
+      EXPECT_EQ(invalid[size_t(r)], 0) << "row " << r;
     }
   }
+}
+
+TEST_F(CudaOpsTest, GreedySampleFlagsRowsTheHostSamplerRejects) {
+  // Rows: clean, one NaN, one +inf, all -inf, -inf except one finite value (valid).
+  constexpr int kRows = 5, kVocab = 3000;
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<float> logits = random_floats(size_t(kRows * kVocab), 5, -3.0f, 3.0f);
+  logits[size_t(1 * kVocab + 2999)] = std::numeric_limits<float>::quiet_NaN();
+  logits[size_t(2 * kVocab + 1234)] = inf;
+  std::fill_n(logits.begin() + 3 * kVocab, 2 * kVocab, -inf);
+  logits[size_t(4 * kVocab + 777)] = -50.0f;
+  auto d_logits = to_device(logits);
+  DeviceBuffer<int32_t> d_ids(size_t{kRows}), d_invalid(size_t{kRows});
+  check_cuda(cuda::greedy_sample(d_logits.data(), kRows, kVocab, d_ids.data(), nullptr,
+                                 d_invalid.data(), nullptr),
+             "greedy_sample");
+  EXPECT_EQ(d_invalid.download(), (std::vector<int32_t>{0, 1, 1, 1, 0}));
+  EXPECT_EQ(d_ids.download()[4], 777);
 }
 
 TEST_F(CudaOpsTest, LaunchersRejectBadSizes) {

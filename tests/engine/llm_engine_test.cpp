@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "core/error.h"
@@ -189,13 +190,18 @@ void expect_golden(const EngineConfig& config, const std::string& label,
   SCOPED_TRACE(label);
   Workload w = golden_workload();
   RunResult r = run_all(config, w.requests, first_wave);
-  uint64_t generated = 0;
+  uint64_t generated = 0, longest = 0;
   for (const auto& [id, expected] : w.expected) {
     const Collected& c = r.outputs[id];
     EXPECT_EQ(c.finish, FinishReason::kLength) << id << " " << c.error;
     EXPECT_EQ(c.tokens, expected) << id;
     generated += expected.size();
+    longest = std::max<uint64_t>(longest, expected.size());
   }
+  // One token per sequence and step at most; the forward pass is part of the step's time.
+  EXPECT_GE(r.stats.steps, longest);
+  EXPECT_GT(r.stats.forward_seconds, 0.0);
+  EXPECT_LE(r.stats.forward_seconds, r.stats.step_seconds);
   EXPECT_EQ(r.stats.kv_blocks_used, 0);
   EXPECT_EQ(r.stats.num_running, 0);
   EXPECT_EQ(r.stats.num_waiting, 0);

@@ -91,6 +91,9 @@ TEST(ServerMetrics, ExportsEngineStatsAndRequestHistograms) {
   stats.prefix_cache_hits = 40;
   stats.prompt_tokens = 123;
   stats.generation_tokens = 456;
+  stats.steps = 8;
+  stats.step_seconds = 0.5;
+  stats.forward_seconds = 0.25;
   RequestTimings t;
   t.finish = FinishReason::kLength;
   t.time_to_first_token_s = 0.003;
@@ -111,6 +114,9 @@ TEST(ServerMetrics, ExportsEngineStatsAndRequestHistograms) {
   EXPECT_THAT(text, HasSubstr("tandem:prefix_cache_hits_total" + l + " 40\n"));
   EXPECT_THAT(text, HasSubstr("tandem:prompt_tokens_total" + l + " 123\n"));
   EXPECT_THAT(text, HasSubstr("tandem:generation_tokens_total" + l + " 456\n"));
+  EXPECT_THAT(text, HasSubstr("tandem:engine_steps_total" + l + " 8\n"));
+  EXPECT_THAT(text, HasSubstr("tandem:engine_step_seconds_total" + l + " 0.5\n"));
+  EXPECT_THAT(text, HasSubstr("tandem:model_forward_seconds_total" + l + " 0.25\n"));
   EXPECT_THAT(text, HasSubstr("tandem:request_success_total{model_name=\"stories\","
                               "finished_reason=\"length\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("tandem:request_success_total{model_name=\"stories\","

@@ -6,8 +6,10 @@
 namespace tandem::cuda {
 
 // For each row r of logits (rows, vocab) f32: ids[r] = argmax (the lowest index among equal
-// maxima) and logprobs[r] = log_softmax(row)[ids[r]] (logprobs may be null).
+// maxima) and logprobs[r] = log_softmax(row)[ids[r]]; invalid[r] = 1 when the row holds NaN or
+// +inf or no value above -inf (the host sampler rejects such rows), else 0. logprobs and invalid
+// may be null.
 cudaError_t greedy_sample(const float* logits, int64_t rows, int64_t vocab, int32_t* ids,
-                          float* logprobs, cudaStream_t stream);
+                          float* logprobs, int32_t* invalid, cudaStream_t stream);
 
 }  // namespace tandem::cuda
