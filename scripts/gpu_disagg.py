@@ -262,7 +262,9 @@ def bench(a):
                   "generation_tokens": em.get("tandem:generation_tokens_total", 0),
                   "mean_step_ms": 1e3 * em.get("tandem:engine_step_seconds_total", 0) / max(steps, 1),
                   "mean_forward_ms":
-                      1e3 * em.get("tandem:model_forward_seconds_total", 0) / max(steps, 1)}
+                      1e3 * em.get("tandem:model_forward_seconds_total", 0) / max(steps, 1),
+                  "mean_device_ms":
+                      1e3 * em.get("tandem:model_device_seconds_total", 0) / max(steps, 1)}
         json.dump(engine, open(os.path.join(a.out, f"{a.tag}-engine.json"), "w"), indent=1)
         print("engine steps:", json.dumps(engine))
     finally:

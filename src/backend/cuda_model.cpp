@@ -98,6 +98,8 @@ CudaModel::CudaModel(const std::filesystem::path& dir, const CudaModelOptions& o
                "--cuda-device {}: this process sees {} GPU(s) (0..{})", device_, count, count - 1);
   check_cuda(cudaSetDevice(device_), "cudaSetDevice");
   check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "stream create");
+  check_cuda(cudaEventCreate(&step_start_), "event create");
+  check_cuda(cudaEventCreate(&step_end_), "event create");
   check_cublas(cublasCreate(&cublas_), "cublasCreate");
   check_cublas(cublasSetStream(cublas_, stream_), "cublasSetStream");
   cublas_workspace_ = cuda::DeviceBuffer<uint8_t>(kCublasWorkspaceBytes);
@@ -116,6 +118,8 @@ CudaModel::~CudaModel() {
   if (stream_) cudaStreamSynchronize(stream_);
   clear_graphs();
   if (cublas_) cublasDestroy(cublas_);
+  if (step_start_) cudaEventDestroy(step_start_);
+  if (step_end_) cudaEventDestroy(step_end_);
   if (stream_) cudaStreamDestroy(stream_);
 }
 
@@ -268,6 +272,7 @@ void CudaModel::enqueue_step(const ForwardBatch& batch) {
   TANDEM_CHECK(kv_shape_.num_blocks > 0, "forward: the KV cache is not allocated");
   check_cuda(cudaSetDevice(device_), "cudaSetDevice");  // the engine thread's first call
   validate_forward_batch(batch, config_, kv_shape_);
+  check_cuda(cudaEventRecord(step_start_, stream_), "event record");
   if (execution_ == ExecutionMode::kGraphs && graph_eligible(batch)) {
     forward_graph(batch);
     return;
@@ -287,7 +292,15 @@ void CudaModel::forward(const ForwardBatch& batch, float* logits) {
                                cudaMemcpyDeviceToHost, stream_),
                "logits download");
   }
+  check_cuda(cudaEventRecord(step_end_, stream_), "event record");
   check_cuda(cudaStreamSynchronize(stream_), "forward");
+  count_device_time();
+}
+
+void CudaModel::count_device_time() {
+  float ms = 0.0f;
+  check_cuda(cudaEventElapsedTime(&ms, step_start_, step_end_), "event elapsed time");
+  device_seconds_ += double(ms) / 1e3;
 }
 
 // The picks cross as (3, m) int32s; of the logits, only the host sampler's rows, one copy per
@@ -323,7 +336,9 @@ void CudaModel::forward_greedy(const ForwardBatch& batch, std::span<const int32_
                "logits download");
     i = end;
   }
+  check_cuda(cudaEventRecord(step_end_, stream_), "event record");
   check_cuda(cudaStreamSynchronize(stream_), "forward");
+  count_device_time();
   std::copy_n(host_picks_.begin(), m, greedy.ids.begin());
   std::memcpy(greedy.logprobs.data(), host_picks_.data() + m, size_t(m) * 4);
   std::copy_n(host_picks_.begin() + 2 * m, m, greedy.invalid.begin());

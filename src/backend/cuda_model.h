@@ -46,6 +46,7 @@ class CudaModel : public ModelBackend {
 
   std::optional<uint64_t> kv_memory_budget(double fraction) const override;
   KvCacheIo* device_kv_cache_io() override { return kv_io_.get(); }
+  double device_seconds() const override { return device_seconds_; }
   // Waits for the GPU (benchmarks time whole steps).
   void synchronize();
 
@@ -99,6 +100,8 @@ class CudaModel : public ModelBackend {
   void upload_weights();
   // Validates and enqueues `batch` (a graph replay or kernel by kernel); logits land in ws_.logits.
   void enqueue_step(const ForwardBatch& batch);
+  // After the step's stream synchronized: adds the time between the step's events.
+  void count_device_time();
   // Enqueues the whole forward pass of `batch` (already uploaded as `view`) on stream_;
   // `max_context_len` sizes the attention grid (a graph bucket's bound, or the batch's own).
   void enqueue_forward(const ForwardBatch& batch, const BatchView& view, int32_t max_context_len);
@@ -117,6 +120,8 @@ class CudaModel : public ModelBackend {
   int device_;
   WeightStore weights_;
   cudaStream_t stream_ = nullptr;
+  cudaEvent_t step_start_ = nullptr, step_end_ = nullptr;  // around each step, for device_seconds
+  double device_seconds_ = 0.0;
   cublasHandle_t cublas_ = nullptr;
   std::vector<Layer> layers_;            // (num_layers)
   cuda::DeviceBuffer<bf16> embed_;       // (vocab, hidden)

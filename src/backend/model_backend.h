@@ -70,6 +70,9 @@ class ModelBackend {
   // The KV transfer's access to a cache in device memory (CUDA backend, once the cache is
   // allocated); null where host_kv_cache() serves.
   virtual KvCacheIo* device_kv_cache_io() { return nullptr; }
+  // Seconds the device spent on the forward passes so far (CUDA events from a step's first kernel
+  // to its last copy back), for telling device time from host time; 0 on the CPU.
+  virtual double device_seconds() const { return 0.0; }
 };
 
 enum class BackendDevice { kCpu, kCuda };

@@ -400,6 +400,7 @@ void LlmEngine::Impl::publish_stats() {
   stats.steps = steps;
   stats.step_seconds = step_seconds;
   stats.forward_seconds = forward_seconds;
+  stats.device_seconds = model->device_seconds();
 }
 
 // Shutdown: every live request and every request still queued ends with kAbort.

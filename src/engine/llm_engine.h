@@ -28,6 +28,7 @@ struct EngineStats {
   uint64_t steps = 0;                   // steps that ran the model
   double step_seconds = 0.0;     // their wall time: schedule, forward, sample, update, outputs
   double forward_seconds = 0.0;  // of which the forward pass and sampling (ModelRunner::run)
+  double device_seconds = 0.0;   // the device's span of those forward passes (0 on the CPU)
   KvConnectorStats kv_transfer;  // zeros without a KV connector
 };
 

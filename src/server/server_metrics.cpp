@@ -61,6 +61,10 @@ ServerMetrics::ServerMetrics(std::string model_name)
       model_forward_seconds_(registry_.add(
           "tandem:model_forward_seconds_total",
           "Of the steps' wall time, the forward pass and sampling.", MetricType::kCounter)),
+      model_device_seconds_(registry_.add(
+          "tandem:model_device_seconds_total",
+          "The GPU's span of those forward passes, first kernel to last copy (0 on the CPU).",
+          MetricType::kCounter)),
       pd_received_tokens_(
           registry_.add("tandem:pd_prompt_tokens_received_total",
                         "Prompt tokens whose KV was loaded from transferred chunks (decoder).",
@@ -174,6 +178,7 @@ std::string ServerMetrics::render(const EngineStats& s) {
   engine_steps_.counter(labels_).set_total(double(s.steps));
   engine_step_seconds_.counter(labels_).set_total(s.step_seconds);
   model_forward_seconds_.counter(labels_).set_total(s.forward_seconds);
+  model_device_seconds_.counter(labels_).set_total(s.device_seconds);
   const KvConnectorStats& kv = s.kv_transfer;
   pd_received_tokens_.counter(labels_).set_total(double(kv.prompt_tokens_received));
   pd_computed_tokens_.counter(labels_).set_total(double(s.prompt_tokens_computed));

@@ -40,7 +40,8 @@ class ServerMetrics {
   MetricFamily &running_, &waiting_, &blocks_used_, &blocks_total_, &cache_usage_;
   MetricFamily &prefix_queries_, &prefix_hits_, &prompt_tokens_, &generation_tokens_;
   MetricFamily &preemptions_, &request_success_;
-  MetricFamily &engine_steps_, &engine_step_seconds_, &model_forward_seconds_;
+  MetricFamily &engine_steps_, &engine_step_seconds_, &model_forward_seconds_,
+      &model_device_seconds_;
   // Disaggregated prefill (zeros without a KV connector).
   MetricFamily &pd_received_tokens_, &pd_computed_tokens_, &pd_buffer_bytes_,
       &pd_transfers_received_;

@@ -94,6 +94,7 @@ TEST(ServerMetrics, ExportsEngineStatsAndRequestHistograms) {
   stats.steps = 8;
   stats.step_seconds = 0.5;
   stats.forward_seconds = 0.25;
+  stats.device_seconds = 0.125;
   RequestTimings t;
   t.finish = FinishReason::kLength;
   t.time_to_first_token_s = 0.003;
@@ -117,6 +118,7 @@ TEST(ServerMetrics, ExportsEngineStatsAndRequestHistograms) {
   EXPECT_THAT(text, HasSubstr("tandem:engine_steps_total" + l + " 8\n"));
   EXPECT_THAT(text, HasSubstr("tandem:engine_step_seconds_total" + l + " 0.5\n"));
   EXPECT_THAT(text, HasSubstr("tandem:model_forward_seconds_total" + l + " 0.25\n"));
+  EXPECT_THAT(text, HasSubstr("tandem:model_device_seconds_total" + l + " 0.125\n"));
   EXPECT_THAT(text, HasSubstr("tandem:request_success_total{model_name=\"stories\","
                               "finished_reason=\"length\"} 1\n"));
   EXPECT_THAT(text, HasSubstr("tandem:request_success_total{model_name=\"stories\","
