@@ -63,13 +63,14 @@ ForwardBatch make_batch(int batch, int ctx, int new_tokens, int vocab, uint32_t 
 
 // Median wall milliseconds of `iterations` forward passes after two warm-ups.
 double time_forward(ModelBackend& backend, const ForwardBatch& batch, int iterations) {
-  const bool on_device = backend.has_device_greedy();
+  const bool on_device = backend.has_device_sampler();
   std::vector<float> logits(
       on_device ? 0 : batch.logits_indices.size() * size_t(backend.config().vocab_size));
-  DeviceGreedy picks;
+  const std::vector<DeviceDraw> greedy(batch.logits_indices.size());
+  DevicePicks picks;
   const auto step = [&] {
     if (on_device) {
-      backend.forward_greedy(batch, {}, logits.data(), picks);
+      backend.forward_sampled(batch, greedy, {}, logits.data(), picks);
     } else {
       backend.forward(batch, logits.data());
     }
@@ -153,7 +154,7 @@ int bench_model_command(int argc, char** argv) {
                            {"date", utc_now()},
                            {"model", o.model_dir},
                            {"cuda_graphs", o.device == "cuda" && !o.enforce_eager},
-                           {"step", backend->has_device_greedy()
+                           {"step", backend->has_device_sampler()
                                         ? "upload, forward, greedy ids picked on the device to host"
                                         : "upload, forward, f32 logits to host"},
                            {"prefill", nlohmann::json::array()},

@@ -55,7 +55,8 @@ class DeviceKvPayload final : public KvPayload {
 }  // namespace
 
 CudaKvCacheIo::CudaKvCacheIo(const CudaKvCacheView& view) : view_(view) {
-  TANDEM_CHECK(view.shape.dtype == DType::kBF16 && int(view.k_layers.size()) == view.shape.num_layers &&
+  TANDEM_CHECK(view.shape.dtype == DType::kBF16 &&
+                   int(view.k_layers.size()) == view.shape.num_layers &&
                    view.k_layers.size() == view.v_layers.size(),
                "CudaKvCacheIo: a bf16 cache with one K and one V array per layer is required");
   check_cuda(cudaSetDevice(view.device), "cudaSetDevice (KV io)");
@@ -145,9 +146,9 @@ std::unique_ptr<KvPayload> CudaKvCacheIo::gather_chunks(std::span<const int32_t>
   return payload;
 }
 
-void CudaKvCacheIo::scatter_chunk_tokens(const uint8_t* in, uint64_t in_bytes,
-                                         MemoryKind in_memory, int chunk_tokens, int begin,
-                                         int end, std::span<const int32_t> block_table,
+void CudaKvCacheIo::scatter_chunk_tokens(const uint8_t* in, uint64_t in_bytes, MemoryKind in_memory,
+                                         int chunk_tokens, int begin, int end,
+                                         std::span<const int32_t> block_table,
                                          int64_t first_token) {
   TANDEM_CHECK(0 <= begin && begin < end && end <= chunk_tokens,
                "KV chunk: tokens [{}, {}) are not inside a chunk of {} tokens", begin, end,

@@ -18,10 +18,10 @@ namespace tandem {
 
 // The cache the io works on: per-layer K and V arrays, as CudaModel holds them.
 struct CudaKvCacheView {
-  KvCacheShape shape;                  // bf16, num_blocks blocks of block_size tokens
-  std::vector<cuda::bf16*> k_layers;   // (num_layers) device pointers, each (slots, kv, hd)
-  std::vector<cuda::bf16*> v_layers;   // the same for V
-  cudaStream_t model_stream = nullptr; // where the forward passes run
+  KvCacheShape shape;                   // bf16, num_blocks blocks of block_size tokens
+  std::vector<cuda::bf16*> k_layers;    // (num_layers) device pointers, each (slots, kv, hd)
+  std::vector<cuda::bf16*> v_layers;    // the same for V
+  cudaStream_t model_stream = nullptr;  // where the forward passes run
   int device = 0;
 };
 
@@ -53,7 +53,7 @@ class CudaKvCacheIo final : public KvCacheIo {
   cudaEvent_t model_done_ = nullptr;        // recorded on the model stream before a gather
   cuda::DeviceBuffer<cuda::bf16*> k_ptrs_;  // (num_layers) view_.k_layers on the device
   cuda::DeviceBuffer<cuda::bf16*> v_ptrs_;
-  cuda::DeviceBuffer<uint8_t> upload_;      // host-memory chunks uploaded before a scatter
+  cuda::DeviceBuffer<uint8_t> upload_;  // host-memory chunks uploaded before a scatter
 };
 
 }  // namespace tandem

@@ -192,6 +192,7 @@ void CudaModel::ensure_workspace(int64_t rows, int64_t logit_rows) {
     ws_.last = cuda::DeviceBuffer<bf16>(size_t(logit_rows * c.hidden_size));
     ws_.logits = cuda::DeviceBuffer<float>(size_t(logit_rows * c.vocab_size));
     ws_.picks = cuda::DeviceBuffer<int32_t>(size_t(3 * logit_rows));
+    ws_.draws = cuda::DeviceBuffer<cuda::TokenDraw>(size_t(logit_rows));
     ws_.logit_rows = logit_rows;
     ++ws_generation_;
   }
@@ -303,29 +304,41 @@ void CudaModel::count_device_time() {
   device_seconds_ += double(ms) / 1e3;
 }
 
-// The picks cross as (3, m) int32s; of the logits, only the host sampler's rows, one copy per
-// run of consecutive rows.
-void CudaModel::forward_greedy(const ForwardBatch& batch, std::span<const int32_t> host_rows,
-                               float* logits, DeviceGreedy& greedy) {
+// The draws go up as (m) TokenDraws and the picks come back as (3, m) int32s; of the logits, only
+// the host sampler's rows cross, one copy per run of consecutive rows.
+void CudaModel::forward_sampled(const ForwardBatch& batch, std::span<const DeviceDraw> draws,
+                                std::span<const int32_t> host_rows, float* logits,
+                                DevicePicks& picks) {
   const int64_t m = int64_t(batch.logits_indices.size()), vocab = config_.vocab_size;
+  TANDEM_CHECK(int64_t(draws.size()) == m, "forward_sampled: {} draws for {} logits rows",
+               draws.size(), m);
   for (size_t i = 0; i < host_rows.size(); ++i) {
     TANDEM_CHECK(
         host_rows[i] >= 0 && host_rows[i] < m && (i == 0 || host_rows[i] > host_rows[i - 1]),
-        "forward_greedy: host row {} is not ascending within the {} logits rows", host_rows[i], m);
+        "forward_sampled: host row {} is not ascending within the {} logits rows", host_rows[i], m);
   }
   enqueue_step(batch);
-  greedy.ids.resize(size_t(m));
-  greedy.logprobs.resize(size_t(m));
-  greedy.invalid.resize(size_t(m));
+  picks.ids.resize(size_t(m));
+  picks.logprobs.resize(size_t(m));
+  picks.invalid.resize(size_t(m));
   if (m > 0) {
-    int32_t* picks = ws_.picks.data();
-    check_cuda(cuda::greedy_sample(ws_.logits.data(), m, vocab, picks,
-                                   reinterpret_cast<float*>(picks + m), picks + 2 * m, stream_),
-               "greedy_sample");
+    host_draws_.resize(size_t(m));
+    for (int64_t r = 0; r < m; ++r) {
+      const DeviceDraw& d = draws[size_t(r)];
+      host_draws_[size_t(r)] = {d.u, d.temperature, d.top_p, d.min_p, d.top_k};
+    }
+    check_cuda(
+        cudaMemcpyAsync(ws_.draws.data(), host_draws_.data(), size_t(m) * sizeof(cuda::TokenDraw),
+                        cudaMemcpyHostToDevice, stream_),
+        "draws upload");
+    int32_t* out = ws_.picks.data();
+    check_cuda(cuda::sample_tokens(ws_.logits.data(), m, vocab, ws_.draws.data(), out,
+                                   reinterpret_cast<float*>(out + m), out + 2 * m, stream_),
+               "sample_tokens");
     host_picks_.resize(size_t(3 * m));
-    check_cuda(cudaMemcpyAsync(host_picks_.data(), picks, size_t(3 * m) * 4, cudaMemcpyDeviceToHost,
+    check_cuda(cudaMemcpyAsync(host_picks_.data(), out, size_t(3 * m) * 4, cudaMemcpyDeviceToHost,
                                stream_),
-               "greedy picks download");
+               "picks download");
   }
   for (size_t i = 0; i < host_rows.size();) {
     size_t end = i + 1;
@@ -339,9 +352,9 @@ void CudaModel::forward_greedy(const ForwardBatch& batch, std::span<const int32_
   check_cuda(cudaEventRecord(step_end_, stream_), "event record");
   check_cuda(cudaStreamSynchronize(stream_), "forward");
   count_device_time();
-  std::copy_n(host_picks_.begin(), m, greedy.ids.begin());
-  std::memcpy(greedy.logprobs.data(), host_picks_.data() + m, size_t(m) * 4);
-  std::copy_n(host_picks_.begin() + 2 * m, m, greedy.invalid.begin());
+  std::copy_n(host_picks_.begin(), m, picks.ids.begin());
+  std::memcpy(picks.logprobs.data(), host_picks_.data() + m, size_t(m) * 4);
+  std::copy_n(host_picks_.begin() + 2 * m, m, picks.invalid.begin());
 }
 
 void CudaModel::enqueue_forward(const ForwardBatch& batch, const BatchView& view,

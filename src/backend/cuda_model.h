@@ -15,6 +15,7 @@
 #include "backend/cuda_kv_cache_io.h"
 #include "backend/model_backend.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/sampling.cuh"
 #include "model/weight_store.h"
 
 namespace tandem {
@@ -40,9 +41,10 @@ class CudaModel : public ModelBackend {
   void allocate_kv_cache(int64_t num_blocks, int block_size) override;
   KvCacheShape kv_cache_shape() const override { return kv_shape_; }
   void forward(const ForwardBatch& batch, float* logits) override;
-  bool has_device_greedy() const override { return true; }
-  void forward_greedy(const ForwardBatch& batch, std::span<const int32_t> host_rows, float* logits,
-                      DeviceGreedy& greedy) override;
+  bool has_device_sampler() const override { return true; }
+  void forward_sampled(const ForwardBatch& batch, std::span<const DeviceDraw> draws,
+                       std::span<const int32_t> host_rows, float* logits,
+                       DevicePicks& picks) override;
 
   std::optional<uint64_t> kv_memory_budget(double fraction) const override;
   KvCacheIo* device_kv_cache_io() override { return kv_io_.get(); }
@@ -75,10 +77,11 @@ class CudaModel : public ModelBackend {
     cuda::DeviceBuffer<bf16> act;       // (rows, inter)
     cuda::DeviceBuffer<bf16> last;      // (logit_rows, hidden) final-normed rows
     cuda::DeviceBuffer<float> logits;   // (logit_rows, vocab)
-    cuda::DeviceBuffer<int32_t> picks;  // (3, logit_rows) greedy ids | logprobs (f32) | invalid
-    cuda::DeviceBuffer<float> attn_ws;  // split-KV partials
-    cuda::DeviceBuffer<int32_t> ints;   // batch metadata, packed (see upload_batch)
-    cuda::DeviceBuffer<int64_t> slots;  // (rows) slot_mapping
+    cuda::DeviceBuffer<int32_t> picks;  // (3, logit_rows) ids | logprobs (f32) | invalid
+    cuda::DeviceBuffer<cuda::TokenDraw> draws;  // (logit_rows)
+    cuda::DeviceBuffer<float> attn_ws;          // split-KV partials
+    cuda::DeviceBuffer<int32_t> ints;           // batch metadata, packed (see upload_batch)
+    cuda::DeviceBuffer<int64_t> slots;          // (rows) slot_mapping
   };
   // Device pointers into Workspace::ints for one batch.
   struct BatchView {
@@ -131,9 +134,10 @@ class CudaModel : public ModelBackend {
   KvCacheShape kv_shape_;
   std::vector<cuda::DeviceBuffer<bf16>> k_cache_, v_cache_;  // (layers) x (slots, kv, hd)
   Workspace ws_;
-  uint64_t ws_generation_ = 0;       // bumped whenever a workspace buffer moves
-  std::vector<int32_t> host_ints_;   // staging for Workspace::ints
-  std::vector<int32_t> host_picks_;  // staging for Workspace::picks
+  uint64_t ws_generation_ = 0;               // bumped whenever a workspace buffer moves
+  std::vector<int32_t> host_ints_;           // staging for Workspace::ints
+  std::vector<int32_t> host_picks_;          // staging for Workspace::picks
+  std::vector<cuda::TokenDraw> host_draws_;  // staging for Workspace::draws
   ExecutionMode execution_;
   cuda::DeviceBuffer<uint8_t> cublas_workspace_;  // fixed, so cuBLAS allocates nothing in capture
   std::map<std::pair<int, int>, DecodeGraph> graphs_;  // (batch bucket, blocks bucket) -> graph

@@ -1,5 +1,5 @@
 // load_model_backend: the CPU backend always; the CUDA backend only in CUDA builds. Also the
-// default forward_greedy (backends without a device sampler).
+// default forward_sampled (backends without a device sampler).
 #include "backend/model_backend.h"
 
 #include "backend/cpu_backend.h"
@@ -10,9 +10,9 @@
 
 namespace tandem {
 
-void ModelBackend::forward_greedy(const ForwardBatch&, std::span<const int32_t>, float*,
-                                  DeviceGreedy&) {
-  fail("forward_greedy: this model backend makes no greedy picks on a device");
+void ModelBackend::forward_sampled(const ForwardBatch&, std::span<const DeviceDraw>,
+                                   std::span<const int32_t>, float*, DevicePicks&) {
+  fail("forward_sampled: this model backend picks no tokens on a device");
 }
 
 std::unique_ptr<ModelBackend> load_model_backend(const std::filesystem::path& dir,

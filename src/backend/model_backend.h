@@ -13,21 +13,13 @@
 
 #include "kv/kv_cache.h"
 #include "kv/kv_cache_io.h"
+#include "model/device_sampling.h"
 #include "model/forward_batch.h"
 #include "model/model_config.h"
 
 namespace tandem {
 
 class ThreadPool;
-
-// Greedy picks made where the logits are, one entry per logits row: the argmax (the lowest id
-// among equal maxima), its log-softmax under the raw logits, and whether the row holds NaN or
-// +inf or nothing above -inf (the host sampler rejects such a row).
-struct DeviceGreedy {
-  std::vector<int32_t> ids;
-  std::vector<float> logprobs;
-  std::vector<int32_t> invalid;
-};
 
 class ModelBackend {
  public:
@@ -42,14 +34,16 @@ class ModelBackend {
   // K/V at slot_mapping, and writes logits (batch.logits_indices.size(), vocab_size) f32 to the
   // host buffer `logits`.
   virtual void forward(const ForwardBatch& batch, float* logits) = 0;
-  // Whether forward_greedy() is available (CUDA): greedy picks are then made on the device, and
-  // only the logits rows the host sampler needs cross to the host.
-  virtual bool has_device_greedy() const { return false; }
-  // Runs `batch` like forward(); fills `greedy` for every logits row and copies to `logits` only
-  // the rows `host_rows` names (ascending indices into batch.logits_indices), densely in that
-  // order: (host_rows.size(), vocab_size) f32.
-  virtual void forward_greedy(const ForwardBatch& batch, std::span<const int32_t> host_rows,
-                              float* logits, DeviceGreedy& greedy);
+  // Whether forward_sampled() is available (CUDA): tokens are then picked on the device, and only
+  // the logits rows the host sampler needs cross to the host.
+  virtual bool has_device_sampler() const { return false; }
+  // Runs `batch` like forward(); picks a token for every logits row as draws[row] says (one draw
+  // a row; the host rows' draws are not used) into `picks`, and copies to `logits` only the rows
+  // `host_rows` names (ascending indices into batch.logits_indices), densely in that order:
+  // (host_rows.size(), vocab_size) f32.
+  virtual void forward_sampled(const ForwardBatch& batch, std::span<const DeviceDraw> draws,
+                               std::span<const int32_t> host_rows, float* logits,
+                               DevicePicks& picks);
 
   // Bytes one KV block of `block_size` tokens takes (all layers, K and V).
   int64_t kv_block_bytes(int block_size) const {

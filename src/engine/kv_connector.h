@@ -24,7 +24,7 @@ struct KvConnectorStats {
   uint64_t bytes_sent = 0;              // sender: KV bytes put into receivers' buffers
   double transfer_seconds = 0;  // sender: summed over sent transfers, AllocRequest to TransferDone
   double write_seconds = 0;     // sender: summed over sent transfers, first put to flush done
-  KvTierStats tiers;                    // the CPU and disk KV tiers (KvStoreConnector)
+  KvTierStats tiers;            // the CPU and disk KV tiers (KvStoreConnector)
 };
 
 class KvConnector {

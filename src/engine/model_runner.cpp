@@ -71,7 +71,7 @@ RunnerOutput ModelRunner::run(const SchedulerOutput& out) {
   TANDEM_CHECK(std::find(states.begin(), states.end(), nullptr) == states.end(),
                "model runner: a sampling sequence has no sampler state");
   std::vector<SampleResult> sampled =
-      model_.has_device_greedy() ? run_device_greedy(batch, states) : run_host(batch, states);
+      model_.has_device_sampler() ? run_device_sampler(batch, states) : run_host(batch, states);
 
   RunnerOutput result;
   result.tokens.resize(out.seqs.size());
@@ -94,22 +94,27 @@ std::vector<SampleResult> ModelRunner::run_host(const ForwardBatch& batch,
   return sampler_.sample_batch(logits_, vocab, states);
 }
 
-// Rows that take the raw argmax use the device's pick; the others cross to the host sampler.
-std::vector<SampleResult> ModelRunner::run_device_greedy(const ForwardBatch& batch,
-                                                         std::span<SamplerState* const> states) {
+// Rows whose distribution only the temperature shapes are picked on the device; the others
+// cross to the host sampler.
+std::vector<SampleResult> ModelRunner::run_device_sampler(const ForwardBatch& batch,
+                                                          std::span<SamplerState* const> states) {
   const size_t vocab = size_t(model_.config().vocab_size);
+  std::vector<DeviceDraw> draws(states.size());
   std::vector<int32_t> host_rows;
   std::vector<SamplerState*> host_states;
   for (size_t i = 0; i < states.size(); ++i) {
-    if (states[i]->takes_raw_argmax()) continue;
+    if (std::optional<DeviceDraw> draw = states[i]->device_draw()) {
+      draws[i] = *draw;
+      continue;
+    }
     host_rows.push_back(int32_t(i));
     host_states.push_back(states[i]);
   }
   logits_.resize(host_rows.size() * vocab);
-  model_.forward_greedy(batch, host_rows, logits_.data(), greedy_);
-  TANDEM_CHECK(greedy_.ids.size() == states.size() && greedy_.logprobs.size() == states.size() &&
-                   greedy_.invalid.size() == states.size(),
-               "model runner: the backend returned {} greedy picks for {} rows", greedy_.ids.size(),
+  model_.forward_sampled(batch, draws, host_rows, logits_.data(), picks_);
+  TANDEM_CHECK(picks_.ids.size() == states.size() && picks_.logprobs.size() == states.size() &&
+                   picks_.invalid.size() == states.size(),
+               "model runner: the backend returned {} picks for {} rows", picks_.ids.size(),
                states.size());
   std::vector<SampleResult> host = sampler_.sample_batch(logits_, vocab, host_states);
   std::vector<SampleResult> results(states.size());
@@ -118,14 +123,15 @@ std::vector<SampleResult> ModelRunner::run_device_greedy(const ForwardBatch& bat
       results[i] = std::move(host[h++]);
       continue;
     }
-    TANDEM_CHECK(!greedy_.invalid[i],
+    TANDEM_CHECK(!picks_.invalid[i],
                  "sampler: the logits row holds NaN or +inf, or no value above -inf");
-    const int32_t id = greedy_.ids[i];
+    const int32_t id = picks_.ids[i];
     TANDEM_CHECK(id >= 0 && size_t(id) < vocab, "model runner: the device picked token {} of {}",
                  id, vocab);
     results[i].token_id = id;
     if (states[i]->params().logprobs) {
-      results[i].logprobs = SampleLogprobs{.logprob = greedy_.logprobs[i], .rank = 1, .top = {}};
+      // only greedy rows ask for logprobs here (SamplerState::device_draw): the argmax ranks 1
+      results[i].logprobs = SampleLogprobs{.logprob = picks_.logprobs[i], .rank = 1, .top = {}};
     }
     states[i]->append_output_token(id);
   }

@@ -2,9 +2,9 @@
 // positions, KV slots from the block tables, query starts, context lengths, logits rows),
 // runs the ModelBackend's forward pass (CPU or CUDA), samples one token for every sequence whose
 // last token was computed (its own SamplerState: penalties, RNG, logprobs) and asks its StopChecker
-// whether it is done. On a backend with device greedy (CUDA), a plain greedy row's token is picked
-// on the device and only the other rows' logits cross to the host. It only reads sequences;
-// Scheduler::update applies the results.
+// whether it is done. On a backend with a device sampler (CUDA), a row whose distribution only
+// the temperature shapes is picked on the device and only the other rows' logits cross to the host.
+// It only reads sequences; Scheduler::update applies the results.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -46,13 +46,13 @@ class ModelRunner {
   // One sampled result per entry of `states` (the logits rows, in order).
   std::vector<SampleResult> run_host(const ForwardBatch& batch,
                                      std::span<SamplerState* const> states);
-  std::vector<SampleResult> run_device_greedy(const ForwardBatch& batch,
-                                              std::span<SamplerState* const> states);
+  std::vector<SampleResult> run_device_sampler(const ForwardBatch& batch,
+                                               std::span<SamplerState* const> states);
 
   ModelBackend& model_;
   Sampler& sampler_;
   std::vector<float> logits_;  // (rows sampled on the host, vocab_size) reused across steps
-  DeviceGreedy greedy_;        // the device's picks, reused across steps
+  DevicePicks picks_;          // the device's picks, reused across steps
 };
 
 }  // namespace tandem

@@ -399,11 +399,20 @@ void SamplerState::append_output_token(int32_t token_id) {
   if (params_.repetition_penalty != 1.0f) repetition_tokens_.insert(token_id);
 }
 
-bool SamplerState::takes_raw_argmax() const {
+std::optional<DeviceDraw> SamplerState::device_draw() {
   const SamplingParams& p = params_;
   const bool mask_in_force = num_output_tokens_ < p.min_tokens && !min_tokens_stop_ids_.empty();
-  return p.is_greedy() && p.repetition_penalty == 1.0f && p.frequency_penalty == 0.0f &&
-         p.presence_penalty == 0.0f && !mask_in_force && p.logprobs.value_or(0) == 0;
+  const bool shaped = p.repetition_penalty != 1.0f || p.frequency_penalty != 0.0f ||
+                      p.presence_penalty != 0.0f || mask_in_force;
+  // The device returns the picked token's logprob; its rank it knows for the argmax only.
+  const bool needs_host_logprobs = p.logprobs && (*p.logprobs > 0 || !p.is_greedy());
+  if (shaped || needs_host_logprobs) return std::nullopt;
+  if (p.is_greedy()) return DeviceDraw{};
+  return DeviceDraw{.temperature = p.temperature,
+                    .top_k = p.top_k,
+                    .top_p = p.top_p,
+                    .min_p = p.min_p,
+                    .u = uniform01(rng_)};
 }
 
 void apply_penalties(std::span<float> logits, const SamplerState& state) {

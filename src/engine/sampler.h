@@ -17,6 +17,7 @@
 
 #include "core/thread_pool.h"
 #include "engine/sampling_params.h"
+#include "model/device_sampling.h"
 
 namespace tandem {
 
@@ -30,10 +31,13 @@ class SamplerState {
 
   const SamplingParams& params() const { return params_; }
   int num_output_tokens() const { return num_output_tokens_; }
-  // True when the next token is the argmax of the raw logits and nothing but its own logprob is
-  // asked: greedy, no penalties, no min_tokens mask in force, no top logprobs. Such a row can be
-  // picked where the logits are (ModelBackend::forward_greedy).
-  bool takes_raw_argmax() const;
+  // How a device can pick the next token (ModelBackend::forward_sampled) when the logits need no
+  // per-sequence history: no penalties, no min_tokens mask in force, and logprobs (if asked) only
+  // for a greedy token. Greedy: temperature 0. Else temperature, top-k, top-p and min-p with the
+  // uniform number the host sampler would take from this sequence's RNG (taken now).
+  // nullopt: the host sampler must see the logits. The caller records the picked token with
+  // append_output_token.
+  std::optional<DeviceDraw> device_draw();
 
   // Records a generated token. Sampler::sample does this for the tokens it samples; call it
   // for tokens produced elsewhere (e.g. the first token handed over by a prefill instance).

@@ -15,8 +15,7 @@ StopChecker::StopChecker(const SamplingParams& params, std::span<const int32_t> 
       min_tokens_(params.min_tokens) {
   params.validate();
   TANDEM_CHECK(output_token_budget >= 1,
-               "stop checker: output_token_budget must be at least 1, got {}",
-               output_token_budget);
+               "stop checker: output_token_budget must be at least 1, got {}", output_token_budget);
   max_tokens_ = std::min(params.max_tokens.value_or(output_token_budget), output_token_budget);
   if (!params.ignore_eos) stop_token_ids_.assign(eos_token_ids.begin(), eos_token_ids.end());
   num_eos_ids_ = stop_token_ids_.size();

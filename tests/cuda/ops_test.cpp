@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <tuple>
 
 #include "cuda_test_util.h"
@@ -295,9 +296,9 @@ TEST_F(CudaOpsTest, GreedySampleTakesFirstMaximumAndItsLogprob) {
     DeviceBuffer<int32_t> d_ids(static_cast<size_t>(rows));
     DeviceBuffer<float> d_lp(static_cast<size_t>(rows));
     DeviceBuffer<int32_t> d_invalid(static_cast<size_t>(rows));
-    check_cuda(cuda::greedy_sample(d_logits.data(), rows, vocab, d_ids.data(), d_lp.data(),
+    check_cuda(cuda::sample_tokens(d_logits.data(), rows, vocab, nullptr, d_ids.data(), d_lp.data(),
                                    d_invalid.data(), nullptr),
-               "greedy_sample");
+               "sample_tokens");
     std::vector<int32_t> ids = d_ids.download();
     std::vector<float> lp = d_lp.download();
     std::vector<int32_t> invalid = d_invalid.download();
@@ -324,17 +325,123 @@ TEST_F(CudaOpsTest, GreedySampleFlagsRowsTheHostSamplerRejects) {
   logits[size_t(4 * kVocab + 777)] = -50.0f;
   auto d_logits = to_device(logits);
   DeviceBuffer<int32_t> d_ids(size_t{kRows}), d_invalid(size_t{kRows});
-  check_cuda(cuda::greedy_sample(d_logits.data(), kRows, kVocab, d_ids.data(), nullptr,
+  check_cuda(cuda::sample_tokens(d_logits.data(), kRows, kVocab, nullptr, d_ids.data(), nullptr,
                                  d_invalid.data(), nullptr),
-             "greedy_sample");
+             "sample_tokens");
   EXPECT_EQ(d_invalid.download(), (std::vector<int32_t>{0, 1, 1, 1, 0}));
   EXPECT_EQ(d_ids.download()[4], 777);
+}
+
+// The host sampler's stages on x / T (top-k with ties kept, top-p by (v desc, id asc), min-p) and
+// the first kept id, in id order, whose running weight passes u times the kept total.
+int reference_draw(const float* x, int vocab, const cuda::TokenDraw& d, bool* near_boundary) {
+  std::vector<float> v(static_cast<size_t>(vocab));
+  for (int j = 0; j < vocab; ++j) v[size_t(j)] = x[j] / d.temperature;
+  const float top = *std::max_element(v.begin(), v.end());
+  std::vector<int> order(static_cast<size_t>(vocab));
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int a, int b) {
+    return v[size_t(a)] > v[size_t(b)] || (v[size_t(a)] == v[size_t(b)] && a < b);
+  });
+  std::vector<double> w(static_cast<size_t>(vocab));
+  for (int j = 0; j < vocab; ++j) w[size_t(j)] = std::exp(double(v[size_t(j)] - top));
+  std::vector<char> kept(static_cast<size_t>(vocab), 1);
+  if (d.top_k > 0 && d.top_k < vocab) {
+    const float kth = v[size_t(order[size_t(d.top_k - 1)])];
+    for (int j = 0; j < vocab; ++j) kept[size_t(j)] = v[size_t(j)] >= kth;
+  }
+  *near_boundary = false;
+  if (d.top_p < 1.0f) {
+    double total = 0.0;
+    for (int j = 0; j < vocab; ++j) total += kept[size_t(j)] ? w[size_t(j)] : 0.0;
+    const double target = double(d.top_p) * total;
+    double above = 0.0;
+    for (int j : order) {
+      if (!kept[size_t(j)]) continue;
+      if (above >= target) {
+        kept[size_t(j)] = 0;
+        continue;
+      }
+      *near_boundary |= std::abs(above + w[size_t(j)] - target) < 1e-5 * total;
+      above += w[size_t(j)];
+    }
+  }
+  for (int j = 0; j < vocab; ++j) {
+    if (d.min_p > 0.0f && w[size_t(j)] < d.min_p) kept[size_t(j)] = 0;
+  }
+  double total = 0.0;
+  for (int j = 0; j < vocab; ++j) total += kept[size_t(j)] ? w[size_t(j)] : 0.0;
+  const double target = d.u * total;
+  double running = 0.0;
+  for (int j = 0; j < vocab; ++j) {
+    if (!kept[size_t(j)]) continue;
+    running += w[size_t(j)];
+    if (running > target) {
+      *near_boundary |=
+          running - target < 1e-5 * total || target - (running - w[size_t(j)]) < 1e-5 * total;
+      return j;
+    }
+  }
+  return -1;
+}
+
+// 256 ids of each row hold the mass (the rest sit at -30), so an id's share is wide; a draw
+// within 1e-5 of the total from a boundary is skipped (the device's exp and summation order
+// differ from the reference's by far less).
+TEST_F(CudaOpsTest, SampleTokensCutsAndDrawsAsTheHostSampler) {
+  constexpr int kVocab = 128256, kMassIds = 256;
+  std::vector<cuda::TokenDraw> draws = {{.temperature = 1.0f},
+                                        {.temperature = 0.7f, .top_k = 50},
+                                        {.temperature = 1.5f, .top_p = 0.8f},
+                                        {.temperature = 1.0f, .top_p = 0.9f, .min_p = 0.05f},
+                                        {.temperature = 0.9f, .top_p = 0.5f, .top_k = 100},
+                                        {.temperature = 0.0f}};
+  const int rows = int(draws.size());
+  std::vector<float> logits(size_t(rows) * kVocab, -30.0f);
+  const std::vector<float> mass = random_floats(size_t(rows) * kMassIds, 23, 0.0f, 3.0f);
+  for (int r = 0; r < rows; ++r) {
+    for (int k = 0; k < kMassIds; ++k) {
+      logits[size_t(r) * kVocab + 500 * k + r] = mass[size_t(r * kMassIds + k)];
+    }
+  }
+  // ties at row 2's top-p cut region: equal values, the lower id ranks first
+  logits[size_t(2) * kVocab + 7] = logits[size_t(2) * kVocab + 500 * 3 + 2];
+  auto d_logits = to_device(logits);
+  DeviceBuffer<int32_t> d_ids(static_cast<size_t>(rows));
+  DeviceBuffer<float> d_lp(static_cast<size_t>(rows));
+  int checked = 0;
+  for (double u0 : {0.001, 0.25, 0.5, 0.8, 0.999}) {
+    for (int r = 0; r < rows; ++r) draws[size_t(r)].u = std::fmod(u0 + 0.13 * r, 1.0);
+    auto d_draws = to_device(draws);
+    check_cuda(cuda::sample_tokens(d_logits.data(), rows, kVocab, d_draws.data(), d_ids.data(),
+                                   d_lp.data(), nullptr, nullptr),
+               "sample_tokens");
+    const std::vector<int32_t> ids = d_ids.download();
+    const std::vector<float> lp = d_lp.download();
+    for (int r = 0; r < rows; ++r) {
+      const float* row = logits.data() + size_t(r) * kVocab;
+      const float mx = *std::max_element(row, row + kVocab);
+      double z = 0;
+      for (int j = 0; j < kVocab; ++j) z += std::exp(double(row[j]) - mx);
+      bool near_boundary = false;
+      const int want = draws[size_t(r)].temperature > 0.0f
+                           ? reference_draw(row, kVocab, draws[size_t(r)], &near_boundary)
+                           : int(std::max_element(row, row + kVocab) - row);
+      if (near_boundary) continue;
+      ++checked;
+      EXPECT_EQ(ids[size_t(r)], want) << "row " << r << " u " << draws[size_t(r)].u;
+      EXPECT_NEAR(lp[size_t(r)], double(row[want]) - mx - std::log(z), 1e-4) << "row " << r;
+    }
+  }
+  EXPECT_GE(checked, 27);  // of 30
 }
 
 TEST_F(CudaOpsTest, LaunchersRejectBadSizes) {
   EXPECT_EQ(cuda::rms_norm({nullptr, nullptr, nullptr, nullptr, nullptr, 3, 0, 1e-5f}, nullptr),
             cudaErrorInvalidValue);
   EXPECT_EQ(cuda::silu_mul(nullptr, 2, 0, nullptr, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(cuda::sample_tokens(nullptr, 1, 4, nullptr, nullptr, nullptr, nullptr, nullptr),
+            cudaErrorInvalidValue);
   cuda::RopeStoreKvParams p;
   p.n = 1;
   p.head_dim = 7;
