@@ -1,9 +1,9 @@
 // sample_tokens: one block of 1024 threads per row. Pass 1 finds (max, lowest index) and notes NaN
-// and +inf. A draw finds the top-k and top-p cuts by bisection over the values' order keys (each
-// step one pass over the row and a block sum: ~32 passes a cut, no sort), settles ties at the top-p
-// cut in id order, then draws: each thread sums the kept weights of its contiguous slice of ids,
-// the block scans the slice sums, and the thread whose slice holds the target walks it. The last
-// pass sums exp(x - max) for the log-softmax normalizer.
+// and +inf. A draw finds the top-k and top-p cuts by a radix select over the values' order keys
+// (four passes of 8 bits, histograms of counts or of 32.32 fixed-point weights: no sort, and exact
+// integer sums), settles ties at the top-p cut in id order, then draws: each thread sums the kept
+// weights of its contiguous slice of ids, the block scans the slice sums, and the thread whose
+// slice holds the target walks it. The last pass sums exp(x - max) for the log-softmax normalizer.
 #include "kernels/cuda/sampling.cuh"
 
 namespace tandem::cuda {
@@ -27,18 +27,6 @@ __device__ __forceinline__ MaxIdx better(MaxIdx a, MaxIdx b) {
 __device__ __forceinline__ int32_t order_key(float x) {
   const int32_t bits = __float_as_int(x + 0.0f);
   return bits ^ ((bits >> 31) & 0x7FFFFFFF);
-}
-
-// The block's sum of v in a fixed order (every thread gets it). scratch: kWarps doubles.
-__device__ double block_total(double v, double* scratch) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  double total = 0.0;
-  for (int w = 0; w < kWarps; ++w) total += scratch[w];
-  return total;
 }
 
 // The exclusive prefix sum of v over the block (thread order); *total gets the block's sum.
@@ -70,30 +58,99 @@ struct Row {
   __device__ double w(float v) const { return double(__expf(v - top)); }
 };
 
-// The largest key k with f(k) >= target, for f non-increasing: bisection over the int32 keys,
-// each step one pass over the row (f sums per thread what `term(j, k)` gives, then the block).
-template <typename Term>
-__device__ int32_t largest_key_reaching(const Row& r, double target, int32_t hi_key,
-                                        double* scratch, Term term) {
-  int64_t lo = INT32_MIN, hi = int64_t(hi_key) + 1;  // f(lo) >= target > f(hi) (or lo stays)
-  while (hi - lo > 1) {
-    const int64_t mid = lo + (hi - lo) / 2;
-    double part = 0.0;
-    for (int64_t j = threadIdx.x; j < r.vocab; j += kThreads) part += term(j, int32_t(mid));
-    if (block_total(part, scratch) >= target) {
-      lo = mid;
-    } else {
-      hi = mid;
+// Shared memory of a radix select: kHistCopies histograms (two warps share one, so lanes adding
+// to one bin contend less), their sum, and the chosen bin.
+constexpr int kHistCopies = kWarps / 2;
+struct RadixScratch {
+  unsigned long long hist[kHistCopies][256];
+  unsigned long long bins[256];
+  unsigned long long above;
+  int bin;
+};
+
+// The largest unsigned key K with sum over ids whose key is >= K of mass >= target, and that sum
+// less the ids at K (*above: the mass ranked above K); false when the whole mass is below target.
+// `mass(j, key)` gives id j's integer mass (0: not counted) and sets its key. Four passes of
+// 8 bits each; integer sums, so the result does not depend on the order of the adds.
+template <typename Mass>
+__device__ bool radix_select(int64_t vocab, unsigned long long target, RadixScratch& sm, Mass mass,
+                             uint32_t* key, unsigned long long* above) {
+  uint32_t prefix = 0, fixed = 0;  // the key bits chosen so far, and which
+  unsigned long long mass_above = 0;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    for (int i = threadIdx.x; i < kHistCopies * 256; i += kThreads) (&sm.hist[0][0])[i] = 0;
+    __syncthreads();
+    unsigned long long* hist = sm.hist[(threadIdx.x / 32) % kHistCopies];
+    for (int64_t j = threadIdx.x; j < vocab; j += kThreads) {
+      uint32_t k;
+      const unsigned long long m = mass(j, k);
+      if (m && (k & fixed) == prefix) atomicAdd(&hist[(k >> shift) & 255u], m);
     }
+    __syncthreads();
+    if (threadIdx.x < 256) {
+      unsigned long long total = 0;
+      for (int c = 0; c < kHistCopies; ++c) total += sm.hist[c][threadIdx.x];
+      sm.bins[threadIdx.x] = total;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {  // from the highest bin down, the first that reaches the target
+      unsigned long long cum = mass_above;
+      int bin = 255;
+      for (; bin >= 0 && cum + sm.bins[bin] < target; --bin) cum += sm.bins[bin];
+      sm.bin = bin;
+      sm.above = cum;
+    }
+    __syncthreads();
+    if (sm.bin < 0) return false;
+    prefix |= uint32_t(sm.bin) << shift;
+    fixed |= 0xFFu << shift;
+    mass_above = sm.above;
   }
-  return int32_t(lo);
+  *key = prefix;
+  *above = mass_above;
+  return true;
 }
 
-__global__ void sample_kernel(const float* logits, int64_t vocab, const TokenDraw* draws,
-                              int32_t* ids, float* logprobs, int32_t* invalid) {
+// The unsigned form of order_key: monotone over uint32.
+__device__ __forceinline__ uint32_t unsigned_key(float v) {
+  return uint32_t(order_key(v)) ^ 0x80000000u;
+}
+
+// A weight in [0, 1] as a 32.32 fixed-point integer (the cuts' exact sums).
+__device__ __forceinline__ unsigned long long fixed_mass(double w) {
+  return (unsigned long long)(w * 4294967296.0);
+}
+
+// The exclusive prefix sum of v over the block (thread order); *total gets the block's sum.
+__device__ unsigned long long block_exclusive_scan_u64(unsigned long long v,
+                                                       unsigned long long* scratch,
+                                                       unsigned long long* total) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  unsigned long long inclusive = v;
+  for (int o = 1; o < 32; o <<= 1) {
+    const unsigned long long other = __shfl_up_sync(0xffffffffu, inclusive, o);
+    if (lane >= o) inclusive += other;
+  }
+  __syncthreads();
+  if (lane == 31) scratch[warp] = inclusive;
+  __syncthreads();
+  unsigned long long before = 0, sum = 0;
+  for (int w = 0; w < kWarps; ++w) {
+    if (w < warp) before += scratch[w];
+    sum += scratch[w];
+  }
+  *total = sum;
+  return before + inclusive - v;
+}
+
+__global__ void __launch_bounds__(kThreads)
+    sample_kernel(const float* logits, int64_t vocab, const TokenDraw* draws, int32_t* ids,
+                  float* logprobs, int32_t* invalid) {
   __shared__ MaxIdx best_s[32];
   __shared__ float sum_s[32];
   __shared__ double scratch[kWarps];
+  __shared__ unsigned long long scan_u64[kWarps];
+  __shared__ RadixScratch radix;
   __shared__ int32_t pick_s;
   const float* x = logits + int64_t(blockIdx.x) * vocab;
   MaxIdx best{-INFINITY, INT32_MAX};
@@ -121,66 +178,76 @@ __global__ void sample_kernel(const float* logits, int64_t vocab, const TokenDra
   if (d.temperature > 0.0f && !bad) {
     // x / t rounds monotonically, so max_j (x_j / t) is (max x) / t.
     const Row r{x, vocab, d.temperature, best.v / d.temperature};
-    const int32_t top_key = order_key(r.top);
-    // top-k: the k-th largest value's key (ids with a key at least that are the candidates)
-    int32_t k_key = INT32_MIN;
+    // top-k: the k-th largest value's key; candidates are the ids whose key is at least that
+    uint32_t k_key = 0;
+    unsigned long long unused = 0;
     if (d.top_k > 0 && d.top_k < vocab) {
-      k_key = largest_key_reaching(r, double(d.top_k), top_key, scratch, [&](int64_t j, int32_t k) {
-        return order_key(r.v(j)) >= k ? 1.0 : 0.0;
-      });
+      radix_select(
+          vocab, (unsigned long long)d.top_k, radix,
+          [&](int64_t j, uint32_t& k) {
+            k = unsigned_key(r.v(j));
+            return 1ull;
+          },
+          &k_key, &unused);
     }
-    auto candidate = [&](float v) { return order_key(v) >= k_key; };
-    // top-p: the cut value's key, the mass above it, and the last kept id among its ties
-    int32_t p_key = INT32_MIN, p_last = int32_t(vocab);
+    auto candidate = [&](float v) { return unsigned_key(v) >= k_key; };
+    // top-p: the cut value's key; every candidate above it stays, and of its ties (in id order)
+    // those with the mass ranked above them below the target
+    uint32_t p_key = 0;
+    int32_t p_last = int32_t(vocab);
     if (d.top_p < 1.0f) {
-      double part = 0.0;
+      unsigned long long part = 0;
       for (int64_t j = threadIdx.x; j < vocab; j += kThreads) {
         const float v = r.v(j);
-        if (candidate(v)) part += r.w(v);
+        if (candidate(v)) part += fixed_mass(r.w(v));
       }
-      const double target = double(d.top_p) * block_total(part, scratch);
-      p_key = largest_key_reaching(r, target, top_key, scratch, [&](int64_t j, int32_t k) {
-        const float v = r.v(j);
-        return candidate(v) && order_key(v) >= k ? r.w(v) : 0.0;
-      });
-      part = 0.0;
-      for (int64_t j = threadIdx.x; j < vocab; j += kThreads) {
-        const float v = r.v(j);
-        if (candidate(v) && order_key(v) > p_key) part += r.w(v);
-      }
-      const double above = block_total(part, scratch);
-      // Ties at the cut, in id order: kept while the mass ranked above them is below the target.
-      const int64_t slice = (vocab + kThreads - 1) / kThreads;
-      const int64_t begin = min(vocab, int64_t(threadIdx.x) * slice),
-                    end = min(vocab, begin + slice);
-      double tie_mass = 0.0;
-      for (int64_t j = begin; j < end; ++j) {
-        const float v = r.v(j);
-        if (candidate(v) && order_key(v) == p_key) tie_mass += r.w(v);
-      }
-      double ties_total = 0.0;
-      const double before = above + block_exclusive_scan(tie_mass, scratch, &ties_total);
-      if (threadIdx.x == 0) pick_s = INT32_MAX;
-      __syncthreads();
-      if (tie_mass > 0.0 && before < target) {
-        double running = before;
+      unsigned long long total = 0;
+      (void)block_exclusive_scan_u64(part, scan_u64, &total);
+      const unsigned long long target =
+          max(1ull, (unsigned long long)(double(d.top_p) * double(total)));
+      unsigned long long above = 0;
+      const bool cut = radix_select(
+          vocab, target, radix,
+          [&](int64_t j, uint32_t& k) {
+            const float v = r.v(j);
+            k = unsigned_key(v);
+            return candidate(v) ? fixed_mass(r.w(v)) : 0ull;
+          },
+          &p_key, &above);
+      if (cut) {
+        const int64_t slice = (vocab + kThreads - 1) / kThreads;
+        const int64_t begin = min(vocab, int64_t(threadIdx.x) * slice);
+        const int64_t end = min(vocab, begin + slice);
+        unsigned long long tie_mass = 0;
         for (int64_t j = begin; j < end; ++j) {
           const float v = r.v(j);
-          if (!candidate(v) || order_key(v) != p_key) continue;
-          running += r.w(v);
-          if (running >= target) {
-            atomicMin(&pick_s, int32_t(j));
-            break;
+          if (candidate(v) && unsigned_key(v) == p_key) tie_mass += fixed_mass(r.w(v));
+        }
+        unsigned long long ties = 0;
+        const unsigned long long before =
+            above + block_exclusive_scan_u64(tie_mass, scan_u64, &ties);
+        if (threadIdx.x == 0) pick_s = INT32_MAX;
+        __syncthreads();
+        if (tie_mass > 0 && before < target) {
+          unsigned long long running = before;
+          for (int64_t j = begin; j < end; ++j) {
+            const float v = r.v(j);
+            if (!candidate(v) || unsigned_key(v) != p_key) continue;
+            running += fixed_mass(r.w(v));
+            if (running >= target) {
+              atomicMin(&pick_s, int32_t(j));
+              break;
+            }
           }
         }
+        __syncthreads();
+        if (pick_s != INT32_MAX) p_last = pick_s;  // else every tie stays
+        __syncthreads();
       }
-      __syncthreads();
-      if (pick_s != INT32_MAX) p_last = pick_s;  // else every tie stays
-      __syncthreads();
     }
     auto kept = [&](int64_t j, float v) {
       if (!candidate(v)) return false;
-      const int32_t key = order_key(v);
+      const uint32_t key = unsigned_key(v);
       if (key < p_key || (key == p_key && j > p_last)) return false;
       return d.min_p <= 0.0f || __expf(v - r.top) >= d.min_p;
     };
