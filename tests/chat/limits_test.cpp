@@ -23,7 +23,9 @@ void expect_limit(const std::string& source, const std::string& needle,
   }
   const auto seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_LT(seconds, 5.0) << source;
+  // A hang guard, not a benchmark: generous enough for sanitizer builds on a loaded 2-core VM
+  // (8.5 s seen under ASan for the default limits' 10^10-iteration loop).
+  EXPECT_LT(seconds, 30.0) << source;
 }
 
 RenderOptions small_limits() {
