@@ -1,5 +1,6 @@
 // The client against a scripted upstream (first token at 200 ms, then one every 10 ms): TTFT,
-// ITL, TPOT and throughput match the script within 1 ms; --max-concurrency and the arrival
+// ITL and latency match what the server really did (its own send times) within 1 ms, and the
+// metrics match the script; --max-concurrency and the arrival
 // schedule are obeyed; every kind of failure is reported with its reason.
 #include <arpa/inet.h>
 #include <gmock/gmock.h>
@@ -8,8 +9,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <map>
 
 #include "bench/benchmark_runner.h"
 #include "bench/metrics.h"
@@ -39,25 +42,51 @@ BenchmarkPlan plan_for(const std::string& url, ApiKind api, int n) {
   BenchmarkPlan plan;
   plan.api_url = parse_http_url(url);
   plan.api = api;
-  plan.bodies.assign(size_t(n), R"({"prompt": "x", "stream": true})");
+  for (int i = 0; i < n; ++i)
+    plan.bodies.push_back(fmt::format(R"({{"prompt": "r{}", "stream": true}})", i));
   plan.prompt_lens.assign(size_t(n), 3);
   plan.arrivals.assign(size_t(n), 0.0);
   plan.progress = ProgressDisplay::kHidden;
   return plan;
 }
 
-// Whether every request of `run` kept to the 200 ms + 19 x 10 ms script within kTolerance.
-bool on_script(const BenchmarkRun& run) {
-  for (const RequestOutput& o : run.outputs) {
-    if (!o.success || o.itl.size() != 19) return false;
+// The times the server really kept for one request, in seconds from its arrival: a loaded
+// machine can wake the server's thread late, which is no error of the client's.
+struct ServedTimes {
+  double ttft = 0, mean_gap = 0, latency = 0;
+  size_t tokens = 0;
+};
+
+ServedTimes served_times(const test::FakeUpstream& upstream, const std::string& body) {
+  const std::map<std::string, test::Served> served = upstream.served();
+  auto it = served.find(body);
+  if (it == served.end() || it->second.sent.empty()) return {};
+  const test::Served& s = it->second;
+  auto seconds = [](auto d) { return std::chrono::duration<double>(d).count(); };
+  ServedTimes t;
+  t.tokens = s.sent.size();
+  t.ttft = seconds(s.sent.front() - s.arrived);
+  t.latency = seconds(s.sent.back() - s.arrived);
+  if (t.tokens > 1) t.mean_gap = seconds(s.sent.back() - s.sent.front()) / double(t.tokens - 1);
+  return t;
+}
+
+// Whether every request of `run` was measured within kTolerance of what the server did, and
+// the server kept near its 200 ms + 19 x 10 ms script.
+bool on_script(const test::FakeUpstream& upstream, const BenchmarkPlan& plan,
+               const BenchmarkRun& run) {
+  for (size_t i = 0; i < run.outputs.size(); ++i) {
+    const RequestOutput& o = run.outputs[i];
+    const ServedTimes t = served_times(upstream, plan.bodies[i]);
+    if (!o.success || o.itl.size() != 19 || t.tokens != 20) return false;
     double sum = 0;
     for (double gap : o.itl) sum += gap;
-    if (std::abs(o.ttft - 0.200) > kTolerance || std::abs(sum / 19 - 0.010) > kTolerance ||
-        std::abs(o.latency - 0.390) > kTolerance) {
+    if (std::abs(o.ttft - t.ttft) > kTolerance || std::abs(sum / 19 - t.mean_gap) > kTolerance ||
+        std::abs(o.latency - t.latency) > kTolerance || std::abs(t.latency - 0.390) > 0.010) {
       return false;
     }
   }
-  return std::abs(run.duration_s - 0.390) <= 3 * kTolerance;
+  return true;
 }
 
 // Runs `plan` until a run passes `good`, at most three times, and returns the last run (which
@@ -73,14 +102,16 @@ BenchmarkRun run_until(const BenchmarkPlan& plan,
   return run;
 }
 
-void expect_scripted_timing(const RequestOutput& o) {
+void expect_scripted_timing(const RequestOutput& o, const ServedTimes& served) {
   ASSERT_TRUE(o.success) << o.error;
-  EXPECT_NEAR(o.ttft, 0.200, kTolerance);
+  ASSERT_EQ(served.tokens, 20u);
+  EXPECT_GE(served.ttft, 0.200);  // the script: sleep_until never wakes early
+  EXPECT_NEAR(o.ttft, served.ttft, kTolerance);
   ASSERT_EQ(o.itl.size(), 19u);
   double sum = 0;
   for (double gap : o.itl) sum += gap;
-  EXPECT_NEAR(sum / 19, 0.010, kTolerance);
-  EXPECT_NEAR(o.latency, 0.390, kTolerance);
+  EXPECT_NEAR(sum / 19, served.mean_gap, kTolerance);
+  EXPECT_NEAR(o.latency, served.latency, kTolerance);
   EXPECT_EQ(o.output_tokens, 20);
   EXPECT_EQ(o.prompt_len, 7);  // from usage, not the plan's 3
 }
@@ -90,19 +121,26 @@ TEST(StreamingClient, MeasuresAScriptedServerWithinAMillisecond) {
   for (ApiKind api : {ApiKind::kCompletions, ApiKind::kChatCompletions}) {
     const std::string path =
         api == ApiKind::kCompletions ? "/v1/completions" : "/v1/chat/completions";
-    BenchmarkRun run = run_until(plan_for(upstream.url(path), api, 3), on_script);
+    const BenchmarkPlan plan = plan_for(upstream.url(path), api, 3);
+    BenchmarkRun run =
+        run_until(plan, [&](const BenchmarkRun& r) { return on_script(upstream, plan, r); });
     ASSERT_EQ(run.outputs.size(), 3u);
-    for (const RequestOutput& o : run.outputs) {
-      expect_scripted_timing(o);
-      EXPECT_EQ(o.generated_text.substr(0, 6), "t0t1t2");
+    double latest = 0;
+    for (size_t i = 0; i < 3; ++i) {
+      const ServedTimes served = served_times(upstream, plan.bodies[i]);
+      expect_scripted_timing(run.outputs[i], served);
+      EXPECT_EQ(run.outputs[i].generated_text.substr(0, 6), "t0t1t2");
+      latest = std::max(latest, run.outputs[i].start_time + run.outputs[i].latency);
     }
-    EXPECT_NEAR(run.duration_s, 0.390, 3 * kTolerance);
+    EXPECT_GE(run.duration_s, latest);
+    EXPECT_NEAR(run.duration_s, latest, 3 * kTolerance);
+    // The metrics follow the script (a late wake-up of the server's moves them a little).
     BenchmarkMetrics m = compute_metrics(run.outputs, run.duration_s, {99}, nullptr);
-    EXPECT_NEAR(m.ttft.mean_ms, 200, 1.0);
+    EXPECT_NEAR(m.ttft.mean_ms, 200, 5.0);
     EXPECT_NEAR(m.itl.mean_ms, 10, 1.0);
     EXPECT_NEAR(m.itl.median_ms, 10, 1.0);
     EXPECT_NEAR(m.tpot.mean_ms, 10, 1.0);  // (390 - 200) / 19
-    EXPECT_NEAR(m.e2el.mean_ms, 390, 1.0);
+    EXPECT_NEAR(m.e2el.mean_ms, 390, 5.0);
     EXPECT_EQ(m.total_output, 60);
     EXPECT_DOUBLE_EQ(m.output_throughput, 60 / run.duration_s);
     EXPECT_NEAR(m.request_throughput, 3 / 0.390, 0.1);
