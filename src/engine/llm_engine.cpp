@@ -3,7 +3,8 @@
 // its final output, to its RequestStream; it sleeps on a condition variable when idle.
 // KV cache size: --kv-cache-memory-bytes when given, else enough blocks for max_num_seqs
 // sequences of max_model_len tokens, capped at 1 GiB (the CPU default); on CUDA, what
-// --gpu-memory-utilization leaves after the weights and workspace.
+// --gpu-memory-utilization leaves after the weights, the workspace and the KV transfer's GPU
+// buffers (engine/kv_transfer_reserve.h).
 #include "engine/llm_engine.h"
 
 #include <chrono>
@@ -20,6 +21,7 @@
 #include "core/logging.h"
 #include "core/thread_pool.h"
 #include "engine/kv_connector_chain.h"
+#include "engine/kv_transfer_reserve.h"
 #include "engine/model_runner.h"
 #include "engine/sampler.h"
 #include "engine/scheduler.h"
@@ -71,7 +73,7 @@ int resolve_max_model_len(const EngineConfig& config, const ModelConfig& model) 
 }
 
 // KV blocks: from kv_cache_memory_bytes, or the default budget described at the top (on CUDA:
-// what gpu_memory_utilization leaves after the weights and workspace).
+// what gpu_memory_utilization leaves after the weights, workspace and transfer buffers).
 int resolve_num_blocks(const EngineConfig& config, const ModelBackend& model, int max_model_len) {
   TANDEM_CHECK(config.block_size >= 1, "block_size must be >= 1, got {}", config.block_size);
   const uint64_t block_bytes = uint64_t(model.kv_block_bytes(config.block_size));
@@ -85,11 +87,19 @@ int resolve_num_blocks(const EngineConfig& config, const ModelBackend& model, in
                  "for {} tokens)",
                  config.kv_cache_memory_bytes, block_bytes, config.block_size);
   } else if (device_budget) {
-    blocks = *device_budget / block_bytes;
+    const uint64_t transfer = kv_transfer_gpu_bytes(config);
+    blocks = *device_budget > transfer ? (*device_budget - transfer) / block_bytes : 0;
     TANDEM_CHECK(blocks >= 1,
                  "gpu_memory_utilization {} leaves no GPU memory for the KV cache after the "
-                 "weights and workspace (one block is {} bytes)",
-                 config.gpu_memory_utilization, block_bytes);
+                 "weights, the workspace and {} bytes of KV transfer buffer (pd_buffer_size); "
+                 "one block is {} bytes",
+                 config.gpu_memory_utilization, transfer, block_bytes);
+    if (transfer > 0) {
+      log_info(
+          "KV cache: {} blocks; {:.2f} GiB of GPU memory kept for the KV transfer "
+          "(pd_buffer_size)",
+          blocks, double(transfer) / double(1ull << 30));
+    }
   } else {
     uint64_t tokens = uint64_t(std::max(1, config.max_num_seqs)) * uint64_t(max_model_len);
     uint64_t needed = (tokens + uint64_t(config.block_size) - 1) / uint64_t(config.block_size);

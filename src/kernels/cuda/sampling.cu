@@ -29,18 +29,20 @@ __device__ __forceinline__ int32_t order_key(float x) {
   return bits ^ ((bits >> 31) & 0x7FFFFFFF);
 }
 
-// The exclusive prefix sum of v over the block (thread order); *total gets the block's sum.
-__device__ double block_exclusive_scan(double v, double* scratch, double* total) {
+// The exclusive prefix sum of v over the block (thread order); *total gets the block's sum. T is
+// double (probability masses) or unsigned long long (fixed-point masses, exact in any order).
+template <typename T>
+__device__ T block_exclusive_scan(T v, T* scratch, T* total) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  double inclusive = v;
+  T inclusive = v;
   for (int o = 1; o < 32; o <<= 1) {
-    const double other = __shfl_up_sync(0xffffffffu, inclusive, o);
+    const T other = __shfl_up_sync(0xffffffffu, inclusive, o);
     if (lane >= o) inclusive += other;
   }
   __syncthreads();
   if (lane == 31) scratch[warp] = inclusive;
   __syncthreads();
-  double before = 0.0, sum = 0.0;
+  T before = 0, sum = 0;
   for (int w = 0; w < kWarps; ++w) {
     if (w < warp) before += scratch[w];
     sum += scratch[w];
@@ -121,28 +123,6 @@ __device__ __forceinline__ unsigned long long fixed_mass(double w) {
   return (unsigned long long)(w * 4294967296.0);
 }
 
-// The exclusive prefix sum of v over the block (thread order); *total gets the block's sum.
-__device__ unsigned long long block_exclusive_scan_u64(unsigned long long v,
-                                                       unsigned long long* scratch,
-                                                       unsigned long long* total) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  unsigned long long inclusive = v;
-  for (int o = 1; o < 32; o <<= 1) {
-    const unsigned long long other = __shfl_up_sync(0xffffffffu, inclusive, o);
-    if (lane >= o) inclusive += other;
-  }
-  __syncthreads();
-  if (lane == 31) scratch[warp] = inclusive;
-  __syncthreads();
-  unsigned long long before = 0, sum = 0;
-  for (int w = 0; w < kWarps; ++w) {
-    if (w < warp) before += scratch[w];
-    sum += scratch[w];
-  }
-  *total = sum;
-  return before + inclusive - v;
-}
-
 __global__ void __launch_bounds__(kThreads)
     sample_kernel(const float* logits, int64_t vocab, const TokenDraw* draws, int32_t* ids,
                   float* logprobs, int32_t* invalid) {
@@ -202,7 +182,7 @@ __global__ void __launch_bounds__(kThreads)
         if (candidate(v)) part += fixed_mass(r.w(v));
       }
       unsigned long long total = 0;
-      (void)block_exclusive_scan_u64(part, scan_u64, &total);
+      (void)block_exclusive_scan(part, scan_u64, &total);
       const unsigned long long target =
           max(1ull, (unsigned long long)(double(d.top_p) * double(total)));
       unsigned long long above = 0;
@@ -225,7 +205,7 @@ __global__ void __launch_bounds__(kThreads)
         }
         unsigned long long ties = 0;
         const unsigned long long before =
-            above + block_exclusive_scan_u64(tie_mass, scan_u64, &ties);
+            above + block_exclusive_scan(tie_mass, scan_u64, &ties);
         if (threadIdx.x == 0) pick_s = INT32_MAX;
         __syncthreads();
         if (tie_mass > 0 && before < target) {
