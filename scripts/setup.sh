@@ -7,7 +7,7 @@ PACKAGES=(
   libpcre2-dev nlohmann-json3-dev libyaml-cpp-dev libcpp-httplib-dev libssl-dev
   libfmt-dev libcli11-dev libucx-dev libboost-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev python3
-  clang libclang-rt-14-dev  # the fuzz targets (scripts/test_fuzz.sh): clang 14 and its libFuzzer
+  clang libclang-rt-14-dev  # sanitizer builds and fuzz targets: clang 14, its sanitizer runtimes and libFuzzer
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

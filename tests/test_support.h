@@ -8,7 +8,15 @@ namespace tandem::test {
 // Latency bounds in tests (an abort freed "within 1 s") hold for the normal build; the sanitizer
 // builds run the same code several times slower, so there the bounds stretch by this factor and
 // the tests check the behaviour, not the speed.
+// TANDEM_SANITIZED: built with ASan or TSan (GCC's macros; clang's __has_feature).
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TANDEM_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TANDEM_SANITIZED 1
+#endif
+#endif
+#ifdef TANDEM_SANITIZED
 inline constexpr int kLatencyScale = 5;
 #else
 inline constexpr int kLatencyScale = 1;

@@ -1,13 +1,15 @@
 // heap_figures and trim_heap: the heap in use follows allocations, and trimming hands the pages
 // of freed chunks back to the OS where live chunks around them keep glibc from doing so on
 // free() (what HeapTrimmer relies on; glibc only), while what is in use stays.
+#include "core/heap_trimmer.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <memory>
 #include <vector>
 
-#include "core/heap_trimmer.h"
+#include "test_support.h"
 
 namespace tandem {
 namespace {
@@ -16,7 +18,7 @@ constexpr uint64_t kMiB = 1 << 20;
 
 #if defined(__GLIBC__)
 TEST(HeapTrimmer, TrimReleasesThePagesOfFreedChunksBetweenLiveOnes) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#ifdef TANDEM_SANITIZED
   GTEST_SKIP() << "the sanitizers' allocator replaces glibc's: mallinfo2 and malloc_trim see none "
                   "of its chunks";
 #endif
