@@ -5,9 +5,8 @@
 #               aborts the process: the test fails);
 #   build-tsan: the concurrency tests — the engine thread, the HTTP server, the KV-transfer
 #               channel, the proxy — under ThreadSanitizer (a reported race fails the test).
-# Left out of both (scripts/test.sh runs them in the Release build): the benchmark client's tests
-# (1 ms timing tolerances, which instrumentation slows past), the seed benchmark smoke run and
-# the GPU tests. Prints each step's wall time. SANITIZERS="asan tsan" (the default) picks the runs (SANITIZERS= none);
+# Left out: the GPU tests (scripts/test.sh compiles them; scripts/gpu_run.sh runs them). Prints
+# each step's wall time. SANITIZERS="asan tsan" (the default) picks the runs (SANITIZERS= none);
 # JOBS the parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +37,8 @@ timed() {
 
 run_asan() {
   local targets=(tandem test_core test_config test_model test_tokenizer test_chat test_kernels
-                 test_transfer test_engine test_kvstore test_fuzz test_cli test_server test_proxy)
+                 test_transfer test_engine test_kvstore test_fuzz test_cli test_server test_proxy
+                 test_bench)
   timed "asan configure" cmake -S . -B build-asan "${ASAN_CONFIGURE[@]}" >/dev/null
   timed "asan build" ninja -C build-asan -j"$JOBS" "${targets[@]}"
   # detect_leaks: a leak is a finding too; abort_on_error gives a core-less, immediate failure.
@@ -47,7 +47,7 @@ run_asan() {
   # The openai npm package scripts/setup.sh installed for the SDK test.
   export TANDEM_OPENAI_NODE_DIR="${TANDEM_OPENAI_NODE_DIR:-$ROOT/build/openai_node}"
   (cd build-asan && timed "asan tests" ctest --output-on-failure -j"$JOBS" --timeout 900 \
-     -E '_NOT_BUILT|seed_benchmark_smoke')
+     -E '_NOT_BUILT')
 }
 
 run_tsan() {

@@ -24,9 +24,14 @@ void expect_limit(const std::string& source, const std::string& needle,
   }
   const auto seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  // A hang guard, not a benchmark: generous enough for a loaded 2-core VM, stretched in the
-  // sanitizer builds (8.5 s seen under GCC's ASan at -O1 for the default limits' loop).
-  EXPECT_LT(seconds, 10.0 * test::kLatencyScale) << source;
+  // A hang guard, not a benchmark: generous enough for a loaded 2-core VM. The sanitizer builds
+  // leave it to ctest's timeout: the default limits' loop (10^6 iterations over 10^5-item ranges)
+  // took 8.5 s under GCC's ASan at -O1 and 90 s under clang's at -O0.
+#ifndef TANDEM_SANITIZED
+  EXPECT_LT(seconds, 10.0) << source;
+#else
+  (void)seconds;
+#endif
 }
 
 RenderOptions small_limits() {

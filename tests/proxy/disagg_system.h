@@ -6,6 +6,7 @@
 // one request and reassembles the answer; `metric` reads a /metrics value.
 #pragma once
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 
@@ -13,8 +14,6 @@
 #include <atomic>
 #include <fstream>
 #include <regex>
-
-#include <fmt/format.h>
 
 #include "fake_engines.h"
 #include "tandem_process.h"
@@ -42,10 +41,18 @@ inline std::string chat_template_file() {
 inline std::vector<std::string> serve_args(int port, const std::string& transfer_config,
                                            const std::string& model = model_dir(),
                                            const std::string& kv_cache_memory = "8MiB") {
-  std::vector<std::string> args = {"serve", model, "--port", std::to_string(port),
-                                   "--enforce-eager", "--no-enable-prefix-caching",
-                                   "--disable-log-requests", "--threads", "1",
-                                   "--kv-cache-memory", kv_cache_memory, "--chat-template",
+  std::vector<std::string> args = {"serve",
+                                   model,
+                                   "--port",
+                                   std::to_string(port),
+                                   "--enforce-eager",
+                                   "--no-enable-prefix-caching",
+                                   "--disable-log-requests",
+                                   "--threads",
+                                   "1",
+                                   "--kv-cache-memory",
+                                   kv_cache_memory,
+                                   "--chat-template",
                                    chat_template_file()};
   if (!transfer_config.empty()) {
     args.push_back("--kv-transfer-config");
@@ -104,12 +111,12 @@ inline std::vector<std::string> with_flags(std::vector<std::string> args,
 struct DisaggOptions {
   std::vector<std::string> prefiller_env;  // NAME=VALUE, over the defaults
   std::vector<std::string> decoder_env;
-  std::vector<std::string> proxy_args;     // "--flag value" pairs, over the defaults
-  std::vector<std::string> prefiller_args; // "--flag value" pairs for `tandem serve`
+  std::vector<std::string> proxy_args;      // "--flag value" pairs, over the defaults
+  std::vector<std::string> prefiller_args;  // "--flag value" pairs for `tandem serve`
   std::vector<std::string> decoder_args;
-  std::string model;                       // "": stories260K
-  std::string kv_cache_memory = "8MiB";    // each engine's --kv-cache-memory
-  bool plain_server = true;                // also start a plain `tandem serve` for reference
+  std::string model;                     // "": stories260K
+  std::string kv_cache_memory = "8MiB";  // each engine's --kv-cache-memory
+  bool plain_server = true;              // also start a plain `tandem serve` for reference
 };
 
 // N prefillers and M decoders behind one `tandem proxy`, plus a plain server for reference.
@@ -132,7 +139,8 @@ class DisaggSystem {
     }
     if (options_.plain_server) {
       plain_port_ = dead_port();
-      plain_ = std::make_unique<TandemProcess>(serve_args(plain_port_, "", model(), options_.kv_cache_memory));
+      plain_ = std::make_unique<TandemProcess>(
+          serve_args(plain_port_, "", model(), options_.kv_cache_memory));
     }
     proxy_port_ = dead_port();
     start_proxy();
@@ -141,10 +149,12 @@ class DisaggSystem {
   // Every process answers; else a message with the log of the one that does not.
   std::string wait_ready() {
     for (size_t i = 0; i < decoders_.size(); ++i) {
-      if (decoders_[i]->wait_for_port() < 0) return "decoder " + std::to_string(i) + ":\n" + decoders_[i]->log();
+      if (decoders_[i]->wait_for_port() < 0)
+        return "decoder " + std::to_string(i) + ":\n" + decoders_[i]->log();
     }
     for (size_t i = 0; i < prefillers_.size(); ++i) {
-      if (prefillers_[i]->wait_for_port() < 0) return "prefiller " + std::to_string(i) + ":\n" + prefillers_[i]->log();
+      if (prefillers_[i]->wait_for_port() < 0)
+        return "prefiller " + std::to_string(i) + ":\n" + prefillers_[i]->log();
     }
     if (plain_ && plain_->wait_for_port() < 0) return "plain server:\n" + plain_->log();
     if (proxy_->wait_for_port() < 0) return "proxy:\n" + proxy_->log();
@@ -162,10 +172,12 @@ class DisaggSystem {
     std::string out;
     auto stop = [&](TandemProcess& p, const std::string& name) {
       int code = p.stop(SIGTERM);
-      if (code != 0) out += fmt::format("{} exited with {} (-1: killed or still running)\n", name, code);
+      if (code != 0)
+        out += fmt::format("{} exited with {} (-1: killed or still running)\n", name, code);
     };
     stop(*proxy_, "the proxy");
-    for (size_t i = 0; i < prefillers_.size(); ++i) stop(*prefillers_[i], fmt::format("prefiller {}", i));
+    for (size_t i = 0; i < prefillers_.size(); ++i)
+      stop(*prefillers_[i], fmt::format("prefiller {}", i));
     for (size_t i = 0; i < decoders_.size(); ++i) stop(*decoders_[i], fmt::format("decoder {}", i));
     if (plain_) stop(*plain_, "the plain server");
     return out;
@@ -186,41 +198,43 @@ class DisaggSystem {
     std::vector<std::string> env = {
         "LMCACHE_CONFIG_FILE=" + example_config("lmcache-decoder-config-cpu.yaml"),
         // A restarted decoder listens again on ports its predecessor's peers just left.
-        "UCX_CM_REUSEADDR=y",
-        "LMCACHE_CHUNK_SIZE=16", "LMCACHE_PD_BUFFER_SIZE=16777216",
+        "UCX_CM_REUSEADDR=y", "LMCACHE_CHUNK_SIZE=16", "LMCACHE_PD_BUFFER_SIZE=16777216",
         "LMCACHE_PD_PEER_HOST=127.0.0.1",
         "LMCACHE_PD_PEER_INIT_PORT=" + std::to_string(init_ports_[i]),
         "LMCACHE_PD_PEER_ALLOC_PORT=" + std::to_string(alloc_ports_[i])};
     env.insert(env.end(), options_.decoder_env.begin(), options_.decoder_env.end());
-    std::vector<std::string> args = with_flags(
-        serve_args(decoder_ports_[i], kConsumer, model(), options_.kv_cache_memory),
-        options_.decoder_args);
+    std::vector<std::string> args =
+        with_flags(serve_args(decoder_ports_[i], kConsumer, model(), options_.kv_cache_memory),
+                   options_.decoder_args);
     decoders_[i] = std::make_unique<TandemProcess>(args, env);
   }
   void start_prefiller(int i) {
     std::vector<std::string> env = {
         "LMCACHE_CONFIG_FILE=" + example_config("lmcache-prefiller-config-cpu.yaml"),
-        "LMCACHE_CHUNK_SIZE=16", "LMCACHE_PD_BUFFER_SIZE=16777216",
+        "LMCACHE_CHUNK_SIZE=16",
+        "LMCACHE_PD_BUFFER_SIZE=16777216",
         "LMCACHE_PD_PEER_HOST=127.0.0.1",
         "LMCACHE_PD_PEER_INIT_PORT=" + std::to_string(init_ports_[0]),
         "LMCACHE_PD_PEER_ALLOC_PORT=" + std::to_string(alloc_ports_[0]),
         "LMCACHE_PD_PROXY_HOST=127.0.0.1",
         "LMCACHE_PD_PROXY_PORT=" + std::to_string(notify_port_)};
     env.insert(env.end(), options_.prefiller_env.begin(), options_.prefiller_env.end());
-    std::vector<std::string> args = with_flags(
-        serve_args(prefiller_ports_[i], kProducer, model(), options_.kv_cache_memory),
-        options_.prefiller_args);
+    std::vector<std::string> args =
+        with_flags(serve_args(prefiller_ports_[i], kProducer, model(), options_.kv_cache_memory),
+                   options_.prefiller_args);
     prefillers_[i] = std::make_unique<TandemProcess>(args, env);
   }
   // (Re)starts the proxy on its port.
   void start_proxy() {
     std::vector<std::string> args = {
-        "proxy", "--host", "127.0.0.1", "--port", std::to_string(proxy_port_),
-        "--prefiller-host", "127.0.0.1", "--prefiller-port", join(prefiller_ports_),
-        "--decoder-host", "127.0.0.1", "--decoder-port", join(decoder_ports_),
-        "--decoder-init-port", join(init_ports_), "--decoder-alloc-port", join(alloc_ports_),
-        "--proxy-host", "127.0.0.1", "--proxy-port", std::to_string(notify_port_),
-        "--transfer-timeout", "10", "--prefill-timeout", "30", "--decode-timeout", "30",
+        "proxy", "--host", "127.0.0.1", "--port", std::to_string(proxy_port_), "--prefiller-host",
+        "127.0.0.1", "--prefiller-port", join(prefiller_ports_), "--decoder-host", "127.0.0.1",
+        "--decoder-port", join(decoder_ports_), "--decoder-init-port", join(init_ports_),
+        "--decoder-alloc-port", join(alloc_ports_), "--proxy-host", "127.0.0.1", "--proxy-port",
+        std::to_string(notify_port_),
+        // Stretched in the sanitizer builds, where 100 queued prompts take ~30 s to prefill.
+        "--transfer-timeout", std::to_string(10 * kLatencyScale), "--prefill-timeout",
+        std::to_string(30 * kLatencyScale), "--decode-timeout", std::to_string(30 * kLatencyScale),
         "--stats-interval", "1"};
     proxy_ = std::make_unique<TandemProcess>(with_flags(args, options_.proxy_args));
   }
@@ -245,8 +259,8 @@ class DisaggSystem {
 };
 
 struct Answer {
-  int status = 0;             // 0: no HTTP answer (the connection failed or broke)
-  std::string text;           // the generated text (streamed: the deltas joined)
+  int status = 0;    // 0: no HTTP answer (the connection failed or broke)
+  std::string text;  // the generated text (streamed: the deltas joined)
   std::string finish_reason;
   json usage;
   std::string raw;
@@ -257,8 +271,8 @@ struct Answer {
 // the body (e.g. {"ignore_eos": true}).
 inline Answer ask(int port, bool chat, const json& prompt, bool stream, int max_tokens = 16,
                   const json& extra = json::object()) {
-  json body = {{"model", model_dir()}, {"max_tokens", max_tokens}, {"temperature", 0},
-               {"stream", stream}};
+  json body = {
+      {"model", model_dir()}, {"max_tokens", max_tokens}, {"temperature", 0}, {"stream", stream}};
   if (chat) {
     body["messages"] = json::array({{{"role", "user"}, {"content", prompt}}});
   } else {
@@ -275,7 +289,8 @@ inline Answer ask(int port, bool chat, const json& prompt, bool stream, int max_
     json j = json::parse(reply.body, nullptr, false);
     if (!j.is_object()) return a;
     const json& choice = j["choices"][0];
-    a.text = chat ? choice["message"]["content"].get<std::string>() : choice["text"].get<std::string>();
+    a.text =
+        chat ? choice["message"]["content"].get<std::string>() : choice["text"].get<std::string>();
     a.finish_reason = choice.value("finish_reason", "");
     a.usage = j["usage"];
     return a;
@@ -318,8 +333,8 @@ inline Answer ask(int port, bool chat, const json& prompt, bool stream, int max_
 inline std::string held_by(const std::string& name, int port, bool decoder) {
   std::string page = get_metrics(port);
   std::string out;
-  for (const char* m : {"tandem:num_requests_running", "tandem:num_requests_waiting",
-                        "tandem:kv_blocks_used"}) {
+  for (const char* m :
+       {"tandem:num_requests_running", "tandem:num_requests_waiting", "tandem:kv_blocks_used"}) {
     if (metric(page, m) != 0) out += fmt::format("{} {} = {}; ", name, m, metric(page, m));
   }
   if (decoder && metric(page, "tandem:pd_buffer_bytes_used") != 0) {
