@@ -5,20 +5,21 @@
 # beside them (RPATH $ORIGIN, LD_LIBRARY_PATH in gpu_run.sh), and the ../shared data the GPU tests
 # and benchmarks read (golden models and logits, the llama3 tokenizer, bench/torch_peer.py).
 # Usage: scripts/gpu_bundle.sh [targets...]   (default: tandem test_cuda; attention_bench is
-# the prefill-attention micro-benchmark); JOBS=n for ninja -j.
+# the prefill-attention micro-benchmark); JOBS=n for ninja -j; BUILD_DIR the build folder (build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED="${TANDEM_SHARED:-../shared}"
 TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(tandem test_cuda)
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTANDEM_CUDA=ON -DTANDEM_BUILD_BENCH=ON >/dev/null
-nice ninja -C build -j"${JOBS:-1}" "${TARGETS[@]}"
+B="${BUILD_DIR:-build}"
+cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTANDEM_CUDA=ON -DTANDEM_BUILD_BENCH=ON >/dev/null
+nice ninja -C "$B" -j"${JOBS:-1}" "${TARGETS[@]}"
 
 rm -rf .gpu && mkdir -p .gpu/bin .gpu/shared/golden .gpu/shared/bench
-# Test binaries live in build/tests/, micro-benchmarks in build/bench/, tandem in build/.
+# Test binaries live in $B/tests/, micro-benchmarks in $B/bench/, tandem in $B/.
 binary() {
-  for d in build/tests build/bench; do [ -f "$d/$1" ] && { echo "$d/$1"; return; }; done
-  echo "build/$1"
+  for d in "$B/tests" "$B/bench"; do [ -f "$d/$1" ] && { echo "$d/$1"; return; }; done
+  echo "$B/$1"
 }
 for t in "${TARGETS[@]}"; do
   cp "$(binary "$t")" .gpu/bin/

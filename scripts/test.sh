@@ -14,13 +14,24 @@ cd "$(dirname "$0")/.."
 if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
   start=$SECONDS
   cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DTANDEM_CUDA=ON >/dev/null
-  # The objects of every source that is CUDA or changes with it (TANDEM_WITH_CUDA).
+  # The objects of every source that is CUDA or changes with it (TANDEM_WITH_CUDA), each compiled
+  # by its own command: ninja would first build what the targets' objects order-depend on (all of
+  # tandem).
   with_cuda=$(grep -rl TANDEM_WITH_CUDA src apps tests --include='*.cpp' | sed 's|.*/||; s|$|.o|')
   objects=$(ninja -C build-cuda -t targets all |
             awk -F: '/\.(cu|cpp)\.o:/ {print $1}' |
             grep -E "(cuda|$(echo $with_cuda | tr ' ' '|'))")
-  # shellcheck disable=SC2086
-  ninja -C build-cuda $objects
+  pids=()
+  for object in $objects; do
+    mkdir -p "build-cuda/$(dirname "$object")"
+    command=$(ninja -C build-cuda -t commands -s "$object")
+    (cd build-cuda && eval "$command") &
+    pids+=($!)
+    while [ "$(jobs -rp | wc -l)" -ge "$(nproc)" ]; do sleep 0.5; done
+  done
+  failed=0
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  [ "$failed" = 0 ] || { echo "[test] the CUDA backend did not compile" >&2; exit 1; }
   echo "[test] CUDA backend compiled: $((SECONDS - start)) s"
 fi
 ./scripts/test_sanitizers.sh
