@@ -174,6 +174,8 @@ TEST_F(CudaPagedAttentionTest, LongContextDecodeSplitsAndMatchesCpu) {
   check_case({32, 8, 128, 16, {{1, 8200}, {1, 3000}, {1, 1}, {1, 4097}}}, AttentionKernel::kAuto,
              8);
   check_case({32, 8, 128, 16, {{200, 8200}}}, AttentionKernel::kTensorCore, 9);
+  // past the splits whose partials the merge loads up front (64 at head_dim 128, 128 at 64)
+  check_case({8, 1, 64, 16, {{1, 17000}, {1, 5}}}, AttentionKernel::kSplitKv, 10);
 }
 
 // Rows whose keys end just before, at and after multiples of 128 and 256 keys (split lengths),

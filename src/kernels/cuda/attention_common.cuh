@@ -37,6 +37,13 @@ __device__ __forceinline__ int find_seq(const int32_t* query_start, int num_seqs
   return lo;
 }
 
+// The sequence of query row t: in a decode-only batch (every sequence one new token, as the
+// host-known maximum says) row t is sequence t, with no dependent loads on the way.
+__device__ __forceinline__ int seq_of_row(const PagedAttentionParams& p, int t) {
+  if (p.max_query_len == 1 && p.num_seqs == p.num_tokens) return t;
+  return find_seq(p.query_start, p.num_seqs, t);
+}
+
 // The cache slot of `key` through a sequence's block table; a power-of-two block size (the usual)
 // turns the division into a shift.
 __device__ __forceinline__ int64_t slot_of(const int32_t* table, int block_size, int key) {
@@ -61,7 +68,7 @@ __device__ __forceinline__ bool split_kv_row(const PagedAttentionParams& p, int 
   row.kvh = blockIdx.y;
   row.split = blockIdx.z;
   row.group = p.num_heads / p.num_kv_heads;
-  const int seq = find_seq(p.query_start, p.num_seqs, row.t);
+  const int seq = seq_of_row(p, row.t);
   const int q_end = p.query_start[seq + 1];
   if (q_end - p.query_start[seq] >= skip_query_len) return false;
   const int len = p.context_lens[seq] - (q_end - row.t) + 1;  // visible keys [0, len)

@@ -218,6 +218,19 @@ __global__ void __launch_bounds__(kTile, 5)
   const bf16* v_head = p.v_cache + int64_t(kvh) * HD;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
   const int lm = lane / 8, lr = lane % 8;  // ldmatrix: which 8x8 matrix, which of its rows
+  // Starts copying keys (or values) [tile, tile + kTile) of the split into `dst`: one group.
+  auto load_tile = [&](int tile, const bf16* src, bf16(*dst)[HD]) {
+    const int count = min(kTile, row.end - tile);
+    for (int i = threadIdx.x; i < kTile * kChunks; i += kTile) {
+      const int r = i / kChunks, ch = i % kChunks, key = tile + r;
+      const bool valid = r < count;
+      const int64_t slot = valid ? slot_of(row.table, p.block_size, key) : 0;
+      cp_async16(&dst[r][(ch ^ (r & 7)) * 8], src + slot * kv_stride + ch * 8, valid);
+    }
+    cp_async_commit();
+  };
+  // The first tile's keys are on their way while the queries load.
+  if (row.begin < row.end) load_tile(row.begin, k_head, sm.kv);
 
   for (int i = threadIdx.x; i < kMaxGroup * HD; i += kTile) {
     const int h = i / HD, d = i % HD;
@@ -249,16 +262,7 @@ __global__ void __launch_bounds__(kTile, 5)
 
   for (int tile = row.begin; tile < row.end; tile += kTile) {
     const int count = min(kTile, row.end - tile);
-    auto load_tile = [&](const bf16* src, bf16(*dst)[HD]) {
-      for (int i = threadIdx.x; i < kTile * kChunks; i += kTile) {
-        const int r = i / kChunks, ch = i % kChunks, key = tile + r;
-        const bool valid = r < count;
-        const int64_t slot = valid ? slot_of(row.table, p.block_size, key) : 0;
-        cp_async16(&dst[r][(ch ^ (r & 7)) * 8], src + slot * kv_stride + ch * 8, valid);
-      }
-      cp_async_commit();
-    };
-    load_tile(k_head, sm.kv);
+    if (tile != row.begin) load_tile(tile, k_head, sm.kv);
     cp_async_wait<0>();
     __syncthreads();  // keys landed
 
@@ -279,7 +283,8 @@ __global__ void __launch_bounds__(kTile, 5)
       sm.s[2 * c + 1][key0 + g + 8] = acc[3] * p.scale;
     }
     __syncthreads();
-    load_tile(v_head, sm.kv);  // every warp is done with the keys: values arrive during the softmax
+    load_tile(tile, v_head,
+              sm.kv);  // every warp is done with the keys: values arrive during the softmax
     // Online softmax: warp w updates heads w, w + 4, ...; keys past `count` get probability 0.
     for (int h = warp; h < group; h += kTile / 32) {
       float mx = -INFINITY;
@@ -358,28 +363,46 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
 
 // Merges the splits' partials of one (token, head): out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M)
 // l_s. The block first turns every split's max into its weight e^(m_s - M) in shared memory (0 for
-// a split past the row's visible keys, whose partial is never read); then kCombineThreads / hd
+// a split past the row's visible keys, whose partial is not used); then kCombineThreads / hd
 // groups of hd threads each sum every groups-th split for one dimension apiece, so a thread's chain
 // of dependent adds is num_splits / groups long (one group of 128 threads took 20 us a layer for
 // one 7500-token sequence), and the groups' sums meet in shared memory. Which split goes to which
-// thread does not depend on num_splits, so neither does a row's result.
+// thread does not depend on num_splits, so neither does a row's result. The loads do not wait for
+// each other: every split's m and l, and a thread's first kPreloadSplits partials, are requested at
+// once, before the reductions (at batch 1 x 7500 the kernel was a chain of dependent round trips:
+// 9.7 us a layer under ncu on an H200, 60% of the split-KV kernel's own time).
 constexpr int kCombineThreads = 512;
+constexpr int kPreloadSplits = 16;  // a thread's partials loaded up front (64 splits at hd 128)
 
 __global__ void __launch_bounds__(kCombineThreads)
     combine_kernel(PagedAttentionParams p, int num_splits, int skip_query_len) {
-  extern __shared__ float weight[];  // (num_splits) weights, then (groups, hd) partial sums
+  // (num_splits) weights, (num_splits) sums l, then (groups, hd) partial sums
+  extern __shared__ float weight[];
   __shared__ float scratch[32];
   const int t = blockIdx.x, head = blockIdx.y, hd = p.head_dim;
-  const int seq = find_seq(p.query_start, p.num_seqs, t);
-  if (p.query_start[seq + 1] - p.query_start[seq] >= skip_query_len) return;
+  if (p.max_query_len >= skip_query_len) {  // else no sequence of the batch is the flash kernel's
+    const int seq = seq_of_row(p, t);
+    if (p.query_start[seq + 1] - p.query_start[seq] >= skip_query_len) return;
+  }
   const int64_t rows = int64_t(num_splits) * p.num_tokens * p.num_heads;
   const float* m = p.workspace + rows * hd;
   const float* l = m + rows;
   const int64_t split_stride = int64_t(p.num_tokens) * p.num_heads;  // rows from split to split
   const int64_t row0 = int64_t(t) * p.num_heads + head;              // this row in split 0
+  const int groups = kCombineThreads / hd;  // hd divides kCombineThreads (validated sizes)
+  const int d = threadIdx.x % hd, sg = threadIdx.x / hd;
+  const float* o = p.workspace + row0 * hd + d;  // split s at o[s * split_stride * hd]
+  float preloaded[kPreloadSplits];
+#pragma unroll
+  for (int k = 0; k < kPreloadSplits; ++k) {
+    const int s = sg + k * groups;
+    preloaded[k] = sg < groups && s < num_splits ? o[s * split_stride * hd] : 0.0f;
+  }
+  float* sums = weight + num_splits;
   float mx = -INFINITY;
   for (int s = threadIdx.x; s < num_splits; s += blockDim.x) {
     weight[s] = m[s * split_stride + row0];
+    sums[s] = l[s * split_stride + row0];
     mx = fmaxf(mx, weight[s]);
   }
   mx = block_max(mx, scratch);
@@ -387,17 +410,22 @@ __global__ void __launch_bounds__(kCombineThreads)
   for (int s = threadIdx.x; s < num_splits; s += blockDim.x) {
     const float w = weight[s] == -INFINITY ? 0.0f : __expf(weight[s] - mx);
     weight[s] = w;
-    if (w > 0.0f) den += w * l[s * split_stride + row0];
+    if (w > 0.0f) den += w * sums[s];
   }
-  den = block_sum(den, scratch);            // its barriers also publish weight[] to the whole block
-  const int groups = kCombineThreads / hd;  // hd divides kCombineThreads (validated sizes)
-  const int d = threadIdx.x % hd, sg = threadIdx.x / hd;
-  float* part = weight + num_splits;
+  den = block_sum(den, scratch);  // its barriers also publish weight[] to the whole block
+  float* part = sums + num_splits;
   if (sg < groups) {
-    const float* o = p.workspace + row0 * hd + d;  // split s at o[s * split_stride * hd]
     float num = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kPreloadSplits; ++k) {
+      const int s = sg + k * groups;
+      if (s < num_splits) {
+        const float w = weight[s];
+        if (w > 0.0f) num += w * preloaded[k];
+      }
+    }
 #pragma unroll 4
-    for (int s = sg; s < num_splits; s += groups) {
+    for (int s = sg + kPreloadSplits * groups; s < num_splits; s += groups) {
       const float w = weight[s];
       if (w > 0.0f) num += w * o[s * split_stride * hd];
     }
@@ -449,9 +477,14 @@ cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream,
     if (e != cudaSuccess) return e;
   }
   if (splits > 1) {
-    combine_kernel<<<dim3(unsigned(p.num_tokens), unsigned(p.num_heads)), kCombineThreads,
-                     (size_t(splits) + kCombineThreads) * sizeof(float), stream>>>(p, splits,
-                                                                                   skip_query_len);
+    const size_t smem = (2 * size_t(splits) + kCombineThreads) * sizeof(float);
+    if (smem > 48 * 1024) {  // past 5888 splits (contexts of 750K keys)
+      const cudaError_t set = cudaFuncSetAttribute(
+          combine_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+      if (set != cudaSuccess) return set;
+    }
+    combine_kernel<<<dim3(unsigned(p.num_tokens), unsigned(p.num_heads)), kCombineThreads, smem,
+                     stream>>>(p, splits, skip_query_len);
   }
   return last_launch_error();
 }
