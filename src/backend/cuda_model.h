@@ -139,7 +139,6 @@ class CudaModel : public ModelBackend {
   std::vector<int32_t> host_picks_;          // staging for Workspace::picks
   std::vector<cuda::TokenDraw> host_draws_;  // staging for Workspace::draws
   ExecutionMode execution_;
-  cuda::DeviceBuffer<uint8_t> cublas_workspace_;  // fixed, so cuBLAS allocates nothing in capture
   std::map<std::pair<int, int>, DecodeGraph> graphs_;  // (batch bucket, blocks bucket) -> graph
   std::unique_ptr<CudaKvCacheIo> kv_io_;               // KV transfer's access to k_cache_/v_cache_
 };
