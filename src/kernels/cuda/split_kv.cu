@@ -6,6 +6,7 @@
 // split_kv_tc_kernel on mma.sync for head_dim 64 and 128 (the real models), split_kv_kernel on
 // CUDA cores for every other supported head_dim.
 #include <algorithm>
+#include <cstddef>
 
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/dispatch.cuh"
@@ -185,18 +186,31 @@ __global__ void __launch_bounds__(kTile, 4)
 // head); O^T (dims x heads) = V^T P^T with V^T fragments from ldmatrix.trans. Warp w computes S for
 // keys [32w, 32w + 32) and O for dims [HD/4 w, HD/4 (w + 1)). A tile's keys and then its values
 // take turns in one buffer (the values load while the softmax runs), rows unpadded with their
-// 16-byte chunks XOR-swizzled by the row so ldmatrix reads hit distinct banks: 40 KB of shared
-// memory, five blocks an SM. (K and V side by side, 72 KB and three blocks an SM, were 2-5%
+// 16-byte chunks XOR-swizzled by the row so ldmatrix reads hit distinct banks: 36-40 KB of shared
+// memory, five or six blocks an SM. (K and V side by side, 72 KB and three blocks an SM, were 2-5%
 // slower at every decode shape measured on an H200: batch 1 x 7500 5.37 ms against 5.12.)
 
 template <int HD>
 struct SplitKvTcSmem {
   bf16 kv[kTile][HD];               // the tile's keys, then its values: swizzled chunks
-  float s[kMaxGroup][kTile];        // scaled scores
   bf16 p[kMaxGroup][kTile + kPad];  // probabilities (heads past the group stay 0)
   bf16 q[kMaxGroup][HD + kPad];     // queries (heads past the group are 0)
   float m[kMaxGroup], l[kMaxGroup], alpha[kMaxGroup];
+  float s[kMaxGroup][kTile];  // scaled scores; last, so a launch that keeps them over q omits it
 };
+
+// Whether a group's scores fit where the queries were (dead once in registers): the block then
+// needs 36.3 KB instead of 40.3 KB at head_dim 128 and group 4 (Llama-3-8B), and six blocks fit an
+// SM instead of five.
+template <int HD>
+constexpr bool scores_over_queries(int group) {
+  return size_t(group) * kTile * sizeof(float) <= sizeof(bf16) * kMaxGroup * (HD + kPad);
+}
+template <int HD>
+constexpr size_t split_kv_tc_smem_bytes(int group) {
+  return scores_over_queries<HD>(group) ? offsetof(SplitKvTcSmem<HD>, s)
+                                        : sizeof(SplitKvTcSmem<HD>);
+}
 
 template <int HD>
 __device__ __forceinline__ const bf16* tc_row_chunk(const bf16 (*rows)[HD], int row, int dim) {
@@ -204,7 +218,7 @@ __device__ __forceinline__ const bf16* tc_row_chunk(const bf16 (*rows)[HD], int 
 }
 
 template <int HD>
-__global__ void __launch_bounds__(kTile, 5)
+__global__ void __launch_bounds__(kTile, 6)
     split_kv_tc_kernel(PagedAttentionParams p, int num_splits, int keys_per_split,
                        int skip_query_len) {
   constexpr int kChunks = HD / 8, kKc = HD / 16, kDimTiles = HD / 16 / 4;  // per warp
@@ -216,6 +230,9 @@ __global__ void __launch_bounds__(kTile, 5)
   const int64_t kv_stride = int64_t(p.num_kv_heads) * HD;
   const bf16* k_head = p.k_cache + int64_t(kvh) * HD;
   const bf16* v_head = p.v_cache + int64_t(kvh) * HD;
+  // over the queries once they are in registers (the first tile's barrier comes after)
+  float(*scores)[kTile] =
+      scores_over_queries<HD>(group) ? reinterpret_cast<float(*)[kTile]>(&sm.q[0][0]) : sm.s;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
   const int lm = lane / 8, lr = lane % 8;  // ldmatrix: which 8x8 matrix, which of its rows
   // Starts copying keys (or values) [tile, tile + kTile) of the split into `dst`: one group.
@@ -277,10 +294,14 @@ __global__ void __launch_bounds__(kTile, 5)
         ldmatrix_x4(a, tc_row_chunk<HD>(sm.kv, key0 + (lm % 2) * 8 + lr, kc * 16 + (lm / 2) * 8));
         mma_bf16(acc, a, qf[kc][0], qf[kc][1]);
       }
-      sm.s[2 * c][key0 + g] = acc[0] * p.scale;
-      sm.s[2 * c + 1][key0 + g] = acc[1] * p.scale;
-      sm.s[2 * c][key0 + g + 8] = acc[2] * p.scale;
-      sm.s[2 * c + 1][key0 + g + 8] = acc[3] * p.scale;
+      if (2 * c < group) {  // heads past the group score 0 and are never read
+        scores[2 * c][key0 + g] = acc[0] * p.scale;
+        scores[2 * c][key0 + g + 8] = acc[2] * p.scale;
+      }
+      if (2 * c + 1 < group) {
+        scores[2 * c + 1][key0 + g] = acc[1] * p.scale;
+        scores[2 * c + 1][key0 + g + 8] = acc[3] * p.scale;
+      }
     }
     __syncthreads();
     load_tile(tile, v_head,
@@ -288,12 +309,12 @@ __global__ void __launch_bounds__(kTile, 5)
     // Online softmax: warp w updates heads w, w + 4, ...; keys past `count` get probability 0.
     for (int h = warp; h < group; h += kTile / 32) {
       float mx = -INFINITY;
-      for (int j = lane; j < count; j += 32) mx = fmaxf(mx, sm.s[h][j]);
+      for (int j = lane; j < count; j += 32) mx = fmaxf(mx, scores[h][j]);
       mx = warp_max(mx);
       const float m_new = fmaxf(sm.m[h], mx);  // finite: the tile holds at least one key
       float sum = 0.0f;
       for (int j = lane; j < kTile; j += 32) {
-        const float e = j < count ? __expf(sm.s[h][j] - m_new) : 0.0f;
+        const float e = j < count ? __expf(scores[h][j] - m_new) : 0.0f;
         const bf16 eb = __float2bfloat16(e);
         sm.p[h][j] = eb;
         sum += __bfloat162float(eb);  // normalize by exactly what P.V sums
@@ -458,9 +479,10 @@ cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream,
     const cudaError_t e =
         dispatch_tensor_core_head_dim(p.head_dim, cudaErrorNotSupported, [&](auto hd) {
           constexpr int HD = decltype(hd)::value;
-          const size_t smem = sizeof(SplitKvTcSmem<HD>);
-          const cudaError_t set = cudaFuncSetAttribute(
-              split_kv_tc_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
+          const size_t smem = split_kv_tc_smem_bytes<HD>(p.num_heads / p.num_kv_heads);
+          const cudaError_t set = cudaFuncSetAttribute(split_kv_tc_kernel<HD>,
+                                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                       int(sizeof(SplitKvTcSmem<HD>)));
           if (set != cudaSuccess) return set;
           split_kv_tc_kernel<HD>
               <<<grid, kTile, smem, stream>>>(p, splits, keys_per_split, skip_query_len);
