@@ -1,0 +1,185 @@
+// gemm_bench: the Llama-3.1-8B projections at decode row counts (y = x W^T, bf16 in, f32
+// accumulate; O and down write f32 with beta 1 into a residual stream, as the engine does), timed
+// three ways: tandem::cuda::gemm with no cuBLAS workspace (what the engine runs), cublasGemmEx with
+// a 32 MiB workspace, and every algorithm cuBLASLt's heuristic offers (up to 16, no workspace and
+// 32 MiB). The weights cycle through copies filling 2 GiB so each launch reads them from HBM, not
+// L2. Prints one JSON object: per shape and m the microseconds of each and the best algorithm's
+// rank in the heuristic's list — how much a tuned choice of algorithm could gain over cuBLAS's
+// default. Usage: gemm_bench [m...]   (default 1 4 16 32)
+#include <cublasLt.h>
+#include <cublas_v2.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/gemm.cuh"
+
+namespace {
+
+using tandem::cuda::bf16;
+
+void check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "gemm_bench: %s failed\n", what);
+    std::exit(1);
+  }
+}
+
+struct Shape {
+  const char* name;
+  int64_t n, k;
+  bool residual;  // f32 output, beta 1
+};
+
+constexpr Shape kShapes[] = {{"qkv_proj", 6144, 4096, false},
+                             {"o_proj", 4096, 4096, true},
+                             {"gate_up_proj", 28672, 4096, false},
+                             {"down_proj", 4096, 14336, true},
+                             {"lm_head", 128256, 4096, true}};
+constexpr size_t kPoolBytes = size_t(2) << 30;
+constexpr size_t kWorkspaceBytes = size_t(32) << 20;
+constexpr int kLaunches = 30;
+
+// Mean microseconds of one launch over kLaunches, each on the next weight copy (after a warm-up).
+double time_us(const std::function<bool(int)>& launch, int copies) {
+  cudaEvent_t start, stop;
+  check(cudaEventCreate(&start) == cudaSuccess && cudaEventCreate(&stop) == cudaSuccess, "event");
+  for (int i = 0; i < 3; ++i) check(launch(i % copies), "warm-up launch");
+  check(cudaEventRecord(start) == cudaSuccess, "record");
+  for (int i = 0; i < kLaunches; ++i) {
+    if (!launch(i % copies)) return -1.0;
+  }
+  check(cudaEventRecord(stop) == cudaSuccess, "record");
+  check(cudaEventSynchronize(stop) == cudaSuccess, "sync");
+  float ms = 0;
+  cudaEventElapsedTime(&ms, start, stop);
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return 1000.0 * ms / kLaunches;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int64_t> ms;
+  for (int i = 1; i < argc; ++i) ms.push_back(std::atoll(argv[i]));
+  if (ms.empty()) ms = {1, 4, 16, 32};
+  cudaDeviceProp prop{};
+  check(cudaGetDeviceProperties(&prop, 0) == cudaSuccess, "cudaGetDeviceProperties");
+  bf16* pool = nullptr;
+  check(cudaMalloc(&pool, kPoolBytes) == cudaSuccess, "cudaMalloc(pool)");
+  check(cudaMemset(pool, 0, kPoolBytes) == cudaSuccess, "memset");  // zeros: timing only
+  void* workspace = nullptr;
+  check(cudaMalloc(&workspace, kWorkspaceBytes) == cudaSuccess, "cudaMalloc(workspace)");
+  const int64_t max_m = *std::max_element(ms.begin(), ms.end());
+  bf16* x = nullptr;
+  float* y = nullptr;
+  check(cudaMalloc(&x, size_t(max_m) * 14336 * sizeof(bf16)) == cudaSuccess, "cudaMalloc(x)");
+  check(cudaMemset(x, 0, size_t(max_m) * 14336 * sizeof(bf16)) == cudaSuccess, "memset");
+  check(cudaMalloc(&y, size_t(max_m) * 128256 * sizeof(float)) == cudaSuccess, "cudaMalloc(y)");
+  cublasHandle_t blas;
+  cublasLtHandle_t lt;
+  check(cublasCreate(&blas) == CUBLAS_STATUS_SUCCESS, "cublasCreate");
+  check(cublasLtCreate(&lt) == CUBLAS_STATUS_SUCCESS, "cublasLtCreate");
+
+  nlohmann::json results = nlohmann::json::array();
+  for (const Shape& s : kShapes) {
+    const size_t weight_bytes = size_t(s.n) * s.k * sizeof(bf16);
+    const int copies = int(std::max<size_t>(1, kPoolBytes / weight_bytes));
+    auto weight = [&](int c) { return pool + size_t(c) * s.n * s.k; };
+    for (const int64_t m : ms) {
+      tandem::cuda::GemmParams g;
+      g.x = x;
+      g.y = y;
+      g.m = m;
+      g.n = s.n;
+      g.k = s.k;
+      g.out = s.residual ? tandem::cuda::GemmOut::kF32 : tandem::cuda::GemmOut::kBF16;
+      g.beta = s.residual ? 1.0f : 0.0f;
+      auto gemm_ex = [&](int c) {
+        g.w = weight(c);
+        return tandem::cuda::gemm(blas, g) == CUBLAS_STATUS_SUCCESS;
+      };
+      check(cublasSetWorkspace(blas, nullptr, 0) == CUBLAS_STATUS_SUCCESS, "workspace 0");
+      const double engine_us = time_us(gemm_ex, copies);
+      check(cublasSetWorkspace(blas, workspace, kWorkspaceBytes) == CUBLAS_STATUS_SUCCESS, "ws");
+      const double workspace_us = time_us(gemm_ex, copies);
+
+      // cuBLASLt, column-major as tandem::cuda::gemm: y^T (n, m) = W^T (k, n)^T x^T (k, m).
+      const cudaDataType_t out_type = s.residual ? CUDA_R_32F : CUDA_R_16BF;
+      cublasLtMatmulDesc_t desc;
+      check(
+          cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS,
+          "desc");
+      const cublasOperation_t transa = CUBLAS_OP_T, transb = CUBLAS_OP_N;
+      cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof transa);
+      cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &transb, sizeof transb);
+      cublasLtMatrixLayout_t a, b, c;
+      cublasLtMatrixLayoutCreate(&a, CUDA_R_16BF, uint64_t(s.k), uint64_t(s.n), s.k);
+      cublasLtMatrixLayoutCreate(&b, CUDA_R_16BF, uint64_t(s.k), uint64_t(m), s.k);
+      cublasLtMatrixLayoutCreate(&c, out_type, uint64_t(s.n), uint64_t(m), s.n);
+      nlohmann::json algos = nlohmann::json::array();
+      double best_us = 1e30;
+      int best_rank = -1;
+      size_t best_workspace = 0;
+      for (const size_t ws : {size_t(0), kWorkspaceBytes}) {
+        cublasLtMatmulPreference_t pref;
+        cublasLtMatmulPreferenceCreate(&pref);
+        cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                             sizeof ws);
+        cublasLtMatmulHeuristicResult_t found[16];
+        int count = 0;
+        cublasLtMatmulAlgoGetHeuristic(lt, desc, a, b, c, c, pref, 16, found, &count);
+        const float alpha = 1.0f, beta = s.residual ? 1.0f : 0.0f;
+        for (int r = 0; r < count; ++r) {
+          const double us = time_us(
+              [&](int copy) {
+                return cublasLtMatmul(lt, desc, &alpha, weight(copy), a, x, b, &beta, y, c, y, c,
+                                      &found[r].algo, ws ? workspace : nullptr, ws,
+                                      nullptr) == CUBLAS_STATUS_SUCCESS;
+              },
+              copies);
+          algos.push_back({{"workspace", ws}, {"rank", r}, {"us", us}});
+          if (us > 0 && us < best_us) {
+            best_us = us;
+            best_rank = r;
+            best_workspace = ws;
+          }
+        }
+        cublasLtMatmulPreferenceDestroy(pref);
+      }
+      cublasLtMatrixLayoutDestroy(a);
+      cublasLtMatrixLayoutDestroy(b);
+      cublasLtMatrixLayoutDestroy(c);
+      cublasLtMatmulDescDestroy(desc);
+      const double gb = double(weight_bytes) / 1e9;
+      results.push_back({{"shape", s.name},
+                         {"m", m},
+                         {"n", s.n},
+                         {"k", s.k},
+                         {"engine_no_workspace_us", engine_us},
+                         {"engine_GBps", gb / (engine_us * 1e-6)},
+                         {"gemm_ex_32MiB_us", workspace_us},
+                         {"lt_best_us", best_us},
+                         {"lt_best_GBps", gb / (best_us * 1e-6)},
+                         {"lt_best_rank", best_rank},
+                         {"lt_best_workspace", best_workspace},
+                         {"lt_algorithms", algos}});
+      std::fprintf(stderr, "%-13s m %3lld: engine %7.1f us, 32 MiB %7.1f us, best of Lt %7.1f us\n",
+                   s.name, (long long)m, engine_us, workspace_us, best_us);
+    }
+  }
+  char date[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  const nlohmann::json result = {
+      {"what", "gemm_bench"}, {"gpu", prop.name}, {"date", date}, {"results", results}};
+  std::printf("%s\n", result.dump().c_str());
+  return 0;
+}
