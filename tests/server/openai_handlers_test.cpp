@@ -28,14 +28,21 @@ class HandlersTest : public ::testing::Test {
   void SetUp() override {
     for (int id : tokenizer_->encode(kScriptText, false)) script_.push_back(id);
     engine_ = std::make_unique<FakeEngine>(script_, std::vector<int32_t>{2});
-    ServedModel model;
+    ServedModel model = stories_model();
     model.names = {"stories", "alias"};
     model.root = golden_model("stories260K").string();
+    model.created = 1700000000;
+    server_ = std::make_unique<TestServer>(*engine_, *tokenizer_, model);
+  }
+
+  // The served stories260K of tests that start their own FakeEngine and TestServer.
+  static ServedModel stories_model() {
+    ServedModel model;
+    model.names = {"stories"};
     model.max_model_len = 512;
     model.vocab_size = 512;
     model.eos_token_ids = {2};
-    model.created = 1700000000;
-    server_ = std::make_unique<TestServer>(*engine_, *tokenizer_, model);
+    return model;
   }
 
   // The text the script's first k tokens add after `prompt` (the tokenizer is the oracle).
@@ -175,12 +182,7 @@ TEST_F(HandlersTest, TextHeldBeforeAnEosIsNotLost) {
   for (int id : tokenizer_->encode("Hi a \xF0\x9F\x98\x8A", false)) script.push_back(id);
   script.push_back(2);
   FakeEngine engine(script, {2});
-  ServedModel model;
-  model.names = {"stories"};
-  model.max_model_len = 512;
-  model.vocab_size = 512;
-  model.eos_token_ids = {2};
-  TestServer server(engine, *tokenizer_, model);
+  TestServer server(engine, *tokenizer_, stories_model());
   json body = {{"prompt", "Hello"}, {"max_tokens", 50}};
   HttpReply r = server.post("/v1/completions", body);
   ASSERT_EQ(r.status, 200) << r.raw;
@@ -428,12 +430,7 @@ TEST_F(HandlersTest, RejectsBadRequestsWithOpenAiErrors) {
 TEST_F(HandlersTest, ClientDisconnectAbortsTheEngineRequests) {
   // 400 tokens at 10 ms a step: the requests outlast the disconnect on a loaded machine.
   FakeEngine engine(script_, {2}, 16, 1000, std::chrono::milliseconds(10));
-  ServedModel model;
-  model.names = {"stories"};
-  model.max_model_len = 512;
-  model.vocab_size = 512;
-  model.eos_token_ids = {2};
-  TestServer server(engine, *tokenizer_, model);
+  TestServer server(engine, *tokenizer_, stories_model());
   json body = {
       {"prompt", "Hello"}, {"max_tokens", 400}, {"n", 2}, {"ignore_eos", true}, {"stream", true}};
   StreamReply s = server.stream("/v1/completions", body, /* max_events = */ 3);

@@ -304,8 +304,8 @@ __global__ void __launch_bounds__(kTile, 6)
       }
     }
     __syncthreads();
-    load_tile(tile, v_head,
-              sm.kv);  // every warp is done with the keys: values arrive during the softmax
+    // every warp is done with the keys: values arrive during the softmax
+    load_tile(tile, v_head, sm.kv);
     // Online softmax: warp w updates heads w, w + 4, ...; keys past `count` get probability 0.
     for (int h = warp; h < group; h += kTile / 32) {
       float mx = -INFINITY;
