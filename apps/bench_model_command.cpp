@@ -61,8 +61,14 @@ ForwardBatch make_batch(int batch, int ctx, int new_tokens, int vocab, uint32_t 
   return b;
 }
 
-// Median wall milliseconds of `iterations` forward passes after two warm-ups.
-double time_forward(ModelBackend& backend, const ForwardBatch& batch, int iterations) {
+struct StepTimes {
+  double wall_ms = 0.0;    // median host wall time of a step
+  double device_ms = 0.0;  // median time between the step's first and last stream events
+                           // (torch_peer.py's kind of figure); 0 where the backend has none
+};
+
+// Median milliseconds of `iterations` forward passes after two warm-ups.
+StepTimes time_forward(ModelBackend& backend, const ForwardBatch& batch, int iterations) {
   const bool on_device = backend.has_device_sampler();
   std::vector<float> logits(
       on_device ? 0 : batch.logits_indices.size() * size_t(backend.config().vocab_size));
@@ -76,15 +82,18 @@ double time_forward(ModelBackend& backend, const ForwardBatch& batch, int iterat
     }
   };
   for (int i = 0; i < 2; ++i) step();
-  std::vector<double> ms;
+  std::vector<double> ms, device_ms;
   for (int i = 0; i < iterations; ++i) {
+    const double device_before = backend.device_seconds();
     const auto start = std::chrono::steady_clock::now();
     step();
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
                      .count());
+    device_ms.push_back((backend.device_seconds() - device_before) * 1e3);
   }
   std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
+  std::sort(device_ms.begin(), device_ms.end());
+  return {ms[ms.size() / 2], device_ms[device_ms.size() / 2]};
 }
 
 std::string device_name(const std::string& device) {
@@ -160,15 +169,21 @@ int bench_model_command(int argc, char** argv) {
                            {"prefill", nlohmann::json::array()},
                            {"decode", nlohmann::json::array()}};
   for (int t : o.prefill_tokens) {
-    const double ms = time_forward(*backend, make_batch(1, t, t, c.vocab_size, 1), o.iterations);
-    result["prefill"].push_back({{"tokens", t}, {"ms", ms}, {"tok_per_s", t / ms * 1e3}});
+    const StepTimes st = time_forward(*backend, make_batch(1, t, t, c.vocab_size, 1), o.iterations);
+    const double ms = st.wall_ms;
+    result["prefill"].push_back(
+        {{"tokens", t}, {"ms", ms}, {"device_ms", st.device_ms}, {"tok_per_s", t / ms * 1e3}});
     std::fprintf(stderr, "prefill %d tokens: %.2f ms\n", t, ms);
   }
   for (auto [b, ctx] : decode) {
-    const double ms =
+    const StepTimes st =
         time_forward(*backend, make_batch(b, ctx, 1, c.vocab_size, 2), 4 * o.iterations);
-    result["decode"].push_back(
-        {{"batch", b}, {"ctx", ctx}, {"ms", ms}, {"tok_per_s", b / ms * 1e3}});
+    const double ms = st.wall_ms;
+    result["decode"].push_back({{"batch", b},
+                                {"ctx", ctx},
+                                {"ms", ms},
+                                {"device_ms", st.device_ms},
+                                {"tok_per_s", b / ms * 1e3}});
     std::fprintf(stderr, "decode batch %d ctx %d: %.3f ms/step\n", b, ctx, ms);
   }
   std::printf("%s\n", result.dump().c_str());

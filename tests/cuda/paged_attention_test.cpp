@@ -215,9 +215,35 @@ TEST_F(CudaPagedAttentionTest, SplitKvGivesTheSameBitsWhateverTheLaunchSplitsInt
       const Case c{8, 2, hd, 16, {{1, ctx}, {1, std::max(1, ctx - 5)}}};
       seed += 10;
       const CaseResult one_split = run_case(c, AttentionKernel::kSplitKv, seed);
-      const CaseResult many = run_case(c, AttentionKernel::kSplitKv, seed, /*context_pad=*/3000);
-      EXPECT_EQ(test::bf16_bits(one_split.got), test::bf16_bits(many.got))
-          << "hd " << hd << " context " << ctx;
+      // up to 16 splits merge in the warp kernel (tensor-core head sizes), more in the block one
+      for (int pad : {1000, 3000}) {
+        const CaseResult many = run_case(c, AttentionKernel::kSplitKv, seed, /*context_pad=*/pad);
+        EXPECT_EQ(test::bf16_bits(one_split.got), test::bf16_bits(many.got))
+            << "hd " << hd << " context " << ctx << " pad " << pad;
+      }
+    }
+  }
+}
+
+// Split-KV merges the splits with one of two kernels, picked by the launch's row count (a block
+// per row for few rows, a warp per row for many): a row must get the same bits from either, or
+// its tokens would depend on its batch. Contexts over 1, tens and past 512 splits (the warp
+// kernel's denominator replays the block kernel's 512-thread reduction tree), both head sizes.
+TEST_F(CudaPagedAttentionTest, SplitKvMergeKernelsGiveTheSameBits) {
+  uint32_t seed = 900;
+  const std::vector<std::vector<std::pair<int, int>>> batches{
+      {{1, 2048}, {1, 1}, {4, 1500}},  // every split in the warp kernel's first loads
+      {{1, 7500}, {1, 1}, {1, 300}, {2, 4097}},
+      {{1, 70000}, {1, 129}, {3, 640}}};
+  for (int hd : {64, 128}) {
+    for (const auto& seqs : batches) {
+      const Case c{8, 2, hd, 16, seqs};
+      seed += 10;
+      const CaseResult block = run_case(c, AttentionKernel::kSplitKvBlockMerge, seed);
+      const CaseResult warp = run_case(c, AttentionKernel::kSplitKvWarpMerge, seed);
+      EXPECT_EQ(test::bf16_bits(block.got), test::bf16_bits(warp.got)) << "hd " << hd;
+      test::expect_close(test::bf16_to_floats(warp.got), test::to_doubles(warp.want), 1e-2, 1e-2,
+                         nullptr, fmt::format("warp merge, hd {}", hd));
     }
   }
 }

@@ -19,7 +19,11 @@ constexpr int kPad = 8;  // bf16 row padding: ldmatrix rows land in distinct ban
 
 // Split-KV handles the rows of sequences with fewer than `skip_query_len` new tokens; the flash
 // kernel the sequences with at least `min_query_len`.
-cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream, int skip_query_len);
+// Which kernel merges the splits' partials: kAuto picks by the launch's row count; both give the
+// same bits (tests force each).
+enum class SplitKvCombine { kAuto, kBlock, kWarp };
+cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream, int skip_query_len,
+                            SplitKvCombine combine = SplitKvCombine::kAuto);
 cudaError_t launch_flash_prefill(const PagedAttentionParams& p, cudaStream_t stream,
                                  int min_query_len);
 

@@ -42,6 +42,11 @@ cudaError_t paged_attention(const PagedAttentionParams& p, cudaStream_t stream,
       return attention::launch_flash_prefill(p, stream, /*min_query_len=*/0);
     case AttentionKernel::kSplitKv:
       return attention::launch_split_kv(p, stream, /*skip_query_len=*/kNone);
+    case AttentionKernel::kSplitKvBlockMerge:
+      return attention::launch_split_kv(p, stream, kNone, attention::SplitKvCombine::kBlock);
+    case AttentionKernel::kSplitKvWarpMerge:
+      if (!tensor_core_ok) return cudaErrorNotSupported;
+      return attention::launch_split_kv(p, stream, kNone, attention::SplitKvCombine::kWarp);
     case AttentionKernel::kAuto:
       break;
   }

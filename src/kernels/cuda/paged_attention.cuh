@@ -37,13 +37,16 @@ struct PagedAttentionParams {
 // Which kernel runs a batch: kAuto sends each sequence with 16+ new tokens to the tensor-core
 // kernel (head_dim 64/128) and the rest to split-KV, chosen per sequence and with fixed split
 // boundaries, so a row's result does not depend on the rest of the batch; tests force each.
-enum class AttentionKernel { kAuto, kTensorCore, kSplitKv };
+// kSplitKvBlockMerge / kSplitKvWarpMerge: split-KV with its merge of the splits forced to one of
+// its two kernels (chosen by the batch's size otherwise; tests check they agree bit for bit).
+enum class AttentionKernel { kAuto, kTensorCore, kSplitKv, kSplitKvBlockMerge, kSplitKvWarpMerge };
 
 // Bytes of workspace the split-KV kernel needs at most (for any batch with these sizes).
 size_t paged_attention_workspace_bytes(int32_t num_heads, int32_t head_dim);
 
 // Returns cudaErrorInvalidValue for sizes the kernels do not support (named above) and
-// cudaErrorNotSupported when kTensorCore is forced for a head_dim other than 64 or 128.
+// cudaErrorNotSupported when kTensorCore or kSplitKvWarpMerge is forced for a head_dim other than
+// 64 or 128.
 cudaError_t paged_attention(const PagedAttentionParams& p, cudaStream_t stream,
                             AttentionKernel kernel = AttentionKernel::kAuto);
 
