@@ -24,6 +24,10 @@ constexpr int kPad = 8;  // bf16 row padding: ldmatrix rows land in distinct ban
 enum class SplitKvCombine { kAuto, kBlock, kWarp };
 cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream, int skip_query_len,
                             SplitKvCombine combine = SplitKvCombine::kAuto);
+// Merges the partials a split-KV launch of `splits` > 1 splits left in the workspace into p.out
+// (split_kv_merge.cu).
+cudaError_t launch_split_kv_merge(const PagedAttentionParams& p, int splits, int skip_query_len,
+                                  SplitKvCombine combine, cudaStream_t stream);
 cudaError_t launch_flash_prefill(const PagedAttentionParams& p, cudaStream_t stream,
                                  int min_query_len);
 
