@@ -27,16 +27,34 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// Sum over a block of blockDim.x threads (a multiple of 32, at most 1024); every thread gets it.
-// `scratch` holds 32 floats in shared memory.
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
+// Reduces `v` over a block of blockDim.x threads (a multiple of 32, at most 1024) with a warp
+// reduction applied twice: within each warp, then over the warps' results (`identity` fills the
+// lanes past the last warp); every thread gets the result. `scratch` holds 32 floats in shared
+// memory.
+template <typename WarpReduce>
+__device__ __forceinline__ float block_reduce(float v, float* scratch, float identity,
+                                              WarpReduce warp_reduce) {
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  v = warp_sum(v);
+  v = warp_reduce(v);
   __syncthreads();
   if (lane == 0) scratch[warp] = v;
   __syncthreads();
-  v = lane < warps ? scratch[lane] : 0.0f;
-  return warp_sum(v);
+  v = lane < warps ? scratch[lane] : identity;
+  return warp_reduce(v);
+}
+
+struct WarpSum {
+  __device__ __forceinline__ float operator()(float v) const { return warp_sum(v); }
+};
+struct WarpMax {
+  __device__ __forceinline__ float operator()(float v) const { return warp_max(v); }
+};
+
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+  return block_reduce(v, scratch, 0.0f, WarpSum{});
+}
+__device__ __forceinline__ float block_max(float v, float* scratch) {
+  return block_reduce(v, scratch, -INFINITY, WarpMax{});
 }
 #endif
 

@@ -8,18 +8,6 @@
 namespace tandem::cuda::attention {
 namespace {
 
-// The largest `v` over a block of blockDim.x threads (a multiple of 32); every thread gets it.
-// `scratch` holds 32 floats in shared memory.
-__device__ __forceinline__ float block_max(float v, float* scratch) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  v = warp_max(v);
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < warps ? scratch[lane] : -INFINITY;
-  return warp_max(v);
-}
-
 // Merges the splits' partials of one (token, head): out = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M)
 // l_s. The block first turns every split's max into its weight e^(m_s - M) in shared memory (0 for
 // a split past the row's visible keys, whose partial is not used); then kCombineThreads / hd
