@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -19,6 +18,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/thread_pool.h"
+#include "core/utc_time.h"
 #ifdef TANDEM_WITH_CUDA
 #include <cuda_runtime.h>
 #endif
@@ -104,13 +104,6 @@ std::string device_name(const std::string& device) {
   return device;
 }
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 std::pair<int, int> parse_case(const std::string& s) {
   int batch = 0, ctx = 0;
   char x = 0;
@@ -160,7 +153,7 @@ int bench_model_command(int argc, char** argv) {
   nlohmann::json result = {{"what", "tandem_bench_model"},
                            {"device", o.device},
                            {"gpu", device_name(o.device)},
-                           {"date", utc_now()},
+                           {"date", utc_now_iso8601()},
                            {"model", o.model_dir},
                            {"cuda_graphs", o.device == "cuda" && !o.enforce_eager},
                            {"step", backend->has_device_sampler()

@@ -6,12 +6,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
 #include <vector>
 
+#include "core/utc_time.h"
 #include "kernels/cuda/paged_attention.cuh"
 
 namespace {
@@ -107,11 +107,10 @@ int main(int argc, char** argv) {
       cudaFree(ptr);
     }
   }
-  char date[32];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  const nlohmann::json result = {
-      {"what", "attention_bench"}, {"gpu", prop.name}, {"date", date}, {"runs", runs}};
+  const nlohmann::json result = {{"what", "attention_bench"},
+                                 {"gpu", prop.name},
+                                 {"date", tandem::utc_now_iso8601()},
+                                 {"runs", runs}};
   std::printf("%s\n", result.dump().c_str());
   return 0;
 }

@@ -12,12 +12,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "core/utc_time.h"
 #include "kernels/cuda/gemm.cuh"
 
 namespace {
@@ -175,11 +175,10 @@ int main(int argc, char** argv) {
                    s.name, (long long)m, engine_us, workspace_us, best_us);
     }
   }
-  char date[32];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  const nlohmann::json result = {
-      {"what", "gemm_bench"}, {"gpu", prop.name}, {"date", date}, {"results", results}};
+  const nlohmann::json result = {{"what", "gemm_bench"},
+                                 {"gpu", prop.name},
+                                 {"date", tandem::utc_now_iso8601()},
+                                 {"results", results}};
   std::printf("%s\n", result.dump().c_str());
   return 0;
 }
