@@ -26,7 +26,7 @@ struct GenerateOptions {
   int top_k = 0;
   std::optional<int64_t> seed;
   std::optional<int> logprobs;
-  bool ignore_eos = false, json = false;
+  bool ignore_eos = false, json = false, enforce_eager = false;
   int threads = 0;
   std::string device = "cpu";
 };
@@ -92,6 +92,7 @@ void add_options(CLI::App& app, GenerateOptions& o) {
   app.add_option("--threads", o.threads, "CPU threads (0 = all cores)")->check(CLI::Range(0, 1024));
   app.add_option("--device", o.device, "cpu, or cuda (needs a CUDA build and a GPU)")
       ->check(CLI::IsMember({"cpu", "cuda"}));
+  app.add_flag("--enforce-eager", o.enforce_eager, "CUDA: run decode steps without CUDA graphs");
 }
 
 }  // namespace
@@ -107,6 +108,7 @@ int generate_command(int argc, char** argv) {
   BackendOptions backend_options;
   backend_options.device = o.device == "cuda" ? BackendDevice::kCuda : BackendDevice::kCpu;
   backend_options.pool = &pool;
+  backend_options.execution = o.enforce_eager ? ExecutionMode::kEager : ExecutionMode::kGraphs;
   std::unique_ptr<ModelBackend> backend = load_model_backend(o.model_dir, backend_options);
   ModelBackend& model = *backend;
   std::optional<Tokenizer> tokenizer;

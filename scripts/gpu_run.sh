@@ -60,7 +60,27 @@ same = next((i for i, (a, b) in enumerate(zip(cpu, gpu)) if a != b), len(cpu))
 print(f"generate --device cuda: first {same} of {len(cpu)} greedy ids equal the CPU's")
 print("cuda text:", json.load(open(sys.argv[2]))["text"][:200])
 PY
+# Programmatic dependent launch (eager steps only) must not change a bit: eager with it and
+# without it (TANDEM_CUDA_PDL=0); the CUDA graphs run is shown beside them.
+for pdl in 1 0; do
+  TANDEM_CUDA_PDL=$pdl "$G"/bin/tandem generate --model "$M" --prompt "Once upon a time" \
+      --max-tokens 48 --temperature 0 --logprobs 5 --device cuda --enforce-eager --json \
+      > "$OUT/generate_eager_pdl$pdl.json" || status=1
+done
+"$G"/bin/tandem generate --model "$M" --prompt "Once upon a time" --max-tokens 48 --temperature 0 \
+    --logprobs 5 --device cuda --json > "$OUT/generate_graphs_logprobs.json" || status=1
+python3 - "$OUT"/generate_eager_pdl1.json "$OUT"/generate_eager_pdl0.json \
+    "$OUT"/generate_graphs_logprobs.json <<'PY' || status=1
+import json, sys
+on, off, graphs = (json.load(open(p)) for p in sys.argv[1:])
+def same(a, b): return all(a[k] == b[k] for k in ("generated_ids", "logprobs"))
+print(f"generate --device cuda --enforce-eager: ids and logprobs with PDL "
+      f"{'equal' if same(on, off) else 'DIFFER FROM'} those without; "
+      f"CUDA graphs: {'equal' if same(on, graphs) else 'different'}")
+sys.exit(0 if same(on, off) else 1)
+PY
 python3 "$G"/gpu_serve_check.py "$G"/bin/tandem "$M" || status=1
+python3 "$G"/gpu_serve_check.py "$G"/bin/tandem "$M" --enforce-eager || status=1
 fi
 
 D="$OUT/disagg"

@@ -1,15 +1,16 @@
 """On the GPU machine: starts `tandem serve MODEL --device cuda` on a free port and checks that
 32 concurrent greedy completions equal the same prompts sent one at a time (batching on the GPU
-changes no token). Usage: gpu_serve_check.py TANDEM_BINARY MODEL_DIR; exits 1 on a mismatch."""
+changes no token). Usage: gpu_serve_check.py TANDEM_BINARY MODEL_DIR [SERVE_FLAGS...] (e.g.
+--enforce-eager); exits 1 on a mismatch."""
 import json, socket, subprocess, sys, time, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-binary, model = sys.argv[1], sys.argv[2]
+binary, model, flags = sys.argv[1], sys.argv[2], sys.argv[3:]
 with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
 server = subprocess.Popen([binary, "serve", model, "--device", "cuda", "--port", str(port),
-                           "--disable-log-requests"], stdout=subprocess.DEVNULL,
+                           "--disable-log-requests", *flags], stdout=subprocess.DEVNULL,
                           stderr=open("/tmp/tandem_serve.log", "w"))
 base = f"http://127.0.0.1:{port}"
 
@@ -39,8 +40,8 @@ try:
     with ThreadPoolExecutor(32) as pool:
         batched = list(pool.map(complete, prompts))
     same = sum(a == b for a, b in zip(alone, batched))
-    print(f"serve --device cuda: {same} of 32 concurrent greedy completions equal the same "
-          f"prompts sent alone")
+    shown = " ".join(["serve --device cuda", *flags])
+    print(f"{shown}: {same} of 32 concurrent greedy completions equal the same prompts sent alone")
     sys.exit(0 if same == 32 else 1)
 finally:
     server.terminate()

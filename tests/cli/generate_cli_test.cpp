@@ -36,6 +36,17 @@ TEST(GenerateCli, GreedyStoriesMatchTheGoldenText) {
   }
 }
 
+// The CPU has no CUDA graphs to skip: --enforce-eager is accepted and changes no token.
+TEST(GenerateCli, EnforceEagerChangesNothingOnTheCpu) {
+  const nlohmann::json cases = golden_cases();
+  const nlohmann::json& c = cases[0];
+  auto r = test::run_tandem("generate --model '" + stories_dir() + "' --prompt '" +
+                            std::string(c["prompt"]) +
+                            "' --max-tokens 64 --temperature 0 --enforce-eager --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["generated_ids"], c["greedy_ids"]);
+}
+
 TEST(GenerateCli, PlainOutputIsTheStory) {
   auto r = test::run_tandem("generate --model '" + stories_dir() +
                             "' --prompt 'Once upon a time' --max-tokens 64 --temperature 0");

@@ -5,6 +5,7 @@
 // registers. Sequences with fewer new tokens than the launch's minimum are left to split-KV.
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/dispatch.cuh"
+#include "kernels/cuda/launch.cuh"
 
 namespace tandem::cuda::attention {
 namespace {
@@ -60,6 +61,7 @@ __device__ __forceinline__ float fast_exp2(float x) {
 template <int HD>
 __global__ void __launch_bounds__(kWarps * 32, 2)
     tensor_core_kernel(PagedAttentionParams p, int tiles_per_seq, int min_query_len) {
+  wait_for_previous_kernel();
   extern __shared__ __align__(128) unsigned char smem_raw[];
   FlashSmem<HD>& sm = *reinterpret_cast<FlashSmem<HD>*>(smem_raw);
   constexpr int kNt = kBk / 8;  // 8-key column tiles of S
@@ -275,8 +277,8 @@ cudaError_t launch_flash_prefill(const PagedAttentionParams& p, cudaStream_t str
     if (e != cudaSuccess) return e;
     const int tiles = (p.max_query_len + kBq - 1) / kBq;
     const dim3 grid(unsigned(int64_t(p.num_seqs) * tiles), unsigned(p.num_heads));
-    tensor_core_kernel<HD><<<grid, kWarps * 32, smem, stream>>>(p, tiles, min_query_len);
-    return last_launch_error();
+    return launch_kernel(tensor_core_kernel<HD>, grid, kWarps * 32, smem, stream, p, tiles,
+                         min_query_len);
   });
 }
 

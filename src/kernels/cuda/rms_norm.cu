@@ -2,6 +2,7 @@
 // single float4 per thread), so a decode batch of a few rows finishes in one load round instead of
 // walking the row 256 elements at a time. Rows whose width is not a multiple of 4 (or unaligned
 // pointers) take the same kernel with one element per step.
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 
 namespace tandem::cuda {
@@ -48,6 +49,7 @@ struct Row4<false> {
 
 template <bool kVec4>
 __global__ void __launch_bounds__(kMaxThreads) rms_norm_kernel(RmsNormParams p) {
+  wait_for_previous_kernel();
   using R = Row4<kVec4>;
   constexpr int kWidth = kVec4 ? 4 : 1;
   __shared__ float scratch[32];
@@ -91,12 +93,8 @@ cudaError_t rms_norm(const RmsNormParams& p, cudaStream_t stream) {
   const int64_t per_thread = vec4 ? 4 : 1;
   const int64_t want = (p.dim / per_thread + 31) / 32 * 32;
   const unsigned threads = unsigned(want < kMaxThreads ? want : kMaxThreads);
-  if (vec4) {
-    rms_norm_kernel<true><<<unsigned(p.n), threads, 0, stream>>>(p);
-  } else {
-    rms_norm_kernel<false><<<unsigned(p.n), threads, 0, stream>>>(p);
-  }
-  return last_launch_error();
+  return launch_kernel(vec4 ? rms_norm_kernel<true> : rms_norm_kernel<false>, unsigned(p.n),
+                       threads, 0, stream, p);
 }
 
 }  // namespace tandem::cuda

@@ -10,6 +10,7 @@
 //    a 7500-token Llama-3.1-8B prefill here.
 #include <cstdint>
 
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/rope_store_kv.cuh"
 
 namespace tandem::cuda {
@@ -33,6 +34,7 @@ constexpr int kBatch = 8;                   // heads a token-kernel thread loads
 constexpr int kMaxThreads = 1024;
 
 __global__ void __launch_bounds__(kPairThreads) rope_pair_kernel(RopeStoreKvParams p) {
+  wait_for_previous_kernel();
   const int64_t t = blockIdx.x;
   const int j = int(blockIdx.y) * kPairThreads + int(threadIdx.x);  // this thread's work item
   const int hd = p.head_dim, half = hd / 2;
@@ -67,6 +69,7 @@ __global__ void __launch_bounds__(kPairThreads) rope_pair_kernel(RopeStoreKvPara
 }
 
 __global__ void rope_token_kernel(RopeStoreKvParams p, int rows, bool vector_v) {
+  wait_for_previous_kernel();
   const int64_t t = blockIdx.x;
   const int hd = p.head_dim, half = hd / 2;
   const int i = int(threadIdx.x) % half, r = int(threadIdx.x) / half;
@@ -134,15 +137,14 @@ cudaError_t rope_store_kv(const RopeStoreKvParams& p, cudaStream_t stream) {
   if (p.n < kTokenKernelMinTokens) {
     const int64_t items = int64_t(total) * half + kv_dim;
     const dim3 grid(unsigned(p.n), unsigned((items + kPairThreads - 1) / kPairThreads));
-    rope_pair_kernel<<<grid, kPairThreads, 0, stream>>>(p);
-    return last_launch_error();
+    return launch_kernel(rope_pair_kernel, grid, kPairThreads, 0, stream, p);
   }
   int rows = (total + kBatch - 1) / kBatch;  // one batch of heads a thread where it fits
   if (rows * half > kMaxThreads) rows = kMaxThreads / half;
   const bool vector_v = !p.bias && kv_dim % 8 == 0 && q_dim % 8 == 0 && p.qkv_stride % 8 == 0 &&
                         aligned16(p.qkv) && aligned16(p.v_cache);
-  rope_token_kernel<<<unsigned(p.n), unsigned(rows * half), 0, stream>>>(p, rows, vector_v);
-  return last_launch_error();
+  return launch_kernel(rope_token_kernel, unsigned(p.n), unsigned(rows * half), 0, stream, p, rows,
+                       vector_v);
 }
 
 }  // namespace tandem::cuda

@@ -4,6 +4,7 @@
 // integer sums), settles ties at the top-p cut in id order, then draws: each thread sums the kept
 // weights of its contiguous slice of ids, the block scans the slice sums, and the thread whose
 // slice holds the target walks it. The last pass sums exp(x - max) for the log-softmax normalizer.
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/sampling.cuh"
 
 namespace tandem::cuda {
@@ -126,6 +127,7 @@ __device__ __forceinline__ unsigned long long fixed_mass(double w) {
 __global__ void __launch_bounds__(kThreads)
     sample_kernel(const float* logits, int64_t vocab, const TokenDraw* draws, int32_t* ids,
                   float* logprobs, int32_t* invalid) {
+  wait_for_previous_kernel();
   __shared__ MaxIdx best_s[32];
   __shared__ float sum_s[32];
   __shared__ double scratch[kWarps];
@@ -279,9 +281,8 @@ cudaError_t sample_tokens(const float* logits, int64_t rows, int64_t vocab, cons
   if (vocab <= 0 || rows > INT32_MAX || vocab > INT32_MAX || !logits || !ids) {
     return cudaErrorInvalidValue;
   }
-  sample_kernel<<<unsigned(rows), kThreads, 0, stream>>>(logits, vocab, draws, ids, logprobs,
-                                                         invalid);
-  return last_launch_error();
+  return launch_kernel(sample_kernel, unsigned(rows), kThreads, 0, stream, logits, vocab, draws,
+                       ids, logprobs, invalid);
 }
 
 }  // namespace tandem::cuda

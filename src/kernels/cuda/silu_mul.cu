@@ -3,6 +3,7 @@
 // so the memory traffic is the whole cost — and one at a time otherwise (the small golden models).
 #include <cstdint>
 
+#include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 
 namespace tandem::cuda {
@@ -11,6 +12,7 @@ namespace {
 __device__ __forceinline__ float silu_times(float g, float u) { return g / (1.0f + expf(-g)) * u; }
 
 __global__ void silu_mul_kernel(const bf16* gate_up, int64_t n, int64_t inter, bf16* out) {
+  wait_for_previous_kernel();
   const int64_t total = n * inter;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += int64_t(gridDim.x) * blockDim.x) {
@@ -24,6 +26,7 @@ __global__ void silu_mul_kernel(const bf16* gate_up, int64_t n, int64_t inter, b
 // Chunk i of 8 outputs: row i / chunks_per_row; gate and up chunks of that row read as uint4.
 __global__ void silu_mul8_kernel(const bf16* gate_up, int64_t n, int64_t chunks_per_row,
                                  bf16* out) {
+  wait_for_previous_kernel();
   const int64_t total = n * chunks_per_row;
   const uint4* in = reinterpret_cast<const uint4*>(gate_up);
   uint4* dst = reinterpret_cast<uint4*>(out);
@@ -59,11 +62,11 @@ cudaError_t silu_mul(const bf16* gate_up, int64_t n, int64_t inter, bf16* out,
   const bool aligned =
       reinterpret_cast<uintptr_t>(gate_up) % 16 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
   if (inter % 8 == 0 && aligned) {
-    silu_mul8_kernel<<<grid_for(n * inter / 8), 256, 0, stream>>>(gate_up, n, inter / 8, out);
-  } else {
-    silu_mul_kernel<<<grid_for(n * inter), 256, 0, stream>>>(gate_up, n, inter, out);
+    return launch_kernel(silu_mul8_kernel, grid_for(n * inter / 8), 256, 0, stream, gate_up, n,
+                         inter / 8, out);
   }
-  return last_launch_error();
+  return launch_kernel(silu_mul_kernel, grid_for(n * inter), 256, 0, stream, gate_up, n, inter,
+                       out);
 }
 
 }  // namespace tandem::cuda

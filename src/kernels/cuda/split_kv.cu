@@ -10,6 +10,7 @@
 
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/dispatch.cuh"
+#include "kernels/cuda/launch.cuh"
 
 namespace tandem::cuda::attention {
 namespace {
@@ -42,6 +43,7 @@ __host__ __device__ constexpr size_t split_kv_smem_bytes(int hd) {
 __global__ void __launch_bounds__(kTile, 4)
     split_kv_kernel(PagedAttentionParams p, int num_splits, int keys_per_split,
                     int skip_query_len) {
+  wait_for_previous_kernel();
   SplitKvRow row;
   if (!split_kv_row(p, keys_per_split, skip_query_len, row)) return;
   const int hd = p.head_dim;
@@ -221,6 +223,7 @@ template <int HD>
 __global__ void __launch_bounds__(kTile, 6)
     split_kv_tc_kernel(PagedAttentionParams p, int num_splits, int keys_per_split,
                        int skip_query_len) {
+  wait_for_previous_kernel();
   constexpr int kChunks = HD / 8, kKc = HD / 16, kDimTiles = HD / 16 / 4;  // per warp
   extern __shared__ __align__(128) unsigned char smem_raw[];
   SplitKvTcSmem<HD>& sm = *reinterpret_cast<SplitKvTcSmem<HD>*>(smem_raw);
@@ -394,9 +397,8 @@ cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream, 
                                                        cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                        int(sizeof(SplitKvTcSmem<HD>)));
           if (set != cudaSuccess) return set;
-          split_kv_tc_kernel<HD>
-              <<<grid, kTile, smem, stream>>>(p, splits, keys_per_split, skip_query_len);
-          return last_launch_error();
+          return launch_kernel(split_kv_tc_kernel<HD>, grid, kTile, smem, stream, p, splits,
+                               keys_per_split, skip_query_len);
         });
     if (e != cudaSuccess) return e;
   } else {
@@ -404,11 +406,11 @@ cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream, 
     const cudaError_t set = cudaFuncSetAttribute(
         split_kv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
     if (set != cudaSuccess) return set;
-    split_kv_kernel<<<grid, kTile, smem, stream>>>(p, splits, keys_per_split, skip_query_len);
-    const cudaError_t e = last_launch_error();
+    const cudaError_t e = launch_kernel(split_kv_kernel, grid, kTile, smem, stream, p, splits,
+                                        keys_per_split, skip_query_len);
     if (e != cudaSuccess) return e;
   }
-  if (splits == 1) return last_launch_error();
+  if (splits == 1) return cudaSuccess;
   return launch_split_kv_merge(p, splits, skip_query_len, combine, stream);
 }
 

@@ -4,6 +4,7 @@
 // launches the merge after its kernels whenever a launch has more than one split.
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/dispatch.cuh"
+#include "kernels/cuda/launch.cuh"
 
 namespace tandem::cuda::attention {
 namespace {
@@ -23,6 +24,7 @@ constexpr int kPreloadSplits = 16;  // a thread's partials loaded up front (64 s
 
 __global__ void __launch_bounds__(kCombineThreads)
     combine_kernel(PagedAttentionParams p, int num_splits, int skip_query_len) {
+  wait_for_previous_kernel();
   // (num_splits) weights, (num_splits) sums l, then (groups, hd) partial sums
   extern __shared__ float weight[];
   __shared__ float scratch[32];
@@ -102,6 +104,7 @@ constexpr int kWarpCombinePreload = 16;  // splits whose loads go out at once (a
 template <int HD>
 __global__ void __launch_bounds__(kWarpCombineWarps * 32)
     combine_warp_kernel(PagedAttentionParams p, int num_splits, int skip_query_len) {
+  wait_for_previous_kernel();
   constexpr int kGroups = kCombineThreads / HD, kDims = HD / 32;
   constexpr int kWarps = kCombineThreads / 32;  // combine_kernel's warps
   const int lane = threadIdx.x % 32;
@@ -217,9 +220,8 @@ cudaError_t launch_split_kv_merge(const PagedAttentionParams& p, int splits, int
     return dispatch_tensor_core_head_dim(p.head_dim, cudaErrorNotSupported, [&](auto hd) {
       constexpr int HD = decltype(hd)::value;
       const unsigned blocks = unsigned((rows + kWarpCombineWarps - 1) / kWarpCombineWarps);
-      combine_warp_kernel<HD>
-          <<<blocks, kWarpCombineWarps * 32, 0, stream>>>(p, splits, skip_query_len);
-      return last_launch_error();
+      return launch_kernel(combine_warp_kernel<HD>, blocks, kWarpCombineWarps * 32, 0, stream, p,
+                           splits, skip_query_len);
     });
   }
   {
@@ -229,10 +231,9 @@ cudaError_t launch_split_kv_merge(const PagedAttentionParams& p, int splits, int
           combine_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
       if (set != cudaSuccess) return set;
     }
-    combine_kernel<<<dim3(unsigned(p.num_tokens), unsigned(p.num_heads)), kCombineThreads, smem,
-                     stream>>>(p, splits, skip_query_len);
+    return launch_kernel(combine_kernel, dim3(unsigned(p.num_tokens), unsigned(p.num_heads)),
+                         kCombineThreads, smem, stream, p, splits, skip_query_len);
   }
-  return last_launch_error();
 }
 
 }  // namespace tandem::cuda::attention
