@@ -1,7 +1,8 @@
 // attention_bench: the prefill attention of Llama-3.1-8B (32 query heads, 8 KV heads, head_dim
 // 128) over a paged bf16 KV cache of 16-token blocks in shuffled order, for one sequence of each
-// given length, through the tensor-core kernel. Prints one JSON object: per length the median
-// milliseconds of 10 runs and the causal attention TFLOP/s (4 * head_dim * heads * L (L + 1) / 2).
+// given length, through the flash kernel on wgmma (what runs) and on mma.sync. Prints one JSON
+// object: per length and kernel the median milliseconds of 10 runs and the causal attention
+// TFLOP/s (4 * head_dim * heads * L (L + 1) / 2).
 // Usage: attention_bench [lengths...]   (default 2048 7500)
 #include <algorithm>
 #include <cstdio>
@@ -88,20 +89,27 @@ int main(int argc, char** argv) {
     p.head_dim = kHeadDim;
     p.block_size = kBlock;
     p.scale = 0.08838834764831845f;
-    std::vector<float> ms(12);
-    for (float& t : ms) {
-      check(cudaEventRecord(start), "record");
-      check(tandem::cuda::paged_attention(p, nullptr, tandem::cuda::AttentionKernel::kTensorCore),
-            "paged_attention");
-      check(cudaEventRecord(stop), "record");
-      check(cudaEventSynchronize(stop), "sync");
-      check(cudaEventElapsedTime(&t, start, stop), "elapsed");
-    }
-    ms.erase(ms.begin(), ms.begin() + 2);  // warm-up
-    std::sort(ms.begin(), ms.end());
-    const double median = ms[ms.size() / 2];
+    auto median_ms = [&](tandem::cuda::AttentionKernel kernel) {
+      std::vector<float> ms(12);
+      for (float& t : ms) {
+        check(cudaEventRecord(start), "record");
+        check(tandem::cuda::paged_attention(p, nullptr, kernel), "paged_attention");
+        check(cudaEventRecord(stop), "record");
+        check(cudaEventSynchronize(stop), "sync");
+        check(cudaEventElapsedTime(&t, start, stop), "elapsed");
+      }
+      ms.erase(ms.begin(), ms.begin() + 2);  // warm-up
+      std::sort(ms.begin(), ms.end());
+      return double(ms[ms.size() / 2]);
+    };
+    const double median = median_ms(tandem::cuda::AttentionKernel::kTensorCore);
+    const double mma_sync = median_ms(tandem::cuda::AttentionKernel::kTensorCoreMmaSync);
     const double flops = 4.0 * kHeadDim * kHeads * (double(len) * (len + 1) / 2);
-    runs.push_back({{"tokens", len}, {"ms", median}, {"tflops", flops / (median * 1e9)}});
+    runs.push_back({{"tokens", len},
+                    {"ms", median},
+                    {"tflops", flops / (median * 1e9)},
+                    {"mma_sync_ms", mma_sync},
+                    {"mma_sync_tflops", flops / (mma_sync * 1e9)}});
     for (void* ptr : {(void*)q, (void*)k, (void*)v, (void*)out, (void*)query_start,
                       (void*)context_lens, (void*)block_table}) {
       cudaFree(ptr);

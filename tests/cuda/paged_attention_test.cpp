@@ -156,11 +156,13 @@ TEST_F(CudaPagedAttentionTest, SplitKvMatchesCpuOverSweep) {
   for (const Case& c : sweep()) check_case(c, AttentionKernel::kSplitKv, seed += 10);
 }
 
+// kTensorCore takes the wgmma kernel at head_dim 128, kTensorCoreMmaSync the mma.sync one.
 TEST_F(CudaPagedAttentionTest, TensorCoreMatchesCpuOverSweep) {
   uint32_t seed = 200;
   for (const Case& c : sweep()) {
-    if (c.head_dim == 64 || c.head_dim == 128)
-      check_case(c, AttentionKernel::kTensorCore, seed += 10);
+    if (c.head_dim != 64 && c.head_dim != 128) continue;
+    check_case(c, AttentionKernel::kTensorCore, seed += 10);
+    if (c.head_dim == 128) check_case(c, AttentionKernel::kTensorCoreMmaSync, seed);
   }
 }
 
@@ -174,6 +176,9 @@ TEST_F(CudaPagedAttentionTest, LongContextDecodeSplitsAndMatchesCpu) {
   check_case({32, 8, 128, 16, {{1, 8200}, {1, 3000}, {1, 1}, {1, 4097}}}, AttentionKernel::kAuto,
              8);
   check_case({32, 8, 128, 16, {{200, 8200}}}, AttentionKernel::kTensorCore, 9);
+  check_case({32, 8, 128, 16, {{200, 8200}}}, AttentionKernel::kTensorCoreMmaSync, 9);
+  // a long prompt against itself: many 128-key tiles, the diagonal ones masked
+  check_case({32, 8, 128, 16, {{1500, 1500}, {700, 900}}}, AttentionKernel::kTensorCore, 11);
   // past the splits whose partials the merge loads up front (64 at head_dim 128, 128 at 64)
   check_case({8, 1, 64, 16, {{1, 17000}, {1, 5}}}, AttentionKernel::kSplitKv, 10);
 }

@@ -28,7 +28,11 @@ cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream, 
 // (split_kv_merge.cu).
 cudaError_t launch_split_kv_merge(const PagedAttentionParams& p, int splits, int skip_query_len,
                                   SplitKvCombine combine, cudaStream_t stream);
+// The flash kernel: on wgmma (flash_prefill_wgmma.cu) at head_dim 128 unless `mma_sync`, else on
+// mma.sync (flash_prefill.cu).
 cudaError_t launch_flash_prefill(const PagedAttentionParams& p, cudaStream_t stream,
+                                 int min_query_len, bool mma_sync = false);
+cudaError_t launch_wgmma_prefill(const PagedAttentionParams& p, cudaStream_t stream,
                                  int min_query_len);
 
 #ifdef __CUDACC__

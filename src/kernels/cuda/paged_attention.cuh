@@ -39,14 +39,23 @@ struct PagedAttentionParams {
 // boundaries, so a row's result does not depend on the rest of the batch; tests force each.
 // kSplitKvBlockMerge / kSplitKvWarpMerge: split-KV with its merge of the splits forced to one of
 // its two kernels (chosen by the batch's size otherwise; tests check they agree bit for bit).
-enum class AttentionKernel { kAuto, kTensorCore, kSplitKv, kSplitKvBlockMerge, kSplitKvWarpMerge };
+// kTensorCoreMmaSync: the flash kernel on mma.sync at head_dim 128 too (where kTensorCore and
+// kAuto take the wgmma one).
+enum class AttentionKernel {
+  kAuto,
+  kTensorCore,
+  kTensorCoreMmaSync,
+  kSplitKv,
+  kSplitKvBlockMerge,
+  kSplitKvWarpMerge
+};
 
 // Bytes of workspace the split-KV kernel needs at most (for any batch with these sizes).
 size_t paged_attention_workspace_bytes(int32_t num_heads, int32_t head_dim);
 
 // Returns cudaErrorInvalidValue for sizes the kernels do not support (named above) and
-// cudaErrorNotSupported when kTensorCore or kSplitKvWarpMerge is forced for a head_dim other than
-// 64 or 128.
+// cudaErrorNotSupported when kTensorCore, kTensorCoreMmaSync or kSplitKvWarpMerge is forced for a
+// head_dim other than 64 or 128.
 cudaError_t paged_attention(const PagedAttentionParams& p, cudaStream_t stream,
                             AttentionKernel kernel = AttentionKernel::kAuto);
 

@@ -1,0 +1,236 @@
+// The prefill attention kernel on Hopper's warpgroup MMA (head_dim 128; built for sm_90a only, see
+// CMakeLists.txt): grid (query tile of 128 rows of one sequence, q head) as flash_prefill.cu, two
+// warpgroups of 64 query rows a block, 128-key tiles cp.async double-buffered through the block
+// table into 128-byte-swizzled shared memory. Per tile and warpgroup: S (64 x 128) = Q K^T with
+// both operands in shared memory (wgmma.mma_async m64n128k16, 8 steps over the head), the online
+// softmax in registers (the causal mask only on diagonal tiles), then O (64 x 128) += P V with P
+// from registers as bf16 (the accumulator's layout is the A fragment's) and V read transposed.
+// One block an SM (160 KB of shared memory); a warp's rows are 16 rows of its warpgroup's 64.
+#include "kernels/cuda/attention_common.cuh"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/wgmma.cuh"
+
+namespace tandem::cuda::attention {
+namespace {
+
+constexpr int kHd = 128;
+constexpr int kBq = 128;  // query rows per block: two warpgroups of 64
+constexpr int kBk = 128;  // keys per tile
+constexpr int kThreads = 256;
+constexpr uint32_t kTileBytes = 128 * 128 * 2;  // a 128 x 128 bf16 tile: 32 KB
+constexpr uint32_t kBlockBytes = 128 * 128;     // one 64-column block of such a tile: 16 KB
+
+// Shared memory, 1024-byte aligned: q, then (stage) k, v; each tile is two 64-column blocks.
+constexpr uint32_t kQ = 0, kK = kTileBytes, kV = 3 * kTileBytes;
+constexpr size_t kSmemBytes = 5 * kTileBytes + 1024;  // + alignment slack
+
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// Starts copying keys and values [key0, key0 + 128) of head kvh into stage `stage`; keys at or
+// past `limit` become zeros.
+__device__ __forceinline__ void load_kv(const PagedAttentionParams& p, const int32_t* table,
+                                        int kvh, int key0, int limit, unsigned char* smem,
+                                        int stage) {
+  const int64_t kv_stride = int64_t(p.num_kv_heads) * kHd;
+  const int ch = threadIdx.x % 16;  // this thread's 16-byte chunk of a key row
+  const uint32_t block = uint32_t(ch / 8) * kBlockBytes;
+  for (int r = threadIdx.x / 16; r < kBk; r += kThreads / 16) {
+    const int key = key0 + r;
+    const bool valid = key < limit;
+    const int64_t off =
+        valid ? slot_of(table, p.block_size, key) * kv_stride + int64_t(kvh) * kHd + ch * 8 : 0;
+    const uint32_t dst = block + wgmma::swizzled(r, ch % 8);
+    cp_async16(smem + kK + stage * kTileBytes + dst, p.k_cache + off, valid);
+    cp_async16(smem + kV + stage * kTileBytes + dst, p.v_cache + off, valid);
+  }
+}
+#endif
+
+__global__ void __launch_bounds__(kThreads, 1)
+    wgmma_prefill_kernel(PagedAttentionParams p, int tiles_per_seq, int min_query_len) {
+  wait_for_previous_kernel();
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* smem = reinterpret_cast<unsigned char*>(
+      (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  const uint32_t smem_addr = uint32_t(__cvta_generic_to_shared(smem));
+  const int seq = blockIdx.x / tiles_per_seq;
+  const int qtile = tiles_per_seq - 1 - int(blockIdx.x % tiles_per_seq);  // longest first
+  const int head = blockIdx.y, kvh = head / (p.num_heads / p.num_kv_heads);
+  const int q_begin = p.query_start[seq], q_len = p.query_start[seq + 1] - q_begin;
+  const int row0 = qtile * kBq;
+  if (row0 >= q_len || q_len < min_query_len) return;
+  const int rows = min(kBq, q_len - row0);
+  const int first_pos = p.context_lens[seq] - q_len + row0;
+  const int key_limit = first_pos + rows;
+  const int32_t* table = p.block_tables + int64_t(seq) * p.max_blocks_per_seq;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
+  const int wg = warp / 4;                     // warpgroup
+  const int wrow = wg * 64 + (warp % 4) * 16;  // this warp's first row in the block's tile
+
+  {  // queries: rows past `rows` are zeros
+    const int ch = threadIdx.x % 16;
+    const uint32_t block = uint32_t(ch / 8) * kBlockBytes;
+    for (int r = threadIdx.x / 16; r < kBq; r += kThreads / 16) {
+      const bool valid = r < rows;
+      cp_async16(smem + kQ + block + wgmma::swizzled(r, ch % 8),
+                 valid
+                     ? p.q + int64_t(q_begin + row0 + r) * p.q_stride + int64_t(head) * kHd + ch * 8
+                     : p.q,
+                 valid);
+    }
+  }
+  load_kv(p, table, kvh, 0, key_limit, smem, 0);
+  cp_async_commit();
+
+  // Positions of this lane's rows g and g + 8; padding rows mirror the last.
+  const int pos0 = first_pos + min(wrow + g, rows - 1);
+  const int pos1 = first_pos + min(wrow + g + 8, rows - 1);
+  const int wg_first_pos = first_pos + min(wg * 64, rows - 1);
+  const int wg_last_pos = first_pos + min(wg * 64 + 63, rows - 1);
+  const float scale_log2 = p.scale * 1.4426950408889634f;
+  float row_max0 = -INFINITY, row_max1 = -INFINITY, row_sum0 = 0.0f, row_sum1 = 0.0f;
+  float o[64], s[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) o[i] = 0.0f;
+
+  const int num_tiles = (key_limit + kBk - 1) / kBk;
+  for (int t = 0; t < num_tiles; ++t) {
+    const int stage = t & 1, kt = t * kBk;
+    if (t + 1 < num_tiles) {
+      load_kv(p, table, kvh, kt + kBk, key_limit, smem, stage ^ 1);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    wgmma::fence_shared_for_async();
+    __syncthreads();
+    if (kt <= wg_last_pos) {  // else every key of the tile lies after this warpgroup's rows
+      // S = Q K^T over the head's two 64-column blocks, 16 columns a step.
+      const uint32_t q_addr = smem_addr + kQ + uint32_t(wg * 64) * 128;
+      const uint32_t k_addr = smem_addr + kK + uint32_t(stage) * kTileBytes;
+      wgmma::fence();
+#pragma unroll
+      for (int kk = 0; kk < kHd / 16; ++kk) {
+        const uint32_t off = uint32_t(kk / 4) * kBlockBytes + uint32_t(kk % 4) * 32;
+        wgmma::mma_ss(s, wgmma::descriptor(q_addr + off, 16, 1024),
+                      wgmma::descriptor(k_addr + off, 16, 1024), kk > 0);
+      }
+      wgmma::commit();
+      wgmma::wait<0>();
+      wgmma::fence_operands(s);
+
+      if (kt + kBk - 1 > wg_first_pos) {  // a diagonal tile: mask keys after each row
+#pragma unroll
+        for (int n = 0; n < kBk / 8; ++n) {
+          const int key = kt + n * 8 + 2 * c;
+          if (key > pos0) s[4 * n] = -INFINITY;
+          if (key + 1 > pos0) s[4 * n + 1] = -INFINITY;
+          if (key > pos1) s[4 * n + 2] = -INFINITY;
+          if (key + 1 > pos1) s[4 * n + 3] = -INFINITY;
+        }
+      }
+      // Online softmax in base 2, as flash_prefill.cu.
+      float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < kBk / 8; ++n) {
+        mx0 = fmaxf(mx0, fmaxf(s[4 * n], s[4 * n + 1]));
+        mx1 = fmaxf(mx1, fmaxf(s[4 * n + 2], s[4 * n + 3]));
+      }
+#pragma unroll
+      for (int o2 = 1; o2 <= 2; o2 <<= 1) {
+        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, o2));
+        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, o2));
+      }
+      const float new0 = fmaxf(row_max0, mx0 * scale_log2);
+      const float new1 = fmaxf(row_max1, mx1 * scale_log2);
+      const float base0 = new0 == -INFINITY ? 0.0f : new0;
+      const float base1 = new1 == -INFINITY ? 0.0f : new1;
+      const float alpha0 = fast_exp2(row_max0 - base0), alpha1 = fast_exp2(row_max1 - base1);
+      row_max0 = new0;
+      row_max1 = new1;
+      float sum0 = 0.0f, sum1 = 0.0f;
+      uint32_t pf[kBk / 16][4];  // P as A fragments, one per 16-key step
+#pragma unroll
+      for (int n = 0; n < kBk / 8; ++n) {
+        const float p0 = fast_exp2(fmaf(s[4 * n], scale_log2, -base0));
+        const float p1 = fast_exp2(fmaf(s[4 * n + 1], scale_log2, -base0));
+        const float p2 = fast_exp2(fmaf(s[4 * n + 2], scale_log2, -base1));
+        const float p3 = fast_exp2(fmaf(s[4 * n + 3], scale_log2, -base1));
+        sum0 += p0 + p1;
+        sum1 += p2 + p3;
+        pf[n / 2][(n % 2) * 2] = pack_bf16(p0, p1);
+        pf[n / 2][(n % 2) * 2 + 1] = pack_bf16(p2, p3);
+      }
+      row_sum0 = row_sum0 * alpha0 + sum0;
+      row_sum1 = row_sum1 * alpha1 + sum1;
+#pragma unroll
+      for (int d = 0; d < kHd / 8; ++d) {
+        o[4 * d] *= alpha0;
+        o[4 * d + 1] *= alpha0;
+        o[4 * d + 2] *= alpha1;
+        o[4 * d + 3] *= alpha1;
+      }
+      // O += P V: V's rows are keys, its 64-column blocks kBlockBytes apart.
+      const uint32_t v_addr = smem_addr + kV + uint32_t(stage) * kTileBytes;
+      wgmma::fence();
+#pragma unroll
+      for (int kk = 0; kk < kBk / 16; ++kk) {
+        wgmma::mma_rs(o, pf[kk],
+                      wgmma::descriptor(v_addr + uint32_t(kk) * 16 * 128, kBlockBytes, 1024));
+      }
+      wgmma::commit();
+      wgmma::wait<0>();
+      wgmma::fence_operands(o);
+    }
+    __syncthreads();  // this stage is refilled two tiles on
+  }
+
+  float l0 = row_sum0, l1 = row_sum1;
+#pragma unroll
+  for (int o2 = 1; o2 <= 2; o2 <<= 1) {
+    l0 += __shfl_xor_sync(0xffffffffu, l0, o2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, o2);
+  }
+  const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+  const int r0 = wrow + g, r1 = r0 + 8;
+#pragma unroll
+  for (int d = 0; d < kHd / 8; ++d) {
+    const int col = d * 8 + 2 * c;
+    if (r0 < rows) {
+      *reinterpret_cast<uint32_t*>(
+          p.out + (int64_t(q_begin + row0 + r0) * p.num_heads + head) * kHd + col) =
+          pack_bf16(o[4 * d] * inv0, o[4 * d + 1] * inv0);
+    }
+    if (r1 < rows) {
+      *reinterpret_cast<uint32_t*>(
+          p.out + (int64_t(q_begin + row0 + r1) * p.num_heads + head) * kHd + col) =
+          pack_bf16(o[4 * d + 2] * inv1, o[4 * d + 3] * inv1);
+    }
+  }
+#else
+  __trap();  // built for sm_90a only
+#endif
+}
+
+}  // namespace
+
+cudaError_t launch_wgmma_prefill(const PagedAttentionParams& p, cudaStream_t stream,
+                                 int min_query_len) {
+  if (p.head_dim != kHd) return cudaErrorNotSupported;
+  const cudaError_t e = cudaFuncSetAttribute(
+      wgmma_prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kSmemBytes));
+  if (e != cudaSuccess) return e;
+  const int tiles = (p.max_query_len + kBq - 1) / kBq;
+  const dim3 grid(unsigned(int64_t(p.num_seqs) * tiles), unsigned(p.num_heads));
+  return launch_kernel(wgmma_prefill_kernel, grid, kThreads, kSmemBytes, stream, p, tiles,
+                       min_query_len);
+}
+
+}  // namespace tandem::cuda::attention
