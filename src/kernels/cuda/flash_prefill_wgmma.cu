@@ -7,8 +7,9 @@
 // from registers as bf16 (the accumulator's layout is the A fragment's) and V read transposed.
 // One block an SM (160 KB of shared memory); a warp's rows are 16 rows of its warpgroup's 64.
 // A 7500-token Llama-3.1-8B layer: 1.50-1.52 ms (~305 TFLOP/s) on an H200, against 1.84-1.86
-// on mma.sync. Tried and slower: FlashAttention-3's ping-pong of the two warpgroups' GEMMs through a named
-// barrier (1.63 ms; 229 registers against 192), skipping the O rescale when alpha is 1.
+// on mma.sync. Tried and slower: FlashAttention-3's ping-pong of the two warpgroups' GEMMs
+// through a named barrier (1.63 ms; 229 registers against 192), skipping the O rescale when
+// alpha is 1.
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/wgmma.cuh"
