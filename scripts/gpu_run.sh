@@ -61,7 +61,9 @@ print(f"generate --device cuda: first {same} of {len(cpu)} greedy ids equal the 
 print("cuda text:", json.load(open(sys.argv[2]))["text"][:200])
 PY
 # Programmatic dependent launch (eager steps only) must not change a bit: eager with it and
-# without it (TANDEM_CUDA_PDL=0); the CUDA graphs run is shown beside them.
+# without it (TANDEM_CUDA_PDL=0); the CUDA graphs run is shown beside them. These runs ask for
+# logprobs (sampled on the host), so generate_cuda.json above, whose ids the GPU sampler picks,
+# is not one of them.
 for pdl in 1 0; do
   TANDEM_CUDA_PDL=$pdl "$G"/bin/tandem generate --model "$M" --prompt "Once upon a time" \
       --max-tokens 48 --temperature 0 --logprobs 5 --device cuda --enforce-eager --json \

@@ -168,6 +168,57 @@ __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&h);
 }
 
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// One key tile of the flash kernels' online softmax, in base 2 with the scale folded into one FMA
+// (P = 2^(s * scale - max)), for a lane's two rows: g and g + 8 of a 16-row mma tile. `s` holds
+// kTiles 8-key column tiles in mma's C layout (s[4n], s[4n + 1]: row g, keys 2c, 2c + 1 of tile
+// n; s[4n + 2], s[4n + 3]: row g + 8). Updates the rows' running max (scaled) and sum, writes P as
+// bf16 A fragments (one per 16 keys) and returns in alpha the factors O must be rescaled by.
+template <int kTiles>
+__device__ __forceinline__ void online_softmax_tile(const float* s, float scale_log2,
+                                                    float (&row_max)[2], float (&row_sum)[2],
+                                                    uint32_t (*p)[4], float (&alpha)[2]) {
+  float mx0 = -INFINITY, mx1 = -INFINITY;  // of the unscaled scores
+#pragma unroll
+  for (int n = 0; n < kTiles; ++n) {
+    mx0 = fmaxf(mx0, fmaxf(s[4 * n], s[4 * n + 1]));
+    mx1 = fmaxf(mx1, fmaxf(s[4 * n + 2], s[4 * n + 3]));
+  }
+#pragma unroll
+  for (int o2 = 1; o2 <= 2; o2 <<= 1) {
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, o2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, o2));
+  }
+  const float new0 = fmaxf(row_max[0], mx0 * scale_log2);
+  const float new1 = fmaxf(row_max[1], mx1 * scale_log2);
+  // Row 0 of every tile sees key 0, so the max is finite after the first tile; guard anyway.
+  const float base0 = new0 == -INFINITY ? 0.0f : new0;
+  const float base1 = new1 == -INFINITY ? 0.0f : new1;
+  alpha[0] = fast_exp2(row_max[0] - base0);
+  alpha[1] = fast_exp2(row_max[1] - base1);
+  row_max[0] = new0;
+  row_max[1] = new1;
+  float sum0 = 0.0f, sum1 = 0.0f;
+#pragma unroll
+  for (int n = 0; n < kTiles; ++n) {
+    const float p0 = fast_exp2(fmaf(s[4 * n], scale_log2, -base0));
+    const float p1 = fast_exp2(fmaf(s[4 * n + 1], scale_log2, -base0));
+    const float p2 = fast_exp2(fmaf(s[4 * n + 2], scale_log2, -base1));
+    const float p3 = fast_exp2(fmaf(s[4 * n + 3], scale_log2, -base1));
+    sum0 += p0 + p1;
+    sum1 += p2 + p3;
+    p[n / 2][(n % 2) * 2] = pack_bf16(p0, p1);
+    p[n / 2][(n % 2) * 2 + 1] = pack_bf16(p2, p3);
+  }
+  row_sum[0] = row_sum[0] * alpha[0] + sum0;
+  row_sum[1] = row_sum[1] * alpha[1] + sum1;
+}
+
 #endif  // __CUDACC__
 
 }  // namespace tandem::cuda::attention

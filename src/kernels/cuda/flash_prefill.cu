@@ -49,12 +49,6 @@ __device__ void load_kv_tile(const PagedAttentionParams& p, const int32_t* table
   }
 }
 
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
 // Sequences with fewer than `min_query_len` new tokens are left to the split-KV kernel.
 // Two blocks per SM (8 warps), up to 255 registers a thread: O (32 rows x hd) lives in registers;
 // Q fragments are re-read from shared memory per tile.
@@ -171,44 +165,13 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
       }
     }
 
-    // Online softmax in base 2 with the scale folded into one FMA: P = 2^(s * scale - max).
+    // Online softmax (attention_common.cuh), then O rescaled.
     uint32_t pf[kRowTiles][kNt / 2][4];  // P as A fragments, one per 16-key chunk
 #pragma unroll
     for (int mt = 0; mt < kRowTiles; ++mt) {
-      float mx0 = -INFINITY, mx1 = -INFINITY;  // of the unscaled scores
-#pragma unroll
-      for (int n = 0; n < kNt; ++n) {
-        mx0 = fmaxf(mx0, fmaxf(s[mt][n][0], s[mt][n][1]));
-        mx1 = fmaxf(mx1, fmaxf(s[mt][n][2], s[mt][n][3]));
-      }
-#pragma unroll
-      for (int o2 = 1; o2 <= 2; o2 <<= 1) {
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, o2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, o2));
-      }
-      const float new0 = fmaxf(row_max[mt][0], mx0 * scale_log2);
-      const float new1 = fmaxf(row_max[mt][1], mx1 * scale_log2);
-      // Row 0 of every tile sees key 0, so the max is finite after the first tile; guard anyway.
-      const float base0 = new0 == -INFINITY ? 0.0f : new0;
-      const float base1 = new1 == -INFINITY ? 0.0f : new1;
-      const float alpha0 = fast_exp2(row_max[mt][0] - base0);
-      const float alpha1 = fast_exp2(row_max[mt][1] - base1);
-      row_max[mt][0] = new0;
-      row_max[mt][1] = new1;
-      float sum0 = 0.0f, sum1 = 0.0f;
-#pragma unroll
-      for (int n = 0; n < kNt; ++n) {
-        const float p0 = fast_exp2(fmaf(s[mt][n][0], scale_log2, -base0));
-        const float p1 = fast_exp2(fmaf(s[mt][n][1], scale_log2, -base0));
-        const float p2 = fast_exp2(fmaf(s[mt][n][2], scale_log2, -base1));
-        const float p3 = fast_exp2(fmaf(s[mt][n][3], scale_log2, -base1));
-        sum0 += p0 + p1;
-        sum1 += p2 + p3;
-        pf[mt][n / 2][(n % 2) * 2] = pack_bf16(p0, p1);
-        pf[mt][n / 2][(n % 2) * 2 + 1] = pack_bf16(p2, p3);
-      }
-      row_sum[mt][0] = row_sum[mt][0] * alpha0 + sum0;
-      row_sum[mt][1] = row_sum[mt][1] * alpha1 + sum1;
+      float alpha[2];
+      online_softmax_tile<kNt>(&s[mt][0][0], scale_log2, row_max[mt], row_sum[mt], pf[mt], alpha);
+      const float alpha0 = alpha[0], alpha1 = alpha[1];
       // Once the rows' maxima settle (most tiles of a long prompt), alpha is 1: skip the rescale.
       if (__any_sync(0xffffffffu, alpha0 != 1.0f || alpha1 != 1.0f)) {
 #pragma unroll

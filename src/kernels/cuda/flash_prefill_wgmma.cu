@@ -28,12 +28,6 @@ constexpr uint32_t kBlockBytes = 128 * 128;     // one 64-column block of such a
 constexpr uint32_t kQ = 0, kK = kTileBytes, kV = 3 * kTileBytes;
 constexpr size_t kSmemBytes = 5 * kTileBytes + 1024;  // + alignment slack
 
-__device__ __forceinline__ float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // Starts copying keys and values [key0, key0 + 128) of head kvh into stage `stage`; keys at or
 // past `limit` become zeros.
@@ -98,7 +92,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int wg_first_pos = first_pos + min(wg * 64, rows - 1);
   const int wg_last_pos = first_pos + min(wg * 64 + 63, rows - 1);
   const float scale_log2 = p.scale * 1.4426950408889634f;
-  float row_max0 = -INFINITY, row_max1 = -INFINITY, row_sum0 = 0.0f, row_sum1 = 0.0f;
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};  // rows g, g + 8
   float o[64], s[64];
 #pragma unroll
   for (int i = 0; i < 64; ++i) o[i] = 0.0f;
@@ -140,40 +134,10 @@ __global__ void __launch_bounds__(kThreads, 1)
           if (key + 1 > pos1) s[4 * n + 3] = -INFINITY;
         }
       }
-      // Online softmax in base 2, as flash_prefill.cu.
-      float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-      for (int n = 0; n < kBk / 8; ++n) {
-        mx0 = fmaxf(mx0, fmaxf(s[4 * n], s[4 * n + 1]));
-        mx1 = fmaxf(mx1, fmaxf(s[4 * n + 2], s[4 * n + 3]));
-      }
-#pragma unroll
-      for (int o2 = 1; o2 <= 2; o2 <<= 1) {
-        mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, o2));
-        mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, o2));
-      }
-      const float new0 = fmaxf(row_max0, mx0 * scale_log2);
-      const float new1 = fmaxf(row_max1, mx1 * scale_log2);
-      const float base0 = new0 == -INFINITY ? 0.0f : new0;
-      const float base1 = new1 == -INFINITY ? 0.0f : new1;
-      const float alpha0 = fast_exp2(row_max0 - base0), alpha1 = fast_exp2(row_max1 - base1);
-      row_max0 = new0;
-      row_max1 = new1;
-      float sum0 = 0.0f, sum1 = 0.0f;
       uint32_t pf[kBk / 16][4];  // P as A fragments, one per 16-key step
-#pragma unroll
-      for (int n = 0; n < kBk / 8; ++n) {
-        const float p0 = fast_exp2(fmaf(s[4 * n], scale_log2, -base0));
-        const float p1 = fast_exp2(fmaf(s[4 * n + 1], scale_log2, -base0));
-        const float p2 = fast_exp2(fmaf(s[4 * n + 2], scale_log2, -base1));
-        const float p3 = fast_exp2(fmaf(s[4 * n + 3], scale_log2, -base1));
-        sum0 += p0 + p1;
-        sum1 += p2 + p3;
-        pf[n / 2][(n % 2) * 2] = pack_bf16(p0, p1);
-        pf[n / 2][(n % 2) * 2 + 1] = pack_bf16(p2, p3);
-      }
-      row_sum0 = row_sum0 * alpha0 + sum0;
-      row_sum1 = row_sum1 * alpha1 + sum1;
+      float alpha[2];
+      online_softmax_tile<kBk / 8>(s, scale_log2, row_max, row_sum, pf, alpha);
+      const float alpha0 = alpha[0], alpha1 = alpha[1];
 #pragma unroll
       for (int d = 0; d < kHd / 8; ++d) {
         o[4 * d] *= alpha0;
@@ -196,7 +160,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     __syncthreads();  // this stage is refilled two tiles on
   }
 
-  float l0 = row_sum0, l1 = row_sum1;
+  float l0 = row_sum[0], l1 = row_sum[1];
 #pragma unroll
   for (int o2 = 1; o2 <= 2; o2 <<= 1) {
     l0 += __shfl_xor_sync(0xffffffffu, l0, o2);

@@ -2,7 +2,8 @@
 // may schedule a kernel's blocks while the kernel before it in the stream is still finishing, so
 // the launch gap between the many small kernels of an eager decode step (norms, RoPE, attention,
 // merge, SiLU) overlaps the previous kernel's tail: an eager Llama-3.1-8B decode step at batch 1
-// and 7500 keys took 4.98 ms instead of 5.25 on an H200, about what its CUDA graph takes (4.94).
+// and 7500 keys took 4.92-4.93 ms instead of 5.20-5.27 on an H200, about what its CUDA graph takes
+// (4.89-4.91).
 // Inside a graph capture the launch stays plain: there it gained nothing (4.96-4.98 ms against
 // 4.93-4.95), and triggering the next kernel early cost 0.2 ms (its waiting blocks sat on SMs).
 // A kernel launched this way calls wait_for_previous_kernel() before touching global memory; the
