@@ -253,6 +253,46 @@ TEST_F(CudaPagedAttentionTest, SplitKvMergeKernelsGiveTheSameBits) {
   }
 }
 
+// The kernels move 16-byte chunks: queries or caches off a 16-byte boundary, or a query stride
+// that puts rows off one, are refused before anything launches; the same call aligned runs.
+TEST_F(CudaPagedAttentionTest, RejectsMisalignedQueriesAndCaches) {
+  const int hd = 64, bs = 16;
+  DeviceBuffer<bf16> q{size_t(2 * hd)}, k{size_t(bs * hd + 8)}, v{size_t(bs * hd + 8)},
+      out{size_t(hd)};
+  for (DeviceBuffer<bf16>* b : {&q, &k, &v}) {
+    cuda::check_cuda(cudaMemset(b->data(), 0, b->size() * sizeof(bf16)), "memset");
+  }
+  auto query_start = to_device(std::vector<int32_t>{0, 1});
+  auto context_lens = to_device(std::vector<int32_t>{1});
+  auto tables = to_device(std::vector<int32_t>{0});
+  cuda::PagedAttentionParams p;
+  p.q = q.data();
+  p.q_stride = hd;
+  p.k_cache = k.data();
+  p.v_cache = v.data();
+  p.out = out.data();
+  p.query_start = query_start.data();
+  p.context_lens = context_lens.data();
+  p.block_tables = tables.data();
+  p.max_blocks_per_seq = 1;
+  p.num_seqs = p.num_tokens = p.max_query_len = p.max_context_len = 1;
+  p.num_heads = p.num_kv_heads = 1;
+  p.head_dim = hd;
+  p.block_size = bs;
+  p.scale = 0.125f;
+  ASSERT_EQ(cuda::paged_attention(p, nullptr), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  auto with = [&](auto change) {
+    cuda::PagedAttentionParams changed = p;
+    change(changed);
+    return cuda::paged_attention(changed, nullptr);
+  };
+  EXPECT_EQ(with([&](auto& c) { c.q = q.data() + 4; }), cudaErrorInvalidValue);
+  EXPECT_EQ(with([&](auto& c) { c.q_stride = hd + 4; }), cudaErrorInvalidValue);
+  EXPECT_EQ(with([&](auto& c) { c.k_cache = k.data() + 1; }), cudaErrorInvalidValue);
+  EXPECT_EQ(with([&](auto& c) { c.v_cache = v.data() + 2; }), cudaErrorInvalidValue);
+}
+
 TEST_F(CudaPagedAttentionTest, RejectsUnsupportedShapes) {
   cuda::PagedAttentionParams p;
   p.num_tokens = 1;

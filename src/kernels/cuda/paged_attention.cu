@@ -15,8 +15,11 @@ using attention::kMaxGroup;
 // depends only on the sequence itself, never on the rest of the batch.
 constexpr int kTensorCoreMinQueryLen = 16;
 
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 bool valid(const PagedAttentionParams& p) {
-  return p.num_heads > 0 && p.num_kv_heads > 0 && p.num_heads % p.num_kv_heads == 0 &&
+  return aligned16(p.q) && aligned16(p.k_cache) && aligned16(p.v_cache) && p.q_stride % 8 == 0 &&
+         p.num_heads > 0 && p.num_kv_heads > 0 && p.num_heads % p.num_kv_heads == 0 &&
          p.num_heads / p.num_kv_heads <= kMaxGroup && p.head_dim > 0 && p.head_dim % 8 == 0 &&
          p.head_dim <= kMaxGenericHeadDim && ((p.head_dim / 8) & (p.head_dim / 8 - 1)) == 0 &&
          p.block_size > 0 && p.num_seqs > 0 && p.q_stride >= int64_t(p.num_heads) * p.head_dim &&

@@ -12,8 +12,9 @@
 namespace tandem::cuda {
 
 struct PagedAttentionParams {
+  // q, k_cache and v_cache are 16-byte aligned (the kernels move 16-byte chunks).
   const bf16* q = nullptr;        // (num_tokens, q_stride): head h at h * head_dim, RoPE applied
-  int64_t q_stride = 0;           // elements between query rows, >= num_heads * head_dim
+  int64_t q_stride = 0;           // elements between query rows, >= num_heads * head_dim, % 8 == 0
   const bf16* k_cache = nullptr;  // (num_blocks, block_size, num_kv_heads, head_dim)
   const bf16* v_cache = nullptr;  // (num_blocks, block_size, num_kv_heads, head_dim)
   bf16* out = nullptr;            // (num_tokens, num_heads, head_dim) contiguous

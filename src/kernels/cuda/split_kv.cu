@@ -195,6 +195,7 @@ __global__ void __launch_bounds__(kTile, 4)
 template <int HD>
 struct SplitKvTcSmem {
   bf16 kv[kTile][HD];               // the tile's keys, then its values: swizzled chunks
+  int32_t slot[kTile];              // the tile's cache slots, looked up once for keys and values
   bf16 p[kMaxGroup][kTile + kPad];  // probabilities (heads past the group stay 0)
   bf16 q[kMaxGroup][HD + kPad];     // queries (heads past the group are 0)
   float m[kMaxGroup], l[kMaxGroup], alpha[kMaxGroup];
@@ -238,27 +239,46 @@ __global__ void __launch_bounds__(kTile, 6)
       scores_over_queries<HD>(group) ? reinterpret_cast<float(*)[kTile]>(&sm.q[0][0]) : sm.s;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
   const int lm = lane / 8, lr = lane % 8;  // ldmatrix: which 8x8 matrix, which of its rows
-  // Starts copying keys (or values) [tile, tile + kTile) of the split into `dst`: one group.
-  auto load_tile = [&](int tile, const bf16* src, bf16(*dst)[HD]) {
-    const int count = min(kTile, row.end - tile);
-    for (int i = threadIdx.x; i < kTile * kChunks; i += kTile) {
-      const int r = i / kChunks, ch = i % kChunks, key = tile + r;
-      const bool valid = r < count;
-      const int64_t slot = valid ? slot_of(row.table, p.block_size, key) : 0;
-      cp_async16(&dst[r][(ch ^ (r & 7)) * 8], src + slot * kv_stride + ch * 8, valid);
+  // Copies: thread (r0, ch) moves 16-byte chunk ch of tile rows r0, r0 + kRowStep, ...; the row
+  // step is a multiple of 8, so the chunk's swizzled place is the same in every row it moves.
+  constexpr int kRowStep = kTile / kChunks, kPasses = kChunks;
+  static_assert(kRowStep % 8 == 0, "the swizzle repeats every 8 rows");
+  const int r0 = threadIdx.x / kChunks, ch = threadIdx.x % kChunks;
+  const int dst_col = (ch ^ (r0 & 7)) * 8;
+  // The cache slots of keys [tile, tile + kTile), for keys and values alike (one table lookup a
+  // thread instead of one per 16-byte chunk); the barrier makes them visible.
+  auto look_up_slots = [&](int tile) {
+    const int key = tile + threadIdx.x;
+    sm.slot[threadIdx.x] = key < row.end ? int32_t(slot_of(row.table, p.block_size, key)) : -1;
+    __syncthreads();
+  };
+  // Starts copying keys (or values) of the tile whose slots are in sm.slot into `dst`: one group.
+  auto load_tile = [&](const bf16* src, bf16(*dst)[HD]) {
+#pragma unroll
+    for (int pass = 0; pass < kPasses; ++pass) {
+      const int r = r0 + pass * kRowStep;
+      const int32_t slot = sm.slot[r];
+      cp_async16(&dst[r][dst_col], src + int64_t(max(slot, 0)) * kv_stride + ch * 8, slot >= 0);
     }
     cp_async_commit();
   };
   // The first tile's keys are on their way while the queries load.
-  if (row.begin < row.end) load_tile(row.begin, k_head, sm.kv);
-
-  for (int i = threadIdx.x; i < kMaxGroup * HD; i += kTile) {
-    const int h = i / HD, d = i % HD;
-    sm.q[h][d] = h < group ? p.q[int64_t(t) * p.q_stride + int64_t(kvh * group + h) * HD + d]
-                           : __float2bfloat16(0.0f);
+  if (row.begin < row.end) {
+    look_up_slots(row.begin);
+    load_tile(k_head, sm.kv);
   }
-  for (int i = threadIdx.x; i < kMaxGroup * (kTile + kPad); i += kTile) {
-    sm.p[i / (kTile + kPad)][i % (kTile + kPad)] = __float2bfloat16(0.0f);
+
+  // 16-byte moves (the launcher checked the alignment); heads past the group are zeros.
+  for (int i = threadIdx.x; i < kMaxGroup * kChunks; i += kTile) {
+    const int h = i / kChunks, c8 = (i % kChunks) * 8;
+    *reinterpret_cast<uint4*>(&sm.q[h][c8]) =
+        h < group ? *reinterpret_cast<const uint4*>(p.q + int64_t(t) * p.q_stride +
+                                                    int64_t(kvh * group + h) * HD + c8)
+                  : make_uint4(0, 0, 0, 0);
+  }
+  static_assert(sizeof(sm.p) % 16 == 0 && offsetof(SplitKvTcSmem<HD>, p) % 16 == 0);
+  for (int i = threadIdx.x; i < int(sizeof(sm.p) / 16); i += kTile) {
+    reinterpret_cast<uint4*>(&sm.p[0][0])[i] = make_uint4(0, 0, 0, 0);
   }
   if (threadIdx.x < kMaxGroup) {
     sm.m[threadIdx.x] = -INFINITY;
@@ -282,7 +302,10 @@ __global__ void __launch_bounds__(kTile, 6)
 
   for (int tile = row.begin; tile < row.end; tile += kTile) {
     const int count = min(kTile, row.end - tile);
-    if (tile != row.begin) load_tile(tile, k_head, sm.kv);
+    if (tile != row.begin) {
+      look_up_slots(tile);  // the previous tile's last barrier freed sm.slot
+      load_tile(k_head, sm.kv);
+    }
     cp_async_wait<0>();
     __syncthreads();  // keys landed
 
@@ -308,7 +331,7 @@ __global__ void __launch_bounds__(kTile, 6)
     }
     __syncthreads();
     // every warp is done with the keys: values arrive during the softmax
-    load_tile(tile, v_head, sm.kv);
+    load_tile(v_head, sm.kv);
     // Online softmax: warp w updates heads w, w + 4, ...; keys past `count` get probability 0.
     for (int h = warp; h < group; h += kTile / 32) {
       float mx = -INFINITY;
