@@ -65,6 +65,18 @@ __device__ __forceinline__ int64_t slot_of(const int32_t* table, int block_size,
   return int64_t(table[key / block_size]) * block_size + key % block_size;
 }
 
+// The cache slot of `key` if it is visible (below `end`), else -1. The table entry is read
+// whenever it lies inside the table row, visible or not, so the read need not wait for `end`
+// (a context length loaded just before).
+__device__ __forceinline__ int32_t visible_slot(const PagedAttentionParams& p, const int32_t* table,
+                                                int key, int end) {
+  const bool pow2 = (p.block_size & (p.block_size - 1)) == 0;
+  const int block = pow2 ? key >> (__ffs(p.block_size) - 1) : key / p.block_size;
+  const int32_t entry = block < p.max_blocks_per_seq ? table[block] : 0;
+  const int offset = pow2 ? key & (p.block_size - 1) : key % p.block_size;
+  return key < end ? entry * p.block_size + offset : -1;
+}
+
 // One split-KV block's row: query row t (token), KV head kvh, keys [begin, end) of its split.
 struct SplitKvRow {
   int t, kvh, split, group;
@@ -80,10 +92,18 @@ __device__ __forceinline__ bool split_kv_row(const PagedAttentionParams& p, int 
   row.kvh = blockIdx.y;
   row.split = blockIdx.z;
   row.group = p.num_heads / p.num_kv_heads;
-  const int seq = seq_of_row(p, row.t);
-  const int q_end = p.query_start[seq + 1];
-  if (q_end - p.query_start[seq] >= skip_query_len) return false;
-  const int len = p.context_lens[seq] - (q_end - row.t) + 1;  // visible keys [0, len)
+  int seq, len;  // visible keys [0, len)
+  if (p.max_query_len == 1 && p.num_seqs == p.num_tokens) {
+    // decode-only: row t is sequence t's one new token, with every key visible; one load
+    if (skip_query_len <= 1) return false;
+    seq = row.t;
+    len = p.context_lens[seq];
+  } else {
+    seq = find_seq(p.query_start, p.num_seqs, row.t);
+    const int q_end = p.query_start[seq + 1];
+    if (q_end - p.query_start[seq] >= skip_query_len) return false;
+    len = p.context_lens[seq] - (q_end - row.t) + 1;
+  }
   row.begin = row.split * keys_per_split;
   row.end = min(len, row.begin + keys_per_split);
   row.table = p.block_tables + int64_t(seq) * p.max_blocks_per_seq;

@@ -190,12 +190,13 @@ __global__ void __launch_bounds__(kTile, 4)
 // take turns in one buffer (the values load while the softmax runs), rows unpadded with their
 // 16-byte chunks XOR-swizzled by the row so ldmatrix reads hit distinct banks: 36-40 KB of shared
 // memory, five or six blocks an SM. (K and V side by side, 72 KB and three blocks an SM, were 2-5%
-// slower at every decode shape measured on an H200: batch 1 x 7500 5.37 ms against 5.12.)
+// slower at every decode shape measured on an H200: batch 1 x 7500 5.37 ms against 5.12; again
+// slower after the copies got cheap: 32 x 2048 7.12-7.16 ms against 6.92-6.98.) A warp copies the
+// rows of its own keys, so its values start loading right after its own S, with no block barrier.
 
 template <int HD>
 struct SplitKvTcSmem {
   bf16 kv[kTile][HD];               // the tile's keys, then its values: swizzled chunks
-  int32_t slot[kTile];              // the tile's cache slots, looked up once for keys and values
   bf16 p[kMaxGroup][kTile + kPad];  // probabilities (heads past the group stay 0)
   bf16 q[kMaxGroup][HD + kPad];     // queries (heads past the group are 0)
   float m[kMaxGroup], l[kMaxGroup], alpha[kMaxGroup];
@@ -239,34 +240,29 @@ __global__ void __launch_bounds__(kTile, 6)
       scores_over_queries<HD>(group) ? reinterpret_cast<float(*)[kTile]>(&sm.q[0][0]) : sm.s;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, c = lane % 4;
   const int lm = lane / 8, lr = lane % 8;  // ldmatrix: which 8x8 matrix, which of its rows
-  // Copies: thread (r0, ch) moves 16-byte chunk ch of tile rows r0, r0 + kRowStep, ...; the row
-  // step is a multiple of 8, so the chunk's swizzled place is the same in every row it moves.
-  constexpr int kRowStep = kTile / kChunks, kPasses = kChunks;
-  static_assert(kRowStep % 8 == 0, "the swizzle repeats every 8 rows");
-  const int r0 = threadIdx.x / kChunks, ch = threadIdx.x % kChunks;
-  const int dst_col = (ch ^ (r0 & 7)) * 8;
-  // The cache slots of keys [tile, tile + kTile), for keys and values alike (one table lookup a
-  // thread instead of one per 16-byte chunk); the barrier makes them visible.
-  auto look_up_slots = [&](int tile) {
-    const int key = tile + threadIdx.x;
-    sm.slot[threadIdx.x] = key < row.end ? int32_t(slot_of(row.table, p.block_size, key)) : -1;
-    __syncthreads();
+  // Warp w moves the cache rows of its own 32 keys [32w, 32w + 32) of a tile, the ones its S
+  // reads, so its keys need no block barrier and its values start loading as soon as its own S
+  // is done. Lane (sub, ch) moves 16-byte chunk ch of rows 32w + sub, 32w + sub + kRowStep, ...;
+  // the slot of key 32w + j is lane j's, looked up once for keys and values.
+  constexpr int kRowStep = 32 / kChunks, kPasses = kChunks;
+  const int sub = lane / kChunks, ch = lane % kChunks;
+  auto own_slot = [&](int tile) {
+    return visible_slot(p, row.table, tile + int(threadIdx.x), row.end);
   };
-  // Starts copying keys (or values) of the tile whose slots are in sm.slot into `dst`: one group.
-  auto load_tile = [&](const bf16* src, bf16(*dst)[HD]) {
+  int32_t my_slot = own_slot(row.begin);  // its table read overlaps the context length's
+  // Starts copying keys (or values) of this warp's rows into `dst`: one group.
+  auto load_rows = [&](const bf16* src, bf16(*dst)[HD]) {
 #pragma unroll
     for (int pass = 0; pass < kPasses; ++pass) {
-      const int r = r0 + pass * kRowStep;
-      const int32_t slot = sm.slot[r];
-      cp_async16(&dst[r][dst_col], src + int64_t(max(slot, 0)) * kv_stride + ch * 8, slot >= 0);
+      const int j = sub + pass * kRowStep, r = warp * 32 + j;
+      const int32_t slot = __shfl_sync(0xffffffffu, my_slot, j);
+      cp_async16(&dst[r][(ch ^ (j & 7)) * 8], src + int64_t(max(slot, 0)) * kv_stride + ch * 8,
+                 slot >= 0);
     }
     cp_async_commit();
   };
   // The first tile's keys are on their way while the queries load.
-  if (row.begin < row.end) {
-    look_up_slots(row.begin);
-    load_tile(k_head, sm.kv);
-  }
+  if (row.begin < row.end) load_rows(k_head, sm.kv);
 
   // 16-byte moves (the launcher checked the alignment); heads past the group are zeros.
   for (int i = threadIdx.x; i < kMaxGroup * kChunks; i += kTile) {
@@ -296,6 +292,9 @@ __global__ void __launch_bounds__(kTile, 6)
     qf[kc + 1][0] = b[2];
     qf[kc + 1][1] = b[3];
   }
+  // Every warp holds its query fragments before any warp's scores overwrite sm.q (no block
+  // barrier comes between a warp's keys landing and its scores).
+  __syncthreads();
   float o[kDimTiles][4];  // O^T: (dim g, heads 2c, 2c+1), (dim g + 8, heads 2c, 2c+1)
 #pragma unroll
   for (int mt = 0; mt < kDimTiles; ++mt) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.0f;
@@ -303,11 +302,11 @@ __global__ void __launch_bounds__(kTile, 6)
   for (int tile = row.begin; tile < row.end; tile += kTile) {
     const int count = min(kTile, row.end - tile);
     if (tile != row.begin) {
-      look_up_slots(tile);  // the previous tile's last barrier freed sm.slot
-      load_tile(k_head, sm.kv);
+      my_slot = own_slot(tile);
+      load_rows(k_head, sm.kv);
     }
     cp_async_wait<0>();
-    __syncthreads();  // keys landed
+    __syncwarp();  // this warp's keys landed
 
     // S^T for this warp's 32 keys: two 16-key tiles.
 #pragma unroll
@@ -329,9 +328,9 @@ __global__ void __launch_bounds__(kTile, 6)
         scores[2 * c + 1][key0 + g + 8] = acc[3] * p.scale;
       }
     }
-    __syncthreads();
-    // every warp is done with the keys: values arrive during the softmax
-    load_tile(v_head, sm.kv);
+    __syncwarp();  // this warp is done with its keys: its values arrive during the softmax
+    load_rows(v_head, sm.kv);
+    __syncthreads();  // scores visible
     // Online softmax: warp w updates heads w, w + 4, ...; keys past `count` get probability 0.
     for (int h = warp; h < group; h += kTile / 32) {
       float mx = -INFINITY;
