@@ -6,10 +6,12 @@
 // softmax in registers (the causal mask only on diagonal tiles), then O (64 x 128) += P V with P
 // from registers as bf16 (the accumulator's layout is the A fragment's) and V read transposed.
 // One block an SM (160 KB of shared memory); a warp's rows are 16 rows of its warpgroup's 64.
-// A 7500-token Llama-3.1-8B layer: 1.50-1.52 ms (~305 TFLOP/s) on an H200, against 1.84-1.86
-// on mma.sync. Tried and slower: FlashAttention-3's ping-pong of the two warpgroups' GEMMs
-// through a named barrier (1.63 ms; 229 registers against 192), skipping the O rescale when
-// alpha is 1.
+// A 7500-token Llama-3.1-8B layer: 1.24-1.26 ms (~370 TFLOP/s) on an H200, against 1.84-1.86
+// on mma.sync. The kernel is bound by instruction issue (two warps a scheduler, one instruction
+// every ~5.8 cycles a warp), so its time follows its instruction count. Tried and no faster:
+// FlashAttention-3's ping-pong of the two warpgroups' GEMMs through a named barrier (1.63 ms;
+// 229 registers against 192), skipping the O rescale when alpha is 1, three stages with the
+// next tile's S issued before this tile's softmax (1.52 against 1.53 ms before the slot change).
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/wgmma.cuh"
@@ -30,21 +32,28 @@ constexpr size_t kSmemBytes = 5 * kTileBytes + 1024;  // + alignment slack
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 // Starts copying keys and values [key0, key0 + 128) of head kvh into stage `stage`; keys at or
-// past `limit` become zeros.
+// past `limit` become zeros. Thread (sub, ch) of warp w moves 16-byte chunk ch of rows
+// 2w + sub + 16 i (i < 8); the warp's 16 rows' slots are looked up once, one a lane, and shuffled
+// (a table read and 64-bit math per row and thread cost ~10% of the kernel's instructions).
 __device__ __forceinline__ void load_kv(const PagedAttentionParams& p, const int32_t* table,
                                         int kvh, int key0, int limit, unsigned char* smem,
                                         int stage) {
   const int64_t kv_stride = int64_t(p.num_kv_heads) * kHd;
-  const int ch = threadIdx.x % 16;  // this thread's 16-byte chunk of a key row
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int ch = lane % 16, sub = lane / 16;
+  const int32_t my_slot =
+      visible_slot(p, table, key0 + 2 * warp + (lane & 1) + 16 * ((lane & 15) >> 1), limit);
+  const bf16* k_head = p.k_cache + int64_t(kvh) * kHd + ch * 8;
+  const bf16* v_head = p.v_cache + int64_t(kvh) * kHd + ch * 8;
   const uint32_t block = uint32_t(ch / 8) * kBlockBytes;
-  for (int r = threadIdx.x / 16; r < kBk; r += kThreads / 16) {
-    const int key = key0 + r;
-    const bool valid = key < limit;
-    const int64_t off =
-        valid ? slot_of(table, p.block_size, key) * kv_stride + int64_t(kvh) * kHd + ch * 8 : 0;
+#pragma unroll
+  for (int i = 0; i < kBk / 16; ++i) {
+    const int r = 2 * warp + sub + 16 * i;
+    const int32_t slot = __shfl_sync(0xffffffffu, my_slot, sub + 2 * i);
+    const int64_t off = int64_t(max(slot, 0)) * kv_stride;
     const uint32_t dst = block + wgmma::swizzled(r, ch % 8);
-    cp_async16(smem + kK + stage * kTileBytes + dst, p.k_cache + off, valid);
-    cp_async16(smem + kV + stage * kTileBytes + dst, p.v_cache + off, valid);
+    cp_async16(smem + kK + stage * kTileBytes + dst, k_head + off, slot >= 0);
+    cp_async16(smem + kV + stage * kTileBytes + dst, v_head + off, slot >= 0);
   }
 }
 #endif
