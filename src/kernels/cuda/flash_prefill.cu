@@ -31,21 +31,30 @@ struct FlashSmem {
 };
 
 // Starts copying keys and values [row0, row0 + 64) of head kvh into `stage`; rows at or past
-// `limit` become zeros.
+// `limit` become zeros. Lane (sub, chunk) of warp w moves its chunk of rows w R + sub + pass
+// kWarps R (R = 32 / chunks a row); the warp's 16 rows' slots are looked up once, one a lane, and
+// shuffled (a table read and 64-bit math per row and thread were ~20% of the wgmma kernel's
+// instructions, see flash_prefill_wgmma.cu).
 template <int HD>
 __device__ void load_kv_tile(const PagedAttentionParams& p, const int32_t* table, int kvh, int row0,
                              int limit, FlashSmem<HD>& sm, int stage) {
-  constexpr int kChunks = HD / 8;
-  static_assert(kWarps * 32 % kChunks == 0, "a thread keeps its chunk column across rows");
+  constexpr int kChunks = HD / 8, kRows = 32 / kChunks, kPasses = kBk / (kWarps * kRows);
+  static_assert(kRows * kPasses <= 32, "a warp's rows fit its lanes");
   const int64_t kv_stride = int64_t(p.num_kv_heads) * HD;
-  const int c = (threadIdx.x % kChunks) * 8;
-  for (int r = threadIdx.x / kChunks; r < kBk; r += kWarps * 32 / kChunks) {
-    const int key = row0 + r;
-    const bool valid = key < limit;
-    const int64_t off =
-        valid ? slot_of(table, p.block_size, key) * kv_stride + int64_t(kvh) * HD + c : 0;
-    cp_async16(&sm.k[stage][r][c], p.k_cache + off, valid);
-    cp_async16(&sm.v[stage][r][c], p.v_cache + off, valid);
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int c = (lane % kChunks) * 8, sub = lane / kChunks;
+  const int j = lane % (kRows * kPasses);  // the row this lane looks up: (j % kRows, j / kRows)
+  const int32_t my_slot =
+      visible_slot(p, table, row0 + warp * kRows + j % kRows + (j / kRows) * kWarps * kRows, limit);
+  const bf16* k_head = p.k_cache + int64_t(kvh) * HD + c;
+  const bf16* v_head = p.v_cache + int64_t(kvh) * HD + c;
+#pragma unroll
+  for (int pass = 0; pass < kPasses; ++pass) {
+    const int r = warp * kRows + sub + pass * kWarps * kRows;
+    const int32_t slot = __shfl_sync(0xffffffffu, my_slot, sub + pass * kRows);
+    const int64_t off = int64_t(max(slot, 0)) * kv_stride;
+    cp_async16(&sm.k[stage][r][c], k_head + off, slot >= 0);
+    cp_async16(&sm.v[stage][r][c], v_head + off, slot >= 0);
   }
 }
 
