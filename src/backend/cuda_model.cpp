@@ -8,8 +8,11 @@
 #include "backend/cuda_model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <numeric>
+#include <string>
 
 #include "core/logging.h"
 #include "kernels/cpu/rope.h"
@@ -241,6 +244,76 @@ std::optional<uint64_t> CudaModel::kv_memory_budget(double fraction) const {
   const double held = double(kv_shape_.num_blocks > 0 ? kv_shape_.total_bytes() : 0);
   const double budget = fraction * double(total_bytes) - double(total_bytes - free_bytes) + held;
   return budget > 0 ? uint64_t(budget) : 0;
+}
+
+// Dummy steps over the scratch block past the cache's last (the one padded decode rows use): every
+// key and value they store lands there and every block table entry points there. Not counted in
+// device_seconds().
+void CudaModel::warm_up(int max_num_seqs, int max_num_batched_tokens, int max_model_len) {
+  TANDEM_CHECK(kv_shape_.num_blocks > 0, "warm_up: the KV cache is not allocated");
+  check_cuda(cudaSetDevice(device_), "cudaSetDevice");
+  const auto start = std::chrono::steady_clock::now();
+  const int32_t scratch = int32_t(kv_shape_.num_blocks), bs = kv_shape_.block_size;
+  // A prefill of n tokens, then the device sampler on its last row.
+  const int32_t n = std::max(1, std::min(max_num_batched_tokens, max_model_len));
+  ForwardBatch p;
+  p.token_ids.assign(size_t(n), 0);
+  p.positions.resize(size_t(n));
+  std::iota(p.positions.begin(), p.positions.end(), 0);
+  for (int32_t i = 0; i < n; ++i) p.slot_mapping.push_back(int64_t(scratch) * bs + i % bs);
+  p.query_start = {0, n};
+  p.context_lens = {n};
+  p.max_blocks_per_seq = (n + bs - 1) / bs;
+  p.block_tables.assign(size_t(p.max_blocks_per_seq), scratch);
+  p.logits_indices = {n - 1};
+  ensure_workspace(n, 1);
+  enqueue_forward(p, upload_batch(p), n);
+  host_draws_ = {{0.5f, 1.0f, 0.9f, 0.05f, 50}};
+  check_cuda(cudaMemcpyAsync(ws_.draws.data(), host_draws_.data(), sizeof(cuda::TokenDraw),
+                             cudaMemcpyHostToDevice, stream_),
+             "draws upload");
+  int32_t* out = ws_.picks.data();
+  check_cuda(cuda::sample_tokens(ws_.logits.data(), 1, config_.vocab_size, ws_.draws.data(), out,
+                                 reinterpret_cast<float*>(out + 1), out + 2, stream_),
+             "sample_tokens");
+  // Decode steps of one token a sequence at context 1: with CUDA graphs, every batch bucket up to
+  // max_num_seqs' is captured (for the smallest block-table bucket; larger ones are captured as
+  // contexts reach them, their kernels already loaded); eagerly, one step of one sequence.
+  const int32_t most = std::min(std::max(1, max_num_seqs), kMaxGraphBatch);
+  std::vector<int32_t> sizes{1};
+  if (execution_ == ExecutionMode::kGraphs) {
+    sizes.clear();
+    for (int32_t b = 1;; b = graph_batch_bucket(b + 1)) {
+      sizes.push_back(b);
+      if (b >= most) break;
+    }
+  }
+  for (int32_t seqs : sizes) {
+    ForwardBatch d;
+    d.token_ids.assign(size_t(seqs), 0);
+    d.positions.assign(size_t(seqs), 0);
+    d.slot_mapping.assign(size_t(seqs), int64_t(scratch) * bs);
+    for (int32_t s = 0; s <= seqs; ++s) d.query_start.push_back(s);
+    d.context_lens.assign(size_t(seqs), 1);
+    d.max_blocks_per_seq = 1;
+    d.block_tables.assign(size_t(seqs), scratch);
+    for (int32_t s = 0; s < seqs; ++s) d.logits_indices.push_back(s);
+    if (execution_ == ExecutionMode::kGraphs) {
+      forward_graph(d);
+    } else {
+      ensure_workspace(seqs, seqs);
+      enqueue_forward(d, upload_batch(d), 1);
+    }
+  }
+  synchronize();
+  std::string batches;
+  for (int32_t seqs : sizes) {
+    if (!batches.empty()) batches += '/';
+    batches += std::to_string(seqs);
+  }
+  log_info("cuda: warmed up in {:.2f} s: a {}-token prefill, decode steps of {} sequences{}",
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), n,
+           batches, execution_ == ExecutionMode::kGraphs ? " (CUDA graphs captured)" : "");
 }
 
 void CudaModel::synchronize() { check_cuda(cudaStreamSynchronize(stream_), "synchronize"); }

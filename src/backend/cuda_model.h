@@ -49,6 +49,7 @@ class CudaModel : public ModelBackend {
   std::optional<uint64_t> kv_memory_budget(double fraction) const override;
   KvCacheIo* device_kv_cache_io() override { return kv_io_.get(); }
   double device_seconds() const override { return device_seconds_; }
+  void warm_up(int max_num_seqs, int max_num_batched_tokens, int max_model_len) override;
   // Waits for the GPU (benchmarks time whole steps).
   void synchronize();
 

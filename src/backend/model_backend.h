@@ -64,6 +64,16 @@ class ModelBackend {
   // The KV transfer's access to a cache in device memory (CUDA backend, once the cache is
   // allocated); null where host_kv_cache() serves.
   virtual KvCacheIo* device_kv_cache_io() { return nullptr; }
+  // Runs the kinds of step the engine will run, on dummy tokens whose keys and values go only to
+  // scratch storage, so the first requests do not pay for loading kernels and capturing graphs
+  // (vLLM warms up and captures its CUDA graphs at startup): a prefill of up to
+  // `max_num_batched_tokens` tokens (at most `max_model_len`) and a decode step at every batch
+  // size bucket up to `max_num_seqs`. The cache's blocks keep their contents; a no-op on the CPU.
+  virtual void warm_up(int max_num_seqs, int max_num_batched_tokens, int max_model_len) {
+    (void)max_num_seqs;
+    (void)max_num_batched_tokens;
+    (void)max_model_len;
+  }
   // Seconds the device spent on the forward passes so far (CUDA events from a step's first kernel
   // to its last copy back), for telling device time from host time; 0 on the CPU.
   virtual double device_seconds() const { return 0.0; }

@@ -250,6 +250,7 @@ LlmEngine::Impl::Impl(const EngineConfig& c)
       "prefix caching {}",
       pool.size(), max_model_len, blocks.num_blocks(), c.block_size,
       double(kv.total_bytes()) / (1 << 20), blocks.prefix_caching() ? "on" : "off");
+  model->warm_up(c.max_num_seqs, c.max_num_batched_tokens, int(max_model_len));
 }
 
 void LlmEngine::Impl::loop() {
