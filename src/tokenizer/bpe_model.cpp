@@ -28,16 +28,13 @@ struct Candidate {
   int rank;
   int pos;  // index of the left symbol
   int new_id;
+  int left, right;  // the pair's ids when pushed: unchanged at the pop, the rule still holds
 };
 struct LaterCandidate {  // priority_queue puts the lowest (rank, pos) on top
   bool operator()(const Candidate& a, const Candidate& b) const {
     return a.rank != b.rank ? a.rank > b.rank : a.pos > b.pos;
   }
 };
-
-uint64_t pair_key(int left, int right) {
-  return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
-}
 
 // Optional string member that must be null or empty for this implementation.
 void require_unset(const Json& node, std::string_view key, const std::string& where) {
@@ -164,6 +161,17 @@ BpeModel BpeModel::from_tables(const Json& node, const BpeTables& tables,
   }
   for (int b = 0; b < 256; ++b)
     m.byte_ids_[b] = m.token_to_id(fmt::format("<0x{:02X}>", b)).value_or(-1);
+  m.char_ids_.assign(kDirectCodePoints, -1);
+  for (uint32_t cp = 0; cp < kDirectCodePoints; ++cp) {
+    std::string ch;
+    if (cp < 0x80) {
+      ch.push_back(char(cp));
+    } else {
+      ch.push_back(char(0xC0 | (cp >> 6)));
+      ch.push_back(char(0x80 | (cp & 0x3F)));
+    }
+    m.char_ids_[cp] = m.token_to_id(ch).value_or(-1);
+  }
   return m;
 }
 
@@ -193,7 +201,7 @@ void BpeModel::add_merge(const std::string& left, const std::string& right,
   if (!l || !r)
     fail("{}[{}]: merge token \"{}\" is not in the vocabulary", where, rank, !l ? left : right);
   if (!merged) fail("{}[{}]: merged token \"{}\" is not in the vocabulary", where, rank, joined);
-  merges_.insert_or_assign(pair_key(*l, *r), MergeRule{rank, *merged});  // later duplicates win
+  merges_.insert_or_assign(*l, *r, MergeRule{rank, *merged});  // later duplicates win
 }
 
 std::optional<int> BpeModel::token_to_id(std::string_view token) const {
@@ -208,8 +216,23 @@ const std::string* BpeModel::id_to_token(int id) const {
 }
 
 const BpeModel::MergeRule* BpeModel::find_merge(int left, int right) const {
-  auto it = merges_.find(pair_key(left, right));
-  return it == merges_.end() ? nullptr : &it->second;
+  return merges_.find(left, right);
+}
+
+std::optional<int> BpeModel::char_to_id(std::string_view ch) const {
+  // Only well-formed one- and two-byte sequences are decoded (a stray byte goes to the hash).
+  uint32_t cp = kDirectCodePoints;
+  const uint8_t b0 = ch.empty() ? 0xFF : uint8_t(ch[0]);
+  if (ch.size() == 1 && b0 < 0x80) {
+    cp = b0;
+  } else if (ch.size() == 2 && b0 >= 0xC2 && b0 < 0xE0 && (uint8_t(ch[1]) & 0xC0) == 0x80) {
+    cp = (uint32_t(b0) & 0x1F) << 6 | (uint32_t(uint8_t(ch[1])) & 0x3F);
+  }
+  if (cp < kDirectCodePoints && cp < char_ids_.size()) {
+    const int id = char_ids_[cp];
+    return id >= 0 ? std::optional<int>(id) : std::nullopt;
+  }
+  return token_to_id(ch);
 }
 
 void BpeModel::tokenize(std::string_view word, std::vector<int>& ids) const {
@@ -247,7 +270,7 @@ std::vector<BpeModel::Symbol> BpeModel::initial_symbols(std::string_view word) c
     const size_t n = unicode::char_length(word, pos);
     const std::string_view ch = word.substr(pos, n);
     pos += n;
-    if (auto id = token_to_id(ch)) {
+    if (auto id = char_to_id(ch)) {
       if (pending_unk > 0) add_symbol(symbols, *unk_id_, pending_unk);
       pending_unk = 0;
       add_symbol(symbols, *id, n);
@@ -275,15 +298,17 @@ void BpeModel::apply_merges(std::vector<Symbol>& symbols) const {
   std::priority_queue<Candidate, std::vector<Candidate>, LaterCandidate> queue;
   for (size_t i = 0; i + 1 < symbols.size(); ++i)
     if (const MergeRule* m = find_merge(symbols[i].id, symbols[i + 1].id))
-      queue.push({m->rank, static_cast<int>(i), m->new_id});
+      queue.push({m->rank, static_cast<int>(i), m->new_id, symbols[i].id, symbols[i + 1].id});
   while (!queue.empty()) {
     const Candidate top = queue.top();
     queue.pop();
     Symbol& left = symbols[top.pos];
     if (left.len == 0 || left.next < 0) continue;
     const Symbol right = symbols[left.next];
-    const MergeRule* m = find_merge(left.id, right.id);
-    if (!m || m->new_id != top.new_id) continue;  // stale candidate
+    if (left.id != top.left || right.id != top.right) {  // the pair changed since the push
+      const MergeRule* m = find_merge(left.id, right.id);
+      if (!m || m->new_id != top.new_id) continue;  // stale candidate
+    }
     symbols[left.next].len = 0;
     left.id = top.new_id;
     left.len += right.len;
@@ -291,10 +316,10 @@ void BpeModel::apply_merges(std::vector<Symbol>& symbols) const {
     if (right.next >= 0) symbols[right.next].prev = top.pos;
     if (left.prev >= 0)
       if (const MergeRule* p = find_merge(symbols[left.prev].id, left.id))
-        queue.push({p->rank, left.prev, p->new_id});
+        queue.push({p->rank, left.prev, p->new_id, symbols[left.prev].id, left.id});
     if (left.next >= 0)
       if (const MergeRule* n = find_merge(left.id, symbols[left.next].id))
-        queue.push({n->rank, top.pos, n->new_id});
+        queue.push({n->rank, top.pos, n->new_id, left.id, symbols[left.next].id});
   }
 }
 

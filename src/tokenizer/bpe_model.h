@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "tokenizer/json_fields.h"
+#include "tokenizer/merge_table.h"
 #include "tokenizer/tokenizer_json.h"
 
 namespace tandem::tokenizer {
@@ -53,10 +54,7 @@ class BpeModel {
   [[nodiscard]] int id_limit() const { return static_cast<int>(id_to_token_.size()); }
 
  private:
-  struct MergeRule {
-    int rank;    // position in the merges list: lower merges first
-    int new_id;  // id of the concatenated token
-  };
+  using MergeRule = MergeTable::Rule;
   // One symbol of a word being merged, in a doubly linked list over the symbol array.
   struct Symbol {
     int id;
@@ -80,12 +78,17 @@ class BpeModel {
 
   StringMap<int> vocab_;
   std::vector<std::optional<std::string>> id_to_token_;  // (id_limit,) token of each id
-  std::unordered_map<uint64_t, MergeRule> merges_;       // key: left_id << 32 | right_id
+  MergeTable merges_;
   std::optional<int> unk_id_;
   bool fuse_unk_ = false;
   bool byte_fallback_ = false;
   bool ignore_merges_ = false;
   std::array<int, 256> byte_ids_{};  // (256,) id of "<0xXX>" per byte, -1 if absent
+  // (kDirectCodePoints,) the id of each one- or two-byte character that is a token, else -1:
+  // a word's characters are looked up here, not hashed (byte-level BPE words are all such).
+  static constexpr uint32_t kDirectCodePoints = 0x800;
+  std::vector<int> char_ids_;
+  [[nodiscard]] std::optional<int> char_to_id(std::string_view ch) const;
   std::unique_ptr<WordCache> cache_;
 };
 
