@@ -1,6 +1,7 @@
 // Linear probing over a power-of-two array kept at most half full.
 #include "tokenizer/merge_table.h"
 
+#include <algorithm>
 #include <bit>
 
 namespace tandem::tokenizer {
