@@ -16,6 +16,7 @@
 #include "tokenizer/tokenizer_config.h"
 #include "tokenizer/tokenizer_json.h"
 #include "tokenizer/unicode.h"
+#include "tokenizer/word_batch.h"
 
 namespace tandem {
 
@@ -167,8 +168,7 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool add_special_token
         ids.push_back(piece.id);
         continue;
       }
-      for (const std::string& word : impl.pre_tokenizer.split(piece.text))
-        impl.model.tokenize(word, ids);
+      tokenizer::tokenize_words(impl.model, impl.pre_tokenizer.split(piece.text), ids);
     }
   }
   if (add_special_tokens) impl.post_processor.apply(ids);
