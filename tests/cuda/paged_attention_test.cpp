@@ -35,15 +35,52 @@ struct CaseResult {
   std::vector<float> want;  // the CPU reference's
 };
 
+// The kernel's parameters for a batch: case `c`'s shapes (scale 1 / sqrt(head_dim)), queries `q`
+// in rows `q_stride` apart, caches `k` and `v`, output `out`, and the batch's layout, uploaded
+// here — each sequence's first query row (num_seqs + 1 of them, [0] = 0), its context length and
+// its row of `tables` (num_seqs rows of equal length) — with the batch's own maxima. No
+// workspace.
+struct DeviceBatch {
+  DeviceBatch(const Case& c, const std::vector<int32_t>& query_start,
+              const std::vector<int32_t>& context_lens, const std::vector<int32_t>& tables,
+              const bf16* q, int64_t q_stride, const bf16* k, const bf16* v, bf16* out)
+      : d_query_start(to_device(query_start)),
+        d_context_lens(to_device(context_lens)),
+        d_tables(to_device(tables)) {
+    params.q = q;
+    params.q_stride = q_stride;
+    params.k_cache = k;
+    params.v_cache = v;
+    params.out = out;
+    params.query_start = d_query_start.data();
+    params.context_lens = d_context_lens.data();
+    params.block_tables = d_tables.data();
+    params.max_blocks_per_seq = int32_t(tables.size() / context_lens.size());
+    params.num_seqs = int32_t(context_lens.size());
+    params.num_tokens = query_start.back();
+    for (size_t s = 0; s < context_lens.size(); ++s) {
+      params.max_query_len = std::max(params.max_query_len, query_start[s + 1] - query_start[s]);
+      params.max_context_len = std::max(params.max_context_len, context_lens[s]);
+    }
+    params.num_heads = c.heads;
+    params.num_kv_heads = c.kv_heads;
+    params.head_dim = c.head_dim;
+    params.block_size = c.block_size;
+    params.scale = 1.0f / std::sqrt(float(c.head_dim));
+  }
+
+  DeviceBuffer<int32_t> d_query_start, d_context_lens, d_tables;
+  cuda::PagedAttentionParams params;
+};
+
 // Runs one case through `kernel` and the CPU reference on the same data (a function of the case
 // and `seed`). `context_pad` raises the host-side max_context_len past every sequence's (graph
 // replays and batches with a longer sequence do).
 CaseResult run_case(const Case& c, AttentionKernel kernel, uint32_t seed, int context_pad = 0) {
   const int hd = c.head_dim, bs = c.block_size;
   const int64_t kv_dim = int64_t(c.kv_heads) * hd, q_dim = int64_t(c.heads) * hd;
-  int max_q = 0, max_ctx = 0, blocks_needed = 0;
+  int max_ctx = 0, blocks_needed = 0;
   for (auto [q, ctx] : c.seqs) {
-    max_q = std::max(max_q, q);
     max_ctx = std::max(max_ctx, ctx);
     blocks_needed += (ctx + bs - 1) / bs;
   }
@@ -69,31 +106,13 @@ CaseResult run_case(const Case& c, AttentionKernel kernel, uint32_t seed, int co
   auto d_q = to_device(test::round_to_bf16(q));
   auto d_k = to_device(test::round_to_bf16(k));
   auto d_v = to_device(test::round_to_bf16(v));
-  auto d_qs = to_device(query_start);
-  auto d_ctx = to_device(context_lens);
-  auto d_tables = to_device(tables);
   DeviceBuffer<bf16> d_out(size_t(num_tokens * q_dim));
   DeviceBuffer<float> d_ws(cuda::paged_attention_workspace_bytes(c.heads, hd) / sizeof(float));
 
-  cuda::PagedAttentionParams p;
-  p.q = d_q.data();
-  p.q_stride = q_stride;
-  p.k_cache = d_k.data();
-  p.v_cache = d_v.data();
-  p.out = d_out.data();
-  p.query_start = d_qs.data();
-  p.context_lens = d_ctx.data();
-  p.block_tables = d_tables.data();
-  p.max_blocks_per_seq = max_blocks;
-  p.num_seqs = int32_t(c.seqs.size());
-  p.num_tokens = num_tokens;
-  p.max_query_len = max_q;
-  p.max_context_len = max_ctx + context_pad;
-  p.num_heads = c.heads;
-  p.num_kv_heads = c.kv_heads;
-  p.head_dim = hd;
-  p.block_size = bs;
-  p.scale = 1.0f / std::sqrt(float(hd));
+  DeviceBatch batch(c, query_start, context_lens, tables, d_q.data(), q_stride, d_k.data(),
+                    d_v.data(), d_out.data());
+  cuda::PagedAttentionParams& p = batch.params;
+  p.max_context_len += context_pad;
   p.workspace = d_ws.data();
   p.workspace_bytes = d_ws.size() * sizeof(float);
   cuda::check_cuda(cuda::paged_attention(p, nullptr, kernel), "paged_attention");
@@ -262,24 +281,9 @@ TEST_F(CudaPagedAttentionTest, RejectsMisalignedQueriesAndCaches) {
   for (DeviceBuffer<bf16>* b : {&q, &k, &v}) {
     cuda::check_cuda(cudaMemset(b->data(), 0, b->size() * sizeof(bf16)), "memset");
   }
-  auto query_start = to_device(std::vector<int32_t>{0, 1});
-  auto context_lens = to_device(std::vector<int32_t>{1});
-  auto tables = to_device(std::vector<int32_t>{0});
-  cuda::PagedAttentionParams p;
-  p.q = q.data();
-  p.q_stride = hd;
-  p.k_cache = k.data();
-  p.v_cache = v.data();
-  p.out = out.data();
-  p.query_start = query_start.data();
-  p.context_lens = context_lens.data();
-  p.block_tables = tables.data();
-  p.max_blocks_per_seq = 1;
-  p.num_seqs = p.num_tokens = p.max_query_len = p.max_context_len = 1;
-  p.num_heads = p.num_kv_heads = 1;
-  p.head_dim = hd;
-  p.block_size = bs;
-  p.scale = 0.125f;
+  const DeviceBatch batch({1, 1, hd, bs, {{1, 1}}}, {0, 1}, {1}, {0}, q.data(), hd, k.data(),
+                          v.data(), out.data());
+  const cuda::PagedAttentionParams& p = batch.params;
   ASSERT_EQ(cuda::paged_attention(p, nullptr), cudaSuccess);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   auto with = [&](auto change) {
