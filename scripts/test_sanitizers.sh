@@ -46,6 +46,7 @@ run_asan() {
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   # The openai npm package scripts/setup.sh installed for the SDK test.
   export TANDEM_OPENAI_NODE_DIR="${TANDEM_OPENAI_NODE_DIR:-$ROOT/build/openai_node}"
+  # (The DisaggAbort tests still run alone: RUN_SERIAL in the sanitizer builds, tests/CMakeLists.txt.)
   (cd build-asan && timed "asan tests" ctest --output-on-failure -j"$JOBS" --timeout 900 \
      -E '_NOT_BUILT')
 }
