@@ -66,19 +66,22 @@ class CudaModel : public ModelBackend {
   };
   // Per-step device buffers, grown on demand to the largest batch seen.
   struct Workspace {
-    int64_t rows = 0;                   // token rows the activation buffers hold
-    int64_t logit_rows = 0;             // logits rows they hold
-    cuda::DeviceBuffer<float> hidden;   // (rows, hidden) f32 residual stream
-    cuda::DeviceBuffer<bf16> normed;    // (rows, hidden)
-    cuda::DeviceBuffer<bf16> qkv;       // (rows, qkv_dim)
-    cuda::DeviceBuffer<bf16> attn;      // (rows, heads*hd)
-    cuda::DeviceBuffer<bf16> proj;      // (rows, hidden) o_proj / down_proj output, added to
-                                        // `hidden` by the next RMSNorm
-    cuda::DeviceBuffer<bf16> gate_up;   // (rows, 2*inter)
-    cuda::DeviceBuffer<bf16> act;       // (rows, inter)
-    cuda::DeviceBuffer<bf16> last;      // (logit_rows, hidden) final-normed rows
-    cuda::DeviceBuffer<float> logits;   // (logit_rows, vocab)
-    cuda::DeviceBuffer<int32_t> picks;  // (3, logit_rows) ids | logprobs (f32) | invalid
+    int64_t rows = 0;                       // token rows the activation buffers hold
+    int64_t logit_rows = 0;                 // logits rows they hold
+    cuda::DeviceBuffer<float> hidden;       // (rows, hidden) f32 residual stream
+    cuda::DeviceBuffer<bf16> normed;        // (rows, hidden)
+    cuda::DeviceBuffer<bf16> qkv;           // (rows, qkv_dim)
+    cuda::DeviceBuffer<bf16> attn;          // (rows, heads*hd)
+    cuda::DeviceBuffer<bf16> proj;          // (rows, hidden) o_proj / down_proj output, added to
+                                            // `hidden` by the next RMSNorm
+    cuda::DeviceBuffer<bf16> gate_up;       // (rows, 2*inter)
+    cuda::DeviceBuffer<bf16> act;           // (rows, inter)
+    cuda::DeviceBuffer<bf16> last;          // (logit_rows, hidden) final-normed rows
+    cuda::DeviceBuffer<float> tail_hidden;  // (logit_rows, hidden) residual rows the last layer
+                                            // finishes alone (sampled_rows_batch)
+    cuda::DeviceBuffer<bf16> tail_q;        // (logit_rows, heads*hd) their queries
+    cuda::DeviceBuffer<float> logits;       // (logit_rows, vocab)
+    cuda::DeviceBuffer<int32_t> picks;      // (3, logit_rows) ids | logprobs (f32) | invalid
     cuda::DeviceBuffer<cuda::TokenDraw> draws;  // (logit_rows)
     cuda::DeviceBuffer<float> attn_ws;          // split-KV partials
     cuda::DeviceBuffer<int32_t> ints;           // batch metadata, packed (see upload_batch)
@@ -93,6 +96,25 @@ class CudaModel : public ModelBackend {
     const int32_t* block_tables;
     const int32_t* logits_indices;
     const int64_t* slots;
+    // The sampled_rows_batch's query_start, context_lens and block_tables; null without one.
+    const int32_t* tail_query_start = nullptr;
+    const int32_t* tail_context_lens = nullptr;
+    const int32_t* tail_block_tables = nullptr;
+  };
+  // The rows a layer's attention and MLP run for: the whole batch, or the last layer's sampled
+  // rows (their residual and query rows gathered to the front of buffers of their own).
+  struct FinishedRows {
+    float* residual = nullptr;  // (n, hidden)
+    const bf16* q = nullptr;    // (n, q_stride)
+    int64_t q_stride = 0;
+    int64_t n = 0;
+    int32_t num_seqs = 0;
+    int32_t max_query_len = 0;
+    int32_t max_context_len = 0;
+    int32_t max_blocks_per_seq = 0;
+    const int32_t* query_start = nullptr;
+    const int32_t* context_lens = nullptr;
+    const int32_t* block_tables = nullptr;
   };
 
   // A captured decode step and the workspace generation its baked-in pointers belong to.
@@ -106,9 +128,11 @@ class CudaModel : public ModelBackend {
   void enqueue_step(const ForwardBatch& batch);
   // After the step's stream synchronized: adds the time between the step's events.
   void count_device_time();
-  // Enqueues the whole forward pass of `batch` (already uploaded as `view`) on stream_;
-  // `max_context_len` sizes the attention grid (a graph bucket's bound, or the batch's own).
-  void enqueue_forward(const ForwardBatch& batch, const BatchView& view, int32_t max_context_len);
+  // Enqueues the whole forward pass of `batch` (already uploaded as `view`, with `tail`) on
+  // stream_; `max_context_len` sizes the attention grid (a graph bucket's bound, or the batch's
+  // own). `tail`: sampled_rows_batch(batch) when the last layer finishes only those rows.
+  void enqueue_forward(const ForwardBatch& batch, const BatchView& view, int32_t max_context_len,
+                       const ForwardBatch* tail = nullptr);
   void forward_graph(const ForwardBatch& batch);
   bool graph_eligible(const ForwardBatch& batch) const;
   void clear_graphs();
@@ -116,9 +140,14 @@ class CudaModel : public ModelBackend {
   cuda::DeviceBuffer<bf16> upload_parts(const std::vector<std::pair<std::string, int64_t>>& parts,
                                         int64_t cols);
   void ensure_workspace(int64_t rows, int64_t logit_rows);
-  BatchView upload_batch(const ForwardBatch& batch);
-  void layer_forward(int layer, const ForwardBatch& batch, const BatchView& view,
-                     int32_t max_context_len);
+  BatchView upload_batch(const ForwardBatch& batch, const ForwardBatch* tail = nullptr);
+  // A layer's input norm, q/k/v projection, RoPE and K/V store for all n rows of the batch.
+  void project_and_store(int layer, int64_t n, const BatchView& view);
+  // The rest of the layer (attention, o_proj, MLP) for `rows`; its output lands in ws_.proj.
+  void finish_layer(int layer, const FinishedRows& rows);
+  // The last layer when only `tail`'s rows need finishing.
+  void last_layer_for_sampled_rows(const ForwardBatch& batch, const BatchView& view,
+                                   const ForwardBatch& tail, int32_t max_context_len);
 
   ModelConfig config_;
   int device_;

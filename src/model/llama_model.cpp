@@ -2,8 +2,11 @@
 // kernels/cpu; this file only wires them in the Hugging Face Llama order:
 //   h = embed(ids); per layer: h += o(attn(rope(q(n1(h))), rope(k(n1(h))), v(n1(h))));
 //   h += down(silu(gate(n2(h))) * up(n2(h))); logits = lm_head(norm(h)).
+// When only each sequence's last token is sampled, the last layer finishes those rows alone
+// (sampled_rows_batch): a prompt's other rows only had to leave their K/V in the cache.
 #include "model/llama_model.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -14,9 +17,15 @@
 #include "kernels/cpu/rope.h"
 #include "kernels/cpu/silu_mul.h"
 #include "kernels/cpu/store_kv.h"
+#include "model/sampled_rows.h"
 
 namespace tandem {
 namespace {
+
+cpu::MatmulWeight with_bias(cpu::MatmulWeight w, const std::vector<float>& bias) {
+  w.bias = bias.empty() ? nullptr : bias.data();
+  return w;
+}
 
 cpu::MatmulWeight linear_weight(const WeightStore& ws, const std::string& name, int64_t out,
                                 int64_t in) {
@@ -159,11 +168,43 @@ void LlamaModel::forward(const ForwardBatch& batch, KvCache& kv, float* logits) 
   resize_scratch(n, int64_t(batch.logits_indices.size()));
   cpu::embedding(embed_->data, embed_->dtype, config_.vocab_size, config_.hidden_size,
                  batch.token_ids.data(), n, scratch_.hidden.data());
-  for (int layer = 0; layer < config_.num_layers; ++layer) {
-    attention_block(layer, batch, kv);
+  const std::optional<ForwardBatch> tail = sampled_rows_batch(batch);
+  const int last = config_.num_layers - 1;
+  for (int layer = 0; layer < last; ++layer) {
+    project_and_store(layer, batch, kv);
+    attend(layer, batch, kv);
     mlp_block(layer, n);
   }
+  if (tail) {
+    last_layer_for_sampled_rows(batch, *tail, kv);
+    compute_logits(*tail, logits);
+    return;
+  }
+  project_and_store(last, batch, kv);
+  attend(last, batch, kv);
+  mlp_block(last, n);
   compute_logits(batch, logits);
+}
+
+// Every row's K/V goes into the cache; then the sampled rows' queries and residual rows move to
+// the front (row i from row logits_indices[i] >= i, in increasing order, so no source is
+// overwritten before it is read) and only they go on.
+void LlamaModel::last_layer_for_sampled_rows(const ForwardBatch& batch, const ForwardBatch& tail,
+                                             KvCache& kv) {
+  const int last = config_.num_layers - 1;
+  project_and_store(last, batch, kv);
+  const int64_t m = tail.num_tokens();
+  const int64_t hidden = config_.hidden_size, q_dim = int64_t(config_.num_heads) * config_.head_dim;
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t row = batch.logits_indices[size_t(i)];
+    if (row == i) continue;
+    std::copy_n(scratch_.q.begin() + row * q_dim, q_dim, scratch_.q.begin() + i * q_dim);
+    std::copy_n(scratch_.hidden.begin() + row * hidden, hidden,
+                scratch_.hidden.begin() + i * hidden);
+  }
+  if (m == 0) return;
+  attend(last, tail, kv);
+  mlp_block(last, m);
 }
 
 cpu::PagedAttentionParams LlamaModel::attention_params(const ForwardBatch& b, KvCache& kv,
@@ -188,17 +229,13 @@ cpu::PagedAttentionParams LlamaModel::attention_params(const ForwardBatch& b, Kv
   return p;
 }
 
-void LlamaModel::attention_block(int layer, const ForwardBatch& b, KvCache& kv) {
+void LlamaModel::project_and_store(int layer, const ForwardBatch& b, KvCache& kv) {
   const ModelConfig& c = config_;
   const Layer& l = layers_[size_t(layer)];
   Scratch& s = scratch_;
   const int64_t n = b.num_tokens();
   cpu::rms_norm(s.hidden.data(), l.input_norm.data(), n, c.hidden_size, c.rms_norm_eps,
                 s.normed.data());
-  const auto with_bias = [](cpu::MatmulWeight w, const std::vector<float>& bias) {
-    w.bias = bias.empty() ? nullptr : bias.data();
-    return w;
-  };
   cpu::matmul(s.normed.data(), n, with_bias(l.q, l.q_bias), s.q.data(), pool_);
   cpu::matmul(s.normed.data(), n, with_bias(l.k, l.k_bias), s.k.data(), pool_);
   cpu::matmul(s.normed.data(), n, with_bias(l.v, l.v_bias), s.v.data(), pool_);
@@ -207,6 +244,13 @@ void LlamaModel::attention_block(int layer, const ForwardBatch& b, KvCache& kv) 
   const KvCacheShape& shape = kv.shape();
   cpu::store_kv(s.k.data(), s.v.data(), b.slot_mapping.data(), n, shape.slot_floats(),
                 shape.num_slots(), kv.k(layer), kv.v(layer));
+}
+
+void LlamaModel::attend(int layer, const ForwardBatch& b, KvCache& kv) {
+  const ModelConfig& c = config_;
+  const Layer& l = layers_[size_t(layer)];
+  Scratch& s = scratch_;
+  const int64_t n = b.num_tokens();
   cpu::paged_attention(attention_params(b, kv, layer), pool_);
   cpu::matmul(s.attn.data(), n, with_bias(l.o, l.o_bias), s.proj.data(), pool_);
   add_in_place(s.hidden.data(), s.proj.data(), n * c.hidden_size);

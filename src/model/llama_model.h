@@ -67,7 +67,13 @@ class LlamaModel {
   void validate(const ForwardBatch& batch, const KvCache& kv) const;
   void resize_scratch(int64_t num_tokens, int64_t num_logits);
   cpu::PagedAttentionParams attention_params(const ForwardBatch& batch, KvCache& kv, int layer);
-  void attention_block(int layer, const ForwardBatch& batch, KvCache& kv);
+  // A layer's attention half: project_and_store (norm, q/k/v, RoPE, K/V into the cache) for every
+  // row, then attend (attention, o_proj, residual add) for the rows of `batch`.
+  void project_and_store(int layer, const ForwardBatch& batch, KvCache& kv);
+  void attend(int layer, const ForwardBatch& batch, KvCache& kv);
+  // The last layer when only `tail` (sampled_rows_batch of `batch`) needs finishing.
+  void last_layer_for_sampled_rows(const ForwardBatch& batch, const ForwardBatch& tail,
+                                   KvCache& kv);
   void mlp_block(int layer, int64_t num_tokens);
   void compute_logits(const ForwardBatch& batch, float* logits);
 

@@ -199,6 +199,60 @@ TEST(CudaWarmUp, LeavesTheCacheAndTheLogitsAsTheyWere) {
   }
 }
 
+// A prefill asking for every row's logits runs the last layer for every row; asking for the last
+// rows only, it finishes those alone (sampled_rows_batch). Their logits agree to within the
+// attention kernel's rounding (a one-token query takes the split-KV kernel instead of the flash
+// one), and the cache is the same: decode steps of the same tokens then give the same bits.
+TEST(CudaLastLayer, SampledRowsAloneGiveTheLogitsAndCacheOfEveryRow) {
+  if (!cuda::cuda_device_available()) GTEST_SKIP() << "no CUDA device";
+  for (const char* name : {"stories260K", "tiny-llama-gqa"}) {
+    const std::vector<GoldenCase> cases = load_cases(name);
+    std::vector<std::vector<float>> sampled_logits, decode_logits;
+    for (bool every_row : {true, false}) {
+      CudaModelOptions options{512};
+      options.execution = ExecutionMode::kEager;
+      CudaModel model(test::golden_model(name), options);
+      model.allocate_kv_cache(kNumBlocks, kBlockSize);
+      const size_t vocab = size_t(model.config().vocab_size);
+      std::vector<int32_t> free(kNumBlocks);
+      std::iota(free.begin(), free.end(), 0);
+      std::vector<Seq> seqs(cases.size());
+      ForwardBatch prefill = empty_batch();
+      for (size_t c = 0; c < cases.size(); ++c) add_tokens(prefill, seqs[c], cases[c].prompt, free);
+      const std::vector<int32_t> last_rows = prefill.logits_indices;
+      if (every_row) {
+        prefill.logits_indices.resize(prefill.token_ids.size());
+        std::iota(prefill.logits_indices.begin(), prefill.logits_indices.end(), 0);
+      }
+      std::vector<float> logits(prefill.logits_indices.size() * vocab);
+      model.forward(prefill, logits.data());
+      std::vector<float> rows;
+      for (size_t c = 0; c < cases.size(); ++c) {
+        const size_t at = every_row ? size_t(last_rows[c]) : c;
+        rows.insert(rows.end(), logits.begin() + int64_t(at * vocab),
+                    logits.begin() + int64_t((at + 1) * vocab));
+      }
+      sampled_logits.push_back(rows);
+      ForwardBatch decode = empty_batch();
+      for (size_t c = 0; c < cases.size(); ++c) {
+        add_tokens(decode, seqs[c], {int32_t(1 + c % (vocab - 1))}, free);
+      }
+      std::vector<float> step(cases.size() * vocab);
+      model.forward(decode, step.data());
+      decode_logits.push_back(step);
+    }
+    EXPECT_EQ(decode_logits[0], decode_logits[1]) << name;
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < sampled_logits[0].size(); ++i) {
+      worst = std::max(worst, std::abs(double(sampled_logits[0][i]) - sampled_logits[1][i]));
+      scale = std::max(scale, std::abs(double(sampled_logits[0][i])));
+    }
+    EXPECT_LE(worst, 0.02 * scale) << name;
+    std::cout << fmt::format("[ last     ] {}: sampled rows alone differ by {:.4f} at most\n", name,
+                             worst);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Golden, CudaGoldenModel,
                          ::testing::Values("stories260K", "tiny-llama-gqa", "tiny-llama3-rope",
                                            "tiny-qwen2", "tiny-llama-f16-sharded"),

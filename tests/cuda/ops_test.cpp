@@ -19,6 +19,7 @@
 #include "kernels/cpu/silu_mul.h"
 #include "kernels/cpu/store_kv.h"
 #include "kernels/cuda/embedding.cuh"
+#include "kernels/cuda/gather_rows.cuh"
 #include "kernels/cuda/gemm.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/rope_store_kv.cuh"
@@ -436,7 +437,38 @@ TEST_F(CudaOpsTest, SampleTokensCutsAndDrawsAsTheHostSampler) {
   EXPECT_GE(checked, 27);  // of 30
 }
 
+// Rows of 16-byte, 4-byte and 1-byte multiples (each copy width), from strided sources into
+// strided destinations, against a memcpy per row; the bytes past each row stay as they were.
+TEST_F(CudaOpsTest, GatherRowsCopiesTheChosenRows) {
+  for (auto [row_bytes, src_stride, dst_stride] : {std::tuple{16384, 16384, 16384},
+                                                   {8192, 12288, 8192},
+                                                   {128, 384, 160},
+                                                   {12, 20, 16},
+                                                   {7, 9, 7},
+                                                   {1, 3, 2}}) {
+    const int64_t src_rows = 37;
+    const std::vector<int32_t> rows = {36, 0, 5, 6, 35, 17, 17};
+    std::vector<uint8_t> src(size_t(src_rows * src_stride));
+    for (size_t i = 0; i < src.size(); ++i) src[i] = uint8_t(i * 131 + i / 7);
+    std::vector<uint8_t> want(size_t(int64_t(rows.size()) * dst_stride), 0xAB);
+    for (size_t i = 0; i < rows.size(); ++i) {
+      std::copy_n(src.begin() + rows[i] * src_stride, row_bytes,
+                  want.begin() + int64_t(i) * dst_stride);
+    }
+    auto d_src = to_device(src);
+    auto d_rows = to_device(rows);
+    auto d_dst = to_device(std::vector<uint8_t>(want.size(), 0xAB));
+    check_cuda(cuda::gather_rows({d_src.data(), src_stride, d_dst.data(), dst_stride, row_bytes,
+                                  d_rows.data(), int64_t(rows.size())},
+                                 nullptr),
+               "gather_rows");
+    EXPECT_EQ(d_dst.download(), want) << row_bytes << " bytes a row";
+  }
+}
+
 TEST_F(CudaOpsTest, LaunchersRejectBadSizes) {
+  EXPECT_EQ(cuda::gather_rows({nullptr, 4, nullptr, 4, 8, nullptr, 1}, nullptr),
+            cudaErrorInvalidValue);
   EXPECT_EQ(cuda::rms_norm({nullptr, nullptr, nullptr, nullptr, nullptr, 3, 0, 1e-5f}, nullptr),
             cudaErrorInvalidValue);
   EXPECT_EQ(cuda::silu_mul(nullptr, 2, 0, nullptr, nullptr), cudaErrorInvalidValue);
