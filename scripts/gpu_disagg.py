@@ -124,6 +124,19 @@ def metrics(port):
     return out
 
 
+def proxy_stages_ms(port):
+    """The proxy's mean latency of each stage of a request (queue, prefill, transfer,
+    decode_first_token), from its tandem:proxy_stage_latency_seconds histogram, in ms."""
+    sums, counts = {}, {}
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            m = re.match(r'^tandem:proxy_stage_latency_seconds_(sum|count)\{stage="(\w+)"\} '
+                         r'([-\d.e+]+)$', line)
+            if m:
+                (sums if m.group(1) == "sum" else counts)[m.group(2)] = float(m.group(3))
+    return {k: round(1e3 * v / counts[k], 3) for k, v in sums.items() if counts.get(k)}
+
+
 def complete(port, model, prompt, max_tokens):
     body = json.dumps({"model": model, "prompt": prompt, "max_tokens": max_tokens,
                        "temperature": 0, "ignore_eos": True}).encode()
@@ -255,6 +268,8 @@ def bench(a):
         print(open(os.path.join(a.out, f"{a.tag}.txt")).read()[-2500:])
         if not a.single:
             pm = metrics(ports["prefiller"])
+            stages = proxy_stages_ms(ports["proxy"])
+            print("proxy stages (mean ms):", json.dumps(stages))
         # The engine that streams the answers: its steps against the ITL the client saw.
         em = metrics(port if a.single else ports["decoder"])
         steps = em.get("tandem:engine_steps_total", 0)
@@ -264,7 +279,12 @@ def bench(a):
                   "mean_forward_ms":
                       1e3 * em.get("tandem:model_forward_seconds_total", 0) / max(steps, 1),
                   "mean_device_ms":
-                      1e3 * em.get("tandem:model_device_seconds_total", 0) / max(steps, 1)}
+                      1e3 * em.get("tandem:model_device_seconds_total", 0) / max(steps, 1),
+                  # as this server saw its requests (from the request's arrival at the engine)
+                  "mean_ttft_ms": 1e3 * em.get("tandem:time_to_first_token_seconds_sum", 0) /
+                                  max(em.get("tandem:time_to_first_token_seconds_count", 0), 1),
+                  "mean_queue_ms": 1e3 * em.get("tandem:request_queue_time_seconds_sum", 0) /
+                                   max(em.get("tandem:request_queue_time_seconds_count", 0), 1)}
         json.dump(engine, open(os.path.join(a.out, f"{a.tag}-engine.json"), "w"), indent=1)
         print("engine steps:", json.dumps(engine))
     finally:
@@ -278,7 +298,8 @@ def bench(a):
                    "transfer_failures": pm.get("tandem:pd_transfer_failures_total", 0),
                    "transfer_seconds_total": pm.get("tandem:pd_transfer_seconds_total", 0),
                    "write_seconds_total": pm.get("tandem:pd_transfer_write_seconds_total", 0),
-                   "per_transfer": summarize_transfers(rows)}
+                   "per_transfer": summarize_transfers(rows),
+                   "proxy_stages_mean_ms": stages}
         json.dump(summary, open(os.path.join(a.out, f"{a.tag}-transfer.json"), "w"), indent=1)
         print("transfers:", json.dumps(summary["per_transfer"]))
     return rc

@@ -13,6 +13,7 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 constexpr auto kConnectTimeout = 5s;
+constexpr auto kEarlyConnectTimeout = 500ms;  // a startup attempt; retried each heartbeat interval
 constexpr auto kFullRetryFirst = 20ms;
 constexpr auto kFullRetryMax = 500ms;
 constexpr auto kProxyTimeout = 5s;
@@ -28,8 +29,12 @@ double milliseconds(std::chrono::nanoseconds d) {
   return std::chrono::duration<double, std::milli>(d).count();
 }
 
+// The lane of a decoder: loopback spelled any way is one host, so the LMCache config's
+// "localhost" and a proxy's "127.0.0.1" share the connections.
 std::string decoder_key(const ReceiverAddress& r) {
-  return fmt::format("{}:{}:{}", r.host, r.init_port, r.alloc_port);
+  const bool loopback = r.host == "localhost" || r.host == "127.0.0.1" || r.host == "::1" ||
+                        r.host == "[::1]" || r.host == "ip6-localhost";
+  return fmt::format("{}:{}:{}", loopback ? "loopback" : r.host, r.init_port, r.alloc_port);
 }
 
 // The next message on `connection` that is not a Heartbeat; throws TransportError at the
@@ -45,14 +50,14 @@ WireMessage next_message(Connection& connection, Clock::time_point deadline, con
           fmt::format("no {} from {} within the transfer timeout", what, connection.peer_name()));
     }
     if (now - last_heard >= silence) {
-      throw TransportError(fmt::format(
-          "no {} from {}: it has sent nothing, not even a heartbeat, for {} ms "
-          "(pd_heartbeat_timeout_sec); taken for hung or dead",
-          what, connection.peer_name(), silence.count()));
+      throw TransportError(
+          fmt::format("no {} from {}: it has sent nothing, not even a heartbeat, for {} ms "
+                      "(pd_heartbeat_timeout_sec); taken for hung or dead",
+                      what, connection.peer_name(), silence.count()));
     }
-    auto wait = std::min(remaining(deadline),
-                         std::chrono::duration_cast<std::chrono::milliseconds>(
-                             silence - (now - last_heard)) + 1ms);
+    auto wait = std::min(
+        remaining(deadline),
+        std::chrono::duration_cast<std::chrono::milliseconds>(silence - (now - last_heard)) + 1ms);
     std::optional<WireMessage> m = recv_message(connection, wait);
     if (!m) continue;
     last_heard = Clock::now();
@@ -77,6 +82,16 @@ HelloAck greet(Connection& connection, const std::string& peer_id, Clock::time_p
 SenderChannel::SenderChannel(const KvConnectorConfig& config, std::shared_ptr<Transport> transport)
     : config_(config), transport_(std::move(transport)) {
   TANDEM_CHECK(transport_ != nullptr, "kv sender: no transport");
+  // The decoder the LMCache config names gets its connections before the first request needs
+  // them: opening them (connect, Hello, the CUDA IPC mapping) took ~60 ms of that request's TTFT.
+  if (config_.peer && !config_.peer->host.empty() && config_.peer->init_port > 0 &&
+      config_.peer->alloc_port > 0) {
+    std::lock_guard lock(mutex_);
+    std::unique_ptr<Lane>& lane = lanes_[decoder_key(*config_.peer)];
+    lane = std::make_unique<Lane>();
+    lane->connect_early = config_.peer;
+    lane->thread = std::jthread([this, raw = lane.get()] { run(*raw); });
+  }
 }
 
 SenderChannel::~SenderChannel() {
@@ -145,11 +160,13 @@ bool SenderChannel::stopping() const {
 }
 
 SenderChannelStats SenderChannel::stats() const {
-  return {sent_, failures_, bytes_, double(transfer_ns_) * 1e-9, double(write_ns_) * 1e-9};
+  return {sent_,       failures_, bytes_, double(transfer_ns_) * 1e-9, double(write_ns_) * 1e-9,
+          connections_};
 }
 
 void SenderChannel::run(Lane& lane) {
   for (;;) {
+    if (lane.connect_early && !has_queued(lane)) connect_early(lane);
     TransferJob job;
     {
       std::unique_lock lock(mutex_);
@@ -178,6 +195,26 @@ void SenderChannel::run(Lane& lane) {
   for (const TransferJob& job : left) {
     ++failures_;
     notify_proxy(Abort{job.request_id, "the prefiller is shutting down"});
+  }
+}
+
+bool SenderChannel::has_queued(const Lane& lane) const {
+  std::lock_guard lock(mutex_);
+  return stopping_ || !lane.queue.empty();
+}
+
+// Until it succeeds once: a decoder that is not listening yet (engines start in any order) is
+// tried again after a heartbeat interval, quietly; a queued job connects on its own instead.
+void SenderChannel::connect_early(Lane& lane) {
+  try {
+    links_to(lane, *lane.connect_early, Clock::now() + kEarlyConnectTimeout);
+    lane.connect_early.reset();
+  } catch (const std::exception& e) {
+    if (lane.early_attempts++ == 0) {
+      log_info("kv sender: decoder {}:{}:{} is not reachable yet ({}); connecting when it is",
+               lane.connect_early->host, lane.connect_early->init_port,
+               lane.connect_early->alloc_port, e.what());
+    }
   }
 }
 
@@ -213,10 +250,11 @@ void SenderChannel::process(Lane& lane, TransferJob& job) {
     bytes_ += written;
     transfer_ns_ += uint64_t(std::chrono::nanoseconds(total_time).count());
     write_ns_ += uint64_t(write_time.count());
-    log_info("kv sender: {} done: {} chunks, {} bytes in {:.3f} ms ({:.3f} ms writing, {:.1f} GB/s)",
-             job.request_id, job.chunks.size(), written, milliseconds(total_time),
-             milliseconds(write_time),
-             write_time.count() > 0 ? double(written) / double(write_time.count()) : 0.0);
+    log_info(
+        "kv sender: {} done: {} chunks, {} bytes in {:.3f} ms ({:.3f} ms writing, {:.1f} GB/s)",
+        job.request_id, job.chunks.size(), written, milliseconds(total_time),
+        milliseconds(write_time),
+        write_time.count() > 0 ? double(written) / double(write_time.count()) : 0.0);
     notify_proxy(TransferDone{job.request_id, {}});
   } catch (const std::exception& e) {
     ++failures_;
@@ -255,7 +293,8 @@ SenderChannel::DecoderLinks& SenderChannel::links_to(Lane& lane, const ReceiverA
   if (links.init && links.alloc && !links.init->is_broken() && !links.alloc->is_broken()) {
     return links;
   }
-  std::string key = decoder_key(receiver);
+  const std::string key =
+      fmt::format("{}:{}:{}", receiver.host, receiver.init_port, receiver.alloc_port);
   if (links.init || links.alloc) {
     log_info("kv sender: reconnecting to decoder {} (the old connection broke)", key);
   }
@@ -272,6 +311,7 @@ SenderChannel::DecoderLinks& SenderChannel::links_to(Lane& lane, const ReceiverA
       transport_->connect(receiver.host, uint16_t(receiver.alloc_port), remaining(connect_by));
   greet(*fresh.alloc, config_.peer_id, connect_by);
   log_info("kv sender: connected to decoder {} ({} MiB buffer)", key, ack.buffer_size >> 20);
+  ++connections_;
   lane.last_heard = Clock::now();
   return links = std::move(fresh);
 }

@@ -36,7 +36,7 @@ struct TransferJob {
   std::vector<ChunkDesc> chunks;       // (num_chunks) in prompt order
   std::unique_ptr<KvPayload> payload;  // the chunks back to back, each chunks[i].num_bytes long
                                        // (null when there are no chunks)
-  std::string failure;            // set: nothing to send, report this failure (Abort)
+  std::string failure;                 // set: nothing to send, report this failure (Abort)
 };
 
 struct SenderChannelStats {
@@ -45,6 +45,7 @@ struct SenderChannelStats {
   uint64_t bytes_sent = 0;
   double transfer_seconds = 0;  // sum over sent transfers: job start (AllocRequest) to TransferDone
   double write_seconds = 0;     // sum over sent transfers: first put to flush done
+  uint64_t connections = 0;     // links opened to decoders (a reconnect counts again)
 };
 
 class SenderChannel {
@@ -71,16 +72,21 @@ class SenderChannel {
   // One decoder's queue, connections and worker thread, so a slow or dead decoder delays only
   // the transfers to it.
   struct Lane {
-    std::deque<TransferJob> queue;  // guarded by mutex_
-    DecoderLinks links;             // the lane's thread only
+    std::deque<TransferJob> queue;                     // guarded by mutex_
+    DecoderLinks links;                                // the lane's thread only
     std::chrono::steady_clock::time_point last_heard;  // the decoder's last message (lane thread)
-    uint64_t beats = 0;                                 // Heartbeats sent (lane thread)
+    uint64_t beats = 0;                                // Heartbeats sent (lane thread)
+    // The configured decoder (pd_peer_*), connected before any job asks (lane thread).
+    std::optional<ReceiverAddress> connect_early;
+    int early_attempts = 0;
     std::jthread thread;
   };
 
   void run(Lane& lane);
   void process(Lane& lane, TransferJob& job);
   void keep_alive(Lane& lane);
+  bool has_queued(const Lane& lane) const;  // or stopping
+  void connect_early(Lane& lane);
   // Throws on failure; returns the bytes written and adds the put-to-flush time to `write_time`.
   uint64_t transfer(Lane& lane, TransferJob& job, std::chrono::nanoseconds& write_time);
   AllocResponse allocate(DecoderLinks& links, const TransferJob& job,
@@ -108,7 +114,7 @@ class SenderChannel {
 
   std::mutex proxy_mutex_;  // guards proxy_
   std::unique_ptr<Connection> proxy_;
-  std::atomic<uint64_t> sent_{0}, failures_{0}, bytes_{0};
+  std::atomic<uint64_t> sent_{0}, failures_{0}, bytes_{0}, connections_{0};
   std::atomic<uint64_t> transfer_ns_{0}, write_ns_{0};
 };
 
