@@ -184,6 +184,18 @@ void CudaKvCacheIo::scatter_chunk_tokens(const uint8_t* in, uint64_t in_bytes, M
   check_cuda(launch, "KV scatter (kv_chunk_copy)");
 }
 
+void CudaKvCacheIo::reserve_payloads(uint64_t bytes) {
+  if (bytes == 0) return;
+  check_cuda(cudaSetDevice(view_.device), "cudaSetDevice (KV payload reserve)");
+  void* block = nullptr;
+  if (cudaMallocAsync(&block, bytes, io_stream_) != cudaSuccess) {
+    cudaGetLastError();  // no room now: the first gather asks again (and says so if it fails)
+    return;
+  }
+  check_cuda(cudaFreeAsync(block, io_stream_), "KV payload reserve");
+  check_cuda(cudaStreamSynchronize(io_stream_), "KV payload reserve");
+}
+
 void CudaKvCacheIo::finish_scatters() {
   check_cuda(cudaSetDevice(view_.device), "cudaSetDevice (KV scatter)");
   check_cuda(cudaStreamSynchronize(io_stream_), "KV scatter");

@@ -41,6 +41,8 @@ class CudaKvCacheIo final : public KvCacheIo {
                             int chunk_tokens, int begin, int end,
                             std::span<const int32_t> block_table, int64_t first_token) override;
   void finish_scatters() override;
+  // Grows the payloads' memory pool (which keeps what is freed) to `bytes` at once.
+  void reserve_payloads(uint64_t bytes) override;
 
  private:
   // Uploads `block_table` into stream-ordered memory on io_stream_ (freed after the next launch).

@@ -55,6 +55,9 @@ class KvCacheIo {
                                     std::span<const int32_t> block_table, int64_t first_token) = 0;
   // Returns once every scatter issued so far is in the cache (and `in` may be reused).
   virtual void finish_scatters() = 0;
+  // Makes room for `bytes` of payloads before the first gather needs it: a GPU memory pool grows
+  // on first use, in the first request's time otherwise. Best effort; nothing to do on the host.
+  virtual void reserve_payloads(uint64_t bytes) { (void)bytes; }
 };
 
 }  // namespace tandem

@@ -15,7 +15,11 @@ KvSender::KvSender(const KvConnectorConfig& config, std::shared_ptr<Transport> t
       model_fingerprint_(std::move(model_fingerprint)),
       layout_(KvChunkLayout::from_shape(kv.shape())),
       layout_fingerprint_(layout_.fingerprint(model_fingerprint_)),
-      channel_(config, std::move(transport)) {}
+      channel_(config, std::move(transport)) {
+  // The staging budget is set aside out of the GPU memory already (pd_buffer_size): take it now,
+  // so the first request's gather does not wait for the pool to grow (~1 GB of mappings).
+  kv_.reserve_payloads(config_.buffer_bytes);
+}
 
 void KvSender::on_prompt_computed(const Sequence& seq) {
   if (!seq.kv_transfer || !seq.kv_transfer->disagg_spec) return;  // not a disaggregated request

@@ -100,6 +100,25 @@ std::vector<uint32_t> chunk_lengths(int64_t tokens, int chunk_size) {
 
 class KvTransferCuda : public CudaTest {};
 
+// reserve_payloads grows the device's default pool, which keeps the memory for the gathers.
+TEST_F(KvTransferCuda, ReservePayloadsGrowsThePoolAhead) {
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  DeviceCache cache({2, 1, 8, 16, 8}, 3);
+  CudaKvCacheIo io(cache.view(stream));
+  int device = 0;
+  ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
+  cudaMemPool_t pool = nullptr;
+  ASSERT_EQ(cudaDeviceGetDefaultMemPool(&pool, device), cudaSuccess);
+  const uint64_t bytes = 256ull << 20;
+  io.reserve_payloads(bytes);
+  uint64_t reserved = 0;
+  ASSERT_EQ(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved),
+            cudaSuccess);
+  EXPECT_GE(reserved, bytes);
+  cudaStreamDestroy(stream);
+}
+
 TEST_F(KvTransferCuda, GatherMatchesTheHostLayoutOverShapes) {
   const CacheShapeCase shapes[] = {
       {3, 2, 8, 16, 40},    // 32-byte rows: the 16-byte path
