@@ -4,8 +4,9 @@
 // chunks with a few large puts over the init connection (from GPU memory straight into the
 // decoder's GPU buffer when the connection is CUDA IPC; otherwise from host memory, a GPU payload
 // being downloaded first), flushes, and sends TransferDone to the
-// decoder and to the proxy — or Abort to both on any failure. Connections are opened lazily, one
-// pair per decoder, kept for later jobs and reopened once broken. Heartbeats go both ways on the
+// decoder and to the proxy — or Abort to both on any failure. Connections are opened by the first
+// job for a decoder (the configured pd_peer_* decoder's at startup), one pair per decoder, kept for
+// later jobs and reopened once broken. Heartbeats go both ways on the
 // alloc connection (every pd_heartbeat_interval_sec while idle); a decoder silent past
 // pd_heartbeat_timeout_sec is taken for hung or dead, failing its transfer at once.
 #pragma once
