@@ -27,6 +27,9 @@ std::filesystem::path shared_dir();
 // shared_dir()/golden/models/<name>
 std::filesystem::path golden_model(const std::string& name);
 std::string read_text_file(const std::filesystem::path& path);
+// A loopback TCP port nothing listens on: bound (not listening) to learn a free number, then
+// closed. Throws std::runtime_error if no socket can be bound.
+int closed_port();
 // A fresh empty directory under the system temp dir, removed by the caller if wanted.
 std::filesystem::path make_temp_dir(const std::string& prefix);
 

@@ -2,12 +2,8 @@
 // ITL and latency match what the server really did (its own send times) within 1 ms (15 ms in
 // the sanitizer builds), and the metrics match the script; --max-concurrency and the arrival
 // schedule are obeyed; every kind of failure is reported with its reason.
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -31,19 +27,6 @@ constexpr double kTolerance = 0.015;
 #else
 constexpr double kTolerance = 0.001;
 #endif
-
-// A port nothing listens on: bound (not listening) to learn a free number, then closed.
-int closed_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0);
-  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 BenchmarkPlan plan_for(const std::string& url, ApiKind api, int n) {
   BenchmarkPlan plan;
@@ -213,7 +196,7 @@ TEST(StreamingClient, FailuresAreReportedWithTheirReason) {
   o = one(upstream.url("/missing/v1/completions"));
   EXPECT_FALSE(o.success);
   EXPECT_THAT(o.error, HasSubstr("HTTP 404"));
-  o = one(fmt::format("http://127.0.0.1:{}/v1/completions", closed_port()));
+  o = one(fmt::format("http://127.0.0.1:{}/v1/completions", tandem::test::closed_port()));
   EXPECT_FALSE(o.success);
   EXPECT_THAT(o.error, HasSubstr("refused"));
   EXPECT_GE(o.end_time, o.start_time);

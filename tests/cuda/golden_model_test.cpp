@@ -84,6 +84,31 @@ ForwardBatch empty_batch() {
   return b;
 }
 
+// A model on golden model `name` (execution `mode`) with its KV cache, and one prefill batch of
+// every golden case's prompt over blocks taken in order.
+struct GoldenPrefill {
+  GoldenPrefill(const std::string& name, ExecutionMode mode)
+      : cases(load_cases(name)), model(test::golden_model(name), options(mode)) {
+    model.allocate_kv_cache(kNumBlocks, kBlockSize);
+    vocab = size_t(model.config().vocab_size);
+    free.resize(kNumBlocks);
+    std::iota(free.begin(), free.end(), 0);
+    seqs.resize(cases.size());
+    for (size_t c = 0; c < cases.size(); ++c) add_tokens(prefill, seqs[c], cases[c].prompt, free);
+  }
+  static CudaModelOptions options(ExecutionMode mode) {
+    CudaModelOptions o{512};
+    o.execution = mode;
+    return o;
+  }
+  std::vector<GoldenCase> cases;
+  CudaModel model;
+  size_t vocab = 0;
+  std::vector<int32_t> free;
+  std::vector<Seq> seqs;
+  ForwardBatch prefill = empty_batch();
+};
+
 class CudaGoldenModel : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -168,30 +193,21 @@ TEST_P(CudaGoldenModel, LogitsAndGreedyIdsMatchTransformers) {
 // without the warm-up in between; the same with CUDA graphs and eagerly.
 TEST(CudaWarmUp, LeavesTheCacheAndTheLogitsAsTheyWere) {
   if (!cuda::cuda_device_available()) GTEST_SKIP() << "no CUDA device";
-  const std::vector<GoldenCase> cases = load_cases("stories260K");
   for (ExecutionMode mode : {ExecutionMode::kGraphs, ExecutionMode::kEager}) {
     std::vector<std::vector<float>> runs;
     for (bool warm : {false, true}) {
-      CudaModelOptions options{512};
-      options.execution = mode;
-      CudaModel model(test::golden_model("stories260K"), options);
-      model.allocate_kv_cache(kNumBlocks, kBlockSize);
-      const size_t vocab = size_t(model.config().vocab_size);
-      std::vector<int32_t> free(kNumBlocks);
-      std::iota(free.begin(), free.end(), 0);
-      std::vector<Seq> seqs(cases.size());
-      ForwardBatch prefill = empty_batch();
-      for (size_t c = 0; c < cases.size(); ++c) add_tokens(prefill, seqs[c], cases[c].prompt, free);
-      std::vector<float> logits(cases.size() * vocab);
-      model.forward(prefill, logits.data());
-      if (warm) model.warm_up(/*max_num_seqs=*/24, /*max_num_batched_tokens=*/300, 512);
+      GoldenPrefill g("stories260K", mode);
+      std::vector<float> logits(g.cases.size() * g.vocab);
+      g.model.forward(g.prefill, logits.data());
+      if (warm) g.model.warm_up(/*max_num_seqs=*/24, /*max_num_batched_tokens=*/300, 512);
       for (int step = 0; step < 3; ++step) {
         ForwardBatch decode = empty_batch();
-        for (size_t c = 0; c < cases.size(); ++c) {
-          const float* row = logits.data() + c * vocab;
-          add_tokens(decode, seqs[c], {int32_t(std::max_element(row, row + vocab) - row)}, free);
+        for (size_t c = 0; c < g.cases.size(); ++c) {
+          const float* row = logits.data() + c * g.vocab;
+          add_tokens(decode, g.seqs[c], {int32_t(std::max_element(row, row + g.vocab) - row)},
+                     g.free);
         }
-        model.forward(decode, logits.data());
+        g.model.forward(decode, logits.data());
       }
       runs.push_back(logits);
     }
@@ -206,39 +222,31 @@ TEST(CudaWarmUp, LeavesTheCacheAndTheLogitsAsTheyWere) {
 TEST(CudaLastLayer, SampledRowsAloneGiveTheLogitsAndCacheOfEveryRow) {
   if (!cuda::cuda_device_available()) GTEST_SKIP() << "no CUDA device";
   for (const char* name : {"stories260K", "tiny-llama-gqa"}) {
-    const std::vector<GoldenCase> cases = load_cases(name);
     std::vector<std::vector<float>> sampled_logits, decode_logits;
     for (bool every_row : {true, false}) {
-      CudaModelOptions options{512};
-      options.execution = ExecutionMode::kEager;
-      CudaModel model(test::golden_model(name), options);
-      model.allocate_kv_cache(kNumBlocks, kBlockSize);
-      const size_t vocab = size_t(model.config().vocab_size);
-      std::vector<int32_t> free(kNumBlocks);
-      std::iota(free.begin(), free.end(), 0);
-      std::vector<Seq> seqs(cases.size());
-      ForwardBatch prefill = empty_batch();
-      for (size_t c = 0; c < cases.size(); ++c) add_tokens(prefill, seqs[c], cases[c].prompt, free);
+      GoldenPrefill g(name, ExecutionMode::kEager);
+      const size_t vocab = g.vocab;
+      ForwardBatch& prefill = g.prefill;
       const std::vector<int32_t> last_rows = prefill.logits_indices;
       if (every_row) {
         prefill.logits_indices.resize(prefill.token_ids.size());
         std::iota(prefill.logits_indices.begin(), prefill.logits_indices.end(), 0);
       }
       std::vector<float> logits(prefill.logits_indices.size() * vocab);
-      model.forward(prefill, logits.data());
+      g.model.forward(prefill, logits.data());
       std::vector<float> rows;
-      for (size_t c = 0; c < cases.size(); ++c) {
+      for (size_t c = 0; c < g.cases.size(); ++c) {
         const size_t at = every_row ? size_t(last_rows[c]) : c;
         rows.insert(rows.end(), logits.begin() + int64_t(at * vocab),
                     logits.begin() + int64_t((at + 1) * vocab));
       }
       sampled_logits.push_back(rows);
       ForwardBatch decode = empty_batch();
-      for (size_t c = 0; c < cases.size(); ++c) {
-        add_tokens(decode, seqs[c], {int32_t(1 + c % (vocab - 1))}, free);
+      for (size_t c = 0; c < g.cases.size(); ++c) {
+        add_tokens(decode, g.seqs[c], {int32_t(1 + c % (vocab - 1))}, g.free);
       }
-      std::vector<float> step(cases.size() * vocab);
-      model.forward(decode, step.data());
+      std::vector<float> step(g.cases.size() * vocab);
+      g.model.forward(decode, step.data());
       decode_logits.push_back(step);
     }
     EXPECT_EQ(decode_logits[0], decode_logits[1]) << name;

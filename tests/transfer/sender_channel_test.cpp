@@ -3,11 +3,7 @@
 // quietly and holds nothing up.
 #include "transfer/sender_channel.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <functional>
 #include <thread>
@@ -42,19 +38,6 @@ struct Decoder {
   KvReceiver* receiver = nullptr;
 };
 
-// A loopback port nothing listens on (bound, then closed).
-uint16_t unused_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
   for (auto deadline = Clock::now() + timeout; Clock::now() < deadline;) {
     if (done()) return true;
@@ -81,7 +64,8 @@ TEST(SenderChannelEarlyConnect, ADecoderNotListeningYetIsJoinedWhenItIs) {
   const Clock::time_point start = Clock::now();
   {
     KvConnectorConfig config = test::test_connector_config(PdRole::kSender, 16);
-    config.peer = ReceiverAddress{"127.0.0.1", unused_port(), unused_port()};
+    config.peer =
+        ReceiverAddress{"127.0.0.1", uint16_t(test::closed_port()), uint16_t(test::closed_port())};
     config.heartbeat_interval = 50ms;
     SenderChannel channel(config, make_ucx_transport());
     std::this_thread::sleep_for(300ms);
