@@ -252,9 +252,9 @@ std::optional<uint64_t> CudaModel::kv_memory_budget(double fraction) const {
   return budget > 0 ? uint64_t(budget) : 0;
 }
 
-// Dummy steps over the scratch block past the cache's last (the one padded decode rows use):
-// every key and value they store lands there and every block table entry points there. Not
-// counted in device_seconds().
+// Dummy steps over the scratch block past the cache's last (the one padded decode rows use): every
+// key and value they store lands there and every block table entry points there. Not counted in
+// device_seconds().
 void CudaModel::warm_up(int max_num_seqs, int max_num_batched_tokens, int max_model_len) {
   TANDEM_CHECK(kv_shape_.num_blocks > 0, "warm_up: the KV cache is not allocated");
   check_cuda(cudaSetDevice(device_), "cudaSetDevice");
@@ -272,9 +272,7 @@ void CudaModel::warm_up(int max_num_seqs, int max_num_batched_tokens, int max_mo
   p.max_blocks_per_seq = (n + bs - 1) / bs;
   p.block_tables.assign(size_t(p.max_blocks_per_seq), scratch);
   p.logits_indices = {n - 1};
-  ensure_workspace(n, 1);
-  const std::optional<ForwardBatch> tail = sampled_rows_batch(p);
-  enqueue_forward(p, upload_batch(p, tail ? &*tail : nullptr), n, tail ? &*tail : nullptr);
+  enqueue_eager(p, n);
   host_draws_ = {{0.5f, 1.0f, 0.9f, 0.05f, 50}};
   check_cuda(cudaMemcpyAsync(ws_.draws.data(), host_draws_.data(), sizeof(cuda::TokenDraw),
                              cudaMemcpyHostToDevice, stream_),
@@ -308,8 +306,7 @@ void CudaModel::warm_up(int max_num_seqs, int max_num_batched_tokens, int max_mo
     if (execution_ == ExecutionMode::kGraphs) {
       forward_graph(d);
     } else {
-      ensure_workspace(seqs, seqs);
-      enqueue_forward(d, upload_batch(d), 1);
+      enqueue_eager(d, 1);
     }
   }
   synchronize();
@@ -371,12 +368,16 @@ void CudaModel::enqueue_step(const ForwardBatch& batch) {
     forward_graph(batch);
     return;
   }
-  ensure_workspace(batch.num_tokens(), int64_t(batch.logits_indices.size()));
-  const std::optional<ForwardBatch> tail = sampled_rows_batch(batch);
-  const BatchView view = upload_batch(batch, tail ? &*tail : nullptr);
   int32_t max_context_len = 0;
   for (int32_t len : batch.context_lens) max_context_len = std::max(max_context_len, len);
-  enqueue_forward(batch, view, max_context_len, tail ? &*tail : nullptr);
+  enqueue_eager(batch, max_context_len);
+}
+
+void CudaModel::enqueue_eager(const ForwardBatch& batch, int32_t max_context_len) {
+  ensure_workspace(batch.num_tokens(), int64_t(batch.logits_indices.size()));
+  const std::optional<ForwardBatch> tail = sampled_rows_batch(batch);
+  const ForwardBatch* t = tail ? &*tail : nullptr;
+  enqueue_forward(batch, upload_batch(batch, t), max_context_len, t);
 }
 
 void CudaModel::forward(const ForwardBatch& batch, float* logits) {

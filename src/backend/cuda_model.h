@@ -133,6 +133,9 @@ class CudaModel : public ModelBackend {
   // own). `tail`: sampled_rows_batch(batch) when the last layer finishes only those rows.
   void enqueue_forward(const ForwardBatch& batch, const BatchView& view, int32_t max_context_len,
                        const ForwardBatch* tail = nullptr);
+  // Kernel by kernel: sizes the workspace, uploads `batch` (with its sampled_rows_batch when the
+  // last layer can finish those rows alone) and enqueues its forward pass.
+  void enqueue_eager(const ForwardBatch& batch, int32_t max_context_len);
   void forward_graph(const ForwardBatch& batch);
   bool graph_eligible(const ForwardBatch& batch) const;
   void clear_graphs();
