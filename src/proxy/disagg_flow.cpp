@@ -295,7 +295,7 @@ Task<void> DisaggFlow::decode(const nlohmann::json& body, const DecoderEndpoint&
                   ProxyErrorKind::kDecodeTimeout);
   }
   if (header.status == 200 && is_event_stream(header.content_type)) {
-    co_await stream_decoder(call, header.content_type);
+    co_await stream_decoder(call, header.content_type, start);
     co_return;
   }
   header.body = co_await read_all(call);
@@ -329,8 +329,8 @@ Task<std::string> DisaggFlow::read_all(UpstreamCall& call) {
 }
 
 // SSE pass-through: each piece goes to the client as it arrives, byte for byte.
-Task<void> DisaggFlow::stream_decoder(UpstreamCall& call, const std::string& content_type) {
-  SteadyClock::time_point start = SteadyClock::now();
+Task<void> DisaggFlow::stream_decoder(UpstreamCall& call, const std::string& content_type,
+                                      SteadyClock::time_point start) {
   co_await client_.begin_stream(200, content_type);
   bool first = true;
   try {

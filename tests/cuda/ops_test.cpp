@@ -286,6 +286,43 @@ TEST_F(CudaOpsTest, GemmMatchesCpuMatmulInBothOutputTypes) {
   cublasDestroy(handle);
 }
 
+// A decode row's bits must not depend on its batch: cuBLAS as CudaModel runs it (no workspace, so
+// no split-K) gives a row the same bits at every row count, measured at Llama-3.1-8B's o_proj and
+// down_proj shapes (with cuBLAS's default workspace these split k below 32 / 128 rows and differ;
+// bench/results/decode_gemm_experiment_h100_2026-11-28.json).
+TEST_F(CudaOpsTest, GemmGivesARowTheSameBitsAtEveryRowCount) {
+  cublasHandle_t handle;
+  cuda::check_cublas(cublasCreate(&handle), "cublasCreate");
+  cuda::check_cublas(cublasSetWorkspace(handle, nullptr, 0), "cublasSetWorkspace");
+  constexpr int64_t kRows = 4, kMaxRows = 300;
+  for (auto [n, k] : {std::pair<int64_t, int64_t>{4096, 4096}, {4096, 14336}}) {
+    std::vector<float> x = random_floats(size_t(kMaxRows * k), 11);
+    std::vector<float> w = random_floats(size_t(n * k), 12);
+    for (float& v : w) v *= 0.05f;
+    auto d_x = to_device(round_to_bf16(x));
+    auto d_w = to_device(round_to_bf16(w));
+    DeviceBuffer<bf16> y(size_t(kMaxRows * n));
+    std::vector<uint16_t> alone;  // rows 0..kRows-1, each computed as a batch of one
+    for (int64_t r = 0; r < kRows; ++r) {
+      cuda::check_cublas(cuda::gemm(handle, {d_x.data() + r * k, d_w.data(), y.data(),
+                                             cuda::GemmOut::kBF16, 1, n, k, 0.0f}),
+                         "gemm");
+      std::vector<uint16_t> row = test::bf16_bits(y.download());
+      alone.insert(alone.end(), row.begin(), row.begin() + n);
+    }
+    for (int64_t m : {int64_t(kRows), int64_t(32), int64_t(128), kMaxRows}) {
+      cuda::check_cublas(cuda::gemm(handle, {d_x.data(), d_w.data(), y.data(), cuda::GemmOut::kBF16,
+                                             m, n, k, 0.0f}),
+                         "gemm");
+      std::vector<uint16_t> got = test::bf16_bits(y.download());
+      got.resize(alone.size());
+      EXPECT_EQ(got, alone) << "n " << n << " k " << k << ": the first rows of a " << m
+                            << "-row GEMM differ from the same rows alone";
+    }
+  }
+  cublasDestroy(handle);
+}
+
 TEST_F(CudaOpsTest, GreedySampleTakesFirstMaximumAndItsLogprob) {
   for (auto [rows, vocab] : {std::pair{1, 10}, {3, 128256}, {33, 513}}) {
     std::vector<float> logits = random_floats(size_t(rows * vocab), 11, -5.0f, 5.0f);

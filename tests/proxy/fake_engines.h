@@ -311,6 +311,7 @@ class FakeDecoder {
   // most 20 s), so a test can prove the proxy carries them all concurrently.
   std::atomic<int> hold_until_open{0};
   std::atomic<int> max_open{0};
+  std::atomic<int> header_delay_ms{0};  // > 0: the answer's status line comes this late
 
  private:
   void handle(const httplib::Request& req, httplib::Response& res) {
@@ -322,6 +323,8 @@ class FakeDecoder {
     }
     DecodeMode m = mode.load();
     if (m == DecodeMode::kStall) std::this_thread::sleep_for(3s);
+    if (header_delay_ms > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(header_delay_ms));
     if (m == DecodeMode::kReject400) {
       res.status = 400;
       res.set_content(R"({"error":{"message":"bad","type":"invalid_request_error"}})",

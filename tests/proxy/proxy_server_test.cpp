@@ -425,6 +425,19 @@ TEST(ProxyServer, ServesHealthMetricsAndModels) {
   EXPECT_EQ(raw_request(rig.port(), "GET", "/v1/completions", "").status, 405);
 }
 
+// The decode_first_token stage runs from the decoder request's start to its first piece, so a
+// decoder that takes its time before answering at all (tokenizing a long prompt) shows there.
+TEST(ProxyServer, DecodeFirstTokenStageCountsTheDecoderBeforeItsHeader) {
+  ProxyRig rig(1, 1);
+  rig.decoders[0]->header_delay_ms = 300;
+  ASSERT_EQ(post(rig.port(), "/v1/completions", completion_request(true)).status, 200);
+  RawReply metrics = raw_request(rig.port(), "GET", "/metrics", "");
+  const std::string key = "tandem:proxy_stage_latency_seconds_sum{stage=\"decode_first_token\"} ";
+  const size_t at = metrics.body.find(key);
+  ASSERT_NE(at, std::string::npos) << metrics.body;
+  EXPECT_GE(std::stod(metrics.body.substr(at + key.size())), 0.3) << metrics.body;
+}
+
 // The proxy's /health verdict for one engine ("decoder 127.0.0.1:PORT").
 bool proxy_says_healthy(int proxy_port, const std::string& engine) {
   RawReply reply = raw_request(proxy_port, "GET", "/health", "");
