@@ -179,7 +179,7 @@ Task<void> DisaggFlow::serve() {
     co_await probe_decoder(decode_endpoint.http, decoder->index());
     throw *transfer_failed;
   }
-  const nlohmann::json decode_body = make_decode_body(body, id_);
+  const nlohmann::json decode_body = make_decode_body(body, id_, prompt_ids_);
   co_await decode(decode_body, decode_endpoint, decoder->index());
 }
 
@@ -215,7 +215,9 @@ Task<void> DisaggFlow::prefill(const nlohmann::json& body, const HttpEndpoint& e
   ctx_.stats.add_prefill(seconds_since(request_.received) * 1000.0);
   if (response.status != 200) {
     co_await pass_through_error(response, name, ProxyErrorKind::kPrefillFailed);
+    co_return;
   }
+  if (body.contains("return_token_ids")) prompt_ids_ = prompt_ids_of(response.body);
 }
 
 // 4xx: the engine's own answer goes to the client; anything else non-200 is a 502.

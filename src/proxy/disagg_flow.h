@@ -89,6 +89,7 @@ class DisaggFlow {
   std::string id_;
   bool passed_through_ = false;  // an engine's own error answer went to the client
   SteadyClock::time_point prefill_answered_;
+  nlohmann::json prompt_ids_;  // the prefiller's prompt token ids for the decoder, or null
   // The engines of the request, once the prefill has gone out (then a client who leaves is
   // reported to both); owned by the config.
   const HttpEndpoint* prefiller_ = nullptr;

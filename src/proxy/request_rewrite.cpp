@@ -1,6 +1,7 @@
 // Prefill and decode bodies of a disaggregated request.
 #include "proxy/request_rewrite.h"
 
+#include <cstdint>
 #include <random>
 
 #include "core/json_nesting.h"
@@ -48,6 +49,7 @@ nlohmann::json make_prefill_body(const nlohmann::json& client_body, ApiEndpoint 
   body.erase("stream_options");
   body.erase("min_tokens");
   body.erase("best_of");
+  if (prompt_ids_reusable(client_body, endpoint)) body["return_token_ids"] = true;
   body["kv_transfer_params"] = {
       {"disagg_spec",
        {{"req_id", request_id},
@@ -57,8 +59,39 @@ nlohmann::json make_prefill_body(const nlohmann::json& client_body, ApiEndpoint 
   return body;
 }
 
-nlohmann::json make_decode_body(const nlohmann::json& client_body, const std::string& request_id) {
+bool prompt_ids_reusable(const nlohmann::json& client_body, ApiEndpoint endpoint) {
+  if (endpoint != ApiEndpoint::kCompletions) return false;
+  auto prompt = client_body.find("prompt");
+  auto echo = client_body.find("echo");
+  return prompt != client_body.end() && prompt->is_string() &&
+         (echo == client_body.end() || !echo->is_boolean() || !echo->get<bool>());
+}
+
+nlohmann::json prompt_ids_of(const std::string& prefill_answer) {
+  constexpr size_t kMaxIds = size_t(1) << 20;
+  const nlohmann::json answer = nlohmann::json::parse(prefill_answer, nullptr, false);
+  if (!answer.is_object()) return nullptr;
+  auto choices = answer.find("choices");
+  if (choices == answer.end() || !choices->is_array() || choices->empty() ||
+      !(*choices)[0].is_object()) {
+    return nullptr;
+  }
+  auto ids = (*choices)[0].find("prompt_token_ids");
+  if (ids == (*choices)[0].end() || !ids->is_array() || ids->empty() || ids->size() > kMaxIds) {
+    return nullptr;
+  }
+  for (const nlohmann::json& id : *ids) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
+      return nullptr;
+    }
+  }
+  return *ids;
+}
+
+nlohmann::json make_decode_body(const nlohmann::json& client_body, const std::string& request_id,
+                                const nlohmann::json& prompt_ids) {
   nlohmann::json body = client_body;
+  if (!prompt_ids.is_null()) body["prompt"] = prompt_ids;
   body["kv_transfer_params"] = {{"disagg_spec", {{"req_id", request_id}}}};
   return body;
 }

@@ -1,7 +1,11 @@
 // The two upstream bodies of one disaggregated request (the interface agreed in issue 4):
 // the prefiller's — the client's body with max_tokens 1, no streaming, n 1, plus
 // kv_transfer_params.disagg_spec naming the request id and the decoder's receiver — and the
-// decoder's — the client's body unchanged plus kv_transfer_params.disagg_spec.req_id. JSON stays
+// decoder's — the client's body unchanged plus kv_transfer_params.disagg_spec.req_id. A
+// completion's text prompt is tokenized once: the prefiller is asked for its prompt's ids
+// (vLLM's return_token_ids) and the decoder gets those ids as its prompt, so it does not tokenize
+// the text again on the way to the first token (a 7500-token prompt took ~8 ms on the GPU
+// machine's CPU; bench/results/ttft_prompt_ids_2026-11-28.json). JSON stays
 // here, at the proxy's edge. The client's body is first checked by the engines' own request
 // parser: the prefiller sees a rewritten body (max_tokens 1, no stream), so a field only the
 // decoder would reject (max_tokens -1, a bad stream flag) would otherwise cost a whole prefill
@@ -28,12 +32,22 @@ void check_client_request(const std::string& body, ApiEndpoint endpoint);
 // The prefiller's body: max_tokens 1 (chat: max_completion_tokens dropped), stream false, n 1,
 // no stream_options / min_tokens / best_of (they conflict with one token), and
 // kv_transfer_params.disagg_spec {req_id, receiver_host, receiver_init_port: [p],
-// receiver_alloc_port: [p]}.
+// receiver_alloc_port: [p]}; return_token_ids true where prompt_ids_reusable(client_body).
 nlohmann::json make_prefill_body(const nlohmann::json& client_body, ApiEndpoint endpoint,
                                  const std::string& request_id, const DecoderEndpoint& decoder);
 
-// The decoder's body: the client's, plus kv_transfer_params.disagg_spec.req_id.
-nlohmann::json make_decode_body(const nlohmann::json& client_body, const std::string& request_id);
+// Whether the decoder may take the prefiller's prompt ids for the client's prompt: a completion
+// whose prompt is one string, without echo (whose text would then be the ids' decoding).
+bool prompt_ids_reusable(const nlohmann::json& client_body, ApiEndpoint endpoint);
+
+// The prompt ids in the prefiller's answer (choices[0].prompt_token_ids: 1..2^20 ids, each in
+// [0, 2^31)); null when absent or malformed (the decoder then tokenizes the text itself).
+nlohmann::json prompt_ids_of(const std::string& prefill_answer);
+
+// The decoder's body: the client's, plus kv_transfer_params.disagg_spec.req_id, with `prompt_ids`
+// (unless null) as the prompt.
+nlohmann::json make_decode_body(const nlohmann::json& client_body, const std::string& request_id,
+                                const nlohmann::json& prompt_ids = nullptr);
 
 // Whether the client asked for a stream ("stream": true).
 bool wants_stream(const nlohmann::json& client_body);

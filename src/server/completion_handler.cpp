@@ -38,19 +38,36 @@ std::vector<PlannedPrompt> tokenize_prompts(const ServingContext& ctx,
   return prompts;
 }
 
+// Each choice's prompt ids, by choice index (return_token_ids).
+std::vector<std::vector<int32_t>> prompt_ids_by_choice(const std::vector<ChoiceSpec>& choices) {
+  std::vector<std::vector<int32_t>> ids(choices.size());
+  for (const ChoiceSpec& c : choices) ids.at(size_t(c.index)) = c.prompt_ids;
+  return ids;
+}
+
+// `prompt_ids`: prompt_ids_by_choice when the request asked for return_token_ids, else empty.
 void stream_completion(httplib::Response& res, std::shared_ptr<Generation> generation,
                        const ResponseHeader& header, const GenerationRequest& common,
-                       int num_choices) {
+                       int num_choices, std::vector<std::vector<int32_t>> prompt_ids) {
   int top = common.params.logprobs.value_or(-1);
   bool include_usage = common.include_usage;
+  bool return_token_ids = common.return_token_ids;
   // text_offset of the next token, per choice (counts code points of the tokens so far).
   auto offsets = std::make_shared<std::vector<int64_t>>(num_choices, 0);
+  // Whether a choice's first chunk, which carries its prompt ids, has gone out.
+  auto started = std::make_shared<std::vector<char>>(num_choices, 0);
+  auto prompts = std::make_shared<std::vector<std::vector<int32_t>>>(std::move(prompt_ids));
   StreamFormat format;
   format.object = "text_completion";
   format.include_usage = include_usage;
-  format.chunk = [header, top, include_usage, offsets](const ChoiceDelta& delta) {
+  format.chunk = [header, top, include_usage, return_token_ids, offsets, started,
+                  prompts](const ChoiceDelta& delta) {
     int64_t& offset = offsets->at(delta.index);
-    OrderedJson chunk = completion_chunk(header, delta, top, offset, include_usage);
+    const std::vector<int32_t>* prompt = nullptr;
+    if (return_token_ids && !started->at(delta.index)) prompt = &prompts->at(delta.index);
+    started->at(delta.index) = 1;
+    OrderedJson chunk =
+        completion_chunk(header, delta, top, offset, include_usage, return_token_ids, prompt);
     if (delta.logprob) offset += count_code_points(delta.logprob->token);
     return chunk;
   };
@@ -70,17 +87,21 @@ void CompletionHandler::handle(const httplib::Request& req, httplib::Response& r
   std::vector<ChoiceSpec> choices = plan_choices(ctx_, tokenize_prompts(ctx_, request), common,
                                                  MaxTokensDefault{kDefaultCompletionMaxTokens});
   int num_choices = int(choices.size());
+  std::vector<std::vector<int32_t>> prompt_ids;
+  if (common.return_token_ids) prompt_ids = prompt_ids_by_choice(choices);
   GenerationOptions options{common.skip_special_tokens, common.params.logprobs.has_value()};
   auto generation = std::make_shared<Generation>(ctx_, header.id, std::move(choices), options);
   if (common.stream) {
-    stream_completion(res, std::move(generation), header, common, num_choices);
+    stream_completion(res, std::move(generation), header, common, num_choices,
+                      std::move(prompt_ids));
     return;
   }
   std::vector<ChoiceResult> results = collect_choices(*generation, num_choices);
   Usage usage{generation->prompt_tokens(), generation->completion_tokens()};
-  res.set_content(
-      dump_json(completion_response(header, results, common.params.logprobs.value_or(-1), usage)),
-      "application/json");
+  res.set_content(dump_json(completion_response(header, results,
+                                                common.params.logprobs.value_or(-1), usage,
+                                                common.return_token_ids ? &prompt_ids : nullptr)),
+                  "application/json");
 }
 
 }  // namespace tandem

@@ -88,6 +88,11 @@ GenerationRequest parse_common(const RequestFields& f, const SamplingParams& def
   parse_stream_fields(f, r);
   r.skip_special_tokens = f.boolean("skip_special_tokens").value_or(true);
   r.echo = f.boolean("echo").value_or(false);
+  r.return_token_ids = f.boolean("return_token_ids").value_or(false);
+  if (chat && r.return_token_ids) {
+    fail_param("return_token_ids",
+               "'return_token_ids' is supported on /v1/completions only on this server");
+  }
   r.add_special_tokens = f.boolean("add_special_tokens");
   r.user = f.string("user").value_or("");
   r.kv_transfer = parse_kv_transfer_params(f);

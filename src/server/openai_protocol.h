@@ -37,6 +37,9 @@ struct GenerationRequest {
   bool include_usage = false;  // stream_options.include_usage
   bool skip_special_tokens = true;
   bool echo = false;
+  // vLLM's return_token_ids (completions): each choice also carries prompt_token_ids and the
+  // generated token_ids (streamed: prompt_token_ids in a choice's first chunk, token_ids in each).
+  bool return_token_ids = false;
   std::optional<bool> add_special_tokens;       // unset: the endpoint's default
   std::string user;                             // recorded in logs only
   std::optional<KvTransferParams> kv_transfer;  // kv_transfer_params (disaggregated prefill)

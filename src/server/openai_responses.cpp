@@ -37,6 +37,7 @@ OrderedJson finish_json(FinishReason reason) {
 
 void ChoiceResult::add(const ChoiceDelta& delta) {
   text += delta.text;
+  if (delta.num_tokens == 1 && delta.token_id >= 0) token_ids.push_back(delta.token_id);
   if (delta.logprob) logprobs.push_back(*delta.logprob);
   if (delta.finish != FinishReason::kNone) {
     finish = delta.finish;
@@ -103,7 +104,8 @@ OrderedJson chat_logprobs_json(const std::vector<DecodedLogprob>& logprobs) {
 
 OrderedJson completion_response(const ResponseHeader& header,
                                 const std::vector<ChoiceResult>& choices, int logprobs_top,
-                                const Usage& usage) {
+                                const Usage& usage,
+                                const std::vector<std::vector<int32_t>>* prompt_token_ids) {
   OrderedJson out = header_json(header, "text_completion");
   OrderedJson list = OrderedJson::array();
   for (const ChoiceResult& c : choices) {
@@ -114,6 +116,10 @@ OrderedJson completion_response(const ResponseHeader& header,
                                         : OrderedJson(nullptr)},
          {"finish_reason", finish_json(c.finish)},
          {"stop_reason", stop_reason_json(c.stop_reason)}});
+    if (prompt_token_ids) {
+      list.back()["token_ids"] = c.token_ids;
+      list.back()["prompt_token_ids"] = prompt_token_ids->at(size_t(c.index));
+    }
   }
   out["choices"] = std::move(list);
   out["usage"] = usage_json(usage);
@@ -138,7 +144,8 @@ OrderedJson chat_response(const ResponseHeader& header, const std::vector<Choice
 }
 
 OrderedJson completion_chunk(const ResponseHeader& header, const ChoiceDelta& delta,
-                             int logprobs_top, int64_t text_offset, bool include_usage) {
+                             int logprobs_top, int64_t text_offset, bool include_usage,
+                             bool return_token_ids, const std::vector<int32_t>* prompt_token_ids) {
   OrderedJson logprobs = nullptr;
   if (logprobs_top >= 0) {
     std::vector<DecodedLogprob> one;
@@ -151,6 +158,12 @@ OrderedJson completion_chunk(const ResponseHeader& header, const ChoiceDelta& de
                                         {"logprobs", std::move(logprobs)},
                                         {"finish_reason", finish_json(delta.finish)},
                                         {"stop_reason", stop_reason_json(delta.stop_reason)}}});
+  if (return_token_ids) {
+    OrderedJson& choice = out["choices"][0];
+    choice["token_ids"] = OrderedJson::array();
+    if (delta.num_tokens == 1 && delta.token_id >= 0) choice["token_ids"].push_back(delta.token_id);
+    if (prompt_token_ids) choice["prompt_token_ids"] = *prompt_token_ids;
+  }
   if (include_usage) out["usage"] = nullptr;
   return out;
 }

@@ -30,6 +30,7 @@ struct ChoiceResult {
   int index = 0;
   std::string text;
   std::vector<DecodedLogprob> logprobs;  // one per generated token when asked
+  std::vector<int32_t> token_ids;        // the generated tokens' ids
   FinishReason finish = FinishReason::kNone;
   StopReason stop_reason;
 
@@ -49,15 +50,22 @@ OrderedJson completion_logprobs_json(const std::vector<DecodedLogprob>& logprobs
 OrderedJson chat_logprobs_json(const std::vector<DecodedLogprob>& logprobs);
 
 // Whole responses. `logprobs_top` < 0: the request did not ask for logprobs (null).
+// `prompt_token_ids` (return_token_ids; else null): choice i's prompt ids, at index i; each
+// choice then also carries its generated "token_ids".
 OrderedJson completion_response(const ResponseHeader& header,
                                 const std::vector<ChoiceResult>& choices, int logprobs_top,
-                                const Usage& usage);
+                                const Usage& usage,
+                                const std::vector<std::vector<int32_t>>* prompt_token_ids = nullptr);
 OrderedJson chat_response(const ResponseHeader& header, const std::vector<ChoiceResult>& choices,
                           bool with_logprobs, const Usage& usage);
 
 // Stream chunks. With include_usage every chunk carries "usage": null, as OpenAI sends them.
+// With return_token_ids a completion chunk carries its "token_ids", and `prompt_token_ids`
+// (non-null for a choice's first chunk) its prompt's.
 OrderedJson completion_chunk(const ResponseHeader& header, const ChoiceDelta& delta,
-                             int logprobs_top, int64_t text_offset, bool include_usage);
+                             int logprobs_top, int64_t text_offset, bool include_usage,
+                             bool return_token_ids = false,
+                             const std::vector<int32_t>* prompt_token_ids = nullptr);
 OrderedJson chat_role_chunk(const ResponseHeader& header, int index, bool include_usage);
 OrderedJson chat_chunk(const ResponseHeader& header, const ChoiceDelta& delta, bool with_logprobs,
                        bool include_usage);

@@ -203,6 +203,10 @@ class FakePrefiller {
   }
   std::atomic<PrefillMode> mode{PrefillMode::kDoneAfterAnswer};
   std::atomic<int> health_delay_ms{0};  // > 0: /health answers this late (a hung engine)
+  // Answers return_token_ids with these prompt ids (as a Tandem or vLLM engine does); else
+  // without any (an engine that ignores the field).
+  static constexpr const char* kPromptIds = "[128000,12805,5304]";
+  std::atomic<bool> answer_prompt_ids{false};
   AbortLog aborts;
   static constexpr const char* kBadRequestBody =
       R"({"error":{"message":"max_tokens must be at least 1, got -5.","type":"invalid_request_error","param":"max_tokens","code":null}})";
@@ -233,8 +237,14 @@ class FakePrefiller {
       std::this_thread::sleep_for(50ms);
     }
     if (m == PrefillMode::kSlow) std::this_thread::sleep_for(3s);
-    res.set_content(R"({"id":"x","object":"text_completion","choices":[{"index":0,"text":"A"}]})",
-                    "application/json");
+    if (answer_prompt_ids && r.body.value("return_token_ids", false)) {
+      res.set_content(std::string(R"({"id":"x","object":"text_completion","choices":[{"index":0,)") +
+                          R"("text":"A","token_ids":[32],"prompt_token_ids":)" + kPromptIds + "}]}",
+                      "application/json");
+    } else {
+      res.set_content(R"({"id":"x","object":"text_completion","choices":[{"index":0,"text":"A"}]})",
+                      "application/json");
+    }
     if (m == PrefillMode::kDoneAfterAnswer || m == PrefillMode::kAbort || m == PrefillMode::kSlow) {
       std::lock_guard lock(mutex_);
       senders_.emplace_back([this, id, m] {

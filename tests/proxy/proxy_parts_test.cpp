@@ -168,6 +168,29 @@ TEST(RequestRewrite, ChatPrefillDropsMaxCompletionTokens) {
   nlohmann::json q = make_decode_body(body, "id1");
   EXPECT_EQ(q["n"], 2);
   EXPECT_EQ(q["kv_transfer_params"], (nlohmann::json{{"disagg_spec", {{"req_id", "id1"}}}}));
+  EXPECT_FALSE(p.contains("return_token_ids"));  // chat: the decoder renders its template
+
+  nlohmann::json completion = {{"prompt", "Once upon"}, {"max_tokens", 4}};
+  EXPECT_EQ(make_prefill_body(completion, ApiEndpoint::kCompletions, "id2", d)["return_token_ids"],
+            true);
+  for (const nlohmann::json& other :
+       {nlohmann::json{{"prompt", {"a", "b"}}}, nlohmann::json{{"prompt", {1, 2}}},
+        nlohmann::json{{"prompt", "a"}, {"echo", true}}}) {
+    EXPECT_FALSE(prompt_ids_reusable(other, ApiEndpoint::kCompletions)) << other;
+  }
+  EXPECT_TRUE(prompt_ids_reusable({{"prompt", "a"}, {"echo", false}}, ApiEndpoint::kCompletions));
+  const nlohmann::json ids = prompt_ids_of(R"({"choices":[{"prompt_token_ids":[1,2,3]}]})");
+  EXPECT_EQ(ids, nlohmann::json::array({1, 2, 3}));
+  EXPECT_EQ(make_decode_body(completion, "id2", ids)["prompt"], ids);
+  EXPECT_EQ(make_decode_body(completion, "id2")["prompt"], "Once upon");
+  for (const char* bad : {"", "[]", R"({"choices":[]})", R"({"choices":[{"text":"A"}]})",
+                          R"({"choices":[{"prompt_token_ids":[]}]})",
+                          R"({"choices":[{"prompt_token_ids":[1,-2]}]})",
+                          R"({"choices":[{"prompt_token_ids":[1,"2"]}]})",
+                          R"({"choices":[{"prompt_token_ids":[1,4294967296]}]})",
+                          R"({"choices":[{"prompt_token_ids":{"a":1}}]})"}) {
+    EXPECT_TRUE(prompt_ids_of(bad).is_null()) << bad;
+  }
   EXPECT_THROW(parse_client_body("[]"), ApiError);
   EXPECT_THROW(parse_client_body("{"), ApiError);
   EXPECT_THROW(parse_client_body("{\"a\": " + std::string(1000, '[') + "}"), ApiError);

@@ -52,6 +52,7 @@ TEST(ProxyServer, RewritesThePrefillAndDecodeRequestsAndPassesTheJsonAnswerThrou
   EXPECT_FALSE(p.contains("min_tokens"));
   EXPECT_EQ(p["prompt"], "Once upon");
   EXPECT_EQ(p["ignore_eos"], true);
+  EXPECT_EQ(p["return_token_ids"], true);  // the prefiller answers without them: text goes on
   const json& spec = p["kv_transfer_params"]["disagg_spec"];
   std::string id = spec["req_id"];
   EXPECT_EQ(id.rfind("cmpl-", 0), 0u);
@@ -67,6 +68,33 @@ TEST(ProxyServer, RewritesThePrefillAndDecodeRequestsAndPassesTheJsonAnswerThrou
   EXPECT_EQ(dec[0].request_id, id);
   EXPECT_EQ(dec[0].authorization, "Bearer sk-test");
   EXPECT_EQ(rig.proxy->hub().num_waiting(), 0u);
+}
+
+// A completion's prompt is tokenized once: the decoder gets the prefiller's prompt ids, streamed
+// or not; a chat request, or a completion with echo, keeps its text.
+TEST(ProxyServer, TheDecoderGetsThePrefillersPromptIds) {
+  ProxyRig rig(1, 1);
+  rig.prefillers[0]->answer_prompt_ids = true;
+  for (bool stream : {false, true}) {
+    ASSERT_EQ(post(rig.port(), "/v1/completions", completion_request(stream)).status, 200);
+  }
+  json echo = completion_request(false);
+  echo["echo"] = true;
+  ASSERT_EQ(post(rig.port(), "/v1/completions", echo).status, 200);
+  ASSERT_EQ(post(rig.port(), "/v1/chat/completions", chat_request(false)).status, 200);
+  auto pre = rig.prefillers[0]->received();
+  auto dec = rig.decoders[0]->received();
+  ASSERT_EQ(pre.size(), 4u);
+  ASSERT_EQ(dec.size(), 4u);
+  for (int i : {0, 1}) {
+    EXPECT_EQ(pre[i].body["return_token_ids"], true);
+    EXPECT_EQ(dec[i].body["prompt"], json::parse(FakePrefiller::kPromptIds)) << i;
+    EXPECT_FALSE(dec[i].body.contains("return_token_ids")) << "the client did not ask for them";
+  }
+  EXPECT_FALSE(pre[2].body.contains("return_token_ids"));
+  EXPECT_EQ(dec[2].body["prompt"], "Once upon");
+  EXPECT_FALSE(pre[3].body.contains("return_token_ids"));
+  EXPECT_EQ(dec[3].body["messages"], chat_request(false)["messages"]);
 }
 
 TEST(ProxyServer, ApiKeyGuardsEveryPathButHealthAndTheEnginesGetTheEngineKey) {

@@ -219,6 +219,53 @@ TEST_F(HandlersTest, FansOutPromptsTimesNWithPromptMajorIndices) {
   for (int i = 0; i < 4; ++i) EXPECT_FALSE(streamed_text(chunks, i, false).empty());
 }
 
+// vLLM's return_token_ids: each choice carries its prompt's ids and the generated ids, whole or
+// streamed (the prompt's in a choice's first chunk); a prompt given as ids comes back as given.
+TEST_F(HandlersTest, ReturnTokenIdsGivesPromptAndGeneratedIds) {
+  const std::vector<int> prompt_ids = tokenizer_->encode("Hello", true);
+  const std::vector<int32_t> generated(script_.begin(), script_.begin() + 4);
+  json body = {{"prompt", "Hello"}, {"max_tokens", 4}, {"n", 2}, {"return_token_ids", true}};
+  HttpReply whole = server_->post("/v1/completions", body);
+  ASSERT_EQ(whole.status, 200) << whole.raw;
+  for (const json& c : whole.body["choices"]) {
+    EXPECT_EQ(c["prompt_token_ids"], json(prompt_ids));
+    EXPECT_EQ(c["token_ids"], json(generated));
+  }
+  body["stream"] = true;
+  auto chunks = parse_chunks(server_->stream("/v1/completions", body));
+  for (int index : {0, 1}) {
+    std::vector<int32_t> streamed;
+    int with_prompt = 0;
+    for (const json& chunk : chunks) {
+      const json& c = chunk["choices"][0];
+      if (c["index"] != index) continue;
+      if (c.contains("prompt_token_ids")) {
+        ++with_prompt;
+        EXPECT_TRUE(streamed.empty()) << "the prompt's ids come with the choice's first chunk";
+        EXPECT_EQ(c["prompt_token_ids"], json(prompt_ids));
+      }
+      for (const json& id : c["token_ids"]) streamed.push_back(id.get<int32_t>());
+    }
+    EXPECT_EQ(with_prompt, 1) << index;
+    EXPECT_EQ(streamed, generated) << index;
+  }
+  HttpReply by_ids = server_->post(
+      "/v1/completions", {{"prompt", prompt_ids}, {"max_tokens", 4}, {"return_token_ids", true}});
+  ASSERT_EQ(by_ids.status, 200) << by_ids.raw;
+  EXPECT_EQ(by_ids.body["choices"][0]["prompt_token_ids"], json(prompt_ids));
+  EXPECT_EQ(by_ids.body["choices"][0]["text"], whole.body["choices"][0]["text"]);
+  // Without the field the response has neither.
+  HttpReply plain = server_->post("/v1/completions", {{"prompt", "Hello"}, {"max_tokens", 2}});
+  EXPECT_FALSE(plain.body["choices"][0].contains("token_ids"));
+  EXPECT_FALSE(plain.body["choices"][0].contains("prompt_token_ids"));
+  // Chat has no such field here: a clear 400, not a silently different answer.
+  HttpReply chat = server_->post(
+      "/v1/chat/completions", {{"messages", json::array({{{"role", "user"}, {"content", "hi"}}})},
+                               {"return_token_ids", true}});
+  EXPECT_EQ(chat.status, 400);
+  EXPECT_EQ(chat.body["error"]["param"], "return_token_ids");
+}
+
 TEST_F(HandlersTest, EchoPrependsThePrompt) {
   HttpReply r =
       server_->post("/v1/completions", {{"prompt", "Hello"}, {"max_tokens", 3}, {"echo", true}});
