@@ -4,12 +4,13 @@
 // decoder's — the client's body unchanged plus kv_transfer_params.disagg_spec.req_id. A
 // completion's text prompt is tokenized once: the prefiller is asked for its prompt's ids
 // (vLLM's return_token_ids) and the decoder gets those ids as its prompt, so it does not tokenize
-// the text again on the way to the first token (a 7500-token prompt took ~8 ms on the GPU
-// machine's CPU; bench/results/ttft_prompt_ids_2026-11-28.json). JSON stays
-// here, at the proxy's edge. The client's body is first checked by the engines' own request
-// parser: the prefiller sees a rewritten body (max_tokens 1, no stream), so a field only the
-// decoder would reject (max_tokens -1, a bad stream flag) would otherwise cost a whole prefill
-// and transfer before the 400. What needs the model (token ids, prompt length) is the engines'.
+// the text again on the way to the first token (4-10 ms for a 7500-token prompt on the GPU
+// machine's CPU; 1p1d on one H100: mean TTFT -3 ms,
+// bench/results/ttft_prompt_ids_h100_mps_2026-11-28.json). JSON stays here, at the proxy's edge.
+// The client's body is first checked by the engines' own request parser: the prefiller sees a
+// rewritten body (max_tokens 1, no stream), so a field only the decoder would reject (max_tokens
+// -1, a bad stream flag) would otherwise cost a whole prefill and transfer before the 400. What
+// needs the model (token ids, prompt length) is the engines'.
 #pragma once
 #include <string>
 
