@@ -44,7 +44,7 @@ TEST(OpenAiProtocol, MapsCompletionFieldsOntoSamplingParams) {
       "repetition_penalty": 1.1, "logprobs": 2, "echo": true, "stream": true,
       "stream_options": {"include_usage": true}, "user": "u1", "skip_special_tokens": false,
       "include_stop_str_in_output": true, "best_of": 3, "logit_bias": {},
-      "unknown_field": 1})");
+      "return_token_ids": true, "unknown_field": 1})");
   const SamplingParams& p = r.common.params;
   EXPECT_EQ(r.common.model, "m");
   ASSERT_EQ(r.prompts.size(), 1u);
@@ -70,6 +70,8 @@ TEST(OpenAiProtocol, MapsCompletionFieldsOntoSamplingParams) {
   EXPECT_TRUE(r.common.include_usage);
   EXPECT_FALSE(r.common.skip_special_tokens);
   EXPECT_EQ(r.common.user, "u1");
+  EXPECT_TRUE(r.common.return_token_ids);
+  EXPECT_FALSE(parse_completion_request(R"({"prompt": "x"})").common.return_token_ids);
 }
 
 TEST(OpenAiProtocol, StartsFromTheGivenDefaultsAndTreatsNullAsUnset) {
@@ -123,6 +125,7 @@ TEST(OpenAiProtocol, RejectsBadCompletionRequestsNamingTheField) {
       {R"({"prompt": "x", "max_tokens": "9"})", "max_tokens", "must be an integer, got \"9\""},
       {R"({"prompt": "x", "max_tokens": 1.5})", "max_tokens", "must be an integer"},
       {R"({"prompt": "x", "temperature": "hot"})", "temperature", "must be a number"},
+      {R"({"prompt": "x", "return_token_ids": "yes"})", "return_token_ids", "must be a boolean"},
       {R"({"prompt": "x", "temperature": -1})", "temperature", "non-negative"},
       {R"({"prompt": "x", "top_p": 0})", "top_p", "top_p must be in (0, 1]"},
       {R"({"prompt": "x", "top_k": -5})", "top_k", "top_k"},
