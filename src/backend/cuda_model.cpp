@@ -252,9 +252,9 @@ std::optional<uint64_t> CudaModel::kv_memory_budget(double fraction) const {
   return budget > 0 ? uint64_t(budget) : 0;
 }
 
-// Dummy steps over the scratch block past the cache's last (the one padded decode rows use): every
-// key and value they store lands there and every block table entry points there. Not counted in
-// device_seconds().
+// Dummy steps over the scratch block past the cache's last (the one padded decode rows use):
+// every key and value they store lands there and every block table entry points there. Not
+// counted in device_seconds().
 void CudaModel::warm_up(int max_num_seqs, int max_num_batched_tokens, int max_model_len) {
   TANDEM_CHECK(kv_shape_.num_blocks > 0, "warm_up: the KV cache is not allocated");
   check_cuda(cudaSetDevice(device_), "cudaSetDevice");

@@ -164,7 +164,8 @@ Task<void> DisaggFlow::serve() {
   const nlohmann::json prefill_body = make_prefill_body(body, request_.endpoint, id_, decode_endpoint);
   prefiller_ = &prefill_endpoint;
   decoder_ = &decode_endpoint.http;
-  co_await prefill(prefill_body, prefill_endpoint, prefiller->index());
+  co_await prefill(prefill_body, prefill_endpoint, prefiller->index(),
+                   prompt_ids_reusable(body, request_.endpoint));
   if (passed_through_) co_return;
   prefiller->release();
   const std::string prefiller_name = engine_name("prefiller", prefill_endpoint);
@@ -184,7 +185,7 @@ Task<void> DisaggFlow::serve() {
 }
 
 Task<void> DisaggFlow::prefill(const nlohmann::json& body, const HttpEndpoint& endpoint,
-                               size_t index) {
+                               size_t index, bool want_prompt_ids) {
   const std::string name = engine_name("prefiller", endpoint);
   UpstreamCall call(watch_->executor(), endpoint, name);
   UpstreamGuard guard(*watch_, call);
@@ -217,7 +218,7 @@ Task<void> DisaggFlow::prefill(const nlohmann::json& body, const HttpEndpoint& e
     co_await pass_through_error(response, name, ProxyErrorKind::kPrefillFailed);
     co_return;
   }
-  if (body.contains("return_token_ids")) prompt_ids_ = prompt_ids_of(response.body);
+  if (want_prompt_ids) prompt_ids_ = prompt_ids_of(response.body);
 }
 
 // 4xx: the engine's own answer goes to the client; anything else non-200 is a 502.

@@ -64,7 +64,10 @@ class DisaggFlow {
 
  private:
   Task<void> serve();
-  Task<void> prefill(const nlohmann::json& body, const HttpEndpoint& prefiller, size_t index);
+  // `want_prompt_ids`: the client's prompt may be replaced by the prefiller's prompt ids
+  // (prompt_ids_reusable), which then land in prompt_ids_.
+  Task<void> prefill(const nlohmann::json& body, const HttpEndpoint& prefiller, size_t index,
+                     bool want_prompt_ids);
   Task<void> wait_for_transfer(const std::string& prefiller, const std::string& decoder);
   Task<void> decode(const nlohmann::json& body, const DecoderEndpoint& decoder, size_t index);
   // After a failed transfer: a decoder whose port refuses connections rests (mark_failed).

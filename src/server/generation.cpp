@@ -198,7 +198,6 @@ ChoiceDelta Generation::token_delta(Choice& choice, int32_t token, const TokenLo
   ChoiceDelta delta;
   delta.index = choice.spec.index;
   delta.text = choice.stop.take_stream_delta() + held;
-  delta.num_tokens = 1;
   delta.token_id = token;
   if (logprob) delta.logprob = decode_logprob(*logprob);
   if (!choice.echoed) {

@@ -41,8 +41,7 @@ struct DecodedLogprob {
 struct ChoiceDelta {
   int index = 0;
   std::string text;                           // text that became final (may be empty)
-  int num_tokens = 0;                         // generated tokens this delta accounts for (0 or 1)
-  int32_t token_id = -1;                      // that token's id (num_tokens == 1)
+  int32_t token_id = -1;                      // the generated token it accounts for, if any
   std::optional<DecodedLogprob> logprob;      // when the request asked for logprobs
   FinishReason finish = FinishReason::kNone;  // set on the choice's last delta
   StopReason stop_reason;                     // what matched, when finish == kStop

@@ -37,7 +37,7 @@ OrderedJson finish_json(FinishReason reason) {
 
 void ChoiceResult::add(const ChoiceDelta& delta) {
   text += delta.text;
-  if (delta.num_tokens == 1 && delta.token_id >= 0) token_ids.push_back(delta.token_id);
+  if (delta.token_id >= 0) token_ids.push_back(delta.token_id);
   if (delta.logprob) logprobs.push_back(*delta.logprob);
   if (delta.finish != FinishReason::kNone) {
     finish = delta.finish;
@@ -161,7 +161,7 @@ OrderedJson completion_chunk(const ResponseHeader& header, const ChoiceDelta& de
   if (return_token_ids) {
     OrderedJson& choice = out["choices"][0];
     choice["token_ids"] = OrderedJson::array();
-    if (delta.num_tokens == 1 && delta.token_id >= 0) choice["token_ids"].push_back(delta.token_id);
+    if (delta.token_id >= 0) choice["token_ids"].push_back(delta.token_id);
     if (prompt_token_ids) choice["prompt_token_ids"] = *prompt_token_ids;
   }
   if (include_usage) out["usage"] = nullptr;

@@ -82,10 +82,12 @@ TEST(ProxyServer, TheDecoderGetsThePrefillersPromptIds) {
   echo["echo"] = true;
   ASSERT_EQ(post(rig.port(), "/v1/completions", echo).status, 200);
   ASSERT_EQ(post(rig.port(), "/v1/chat/completions", chat_request(false)).status, 200);
+  echo["return_token_ids"] = true;  // the client's own ask: the prefiller answers ids, text stays
+  ASSERT_EQ(post(rig.port(), "/v1/completions", echo).status, 200);
   auto pre = rig.prefillers[0]->received();
   auto dec = rig.decoders[0]->received();
-  ASSERT_EQ(pre.size(), 4u);
-  ASSERT_EQ(dec.size(), 4u);
+  ASSERT_EQ(pre.size(), 5u);
+  ASSERT_EQ(dec.size(), 5u);
   for (int i : {0, 1}) {
     EXPECT_EQ(pre[i].body["return_token_ids"], true);
     EXPECT_EQ(dec[i].body["prompt"], json::parse(FakePrefiller::kPromptIds)) << i;
@@ -95,6 +97,7 @@ TEST(ProxyServer, TheDecoderGetsThePrefillersPromptIds) {
   EXPECT_EQ(dec[2].body["prompt"], "Once upon");
   EXPECT_FALSE(pre[3].body.contains("return_token_ids"));
   EXPECT_EQ(dec[3].body["messages"], chat_request(false)["messages"]);
+  EXPECT_EQ(dec[4].body["prompt"], "Once upon");
 }
 
 TEST(ProxyServer, ApiKeyGuardsEveryPathButHealthAndTheEnginesGetTheEngineKey) {
