@@ -185,6 +185,7 @@ struct LlmEngine::Impl {
   void loop();
   void handle(Task& task);
   void add(AddTask& task);
+  void take_first_token(Sequence& seq);
   // One step; false when nothing could be scheduled.
   bool guarded_step();
   bool step();
@@ -308,14 +309,37 @@ void LlmEngine::Impl::add(AddTask& task) {
     seq->sampler = std::make_unique<SamplerState>(seq->params, seq->token_ids, eos);
     seq->stop =
         std::make_unique<StopChecker>(seq->params, eos, max_model_len - seq->num_prompt_tokens);
+    if (seq->kv_transfer && seq->kv_transfer->first_token_id) take_first_token(*seq);
   } catch (const Error& e) {
     seq->finish(FinishReason::kError, e.what());
     if (connector) connector->on_finished(*seq);
     seq->stream->push(final_output(*seq));  // never live: live_ids stays as it is
     return;
   }
+  if (seq->is_finished()) {  // by its handed-over first token: never live
+    emit(*seq, std::nullopt);
+    return;
+  }
   live_ids.insert(seq->request_id);
   scheduler.add(std::move(seq));
+}
+
+// The prefiller's first token (already pushed to the stream by add_request) becomes the
+// sequence's first output, through the sampler and stop checker as a sampled token would.
+void LlmEngine::Impl::take_first_token(Sequence& seq) {
+  const int32_t token = *seq.kv_transfer->first_token_id;
+  TANDEM_CHECK(token >= 0 && token < model->config().vocab_size,
+               "request {}: first token id {} is outside the vocabulary [0, {})", seq.request_id,
+               token, model->config().vocab_size);
+  seq.hand_over_first_token(token);
+  seq.sampler->append_handed_over_token(token);
+  FinishReason finish = seq.stop->append(token, "");
+  if (finish == FinishReason::kNone && seq.num_output_tokens() >= seq.max_tokens) {
+    finish = FinishReason::kLength;
+  }
+  prompt_tokens += uint64_t(seq.num_prompt_tokens);
+  ++generation_tokens;
+  if (finish != FinishReason::kNone) seq.finish(finish);
 }
 
 // A failure outside the model (a broken invariant) ends every live request with kError
@@ -456,6 +480,14 @@ void LlmEngine::add_request(EngineRequest request, std::shared_ptr<RequestStream
   {
     std::lock_guard lock(impl_->mutex);
     if (!impl_->stopping) {
+      // A first token handed over by the prefiller goes out now, not after the step in flight;
+      // pushed before the task is queued, so it precedes whatever the engine pushes.
+      if (request.kv_transfer && request.kv_transfer->first_token_id) {
+        RequestOutput first;
+        first.new_token_ids.push_back(*request.kv_transfer->first_token_id);
+        first.num_prompt_tokens = int(request.prompt_ids.size());
+        stream->push(std::move(first));
+      }
       impl_->tasks.push_back(AddTask{std::move(request), stream});
       stream.reset();
     }

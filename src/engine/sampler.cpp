@@ -341,10 +341,14 @@ int32_t walk_dense(const float* w, size_t n, double target) {
   return -1;
 }
 
-// Draws one candidate with probability proportional to its weight.
-int32_t draw(const Sampler::Workspace& ws, std::mt19937_64& rng) {
-  if (ws.candidates.size() == 1) return ws.candidates[0];
+// Draws one candidate with probability proportional to its weight. A sampled (not greedy) token
+// takes one uniform number even when one candidate is left, as SamplerState::device_draw does:
+// a seeded sequence's n-th token comes from its n-th number, whichever path sampled the others
+// (a first token handed over from the prefiller skips exactly one).
+int32_t draw(const Sampler::Workspace& ws, std::mt19937_64& rng, bool greedy) {
+  if (greedy) return ws.candidates[0];
   double target = uniform01(rng) * ws.total_weight;
+  if (ws.candidates.size() == 1) return ws.candidates[0];
   if (all_ids(ws)) {
     int32_t id = walk_dense(ws.weights.data(), ws.weights.size(), target);
     if (id >= 0) return id;
@@ -366,7 +370,7 @@ SampleResult sample_row(std::span<const float> logits, SamplerState& state, Samp
                         std::mt19937_64& rng) {
   prepare_row(logits, state, ws);
   SampleResult result;
-  result.token_id = draw(ws, rng);
+  result.token_id = draw(ws, rng, state.params().is_greedy());
   if (state.params().logprobs) {
     result.logprobs = raw_logprobs(logits, result.token_id, *state.params().logprobs, ws.weights);
   }
@@ -397,6 +401,11 @@ void SamplerState::append_output_token(int32_t token_id) {
   ++num_output_tokens_;
   ++output_counts_[token_id];
   if (params_.repetition_penalty != 1.0f) repetition_tokens_.insert(token_id);
+}
+
+void SamplerState::append_handed_over_token(int32_t token_id) {
+  if (!params_.is_greedy()) (void)uniform01(rng_);
+  append_output_token(token_id);
 }
 
 std::optional<DeviceDraw> SamplerState::device_draw() {

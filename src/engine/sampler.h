@@ -42,6 +42,10 @@ class SamplerState {
   // Records a generated token. Sampler::sample does this for the tokens it samples; call it
   // for tokens produced elsewhere (e.g. the first token handed over by a prefill instance).
   void append_output_token(int32_t token_id);
+  // Records a token sampled by another instance from the same seed (the prefiller's first
+  // token): as append_output_token, and unless greedy it takes the one uniform number that
+  // sampling took (as device_draw does), so the tokens after it are the ones one instance draws.
+  void append_handed_over_token(int32_t token_id);
 
  private:
   friend class Sampler;

@@ -56,9 +56,11 @@ std::optional<std::string> Scheduler::admission_error(const Sequence& seq) const
 void Scheduler::add(std::unique_ptr<Sequence> seq) {
   TANDEM_CHECK(seq != nullptr, "scheduler: null sequence");
   if (auto error = admission_error(*seq)) fail("{}", *error);
-  TANDEM_CHECK(seq->status == SequenceStatus::kWaiting && seq->num_output_tokens() == 0,
-               "scheduler: request {} added while {}", seq->request_id,
-               sequence_status_name(seq->status));
+  // Nothing generated yet, but for a first token handed over by the prefiller.
+  const int handed_over = seq->kv_transfer && seq->kv_transfer->first_token_id ? 1 : 0;
+  TANDEM_CHECK(seq->status == SequenceStatus::kWaiting && seq->num_output_tokens() == handed_over,
+               "scheduler: request {} added while {} with {} output tokens", seq->request_id,
+               sequence_status_name(seq->status), seq->num_output_tokens());
   waiting_.push_back(std::move(seq));
 }
 

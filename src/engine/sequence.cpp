@@ -68,6 +68,14 @@ void Sequence::append_token(int32_t token_id) {
   times.last_token = now;
 }
 
+void Sequence::hand_over_first_token(int32_t token_id) {
+  TANDEM_CHECK(status == SequenceStatus::kWaiting && !was_scheduled() && num_output_tokens() == 0,
+               "sequence {}: first token handed over while {} with {} output tokens", request_id,
+               sequence_status_name(status), num_output_tokens());
+  token_ids.push_back(token_id);
+  times.first_token = times.last_token = std::chrono::steady_clock::now();
+}
+
 void Sequence::finish(FinishReason reason, std::string error_message) {
   TANDEM_CHECK(reason != FinishReason::kNone, "sequence {}: finished without a reason", request_id);
   if (is_finished()) return;

@@ -45,6 +45,9 @@ struct Sequence {
   void start_running(int num_cached_prefix_tokens);  // WAITING/PREEMPTED -> RUNNING
   void preempt();                                    // RUNNING -> PREEMPTED, recompute all
   void append_token(int32_t token_id);               // RUNNING: one generated token
+  // WAITING, nothing generated yet: a token sampled elsewhere (the prefiller's first token)
+  // becomes the first output; the model continues from it.
+  void hand_over_first_token(int32_t token_id);
   void finish(FinishReason reason, std::string error_message = {});  // any -> FINISHED
 
   std::string request_id;

@@ -165,7 +165,8 @@ Task<void> DisaggFlow::serve() {
   prefiller_ = &prefill_endpoint;
   decoder_ = &decode_endpoint.http;
   co_await prefill(prefill_body, prefill_endpoint, prefiller->index(),
-                   prompt_ids_reusable(body, request_.endpoint));
+                   prompt_ids_reusable(body, request_.endpoint),
+                   first_token_reusable(body, request_.endpoint));
   if (passed_through_) co_return;
   prefiller->release();
   const std::string prefiller_name = engine_name("prefiller", prefill_endpoint);
@@ -180,12 +181,12 @@ Task<void> DisaggFlow::serve() {
     co_await probe_decoder(decode_endpoint.http, decoder->index());
     throw *transfer_failed;
   }
-  const nlohmann::json decode_body = make_decode_body(body, id_, prompt_ids_);
+  const nlohmann::json decode_body = make_decode_body(body, id_, handover_);
   co_await decode(decode_body, decode_endpoint, decoder->index());
 }
 
 Task<void> DisaggFlow::prefill(const nlohmann::json& body, const HttpEndpoint& endpoint,
-                               size_t index, bool want_prompt_ids) {
+                               size_t index, bool want_prompt_ids, bool want_first_token) {
   const std::string name = engine_name("prefiller", endpoint);
   UpstreamCall call(watch_->executor(), endpoint, name);
   UpstreamGuard guard(*watch_, call);
@@ -218,7 +219,7 @@ Task<void> DisaggFlow::prefill(const nlohmann::json& body, const HttpEndpoint& e
     co_await pass_through_error(response, name, ProxyErrorKind::kPrefillFailed);
     co_return;
   }
-  if (want_prompt_ids) prompt_ids_ = prompt_ids_of(response.body);
+  if (want_prompt_ids) handover_ = handover_of(response.body, want_first_token);
 }
 
 // 4xx: the engine's own answer goes to the client; anything else non-200 is a 502.

@@ -65,9 +65,10 @@ class DisaggFlow {
  private:
   Task<void> serve();
   // `want_prompt_ids`: the client's prompt may be replaced by the prefiller's prompt ids
-  // (prompt_ids_reusable), which then land in prompt_ids_.
+  // (prompt_ids_reusable); `want_first_token`: the decoder may also start from the prefiller's
+  // token (first_token_reusable). What the answer gives lands in handover_.
   Task<void> prefill(const nlohmann::json& body, const HttpEndpoint& prefiller, size_t index,
-                     bool want_prompt_ids);
+                     bool want_prompt_ids, bool want_first_token);
   Task<void> wait_for_transfer(const std::string& prefiller, const std::string& decoder);
   Task<void> decode(const nlohmann::json& body, const DecoderEndpoint& decoder, size_t index);
   // After a failed transfer: a decoder whose port refuses connections rests (mark_failed).
@@ -92,7 +93,7 @@ class DisaggFlow {
   std::string id_;
   bool passed_through_ = false;  // an engine's own error answer went to the client
   SteadyClock::time_point prefill_answered_;
-  nlohmann::json prompt_ids_;  // the prefiller's prompt token ids for the decoder, or null
+  PrefillHandover handover_;  // what the decoder takes over from the prefiller's answer
   // The engines of the request, once the prefill has gone out (then a client who leaves is
   // reported to both); owned by the config.
   const HttpEndpoint* prefiller_ = nullptr;

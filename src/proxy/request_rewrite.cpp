@@ -1,6 +1,7 @@
 // Prefill and decode bodies of a disaggregated request.
 #include "proxy/request_rewrite.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 
@@ -63,21 +64,34 @@ bool prompt_ids_reusable(const nlohmann::json& client_body, ApiEndpoint endpoint
   if (endpoint != ApiEndpoint::kCompletions) return false;
   auto prompt = client_body.find("prompt");
   auto echo = client_body.find("echo");
-  return prompt != client_body.end() && prompt->is_string() &&
-         (echo == client_body.end() || !echo->is_boolean() || !echo->get<bool>());
+  if (prompt == client_body.end()) return false;
+  // One prompt: a string, or one list of token ids (not a list of prompts).
+  const bool one_prompt = prompt->is_string() ||
+                          (prompt->is_array() && !prompt->empty() &&
+                           std::all_of(prompt->begin(), prompt->end(), [](const nlohmann::json& x) {
+                             return x.is_number_integer();
+                           }));
+  return one_prompt && (echo == client_body.end() || !echo->is_boolean() || !echo->get<bool>());
 }
 
-nlohmann::json prompt_ids_of(const std::string& prefill_answer) {
+bool first_token_reusable(const nlohmann::json& client_body, ApiEndpoint endpoint) {
+  if (!prompt_ids_reusable(client_body, endpoint)) return false;
+  auto absent_or = [&](const char* key, int64_t value) {
+    auto it = client_body.find(key);
+    return it == client_body.end() || it->is_null() ||
+           (it->is_number_integer() && it->get<int64_t>() == value);
+  };
+  auto logprobs = client_body.find("logprobs");
+  return absent_or("n", 1) && absent_or("best_of", 1) && absent_or("min_tokens", 0) &&
+         (logprobs == client_body.end() || logprobs->is_null());
+}
+
+namespace {
+
+nlohmann::json prompt_ids_in(const nlohmann::json& choice) {
   constexpr size_t kMaxIds = size_t(1) << 20;
-  const nlohmann::json answer = nlohmann::json::parse(prefill_answer, nullptr, false);
-  if (!answer.is_object()) return nullptr;
-  auto choices = answer.find("choices");
-  if (choices == answer.end() || !choices->is_array() || choices->empty() ||
-      !(*choices)[0].is_object()) {
-    return nullptr;
-  }
-  auto ids = (*choices)[0].find("prompt_token_ids");
-  if (ids == (*choices)[0].end() || !ids->is_array() || ids->empty() || ids->size() > kMaxIds) {
+  auto ids = choice.find("prompt_token_ids");
+  if (ids == choice.end() || !ids->is_array() || ids->empty() || ids->size() > kMaxIds) {
     return nullptr;
   }
   for (const nlohmann::json& id : *ids) {
@@ -88,11 +102,45 @@ nlohmann::json prompt_ids_of(const std::string& prefill_answer) {
   return *ids;
 }
 
+std::optional<int32_t> first_token_in(const nlohmann::json& choice) {
+  auto ids = choice.find("token_ids");
+  if (ids == choice.end() || !ids->is_array() || ids->size() != 1) return std::nullopt;
+  const nlohmann::json& id = (*ids)[0];
+  if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
+    return std::nullopt;
+  }
+  return int32_t(id.get<int64_t>());
+}
+
+}  // namespace
+
+PrefillHandover handover_of(const std::string& prefill_answer, bool first_token) {
+  const nlohmann::json answer = nlohmann::json::parse(prefill_answer, nullptr, false);
+  if (!answer.is_object()) return {};
+  auto choices = answer.find("choices");
+  if (choices == answer.end() || !choices->is_array() || choices->empty() ||
+      !(*choices)[0].is_object()) {
+    return {};
+  }
+  PrefillHandover handover;
+  handover.prompt_ids = prompt_ids_in((*choices)[0]);
+  if (first_token && !handover.prompt_ids.is_null()) {
+    handover.first_token_id = first_token_in((*choices)[0]);
+  }
+  return handover;
+}
+
+nlohmann::json prompt_ids_of(const std::string& prefill_answer) {
+  return handover_of(prefill_answer, false).prompt_ids;
+}
+
 nlohmann::json make_decode_body(const nlohmann::json& client_body, const std::string& request_id,
-                                const nlohmann::json& prompt_ids) {
+                                const PrefillHandover& handover) {
   nlohmann::json body = client_body;
-  if (!prompt_ids.is_null()) body["prompt"] = prompt_ids;
+  if (!handover.prompt_ids.is_null()) body["prompt"] = handover.prompt_ids;
   body["kv_transfer_params"] = {{"disagg_spec", {{"req_id", request_id}}}};
+  if (handover.first_token_id)
+    body["kv_transfer_params"]["first_token_id"] = *handover.first_token_id;
   return body;
 }
 

@@ -1,6 +1,8 @@
 // Parsing kv_transfer_params.disagg_spec field by field.
 #include "server/kv_transfer_request.h"
 
+#include <cstdint>
+
 #include "server/openai_errors.h"
 #include "transfer/wire_protocol.h"
 
@@ -56,6 +58,8 @@ std::optional<KvTransferParams> parse_kv_transfer_params(const RequestFields& re
   if (std::optional<RequestFields::Json> spec = f.object("disagg_spec")) {
     params.disagg_spec = parse_disagg_spec(RequestFields(*spec, "kv_transfer_params.disagg_spec."));
   }
+  // The vocabulary bound is checked with the prompt (request_planning.cpp).
+  params.first_token_id = f.bounded_int("first_token_id", 0, INT32_MAX);
   return params;
 }
 

@@ -49,6 +49,22 @@ void check_kv_capacity(const ServingContext& ctx, const std::vector<ChoiceSpec>&
   }
 }
 
+// A token handed over by the prefiller stands for the first token of exactly one choice, whose
+// output is streamed from it: no logprobs (the prefiller's are not passed on), no echo.
+void check_first_token(const ServedModel& model, const GenerationRequest& request,
+                       size_t num_prompts) {
+  if (!request.kv_transfer || !request.kv_transfer->first_token_id) return;
+  const char* param = "kv_transfer_params.first_token_id";
+  if (num_prompts != 1 || request.n != 1) {
+    fail_param(param, "'first_token_id' needs one prompt and n = 1, got {} prompts and n = {}",
+               num_prompts, request.n);
+  }
+  if (request.echo) fail_param(param, "'first_token_id' cannot be combined with echo");
+  if (request.params.logprobs)
+    fail_param(param, "'first_token_id' cannot be combined with logprobs");
+  check_token_ids(model, {*request.kv_transfer->first_token_id}, param);
+}
+
 }  // namespace
 
 void check_token_ids(const ServedModel& model, const std::vector<int32_t>& ids, const char* param) {
@@ -71,6 +87,7 @@ std::vector<ChoiceSpec> plan_choices(const ServingContext& ctx, std::vector<Plan
                "allowed",
                num_choices, prompts.size(), request.n, kMaxChoices);
   }
+  check_first_token(ctx.model, request, prompts.size());
   std::vector<ChoiceSpec> choices;
   for (size_t p = 0; p < prompts.size(); ++p) {
     PlannedPrompt& prompt = prompts[p];

@@ -55,8 +55,11 @@ std::vector<BlockHash> KvReceiver::prompt_chunks(const Sequence& seq) const {
                       seq.cache_salt);
 }
 
+// The sequence's last max(1, skip_last_n_tokens) tokens are computed here: the prompt's, or with
+// a handed-over first token (which ends the sequence) one prompt token fewer.
 int KvReceiver::load_cap(const Sequence& seq) const {
-  return std::max(0, seq.num_prompt_tokens - std::max(1, config_.skip_last_n_tokens));
+  return std::max(0, std::min(seq.num_prompt_tokens,
+                              seq.num_tokens() - std::max(1, config_.skip_last_n_tokens)));
 }
 
 bool KvReceiver::transfer_arriving(const Sequence& seq) {

@@ -1,9 +1,9 @@
 // KvReceiver: the decoder's connector (pd_role receiver). It owns the registered transfer buffer,
 // the ReceiverRegistry and the ReceiverServer that fills them, and answers the engine: at a
 // sequence's first admission, how much of its prompt can be loaded from received chunks (the
-// longest run of chunk keys present, capped so that skip_last_n_tokens — at least one — prompt
-// tokens are computed), then loads them into the sequence's fresh blocks and frees the pages of
-// the request's transfer.
+// longest run of chunk keys present, capped so that skip_last_n_tokens — at least one — tokens
+// are computed: the prompt's last, or the first output token the prefiller handed over), then loads
+// them into the sequence's fresh blocks and frees the pages of the request's transfer.
 #pragma once
 #include <atomic>
 #include <memory>

@@ -480,6 +480,82 @@ TEST(LlmEngine, SeededSamplingDoesNotDependOnBatching) {
   }
 }
 
+// The decoder's side of a first token handed over by the prefiller: the token reaches the stream
+// before the engine runs a step (here: before it even starts), and the tokens after it are the
+// ones one engine generates alone, greedy and seeded (the handed-over token took one number).
+TEST(LlmEngine, AHandedOverFirstTokenIsStreamedAtOnceAndContinuedAsOneEngineWould) {
+  auto requests = [] {
+    std::vector<EngineRequest> rs;
+    for (int i = 0; i < 4; ++i) {
+      EngineRequest r =
+          greedy_request(fmt::format("r{}", i), golden_cases()[size_t(i)].prompt_ids, 20);
+      if (i % 2 == 1) {
+        r.params.temperature = 1.0f;
+        r.params.top_p = 0.5f;  // often one candidate left: a number is taken anyway
+        r.params.seed = 77 + i;
+      }
+      rs.push_back(std::move(r));
+    }
+    return rs;
+  };
+  RunResult alone = run_all(base_config(), requests());
+  LlmEngine engine(base_config());
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  std::vector<EngineRequest> rs = requests();
+  for (EngineRequest& r : rs) {
+    const std::vector<int32_t>& expected = alone.outputs[r.request_id].tokens;
+    ASSERT_EQ(expected.size(), 20u);
+    r.kv_transfer = KvTransferParams{.disagg_spec = std::nullopt, .first_token_id = expected[0]};
+    auto stream = std::make_shared<RequestStream>();
+    engine.add_request(std::move(r), stream);
+    std::optional<RequestOutput> first = stream->pop(0ms);  // the engine has not started
+    ASSERT_TRUE(first.has_value());
+    EXPECT_EQ(first->new_token_ids, std::vector<int32_t>{expected[0]});
+    EXPECT_EQ(first->finish, FinishReason::kNone);
+    streams.push_back(stream);
+  }
+  engine.start();
+  for (size_t i = 0; i < streams.size(); ++i) {
+    const std::string id = fmt::format("r{}", i);
+    Collected rest = collect(*streams[i]);
+    EXPECT_EQ(rest.finish, FinishReason::kLength) << id << " " << rest.error;
+    std::vector<int32_t> tokens{alone.outputs[id].tokens[0]};
+    tokens.insert(tokens.end(), rest.tokens.begin(), rest.tokens.end());
+    EXPECT_EQ(tokens, alone.outputs[id].tokens) << id;
+  }
+  for (int i = 0; i < 100 && engine.stats().num_running > 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(engine.stats().generation_tokens, 80u);
+  EXPECT_EQ(engine.stats().kv_blocks_used, 0);
+}
+
+// A handed-over token that ends the request (max_tokens 1, a stop token) finishes it without a
+// step; one outside the vocabulary is an error after it.
+TEST(LlmEngine, AHandedOverFirstTokenCanFinishTheRequest) {
+  const auto& g = golden_cases()[0];
+  LlmEngine engine(base_config());
+  engine.start();
+  auto run = [&](EngineRequest r, int32_t token) {
+    r.kv_transfer = KvTransferParams{.disagg_spec = std::nullopt, .first_token_id = token};
+    auto stream = std::make_shared<RequestStream>();
+    engine.add_request(std::move(r), stream);
+    return collect(*stream);
+  };
+  Collected one = run(greedy_request("one", g.prompt_ids, 1), g.greedy_ids[0]);
+  EXPECT_EQ(one.finish, FinishReason::kLength);
+  EXPECT_EQ(one.tokens, std::vector<int32_t>{g.greedy_ids[0]});
+  EngineRequest stop = greedy_request("stop", g.prompt_ids, 10);
+  stop.params.stop_token_ids = {g.greedy_ids[0]};
+  Collected stopped = run(std::move(stop), g.greedy_ids[0]);
+  EXPECT_EQ(stopped.finish, FinishReason::kStop);
+  EXPECT_EQ(stopped.tokens, std::vector<int32_t>{g.greedy_ids[0]});
+  EXPECT_EQ(engine.stats().steps, 0u);  // neither ran the model
+  Collected bad = run(greedy_request("bad", g.prompt_ids, 10), 1 << 20);
+  EXPECT_EQ(bad.finish, FinishReason::kError);
+  EXPECT_NE(bad.error.find("first token id 1048576 is outside the vocabulary"), std::string::npos)
+      << bad.error;
+  EXPECT_EQ(engine.stats().kv_blocks_used, 0);
+}
+
 TEST(LlmEngine, BadConfigIsAClearError) {
   EngineConfig c = base_config();
   c.max_model_len = 100000;

@@ -2,8 +2,9 @@
 // `tandem serve` processes with the example's CPU LMCache configs and the reference
 // --kv-transfer-config flags (chunk_size 16 so that short prompts span many chunks). Greedy
 // answers for 20 prompts (1 token to past several chunks, chunk-aligned and not) equal a single
-// `tandem serve` — completions and chat, streamed and not — while the decoder computes only the
-// skip_last_n_tokens prompt token per request and its buffer empties; 2 prefillers + 2 decoders
+// `tandem serve` — completions and chat, streamed and not, greedy and seeded — while the decoder
+// computes no prompt token of a completion (it starts from the prefiller's token) and only the
+// skip_last_n_tokens prompt token of a chat, and its buffer empties; 2 prefillers + 2 decoders
 // serve 100 concurrent requests; and killing a decoder or a prefiller mid-run gives the affected
 // clients an error within the timeout while the survivors keep serving and the restarted
 // process rejoins.
@@ -49,7 +50,15 @@ TEST(DisaggE2E, TwentyPromptsThroughTheProxyEqualASingleServer) {
   double computed0 = metric(page, "tandem:pd_prompt_tokens_computed_total");
   double received0 = metric(page, "tandem:pd_prompt_tokens_received_total");
   ASSERT_GE(computed0, 0) << page;
-  int requests = 0, prompt_tokens = 0;
+  // What the decoder should compute and receive: a completion starts from the prefiller's token,
+  // so the decoder loads its whole prompt and computes none of it; chat computes its
+  // skip_last_n_tokens (1) last prompt token and loads the rest.
+  int computed = 0, received = 0;
+  auto count = [&](bool chat, const Answer& a) {
+    const int p = a.usage["prompt_tokens"].get<int>();
+    computed += chat ? 1 : 0;
+    received += chat ? p - 1 : p;
+  };
   std::vector<json> prompts = twenty_prompts();
   for (size_t i = 0; i < prompts.size(); ++i) {
     for (bool chat : {false, true}) {
@@ -64,29 +73,40 @@ TEST(DisaggE2E, TwentyPromptsThroughTheProxyEqualASingleServer) {
         EXPECT_EQ(split.text, single.text) << (stream ? "streamed" : "whole");
         EXPECT_EQ(split.finish_reason, single.finish_reason);
         EXPECT_EQ(split.usage, single.usage);
-        ++requests;
-        prompt_tokens += split.usage["prompt_tokens"].get<int>();
+        count(chat, split);
       }
     }
   }
-  // max_tokens 1 still works.
+  // Seeded sampling: the decoder continues the prefiller's token with the numbers one server
+  // draws next.
+  for (size_t i : {3u, 6u, 9u, 15u}) {
+    SCOPED_TRACE(testing::Message() << "seeded prompt " << i);
+    const json extra = {{"temperature", 1.0}, {"top_p", 0.9}, {"seed", 1234 + int(i)}};
+    Answer single = ask(system.plain_port(), false, prompts[i], false, 24, extra);
+    ASSERT_EQ(single.status, 200) << single.raw;
+    Answer split = ask(system.proxy_port(), false, prompts[i], true, 24, extra);
+    ASSERT_EQ(split.status, 200) << split.raw;
+    EXPECT_EQ(split.text, single.text);
+    EXPECT_EQ(split.usage, single.usage);
+    count(false, split);
+  }
+  // max_tokens 1: the prefiller's token is the whole answer; the decoder computes and loads
+  // nothing and frees the transfer's pages.
   Answer one = ask(system.proxy_port(), false, "Once upon a time", false, /*max_tokens=*/1);
   EXPECT_EQ(one.status, 200) << one.raw;
   EXPECT_EQ(one.usage["completion_tokens"], 1);
-  ++requests;
-  prompt_tokens += one.usage["prompt_tokens"].get<int>();
 
   // The engine publishes its counters a moment after the last answer.
   for (int i = 0; i < 50; ++i) {
     page = get_metrics(system.decoder_port(0));
-    if (metric(page, "tandem:pd_prompt_tokens_computed_total") - computed0 >= requests) break;
+    if (metric(page, "tandem:pd_prompt_tokens_computed_total") - computed0 >= computed &&
+        metric(page, "tandem:pd_prompt_tokens_received_total") - received0 >= received) {
+      break;
+    }
     std::this_thread::sleep_for(100ms);
   }
-  EXPECT_EQ(metric(page, "tandem:pd_prompt_tokens_computed_total") - computed0, requests)
-      << "the decoder computes only skip_last_n_tokens (1) prompt token per request\n"
-      << page;
-  EXPECT_EQ(metric(page, "tandem:pd_prompt_tokens_received_total") - received0,
-            prompt_tokens - requests);
+  EXPECT_EQ(metric(page, "tandem:pd_prompt_tokens_computed_total") - computed0, computed) << page;
+  EXPECT_EQ(metric(page, "tandem:pd_prompt_tokens_received_total") - received0, received);
   EXPECT_EQ(metric(page, "tandem:pd_buffer_bytes_used"), 0);
   std::string proxy_metrics = get_metrics(system.proxy_port());
   EXPECT_EQ(metric(proxy_metrics, "tandem:proxy_errors_total"), -1) << proxy_metrics;

@@ -174,14 +174,21 @@ TEST(RequestRewrite, ChatPrefillDropsMaxCompletionTokens) {
   EXPECT_EQ(make_prefill_body(completion, ApiEndpoint::kCompletions, "id2", d)["return_token_ids"],
             true);
   for (const nlohmann::json& other :
-       {nlohmann::json{{"prompt", {"a", "b"}}}, nlohmann::json{{"prompt", {1, 2}}},
+       {nlohmann::json{{"prompt", {"a", "b"}}}, nlohmann::json{{"prompt", {{1, 2}, {3}}}},
+        nlohmann::json{{"prompt", nlohmann::json::array()}}, nlohmann::json{{"prompt", {1, "b"}}},
         nlohmann::json{{"prompt", "a"}, {"echo", true}}}) {
     EXPECT_FALSE(prompt_ids_reusable(other, ApiEndpoint::kCompletions)) << other;
   }
+  EXPECT_TRUE(prompt_ids_reusable({{"prompt", {1, 2}}}, ApiEndpoint::kCompletions));
   EXPECT_TRUE(prompt_ids_reusable({{"prompt", "a"}, {"echo", false}}, ApiEndpoint::kCompletions));
   const nlohmann::json ids = prompt_ids_of(R"({"choices":[{"prompt_token_ids":[1,2,3]}]})");
   EXPECT_EQ(ids, nlohmann::json::array({1, 2, 3}));
-  EXPECT_EQ(make_decode_body(completion, "id2", ids)["prompt"], ids);
+  EXPECT_EQ(make_decode_body(completion, "id2", {ids, std::nullopt})["prompt"], ids);
+  EXPECT_FALSE(
+      make_decode_body(completion, "id2", {ids, std::nullopt})["kv_transfer_params"].contains(
+          "first_token_id"));
+  EXPECT_EQ(make_decode_body(completion, "id2", {ids, 7})["kv_transfer_params"]["first_token_id"],
+            7);
   EXPECT_EQ(make_decode_body(completion, "id2")["prompt"], "Once upon");
   for (const char* bad : {"", "[]", R"({"choices":[]})", R"({"choices":[{"text":"A"}]})",
                           R"({"choices":[{"prompt_token_ids":[]}]})",
@@ -191,6 +198,31 @@ TEST(RequestRewrite, ChatPrefillDropsMaxCompletionTokens) {
                           R"({"choices":[{"prompt_token_ids":{"a":1}}]})"}) {
     EXPECT_TRUE(prompt_ids_of(bad).is_null()) << bad;
   }
+  // The first token: one id beside the prompt ids, for one plain choice.
+  const char* answer = R"({"choices":[{"prompt_token_ids":[1,2],"token_ids":[9]}]})";
+  EXPECT_EQ(handover_of(answer, true).first_token_id, 9);
+  EXPECT_EQ(handover_of(answer, false).first_token_id, std::nullopt);
+  EXPECT_EQ(handover_of(answer, true).prompt_ids, nlohmann::json::array({1, 2}));
+  for (const char* bad : {R"({"choices":[{"token_ids":[9]}]})",  // no prompt ids
+                          R"({"choices":[{"prompt_token_ids":[1],"token_ids":[]}]})",
+                          R"({"choices":[{"prompt_token_ids":[1],"token_ids":[9,10]}]})",
+                          R"({"choices":[{"prompt_token_ids":[1],"token_ids":[-1]}]})",
+                          R"({"choices":[{"prompt_token_ids":[1],"token_ids":["9"]}]})",
+                          R"({"choices":[{"prompt_token_ids":[1],"token_ids":9}]})"}) {
+    EXPECT_EQ(handover_of(bad, true).first_token_id, std::nullopt) << bad;
+  }
+  EXPECT_TRUE(first_token_reusable(completion, ApiEndpoint::kCompletions));
+  EXPECT_TRUE(first_token_reusable({{"prompt", "a"}, {"n", 1}, {"logprobs", nullptr}},
+                                   ApiEndpoint::kCompletions));
+  for (const nlohmann::json& other :
+       {nlohmann::json{{"prompt", "a"}, {"n", 2}}, nlohmann::json{{"prompt", "a"}, {"best_of", 3}},
+        nlohmann::json{{"prompt", "a"}, {"min_tokens", 1}},
+        nlohmann::json{{"prompt", "a"}, {"logprobs", 0}},
+        nlohmann::json{{"prompt", "a"}, {"echo", true}}, nlohmann::json{{"prompt", {"a", "b"}}}}) {
+    EXPECT_FALSE(first_token_reusable(other, ApiEndpoint::kCompletions)) << other;
+  }
+  EXPECT_FALSE(
+      first_token_reusable({{"messages", nlohmann::json::array()}}, ApiEndpoint::kChatCompletions));
   EXPECT_THROW(parse_client_body("[]"), ApiError);
   EXPECT_THROW(parse_client_body("{"), ApiError);
   EXPECT_THROW(parse_client_body("{\"a\": " + std::string(1000, '[') + "}"), ApiError);

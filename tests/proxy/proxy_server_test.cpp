@@ -98,6 +98,34 @@ TEST(ProxyServer, TheDecoderGetsThePrefillersPromptIds) {
   EXPECT_FALSE(pre[3].body.contains("return_token_ids"));
   EXPECT_EQ(dec[3].body["messages"], chat_request(false)["messages"]);
   EXPECT_EQ(dec[4].body["prompt"], "Once upon");
+  for (const auto& d : dec) {  // min_tokens 2 (dropped on the prefiller), echo, chat
+    EXPECT_FALSE(d.body["kv_transfer_params"].contains("first_token_id")) << d.body;
+  }
+}
+
+TEST(ProxyServer, TheDecoderStartsFromThePrefillersToken) {
+  ProxyRig rig(1, 1);
+  rig.prefillers[0]->answer_prompt_ids = true;
+  json plain = completion_request(true);
+  plain.erase("min_tokens");
+  ASSERT_EQ(post(rig.port(), "/v1/completions", plain).status, 200);
+  json with_logprobs = plain;
+  with_logprobs["logprobs"] = 1;
+  ASSERT_EQ(post(rig.port(), "/v1/completions", with_logprobs).status, 200);
+  json two = plain;
+  two["n"] = 2;
+  ASSERT_EQ(post(rig.port(), "/v1/completions", two).status, 200);
+  rig.prefillers[0]->answer_prompt_ids = false;  // an engine without return_token_ids
+  ASSERT_EQ(post(rig.port(), "/v1/completions", plain).status, 200);
+  auto dec = rig.decoders[0]->received();
+  ASSERT_EQ(dec.size(), 4u);
+  EXPECT_EQ(dec[0].body["kv_transfer_params"]["first_token_id"], 32);  // the prefiller's token_ids
+  EXPECT_EQ(dec[0].body["prompt"], json::parse(FakePrefiller::kPromptIds));
+  for (int i : {1, 2, 3}) {
+    EXPECT_FALSE(dec[i].body["kv_transfer_params"].contains("first_token_id")) << i;
+  }
+  EXPECT_EQ(dec[1].body["prompt"], json::parse(FakePrefiller::kPromptIds));
+  EXPECT_EQ(dec[3].body["prompt"], "Once upon");
 }
 
 TEST(ProxyServer, ApiKeyGuardsEveryPathButHealthAndTheEnginesGetTheEngineKey) {

@@ -232,7 +232,9 @@ TEST_F(DisaggServe, MalformedKvTransferParamsAreA400) {
        {json("text"), json{{"disagg_spec", 5}}, json{{"disagg_spec", json::object()}},
         json{{"disagg_spec", {{"req_id", 7}}}},
         json{{"disagg_spec", {{"req_id", "x"}, {"receiver_init_port", "7300"}}}},
-        json{{"disagg_spec", {{"req_id", "x"}, {"receiver_alloc_port", {70000}}}}}}) {
+        json{{"disagg_spec", {{"req_id", "x"}, {"receiver_alloc_port", {70000}}}}},
+        json{{"first_token_id", "7"}}, json{{"first_token_id", -1}},
+        json{{"first_token_id", int64_t(1) << 40}}, json{{"first_token_id", 512}}}) {  // vocab 512
     json body = base;
     body["kv_transfer_params"] = bad;
     json e = post(decoder_port_, "/v1/completions", body, 400);
@@ -240,9 +242,32 @@ TEST_F(DisaggServe, MalformedKvTransferParamsAreA400) {
     EXPECT_NE(e["error"]["param"].get<std::string>().find("kv_transfer_params"), std::string::npos)
         << e;
   }
+  // A handed-over first token stands for the first token of one plain choice.
+  for (const json& extra : {json{{"n", 2}}, json{{"logprobs", 1}}, json{{"echo", true}},
+                            json{{"prompt", {"Once", "Twice"}}}}) {
+    json body = base;
+    body.update(extra);
+    body["kv_transfer_params"] = {{"first_token_id", 7}};
+    json e = post(decoder_port_, "/v1/completions", body, 400);
+    EXPECT_EQ(e["error"]["param"], "kv_transfer_params.first_token_id") << extra << e;
+  }
   json ok = base;
   ok["kv_transfer_params"] = nullptr;  // null: not given
   post(decoder_port_, "/v1/completions", ok);
+  // Given, it is the answer's first token (no transfer under this id: the decoder computes).
+  json with_ids = base;
+  with_ids["return_token_ids"] = true;
+  with_ids["temperature"] = 0;
+  with_ids["max_tokens"] = 6;
+  json reference = post(decoder_port_, "/v1/completions", with_ids);
+  json handed = with_ids;
+  handed["kv_transfer_params"] = {{"first_token_id", reference["choices"][0]["token_ids"][0]}};
+  json answer = post(decoder_port_, "/v1/completions", handed);
+  EXPECT_EQ(answer["choices"][0]["token_ids"], reference["choices"][0]["token_ids"]);
+  EXPECT_EQ(answer["choices"][0]["text"], reference["choices"][0]["text"]);
+  handed["kv_transfer_params"] = {{"first_token_id", 5}};
+  answer = post(decoder_port_, "/v1/completions", handed);
+  EXPECT_EQ(answer["choices"][0]["token_ids"][0], 5) << answer;
 }
 
 TEST(DisaggServeConfig, RoleThatContradictsTheYamlStopsStartup) {

@@ -94,10 +94,12 @@ std::vector<int32_t> prompt_of(int length, int seed) {
 }
 
 KvTransferParams prefill_params(const std::string& id, const KvReceiver& receiver) {
-  return {DisaggSpec{id, kHost, {receiver.init_port()}, {receiver.alloc_port()}}};
+  return {DisaggSpec{id, kHost, {receiver.init_port()}, {receiver.alloc_port()}}, std::nullopt};
 }
 
-KvTransferParams decode_params(const std::string& id) { return {DisaggSpec{id, {}, {}, {}}}; }
+KvTransferParams decode_params(const std::string& id) {
+  return {DisaggSpec{id, {}, {}, {}}, std::nullopt};
+}
 
 class KvConnectorTest : public testing::TestWithParam<PrefixCaching> {
  protected:
@@ -193,7 +195,7 @@ TEST_P(KvConnectorTest, UnreachableDecoderIsAnAbortToTheProxy) {
     std::unique_ptr<Transport> t = make_ucx_transport();
     closed_port = t->listen(kHost, 0)->port();
   }
-  KvTransferParams params{DisaggSpec{"lost", kHost, {closed_port}, {closed_port}}};
+  KvTransferParams params{DisaggSpec{"lost", kHost, {closed_port}, {closed_port}}, std::nullopt};
   // The prefill request itself is served normally.
   Result first = run(*prefiller_, "pre-lost", prompt_of(20, 5), 1, params);
   EXPECT_EQ(first.tokens.size(), 1u);
@@ -211,7 +213,7 @@ TEST_P(KvConnectorTest, RestartedDecoderRejoins) {
   std::vector<int32_t> prompt = prompt_of(37, 3);
   Result expected = run(*prefiller_, "ref", prompt, kDecodeTokens);
   const int init_port = receiver_->init_port(), alloc_port = receiver_->alloc_port();
-  KvTransferParams to_decoder{DisaggSpec{"", kHost, {init_port}, {alloc_port}}};
+  KvTransferParams to_decoder{DisaggSpec{"", kHost, {init_port}, {alloc_port}}, std::nullopt};
   auto prefill = [&](const std::string& id) {
     KvTransferParams p = to_decoder;
     p.disagg_spec->req_id = id;

@@ -110,7 +110,7 @@ TEST(KvTiersOnAPrefiller, ReusedChunksStillReachTheDecoder) {
 
     EngineStats tx_before = wait_stats(prefiller, [](const EngineStats&) { return true; });
     KvTransferParams prefill{
-        DisaggSpec{id, kHost, {receiver->init_port()}, {receiver->alloc_port()}}};
+        DisaggSpec{id, kHost, {receiver->init_port()}, {receiver->alloc_port()}}, std::nullopt};
     ASSERT_EQ(run(prefiller, "pre-" + id, prompt, 1, prefill).size(), 1u);
     WireMessage note = proxy.next();
     ASSERT_TRUE(std::holds_alternative<TransferDone>(note))
@@ -131,7 +131,7 @@ TEST(KvTiersOnAPrefiller, ReusedChunksStillReachTheDecoder) {
 
     EngineStats rx_before = decoder.stats();
     EXPECT_EQ(run(decoder, "dec-" + id, prompt, kDecodeTokens,
-                  KvTransferParams{DisaggSpec{id, {}, {}, {}}}),
+                  KvTransferParams{DisaggSpec{id, {}, {}, {}}, std::nullopt}),
               expected);
     EngineStats rx_after = wait_stats(decoder, [&](const EngineStats& s) {
       return s.generation_tokens >= rx_before.generation_tokens + kDecodeTokens;
