@@ -181,7 +181,7 @@ Task<void> DisaggFlow::serve() {
     co_await probe_decoder(decode_endpoint.http, decoder->index());
     throw *transfer_failed;
   }
-  const nlohmann::json decode_body = make_decode_body(body, id_, handover_);
+  const nlohmann::json decode_body = make_decode_body(body, id_, std::move(handover_));
   co_await decode(decode_body, decode_endpoint, decoder->index());
 }
 

@@ -69,7 +69,7 @@ PrefillHandover handover_of(const std::string& prefill_answer, bool first_token)
 // handover's prompt ids (unless null) as the prompt and its first token (if any) as
 // kv_transfer_params.first_token_id.
 nlohmann::json make_decode_body(const nlohmann::json& client_body, const std::string& request_id,
-                                const PrefillHandover& handover = {});
+                                PrefillHandover handover = {});
 
 // Whether the client asked for a stream ("stream": true).
 bool wants_stream(const nlohmann::json& client_body);
