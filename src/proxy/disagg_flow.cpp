@@ -133,8 +133,9 @@ void DisaggFlow::abort_on_engines() const {
 
 Task<void> DisaggFlow::serve() {
   id_ = new_request_id();
-  nlohmann::json body = parse_client_body(request_.body);
-  check_client_request(request_.body, request_.endpoint);
+  const OrderedJson parsed = parse_client_body(request_.body);
+  check_client_object(parsed, request_.endpoint);
+  const nlohmann::json body = parsed;  // the rewrites' copy: no second parse
   std::optional<BackendPool::Lease> prefiller = ctx_.prefillers.pick();
   if (!prefiller) {
     throw ProxyFailure(HttpStatus::kServiceUnavailable, ProxyErrorKind::kNoBackend,

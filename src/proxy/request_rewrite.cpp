@@ -15,13 +15,13 @@ const char* api_endpoint_path(ApiEndpoint endpoint) {
   return endpoint == ApiEndpoint::kCompletions ? "/v1/completions" : "/v1/chat/completions";
 }
 
-nlohmann::json parse_client_body(const std::string& body) {
+OrderedJson parse_client_body(const std::string& body) {
   if (json_nesting_depth(body) > kMaxJsonNesting) {
     throw ApiError(HttpStatus::kBadRequest,
                    fmt::format("the request body nests objects and arrays more than {} levels deep",
                                kMaxJsonNesting));
   }
-  nlohmann::json parsed = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  OrderedJson parsed = OrderedJson::parse(body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
     throw ApiError(HttpStatus::kBadRequest, "the request body is not valid JSON");
   }
@@ -32,12 +32,16 @@ nlohmann::json parse_client_body(const std::string& body) {
   return parsed;
 }
 
-void check_client_request(const std::string& body, ApiEndpoint endpoint) {
+void check_client_object(const OrderedJson& body, ApiEndpoint endpoint) {
   if (endpoint == ApiEndpoint::kCompletions) {
-    (void)parse_completion_request(body);
+    (void)parse_completion_object(body);
   } else {
-    (void)parse_chat_completion_request(body);
+    (void)parse_chat_completion_object(body);
   }
+}
+
+void check_client_request(const std::string& body, ApiEndpoint endpoint) {
+  check_client_object(parse_json_object(body), endpoint);
 }
 
 nlohmann::json make_prefill_body(const nlohmann::json& client_body, ApiEndpoint endpoint,

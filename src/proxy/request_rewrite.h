@@ -20,6 +20,7 @@
 #include <string>
 
 #include "proxy/proxy_config.h"
+#include "server/openai_protocol.h"  // OrderedJson
 
 namespace tandem {
 
@@ -27,10 +28,14 @@ enum class ApiEndpoint { kCompletions, kChatCompletions };
 
 const char* api_endpoint_path(ApiEndpoint endpoint);  // "/v1/completions", ...
 
-// The client's body as a JSON object; throws ApiError 400 when it is not JSON or not an object.
-nlohmann::json parse_client_body(const std::string& body);
+// The client's body as a JSON object (its keys in the client's order); throws ApiError 400 when
+// it is not JSON or not an object.
+OrderedJson parse_client_body(const std::string& body);
 
-// Throws ApiError (400, naming the field) for a body the engines' parser rejects, for `endpoint`.
+// Throws ApiError (400, naming the field) for a body the engines' parser rejects, for `endpoint`:
+// the parsed body (check_client_object) or the raw one (check_client_request). Parsing a 7500-token
+// prompt's body takes ~0.5 ms, so the proxy parses it once.
+void check_client_object(const OrderedJson& body, ApiEndpoint endpoint);
 void check_client_request(const std::string& body, ApiEndpoint endpoint);
 
 // The prefiller's body: max_tokens 1 (chat: max_completion_tokens dropped), stream false, n 1,

@@ -294,7 +294,10 @@ void validate_sampling_params(const SamplingParams& params) {
 }
 
 CompletionRequest parse_completion_request(std::string_view body, const SamplingParams& defaults) {
-  OrderedJson json = parse_json_object(body);
+  return parse_completion_object(parse_json_object(body), defaults);
+}
+
+CompletionRequest parse_completion_object(const OrderedJson& json, const SamplingParams& defaults) {
   RequestFields f(json);
   CompletionRequest r;
   r.common = parse_common(f, defaults, /* chat = */ false);
@@ -316,7 +319,11 @@ namespace tandem {
 
 ChatCompletionRequest parse_chat_completion_request(std::string_view body,
                                                     const SamplingParams& defaults) {
-  OrderedJson json = parse_json_object(body);
+  return parse_chat_completion_object(parse_json_object(body), defaults);
+}
+
+ChatCompletionRequest parse_chat_completion_object(const OrderedJson& json,
+                                                   const SamplingParams& defaults) {
   RequestFields f(json);
   ChatCompletionRequest r;
   r.common = parse_common(f, defaults, /* chat = */ true);

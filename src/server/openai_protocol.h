@@ -85,6 +85,11 @@ CompletionRequest parse_completion_request(std::string_view body,
                                            const SamplingParams& defaults = {});
 ChatCompletionRequest parse_chat_completion_request(std::string_view body,
                                                     const SamplingParams& defaults = {});
+// The same from a body already parsed (the proxy checks what it has parsed for its rewrites).
+CompletionRequest parse_completion_object(const OrderedJson& body,
+                                          const SamplingParams& defaults = {});
+ChatCompletionRequest parse_chat_completion_object(const OrderedJson& body,
+                                                   const SamplingParams& defaults = {});
 TokenizeRequest parse_tokenize_request(std::string_view body);
 DetokenizeRequest parse_detokenize_request(std::string_view body);
 
