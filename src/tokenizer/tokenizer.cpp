@@ -150,7 +150,8 @@ Tokenizer Tokenizer::load(const std::filesystem::path& dir) {
   }
 }
 
-std::vector<int> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+std::vector<int> Tokenizer::encode(std::string_view text, bool add_special_tokens,
+                                   size_t max_threads) const {
   const Impl& impl = *impl_;
   if (size_t bad = unicode::find_invalid_utf8(text); bad != std::string_view::npos)
     fail("encode: text is not valid UTF-8 (invalid byte 0x{:02X} at offset {})",
@@ -168,7 +169,8 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool add_special_token
         ids.push_back(piece.id);
         continue;
       }
-      tokenizer::tokenize_words(impl.model, impl.pre_tokenizer.split(piece.text), ids);
+      tokenizer::tokenize_words(impl.model, impl.pre_tokenizer.split(piece.text), ids,
+                                max_threads);
     }
   }
   if (add_special_tokens) impl.post_processor.apply(ids);

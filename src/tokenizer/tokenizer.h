@@ -3,6 +3,7 @@
 // pipelines it supports (byte-level BPE with regex pre-tokenizer, SentencePiece-style BPE with
 // byte fallback). Immutable after load and safe for concurrent use; copies share one instance.
 #pragma once
+#include <cstddef>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -16,15 +17,18 @@ namespace tandem {
 
 class Tokenizer {
  public:
+  static constexpr size_t kDefaultEncodeThreads = 8;
+
   // Loads <dir>/tokenizer.json (required) and <dir>/tokenizer_config.json (optional; also
   // <dir>/chat_template.jinja). Throws tandem::Error naming the file and key on any problem.
   static Tokenizer load(const std::filesystem::path& dir);
 
   // Token ids of `text` (valid UTF-8, else tandem::Error). With add_special_tokens the
   // post-processor's template is applied (e.g. BOS first). Added/special tokens written in the
-  // text are always recognised, as in tokenizers.
-  [[nodiscard]] std::vector<int> encode(std::string_view text,
-                                        bool add_special_tokens = true) const;
+  // text are always recognised, as in tokenizers. A long text's words are merged on up to
+  // `max_threads` threads (the calling one included); the ids do not depend on it.
+  [[nodiscard]] std::vector<int> encode(std::string_view text, bool add_special_tokens = true,
+                                        size_t max_threads = kDefaultEncodeThreads) const;
   // Text of `ids`; throws tandem::Error for an id with no token.
   [[nodiscard]] std::string decode(std::span<const int> ids,
                                    bool skip_special_tokens = false) const;

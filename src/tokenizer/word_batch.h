@@ -8,12 +8,13 @@
 #include <vector>
 
 #include "tokenizer/bpe_model.h"
+#include "tokenizer/tokenizer.h"
 
 namespace tandem::tokenizer {
 
 // Words a thread takes at least; shorter lists run on the calling thread alone.
 constexpr size_t kWordsPerThread = 512;
-constexpr size_t kMaxEncodeThreads = 8;
+constexpr size_t kMaxEncodeThreads = Tokenizer::kDefaultEncodeThreads;
 
 // Appends the ids of `words` to `ids`, in order, on up to `max_threads` threads (the calling one
 // included; fewer where the machine has fewer cores or a thread cannot be started).
