@@ -1,12 +1,14 @@
 // BPE loading and the merge loop. The loop follows tokenizers' Word::merge_all: a min-heap of
 // candidate merges ordered by (rank, position), stale entries skipped when popped, new candidates
-// pushed for the merged symbol's neighbours: O(n log n) in the word length.
+// pushed for the merged symbol's neighbours: O(n log n) in the word length. A batch's words that
+// need merging run on kMergeLanes lanes in turn, one merge per lane per turn: the rule lookups a
+// merge creates are prefetched, and answered on the lane's next turn.
 #include "tokenizer/bpe_model.h"
 
 #include <algorithm>
 #include <mutex>
-#include <queue>
 #include <shared_mutex>
+#include <span>
 
 #include "core/error.h"
 #include "tokenizer/unicode.h"
@@ -16,6 +18,10 @@ namespace {
 
 constexpr int kMaxVocabId = 1 << 24;         // refuse absurd ids from a malformed file
 constexpr size_t kMaxCachedWordBytes = 256;  // longer words are not cached (as in tokenizers)
+// Words looked up together (their vocabulary slots prefetched first), and words merged at once:
+// enough lanes that a lane's prefetched lookups have arrived by its next turn.
+constexpr size_t kBatchWords = 128;
+constexpr size_t kMergeLanes = 8;
 // tokenizers' BPE cache holds 10,000 words (DEFAULT_CACHE_CAPACITY), filled and never evicted:
 // the same bound here. A server sees an endless stream of distinct words, so what the cache keeps
 // is resident memory (about 200 bytes a word: the node, the key, the ids) that never comes back;
@@ -30,7 +36,7 @@ struct Candidate {
   int new_id;
   int left, right;  // the pair's ids when pushed: unchanged at the pop, the rule still holds
 };
-struct LaterCandidate {  // priority_queue puts the lowest (rank, pos) on top
+struct LaterCandidate {  // std::push_heap / pop_heap keep the lowest (rank, pos) on top
   bool operator()(const Candidate& a, const Candidate& b) const {
     return a.rank != b.rank ? a.rank > b.rank : a.pos > b.pos;
   }
@@ -58,10 +64,11 @@ class BpeModel::WordCache {
     ids.insert(ids.end(), it->second.begin(), it->second.end());
     return true;
   }
-  void put(std::string_view word, const std::vector<int>& ids) {
+  void put(std::string_view word, std::span<const int> ids) {
     Shard& shard = shard_for(word);
     std::unique_lock lock(shard.mutex);
-    if (shard.map.size() < kCacheEntriesPerShard) shard.map.emplace(word, ids);
+    if (shard.map.size() < kCacheEntriesPerShard)
+      shard.map.emplace(word, std::vector<int>(ids.begin(), ids.end()));
   }
   size_t size() const {
     size_t n = 0;
@@ -83,6 +90,14 @@ class BpeModel::WordCache {
   Shard& shard_for(std::string_view word) { return shards_[StringHash{}(word) % kCacheShards]; }
 
   std::array<Shard, kCacheShards> shards_;
+};
+
+// One word being merged on a lane of merge_words.
+struct BpeModel::MergeLane {
+  int word = -1;                 // index into the batch; -1: the lane is idle
+  std::vector<Symbol> symbols;   // (characters,) the word's symbols
+  std::vector<Candidate> heap;   // candidate merges, a min-heap on (rank, pos)
+  std::vector<int> pending;      // left symbols whose pair with the next awaits its rule lookup
 };
 
 void BpeModel::add_symbol(std::vector<Symbol>& symbols, int id, size_t len) {
@@ -179,7 +194,7 @@ void BpeModel::load_vocab(const BpeTables& tables, const std::string& where) {
   vocab_.reserve(tables.vocab.size());
   for (const auto& [token, id] : tables.vocab) {
     if (id < 0 || id >= kMaxVocabId) fail("{}: token \"{}\" has invalid id {}", where, token, id);
-    vocab_.emplace(token, static_cast<int>(id));
+    vocab_.insert(token, static_cast<int>(id));
     if (static_cast<size_t>(id) >= id_to_token_.size()) id_to_token_.resize(id + 1);
     if (!id_to_token_[id]) id_to_token_[id] = token;
   }
@@ -205,9 +220,9 @@ void BpeModel::add_merge(const std::string& left, const std::string& right,
 }
 
 std::optional<int> BpeModel::token_to_id(std::string_view token) const {
-  auto it = vocab_.find(token);
-  if (it == vocab_.end()) return std::nullopt;
-  return it->second;
+  const int id = vocab_.find(token);
+  if (id < 0) return std::nullopt;
+  return id;
 }
 
 const std::string* BpeModel::id_to_token(int id) const {
@@ -236,34 +251,137 @@ std::optional<int> BpeModel::char_to_id(std::string_view ch) const {
 }
 
 void BpeModel::tokenize(std::string_view word, std::vector<int>& ids) const {
-  if (word.empty()) return;
-  if (ignore_merges_) {
-    if (auto id = token_to_id(word)) {
-      ids.push_back(*id);
-      return;
-    }
-  }
-  const bool cacheable = word.size() < kMaxCachedWordBytes;
-  if (cacheable && cache_->get(word, ids)) return;
-  std::vector<int> word_ids = merge_word(word);
-  if (cacheable) cache_->put(word, word_ids);
-  ids.insert(ids.end(), word_ids.begin(), word_ids.end());
+  tokenize(std::span<const std::string_view>(&word, 1), ids);
+}
+
+void BpeModel::tokenize(std::span<const std::string_view> words, std::vector<int>& ids) const {
+  for (size_t begin = 0; begin < words.size(); begin += kBatchWords)
+    tokenize_chunk(words.subspan(begin, std::min(kBatchWords, words.size() - begin)), ids);
 }
 
 size_t BpeModel::num_cached_words() const { return cache_ ? cache_->size() : 0; }
 
-std::vector<int> BpeModel::merge_word(std::string_view word) const {
-  std::vector<Symbol> symbols = initial_symbols(word);
-  apply_merges(symbols);
-  std::vector<int> ids;
-  for (const Symbol& s : symbols)
-    if (s.len > 0) ids.push_back(s.id);
-  return ids;
+void BpeModel::tokenize_chunk(std::span<const std::string_view> words,
+                              std::vector<int>& ids) const {
+  std::array<uint64_t, kBatchWords> hashes;  // (words,) TokenTable::hash of each word
+  if (ignore_merges_) {
+    for (size_t i = 0; i < words.size(); ++i) {
+      hashes[i] = TokenTable::hash(words[i]);
+      vocab_.prefetch(hashes[i]);
+    }
+  }
+  std::vector<int> buffer;                // the ids of the words not emitted directly
+  std::array<WordIds, kBatchWords> spans;  // (words,) each word's ids in `buffer`
+  std::array<int, kBatchWords> whole;      // (words,) the word's id when it is one token, else -1
+  std::vector<uint32_t> todo;              // words to merge
+  for (size_t i = 0; i < words.size(); ++i) {
+    const std::string_view word = words[i];
+    whole[i] = -1;
+    if (word.empty()) {
+      spans[i] = {};
+      continue;
+    }
+    if (ignore_merges_ && (whole[i] = vocab_.find(word, hashes[i])) >= 0) continue;
+    const auto begin = uint32_t(buffer.size());
+    if (word.size() < kMaxCachedWordBytes && cache_->get(word, buffer)) {
+      spans[i] = {begin, uint32_t(buffer.size() - begin)};
+      continue;
+    }
+    todo.push_back(uint32_t(i));
+  }
+  if (!todo.empty()) merge_words(words, todo, buffer, spans);
+  for (const uint32_t i : todo)
+    if (words[i].size() < kMaxCachedWordBytes)
+      cache_->put(words[i], std::span<const int>(buffer).subspan(spans[i].begin, spans[i].count));
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (whole[i] >= 0) {
+      ids.push_back(whole[i]);
+    } else {
+      ids.insert(ids.end(), buffer.begin() + spans[i].begin,
+                 buffer.begin() + spans[i].begin + spans[i].count);
+    }
+  }
+}
+
+void BpeModel::merge_words(std::span<const std::string_view> words,
+                           std::span<const uint32_t> todo, std::vector<int>& buffer,
+                           std::span<WordIds> spans) const {
+  std::array<MergeLane, kMergeLanes> lanes;
+  size_t next = 0;  // the next word of `todo` to start
+  for (bool busy = true; busy;) {
+    busy = false;
+    for (MergeLane& lane : lanes) {
+      if (lane.word < 0) {
+        if (next == todo.size()) continue;
+        lane.word = int(todo[next++]);
+        start_lane(lane, words[size_t(lane.word)]);  // its lookups are answered next turn
+        busy = true;
+        continue;
+      }
+      busy = true;
+      if (advance_lane(lane)) continue;
+      const auto begin = uint32_t(buffer.size());
+      for (const Symbol& s : lane.symbols)
+        if (s.len > 0) buffer.push_back(s.id);
+      spans[size_t(lane.word)] = {begin, uint32_t(buffer.size() - begin)};
+      lane.word = -1;
+    }
+  }
+}
+
+void BpeModel::start_lane(MergeLane& lane, std::string_view word) const {
+  initial_symbols(word, lane.symbols);
+  lane.heap.clear();
+  lane.pending.clear();
+  for (size_t i = 0; i + 1 < lane.symbols.size(); ++i) {
+    lane.pending.push_back(int(i));
+    merges_.prefetch(lane.symbols[i].id, lane.symbols[i + 1].id);
+  }
+}
+
+bool BpeModel::advance_lane(MergeLane& lane) const {
+  std::vector<Symbol>& symbols = lane.symbols;
+  std::vector<Candidate>& heap = lane.heap;
+  for (const int pos : lane.pending) {  // pairs whose symbols are live and unchanged since
+    const int left = symbols[pos].id, right = symbols[symbols[pos].next].id;
+    if (const MergeRule* m = find_merge(left, right)) {
+      heap.push_back({m->rank, pos, m->new_id, left, right});
+      std::push_heap(heap.begin(), heap.end(), LaterCandidate{});
+    }
+  }
+  lane.pending.clear();
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), LaterCandidate{});
+    const Candidate top = heap.back();
+    heap.pop_back();
+    Symbol& left = symbols[top.pos];
+    if (left.len == 0 || left.next < 0) continue;
+    const Symbol right = symbols[left.next];
+    if (left.id != top.left || right.id != top.right) {  // the pair changed since the push
+      const MergeRule* m = find_merge(left.id, right.id);
+      if (!m || m->new_id != top.new_id) continue;  // stale candidate
+    }
+    symbols[left.next].len = 0;
+    left.id = top.new_id;
+    left.len += right.len;
+    left.next = right.next;
+    if (right.next >= 0) symbols[right.next].prev = top.pos;
+    if (left.prev >= 0) {
+      lane.pending.push_back(left.prev);
+      merges_.prefetch(symbols[left.prev].id, left.id);
+    }
+    if (left.next >= 0) {
+      lane.pending.push_back(top.pos);
+      merges_.prefetch(left.id, symbols[left.next].id);
+    }
+    return true;
+  }
+  return false;
 }
 
 // One symbol per character: its vocabulary id, else one per byte through <0xXX> tokens, else unk.
-std::vector<BpeModel::Symbol> BpeModel::initial_symbols(std::string_view word) const {
-  std::vector<Symbol> symbols;  // (characters,) in word order
+void BpeModel::initial_symbols(std::string_view word, std::vector<Symbol>& symbols) const {
+  symbols.clear();  // (characters,) in word order
   symbols.reserve(word.size());
   size_t pending_unk = 0;  // bytes covered by an unk not yet added (fused while fuse_unk)
   for (size_t pos = 0; pos < word.size();) {
@@ -291,36 +409,6 @@ std::vector<BpeModel::Symbol> BpeModel::initial_symbols(std::string_view word) c
     pending_unk += n;
   }
   if (pending_unk > 0) add_symbol(symbols, *unk_id_, pending_unk);
-  return symbols;
-}
-
-void BpeModel::apply_merges(std::vector<Symbol>& symbols) const {
-  std::priority_queue<Candidate, std::vector<Candidate>, LaterCandidate> queue;
-  for (size_t i = 0; i + 1 < symbols.size(); ++i)
-    if (const MergeRule* m = find_merge(symbols[i].id, symbols[i + 1].id))
-      queue.push({m->rank, static_cast<int>(i), m->new_id, symbols[i].id, symbols[i + 1].id});
-  while (!queue.empty()) {
-    const Candidate top = queue.top();
-    queue.pop();
-    Symbol& left = symbols[top.pos];
-    if (left.len == 0 || left.next < 0) continue;
-    const Symbol right = symbols[left.next];
-    if (left.id != top.left || right.id != top.right) {  // the pair changed since the push
-      const MergeRule* m = find_merge(left.id, right.id);
-      if (!m || m->new_id != top.new_id) continue;  // stale candidate
-    }
-    symbols[left.next].len = 0;
-    left.id = top.new_id;
-    left.len += right.len;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = top.pos;
-    if (left.prev >= 0)
-      if (const MergeRule* p = find_merge(symbols[left.prev].id, left.id))
-        queue.push({p->rank, left.prev, p->new_id, symbols[left.prev].id, left.id});
-    if (left.next >= 0)
-      if (const MergeRule* n = find_merge(left.id, symbols[left.next].id))
-        queue.push({n->rank, top.pos, n->new_id, left.id, symbols[left.next].id});
-  }
 }
 
 }  // namespace tandem::tokenizer

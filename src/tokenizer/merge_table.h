@@ -21,6 +21,10 @@ class MergeTable {
   // Ids are non-negative. A pair inserted again takes the new rule (later duplicates win).
   void insert_or_assign(int left, int right, Rule rule);
   [[nodiscard]] const Rule* find(int left, int right) const;
+  // Starts loading the slot find(left, right) reads first.
+  void prefetch(int left, int right) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[home(key_of(left, right))]);
+  }
   [[nodiscard]] size_t size() const { return size_; }
 
  private:

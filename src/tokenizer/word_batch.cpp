@@ -9,11 +9,17 @@ namespace tandem::tokenizer {
 
 void tokenize_words(const BpeModel& model, const std::vector<std::string>& words,
                     std::vector<int>& ids, size_t max_threads) {
+  const std::vector<std::string_view> views(words.begin(), words.end());
+  tokenize_words(model, std::span<const std::string_view>(views), ids, max_threads);
+}
+
+void tokenize_words(const BpeModel& model, std::span<const std::string_view> words,
+                    std::vector<int>& ids, size_t max_threads) {
   const size_t threads =
       std::min({max_threads, size_t(std::max(1u, std::thread::hardware_concurrency())),
                 words.size() / kWordsPerThread});
   if (threads < 2) {
-    for (const std::string& word : words) model.tokenize(word, ids);
+    model.tokenize(words, ids);
     return;
   }
   const size_t per = (words.size() + threads - 1) / threads;
@@ -21,8 +27,9 @@ void tokenize_words(const BpeModel& model, const std::vector<std::string>& words
   std::vector<std::exception_ptr> errors(threads);
   const auto run = [&](size_t part) {
     try {
+      const size_t begin = std::min(words.size(), part * per);
       const size_t end = std::min(words.size(), (part + 1) * per);
-      for (size_t i = part * per; i < end; ++i) model.tokenize(words[i], parts[part]);
+      model.tokenize(words.subspan(begin, end - begin), parts[part]);
     } catch (...) {
       errors[part] = std::current_exception();
     }

@@ -4,7 +4,9 @@
 // random text is ~4,000 words, and every engine tokenizes every prompt on its request's path.
 #pragma once
 #include <cstddef>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tokenizer/bpe_model.h"
@@ -18,6 +20,8 @@ constexpr size_t kMaxEncodeThreads = Tokenizer::kDefaultEncodeThreads;
 
 // Appends the ids of `words` to `ids`, in order, on up to `max_threads` threads (the calling one
 // included; fewer where the machine has fewer cores or a thread cannot be started).
+void tokenize_words(const BpeModel& model, std::span<const std::string_view> words,
+                    std::vector<int>& ids, size_t max_threads = kMaxEncodeThreads);
 void tokenize_words(const BpeModel& model, const std::vector<std::string>& words,
                     std::vector<int>& ids, size_t max_threads = kMaxEncodeThreads);
 
