@@ -73,10 +73,9 @@ std::vector<Piece> merge_contiguous(const std::vector<Piece>& pieces) {
   return out;
 }
 
-}  // namespace
-
-std::vector<std::string> split_by_pattern(std::string_view text, const Pattern& pattern,
-                                          SplitBehavior behavior, bool invert) {
+// The non-empty pieces of `text` that `behavior` keeps, as views into `text`.
+void split_views(std::string_view text, const Pattern& pattern, SplitBehavior behavior,
+                 bool invert, std::vector<std::string_view>& out) {
   std::vector<Piece> pieces = cover(text, pattern, invert);
   switch (behavior) {
     case SplitBehavior::kRemoved:
@@ -94,16 +93,22 @@ std::vector<std::string> split_by_pattern(std::string_view text, const Pattern& 
       pieces = merge_contiguous(pieces);
       break;
   }
-  std::vector<std::string> words;
   for (const Piece& p : pieces)
-    if (p.end > p.begin) words.emplace_back(text.substr(p.begin, p.end - p.begin));
-  return words;
+    if (p.end > p.begin) out.push_back(text.substr(p.begin, p.end - p.begin));
+}
+
+}  // namespace
+
+std::vector<std::string> split_by_pattern(std::string_view text, const Pattern& pattern,
+                                          SplitBehavior behavior, bool invert) {
+  std::vector<std::string_view> views;
+  split_views(text, pattern, behavior, invert, views);
+  return std::vector<std::string>(views.begin(), views.end());
 }
 
 std::string to_byte_level(std::string_view text) {
   std::string out;
-  out.reserve(text.size() * 2);
-  for (char c : text) out.append(unicode::byte_to_unicode(static_cast<uint8_t>(c)));
+  unicode::append_byte_level(out, text);
   return out;
 }
 
@@ -137,29 +142,60 @@ void PreTokenizer::add_steps(const Json& node, const std::string& where) {
 }
 
 std::vector<std::string> PreTokenizer::split(std::string_view text) const {
-  std::vector<std::string> words;
-  if (!text.empty()) words.emplace_back(text);
+  std::string storage;
+  std::vector<std::string_view> words;
+  split(text, words, storage);
+  return std::vector<std::string>(words.begin(), words.end());
+}
+
+void PreTokenizer::split(std::string_view text, std::vector<std::string_view>& words,
+                         std::string& storage) const {
+  words.clear();
+  storage.clear();
+  if (!text.empty()) words.push_back(text);
+  std::vector<std::string_view> next;
+  std::string next_storage;
+  std::vector<size_t> ends;  // (words,) end of each byte-level word in next_storage
   for (const Step& step : steps_) {
-    std::vector<std::string> next;
-    for (std::string& word : words) {
-      if (const auto* s = std::get_if<Split>(&step)) {
-        for (std::string& w : split_by_pattern(word, s->pattern, s->behavior, s->invert))
-          next.push_back(std::move(w));
-        continue;
-      }
-      const auto& b = std::get<ByteLevel>(step);
-      if (b.add_prefix_space && !word.starts_with(' ')) word = ' ' + word;
-      if (!b.gpt2_split) {
-        next.push_back(to_byte_level(word));
-        continue;
-      }
-      for (const std::string& w : split_by_pattern(word, *b.gpt2_split, SplitBehavior::kIsolated,
-                                                   /*invert=*/false))
-        next.push_back(to_byte_level(w));
+    next.clear();
+    if (const auto* s = std::get_if<Split>(&step)) {
+      for (const std::string_view word : words)
+        split_views(word, s->pattern, s->behavior, s->invert, next);
+      words.swap(next);  // views into the same text or storage as before
+      continue;
     }
-    words = std::move(next);
+    // ByteLevel writes every word anew into next_storage; the views follow once it is complete.
+    const auto& b = std::get<ByteLevel>(step);
+    next_storage.clear();
+    ends.clear();
+    std::string prefixed;
+    for (std::string_view word : words) {
+      if (b.add_prefix_space && !word.starts_with(' ')) {
+        prefixed.resize(word.size() + 1);
+        prefixed[0] = ' ';
+        word.copy(prefixed.data() + 1, word.size());
+        word = prefixed;
+      }
+      if (!b.gpt2_split) {
+        unicode::append_byte_level(next_storage, word);
+        ends.push_back(next_storage.size());
+        continue;
+      }
+      next.clear();
+      split_views(word, *b.gpt2_split, SplitBehavior::kIsolated, /*invert=*/false, next);
+      for (const std::string_view piece : next) {
+        unicode::append_byte_level(next_storage, piece);
+        ends.push_back(next_storage.size());
+      }
+    }
+    storage.swap(next_storage);  // no view is left into the old storage: `words` are all new
+    words.clear();
+    size_t begin = 0;
+    for (const size_t end : ends) {
+      words.push_back(std::string_view(storage).substr(begin, end - begin));
+      begin = end;
+    }
   }
-  return words;
 }
 
 }  // namespace tandem::tokenizer

@@ -24,6 +24,10 @@ class PreTokenizer {
 
   // The words of `text` in order; empty words are dropped.
   [[nodiscard]] std::vector<std::string> split(std::string_view text) const;
+  // The same words as views into `text` or into `storage` (both must outlive them): no string
+  // per word.
+  void split(std::string_view text, std::vector<std::string_view>& words,
+             std::string& storage) const;
 
  private:
   struct Split {

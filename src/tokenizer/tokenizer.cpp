@@ -158,6 +158,8 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool add_special_token
          static_cast<uint8_t>(text[bad]), bad);
   std::vector<int> ids;
   ids.reserve(text.size() / 3 + 4);
+  std::vector<std::string_view> words;  // views into `normalized` or `storage`
+  std::string storage;
   for (const tokenizer::Segment& raw : impl.added.split_raw(text)) {
     if (raw.id >= 0) {
       ids.push_back(raw.id);
@@ -169,8 +171,8 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool add_special_token
         ids.push_back(piece.id);
         continue;
       }
-      tokenizer::tokenize_words(impl.model, impl.pre_tokenizer.split(piece.text), ids,
-                                max_threads);
+      impl.pre_tokenizer.split(piece.text, words, storage);
+      tokenizer::tokenize_words(impl.model, words, ids, max_threads);
     }
   }
   if (add_special_tokens) impl.post_processor.apply(ids);

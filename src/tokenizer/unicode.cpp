@@ -2,6 +2,7 @@
 #include "tokenizer/unicode.h"
 
 #include <array>
+#include <cstring>
 
 namespace tandem::unicode {
 namespace {
@@ -71,9 +72,38 @@ ByteLevelTables build_byte_level_tables() {
   return t;
 }
 
+// Each byte's byte-level character as up to two UTF-8 bytes (its code point is below U+0144),
+// computed at compile time for append_byte_level's loop.
+struct ByteLevelChar {
+  uint8_t length;
+  char bytes[2];
+};
+constexpr std::array<ByteLevelChar, 256> make_byte_level_chars() {
+  std::array<ByteLevelChar, 256> chars{};
+  int extra = 0;
+  for (int b = 0; b < 256; ++b) {
+    const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+    const int cp = printable ? b : 256 + extra++;
+    if (cp < 0x80) {
+      chars[b] = {1, {char(cp), 0}};
+    } else {
+      chars[b] = {2, {char(0xC0 | (cp >> 6)), char(0x80 | (cp & 0x3F))}};
+    }
+  }
+  return chars;
+}
+constexpr std::array<ByteLevelChar, 256> kByteLevelChars = make_byte_level_chars();
+
 const ByteLevelTables& byte_level_tables() {
   static const ByteLevelTables tables = build_byte_level_tables();
   return tables;
+}
+
+// Whether the eight bytes at `p` are all ASCII (ASCII runs are skipped eight bytes at a time).
+bool all_ascii8(const char* p) {
+  uint64_t eight;
+  std::memcpy(&eight, p, 8);
+  return (eight & 0x8080808080808080ull) == 0;
 }
 
 }  // namespace
@@ -85,6 +115,12 @@ size_t valid_sequence_length(std::string_view bytes, size_t pos) {
 
 size_t find_invalid_utf8(std::string_view bytes) {
   for (size_t pos = 0; pos < bytes.size();) {
+    while (pos + 8 <= bytes.size() && all_ascii8(bytes.data() + pos)) pos += 8;
+    if (pos == bytes.size()) break;
+    if (static_cast<uint8_t>(bytes[pos]) < 0x80) {
+      ++pos;
+      continue;
+    }
     const size_t n = valid_sequence_length(bytes, pos);
     if (n == 0) return pos;
     pos += n;
@@ -137,6 +173,18 @@ std::string utf8_lossy(std::string_view bytes) {
     pos += s.length;
   }
   return out;
+}
+
+void append_byte_level(std::string& out, std::string_view bytes) {
+  const size_t start = out.size();
+  out.resize(start + 2 * bytes.size());  // at most two bytes a byte
+  char* p = out.data() + start;
+  for (const char c : bytes) {
+    const ByteLevelChar& ch = kByteLevelChars[static_cast<uint8_t>(c)];
+    std::memcpy(p, ch.bytes, 2);  // the second byte is overwritten next when unused
+    p += ch.length;
+  }
+  out.resize(size_t(p - out.data()));
 }
 
 std::string_view byte_to_unicode(uint8_t byte) { return byte_level_tables().to_unicode[byte]; }

@@ -37,6 +37,8 @@ void append_utf8(std::string& out, char32_t code_point);
 // GPT-2 byte-level alphabet: every byte maps to one printable code point (printable Latin-1
 // bytes map to themselves, the other 68 to U+0100..U+0143), so any byte string becomes text.
 [[nodiscard]] std::string_view byte_to_unicode(uint8_t byte);  // UTF-8 of the code point
+// Appends each byte of `bytes` as its byte-level character (byte_to_unicode) to `out`.
+void append_byte_level(std::string& out, std::string_view bytes);
 [[nodiscard]] std::optional<uint8_t> unicode_to_byte(char32_t code_point);
 
 }  // namespace tandem::unicode
