@@ -6,6 +6,7 @@
 #include "tokenizer/bpe_model.h"
 
 #include <algorithm>
+#include <climits>
 #include <mutex>
 #include <shared_mutex>
 #include <span>
@@ -22,6 +23,10 @@ constexpr size_t kMaxCachedWordBytes = 256;  // longer words are not cached (as 
 // enough lanes that a lane's prefetched lookups have arrived by its next turn.
 constexpr size_t kBatchWords = 128;
 constexpr size_t kMergeLanes = 8;
+// Words of at most this many symbols are merged by a scan over their pairs' ranks (O(n) a merge,
+// no heap); longer ones by the heap (O(log n) a merge).
+constexpr size_t kScanSymbols = 64;
+constexpr int kNoMerge = INT_MAX;  // the rank of a pair with no rule
 // tokenizers' BPE cache holds 10,000 words (DEFAULT_CACHE_CAPACITY), filled and never evicted:
 // the same bound here. A server sees an endless stream of distinct words, so what the cache keeps
 // is resident memory (about 200 bytes a word: the node, the key, the ids) that never comes back;
@@ -95,8 +100,11 @@ class BpeModel::WordCache {
 // One word being merged on a lane of merge_words.
 struct BpeModel::MergeLane {
   int word = -1;                 // index into the batch; -1: the lane is idle
+  bool scan = false;             // merged by advance_lane_scan, else by advance_lane_heap
   std::vector<Symbol> symbols;   // (characters,) the word's symbols
-  std::vector<Candidate> heap;   // candidate merges, a min-heap on (rank, pos)
+  std::vector<Candidate> heap;   // heap loop: candidate merges, a min-heap on (rank, pos)
+  std::vector<int> ranks;        // scan: (characters,) rank of the pair each symbol starts
+  std::vector<int> merged;       // scan: (characters,) the id that pair merges into
   std::vector<int> pending;      // left symbols whose pair with the next awaits its rule lookup
 };
 
@@ -174,6 +182,17 @@ BpeModel BpeModel::from_tables(const Json& node, const BpeTables& tables,
     m.unk_id_ = m.token_to_id(unk->get<std::string>());
     if (!m.unk_id_) fail("{}.unk_token: {} is not in the vocabulary", where, unk->dump());
   }
+  // The scan matches the heap when a merge's new id names one string: a candidate whose pair has
+  // changed since it was pushed then never passes the heap's check (its pair's text has grown),
+  // which holds where every id names one token and no symbol's token is empty.
+  std::vector<uint8_t> named(size_t(m.id_limit()), 0);
+  bool unique_ids = true;
+  for (const auto& [token, id] : tables.vocab) {
+    if (m.vocab_.find(token) != id) continue;  // a repeated token: its first id stands
+    unique_ids = unique_ids && !named[size_t(id)] && !token.empty();
+    named[size_t(id)] = 1;
+  }
+  m.scan_short_words_ = unique_ids && (!m.unk_id_ || !m.id_to_token(*m.unk_id_)->empty());
   for (int b = 0; b < 256; ++b)
     m.byte_ids_[b] = m.token_to_id(fmt::format("<0x{:02X}>", b)).value_or(-1);
   m.char_ids_.assign(kDirectCodePoints, -1);
@@ -331,7 +350,10 @@ void BpeModel::merge_words(std::span<const std::string_view> words,
 
 void BpeModel::start_lane(MergeLane& lane, std::string_view word) const {
   initial_symbols(word, lane.symbols);
+  lane.scan = scan_short_words_ && lane.symbols.size() <= kScanSymbols;
   lane.heap.clear();
+  lane.ranks.assign(lane.symbols.size(), kNoMerge);
+  lane.merged.resize(lane.symbols.size());
   lane.pending.clear();
   for (size_t i = 0; i + 1 < lane.symbols.size(); ++i) {
     lane.pending.push_back(int(i));
@@ -340,6 +362,50 @@ void BpeModel::start_lane(MergeLane& lane, std::string_view word) const {
 }
 
 bool BpeModel::advance_lane(MergeLane& lane) const {
+  return lane.scan ? advance_lane_scan(lane) : advance_lane_heap(lane);
+}
+
+// The heap's next valid candidate is the live pair of lowest (rank, position) whenever a changed
+// pair can never pass its check (scan_short_words_): so pick that pair directly from the ranks.
+bool BpeModel::advance_lane_scan(MergeLane& lane) const {
+  std::vector<Symbol>& symbols = lane.symbols;
+  int* ranks = lane.ranks.data();
+  for (const int pos : lane.pending) {
+    const MergeRule* m = find_merge(symbols[pos].id, symbols[symbols[pos].next].id);
+    ranks[pos] = m ? m->rank : kNoMerge;
+    lane.merged[pos] = m ? m->new_id : -1;
+  }
+  lane.pending.clear();
+  int best = kNoMerge, at = -1;  // the leftmost lowest rank: positions ascend along the word
+  for (int i = 0, n = int(symbols.size()); i < n; ++i) {
+    if (ranks[i] < best) {
+      best = ranks[i];
+      at = i;
+    }
+  }
+  if (at < 0) return false;
+  Symbol& left = symbols[at];
+  Symbol& right = symbols[left.next];
+  ranks[left.next] = kNoMerge;
+  left.id = lane.merged[at];
+  left.len += right.len;
+  right.len = 0;
+  left.next = right.next;
+  if (right.next >= 0) symbols[right.next].prev = at;
+  ranks[at] = kNoMerge;
+  if (left.prev >= 0) {
+    ranks[left.prev] = kNoMerge;
+    lane.pending.push_back(left.prev);
+    merges_.prefetch(symbols[left.prev].id, left.id);
+  }
+  if (left.next >= 0) {
+    lane.pending.push_back(at);
+    merges_.prefetch(left.id, symbols[left.next].id);
+  }
+  return true;
+}
+
+bool BpeModel::advance_lane_heap(MergeLane& lane) const {
   std::vector<Symbol>& symbols = lane.symbols;
   std::vector<Candidate>& heap = lane.heap;
   for (const int pos : lane.pending) {  // pairs whose symbols are live and unchanged since

@@ -53,6 +53,11 @@ class BpeModel {
   // Words in the cache now (at most kWordCacheCapacity).
   [[nodiscard]] size_t num_cached_words() const;
 
+  // Merges every word with the heap loop, never the short-word scan (the reference the scan is
+  // tested against).
+  void use_heap_merges_only() { scan_short_words_ = false; }
+  [[nodiscard]] bool scans_short_words() const { return scan_short_words_; }
+
   [[nodiscard]] std::optional<int> token_to_id(std::string_view token) const;
   // The token of `id`, or nullptr where the vocabulary has no such id.
   [[nodiscard]] const std::string* id_to_token(int id) const;
@@ -88,6 +93,8 @@ class BpeModel {
   void start_lane(MergeLane& lane, std::string_view word) const;
   // One merge of the lane's word; false once the word has no merge left.
   bool advance_lane(MergeLane& lane) const;
+  bool advance_lane_heap(MergeLane& lane) const;
+  bool advance_lane_scan(MergeLane& lane) const;
   // `symbols` <- one symbol per character of `word`.
   void initial_symbols(std::string_view word, std::vector<Symbol>& symbols) const;
   static void add_symbol(std::vector<Symbol>& symbols, int id, size_t len);
@@ -100,6 +107,9 @@ class BpeModel {
   bool fuse_unk_ = false;
   bool byte_fallback_ = false;
   bool ignore_merges_ = false;
+  // Whether short words are merged by the scan (leftmost lowest-rank pair, no heap): the heap's
+  // result whenever every id names one token (see advance_lane_scan).
+  bool scan_short_words_ = false;
   std::array<int, 256> byte_ids_{};  // (256,) id of "<0xXX>" per byte, -1 if absent
   // (kDirectCodePoints,) the id of each one- or two-byte character that is a token, else -1:
   // a word's characters are looked up here, not hashed (byte-level BPE words are all such).
