@@ -7,8 +7,6 @@
 
 #include <algorithm>
 #include <climits>
-#include <mutex>
-#include <shared_mutex>
 #include <span>
 
 #include "core/error.h"
@@ -18,7 +16,6 @@ namespace tandem::tokenizer {
 namespace {
 
 constexpr int kMaxVocabId = 1 << 24;         // refuse absurd ids from a malformed file
-constexpr size_t kMaxCachedWordBytes = 256;  // longer words are not cached (as in tokenizers)
 // Words looked up together (their vocabulary slots prefetched first), and words merged at once:
 // enough lanes that a lane's prefetched lookups have arrived by its next turn.
 constexpr size_t kBatchWords = 128;
@@ -27,14 +24,6 @@ constexpr size_t kMergeLanes = 8;
 // no heap); longer ones by the heap (O(log n) a merge).
 constexpr size_t kScanSymbols = 64;
 constexpr int kNoMerge = INT_MAX;  // the rank of a pair with no rule
-// tokenizers' BPE cache holds 10,000 words (DEFAULT_CACHE_CAPACITY), filled and never evicted:
-// the same bound here. A server sees an endless stream of distinct words, so what the cache keeps
-// is resident memory (about 200 bytes a word: the node, the key, the ids) that never comes back;
-// at 16 x 4096 words it took ~50,000 requests of random text and ~13 MB to fill.
-constexpr size_t kCacheShards = 16;
-constexpr size_t kCacheEntriesPerShard = BpeModel::kWordCacheCapacity / kCacheShards;
-static_assert(kCacheEntriesPerShard * kCacheShards == BpeModel::kWordCacheCapacity);
-
 struct Candidate {
   int rank;
   int pos;  // index of the left symbol
@@ -56,46 +45,6 @@ void require_unset(const Json& node, std::string_view key, const std::string& wh
 }
 
 }  // namespace
-
-// Thread-safe word -> ids cache, sharded by hash so concurrent encoders rarely contend.
-// A full shard stops accepting new words (as tokenizers' cache does).
-class BpeModel::WordCache {
- public:
-  bool get(std::string_view word, std::vector<int>& ids) const {
-    const Shard& shard = shard_for(word);
-    std::shared_lock lock(shard.mutex);
-    auto it = shard.map.find(word);
-    if (it == shard.map.end()) return false;
-    ids.insert(ids.end(), it->second.begin(), it->second.end());
-    return true;
-  }
-  void put(std::string_view word, std::span<const int> ids) {
-    Shard& shard = shard_for(word);
-    std::unique_lock lock(shard.mutex);
-    if (shard.map.size() < kCacheEntriesPerShard)
-      shard.map.emplace(word, std::vector<int>(ids.begin(), ids.end()));
-  }
-  size_t size() const {
-    size_t n = 0;
-    for (const Shard& shard : shards_) {
-      std::shared_lock lock(shard.mutex);
-      n += shard.map.size();
-    }
-    return n;
-  }
-
- private:
-  struct Shard {
-    mutable std::shared_mutex mutex;
-    StringMap<std::vector<int>> map;
-  };
-  const Shard& shard_for(std::string_view word) const {
-    return shards_[StringHash{}(word) % kCacheShards];
-  }
-  Shard& shard_for(std::string_view word) { return shards_[StringHash{}(word) % kCacheShards]; }
-
-  std::array<Shard, kCacheShards> shards_;
-};
 
 // One word being merged on a lane of merge_words.
 struct BpeModel::MergeLane {
@@ -283,11 +232,9 @@ size_t BpeModel::num_cached_words() const { return cache_ ? cache_->size() : 0; 
 void BpeModel::tokenize_chunk(std::span<const std::string_view> words,
                               std::vector<int>& ids) const {
   std::array<uint64_t, kBatchWords> hashes;  // (words,) TokenTable::hash of each word
-  if (ignore_merges_) {
-    for (size_t i = 0; i < words.size(); ++i) {
-      hashes[i] = TokenTable::hash(words[i]);
-      vocab_.prefetch(hashes[i]);
-    }
+  for (size_t i = 0; i < words.size(); ++i) {
+    hashes[i] = TokenTable::hash(words[i]);
+    if (ignore_merges_) vocab_.prefetch(hashes[i]);
   }
   std::vector<int> buffer;                // the ids of the words not emitted directly
   std::array<WordIds, kBatchWords> spans;  // (words,) each word's ids in `buffer`
@@ -302,7 +249,7 @@ void BpeModel::tokenize_chunk(std::span<const std::string_view> words,
     }
     if (ignore_merges_ && (whole[i] = vocab_.find(word, hashes[i])) >= 0) continue;
     const auto begin = uint32_t(buffer.size());
-    if (word.size() < kMaxCachedWordBytes && cache_->get(word, buffer)) {
+    if (cache_->get(word, hashes[i], buffer)) {
       spans[i] = {begin, uint32_t(buffer.size() - begin)};
       continue;
     }
@@ -310,8 +257,8 @@ void BpeModel::tokenize_chunk(std::span<const std::string_view> words,
   }
   if (!todo.empty()) merge_words(words, todo, buffer, spans);
   for (const uint32_t i : todo)
-    if (words[i].size() < kMaxCachedWordBytes)
-      cache_->put(words[i], std::span<const int>(buffer).subspan(spans[i].begin, spans[i].count));
+    cache_->put(words[i], hashes[i],
+                std::span<const int>(buffer).subspan(spans[i].begin, spans[i].count));
   for (size_t i = 0; i < words.size(); ++i) {
     if (whole[i] >= 0) {
       ids.push_back(whole[i]);

@@ -13,29 +13,21 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "tokenizer/json_fields.h"
 #include "tokenizer/merge_table.h"
 #include "tokenizer/token_table.h"
+#include "tokenizer/word_cache.h"
 #include "tokenizer/tokenizer_json.h"
 
 namespace tandem::tokenizer {
-
-// Transparent hashing so maps keyed by std::string can be searched with a string_view.
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-template <typename V>
-using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
 
 class BpeModel {
  public:
   // Words whose ids the cache keeps at most (as tokenizers' BPE); later new words are merged
   // every time.
-  static constexpr size_t kWordCacheCapacity = 10000;
+  static constexpr size_t kWordCacheCapacity = WordCache::kCapacity;
 
   // `node` is tokenizer.json's "model"; `where` names it in errors.
   static BpeModel from_json(const Json& node, const std::string& where);
@@ -73,7 +65,6 @@ class BpeModel {
     int next;    // index of the next live symbol, -1 at the end
     size_t len;  // bytes of the word covered; 0 once merged into its left neighbour
   };
-  class WordCache;
   struct MergeLane;
   struct WordIds {  // where one word's ids sit in a batch's id buffer
     uint32_t begin = 0, count = 0;
