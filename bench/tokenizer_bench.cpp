@@ -26,8 +26,8 @@ namespace {
 struct Options {
   int tokens = 7500;
   uint64_t seed = 0;
-  int reps = 20;       // warm and steady encodes per thread count
-  int cold_reps = 5;   // fresh Tokenizer loads per thread count
+  int reps = 20;      // warm and steady encodes per thread count
+  int cold_reps = 5;  // fresh Tokenizer loads per thread count
   std::filesystem::path tokenizer_dir;
 };
 
@@ -42,11 +42,16 @@ Options parse(int argc, char** argv) {
   o.tokenizer_dir = default_tokenizer_dir();
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--tokens") o.tokens = std::stoi(value);
-    else if (flag == "--seed") o.seed = std::stoull(value);
-    else if (flag == "--reps") o.reps = std::stoi(value);
-    else if (flag == "--cold-reps") o.cold_reps = std::stoi(value);
-    else if (flag == "--tokenizer") o.tokenizer_dir = value;
+    if (flag == "--tokens")
+      o.tokens = std::stoi(value);
+    else if (flag == "--seed")
+      o.seed = std::stoull(value);
+    else if (flag == "--reps")
+      o.reps = std::stoi(value);
+    else if (flag == "--cold-reps")
+      o.cold_reps = std::stoi(value);
+    else if (flag == "--tokenizer")
+      o.tokenizer_dir = value;
     else {
       std::fprintf(stderr, "tokenizer_bench: unknown flag %s\n", flag.c_str());
       std::exit(2);
@@ -95,7 +100,8 @@ int main(int argc, char** argv) {
   }
   // Other prompts for the steady case, each new to the cache (the cache fills after ~2 of them).
   std::vector<std::string> others;
-  for (int i = 0; i < o.reps + 4; ++i) others.push_back(random_prompt(tok, o.tokens, o.seed + 1 + i));
+  for (int i = 0; i < o.reps + 4; ++i)
+    others.push_back(random_prompt(tok, o.tokens, o.seed + 1 + i));
 
   const size_t default_threads = tandem::Tokenizer::kDefaultEncodeThreads;
   nlohmann::json results = nlohmann::json::object();
@@ -118,16 +124,15 @@ int main(int argc, char** argv) {
                     {"steady_ms", summary(steady)},
                     {"warm_ms", summary(warm)}};
   }
-  const nlohmann::json out = {
-      {"what", "tokenizer_bench"},
-      {"date", tandem::utc_now_iso8601()},
-      {"tokenizer", o.tokenizer_dir.string()},
-      {"random_ids", o.tokens},
-      {"seed", o.seed},
-      {"prompt_bytes", prompt.size()},
-      {"prompt_tokens", prompt_ids},
-      {"hardware_concurrency", std::thread::hardware_concurrency()},
-      {"results", results}};
+  const nlohmann::json out = {{"what", "tokenizer_bench"},
+                              {"date", tandem::utc_now_iso8601()},
+                              {"tokenizer", o.tokenizer_dir.string()},
+                              {"random_ids", o.tokens},
+                              {"seed", o.seed},
+                              {"prompt_bytes", prompt.size()},
+                              {"prompt_tokens", prompt_ids},
+                              {"hardware_concurrency", std::thread::hardware_concurrency()},
+                              {"results", results}};
   std::printf("%s\n", out.dump(1).c_str());
   return 0;
 }

@@ -15,7 +15,7 @@
 namespace tandem::tokenizer {
 namespace {
 
-constexpr int kMaxVocabId = 1 << 24;         // refuse absurd ids from a malformed file
+constexpr int kMaxVocabId = 1 << 24;  // refuse absurd ids from a malformed file
 // Words looked up together (their vocabulary slots prefetched first), and words merged at once:
 // enough lanes that a lane's prefetched lookups have arrived by its next turn.
 constexpr size_t kBatchWords = 128;
@@ -48,13 +48,13 @@ void require_unset(const Json& node, std::string_view key, const std::string& wh
 
 // One word being merged on a lane of merge_words.
 struct BpeModel::MergeLane {
-  int word = -1;                 // index into the batch; -1: the lane is idle
-  bool scan = false;             // merged by advance_lane_scan, else by advance_lane_heap
-  std::vector<Symbol> symbols;   // (characters,) the word's symbols
-  std::vector<Candidate> heap;   // heap loop: candidate merges, a min-heap on (rank, pos)
-  std::vector<int> ranks;        // scan: (characters,) rank of the pair each symbol starts
-  std::vector<int> merged;       // scan: (characters,) the id that pair merges into
-  std::vector<int> pending;      // left symbols whose pair with the next awaits its rule lookup
+  int word = -1;                // index into the batch; -1: the lane is idle
+  bool scan = false;            // merged by advance_lane_scan, else by advance_lane_heap
+  std::vector<Symbol> symbols;  // (characters,) the word's symbols
+  std::vector<Candidate> heap;  // heap loop: candidate merges, a min-heap on (rank, pos)
+  std::vector<int> ranks;       // scan: (characters,) rank of the pair each symbol starts
+  std::vector<int> merged;      // scan: (characters,) the id that pair merges into
+  std::vector<int> pending;     // left symbols whose pair with the next awaits its rule lookup
 };
 
 void BpeModel::add_symbol(std::vector<Symbol>& symbols, int id, size_t len) {
@@ -236,7 +236,7 @@ void BpeModel::tokenize_chunk(std::span<const std::string_view> words,
     hashes[i] = TokenTable::hash(words[i]);
     if (ignore_merges_) vocab_.prefetch(hashes[i]);
   }
-  std::vector<int> buffer;                // the ids of the words not emitted directly
+  std::vector<int> buffer;                 // the ids of the words not emitted directly
   std::array<WordIds, kBatchWords> spans;  // (words,) each word's ids in `buffer`
   std::array<int, kBatchWords> whole;      // (words,) the word's id when it is one token, else -1
   std::vector<uint32_t> todo;              // words to merge
@@ -269,9 +269,8 @@ void BpeModel::tokenize_chunk(std::span<const std::string_view> words,
   }
 }
 
-void BpeModel::merge_words(std::span<const std::string_view> words,
-                           std::span<const uint32_t> todo, std::vector<int>& buffer,
-                           std::span<WordIds> spans) const {
+void BpeModel::merge_words(std::span<const std::string_view> words, std::span<const uint32_t> todo,
+                           std::vector<int>& buffer, std::span<WordIds> spans) const {
   std::array<MergeLane, kMergeLanes> lanes;
   size_t next = 0;  // the next word of `todo` to start
   for (bool busy = true; busy;) {

@@ -6,6 +6,8 @@
 // so a BpeModel may be used concurrently. A batch of words is merged several at a time,
 // interleaved, with each word's next merge-rule lookups prefetched while the other words advance:
 // the lookups miss the CPU caches (280,000 rules for llama3), and one word's are a dependent chain.
+// Short words are merged by a scan for the leftmost lowest-rank pair rather than a heap, where
+// that gives the heap's ids (every id names one token, as in every real vocabulary).
 #pragma once
 #include <array>
 #include <memory>
@@ -18,8 +20,8 @@
 #include "tokenizer/json_fields.h"
 #include "tokenizer/merge_table.h"
 #include "tokenizer/token_table.h"
-#include "tokenizer/word_cache.h"
 #include "tokenizer/tokenizer_json.h"
+#include "tokenizer/word_cache.h"
 
 namespace tandem::tokenizer {
 

@@ -74,8 +74,8 @@ std::vector<Piece> merge_contiguous(const std::vector<Piece>& pieces) {
 }
 
 // The non-empty pieces of `text` that `behavior` keeps, as views into `text`.
-void split_views(std::string_view text, const Pattern& pattern, SplitBehavior behavior,
-                 bool invert, std::vector<std::string_view>& out) {
+void split_views(std::string_view text, const Pattern& pattern, SplitBehavior behavior, bool invert,
+                 std::vector<std::string_view>& out) {
   std::vector<Piece> pieces = cover(text, pattern, invert);
   switch (behavior) {
     case SplitBehavior::kRemoved:
