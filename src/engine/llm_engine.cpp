@@ -333,10 +333,7 @@ void LlmEngine::Impl::take_first_token(Sequence& seq) {
                token, model->config().vocab_size);
   seq.hand_over_first_token(token);
   seq.sampler->append_handed_over_token(token);
-  FinishReason finish = seq.stop->append(token, "");
-  if (finish == FinishReason::kNone && seq.num_output_tokens() >= seq.max_tokens) {
-    finish = FinishReason::kLength;
-  }
+  const FinishReason finish = seq.within_max_tokens(seq.stop->append(token, ""));
   prompt_tokens += uint64_t(seq.num_prompt_tokens);
   ++generation_tokens;
   if (finish != FinishReason::kNone) seq.finish(finish);

@@ -183,11 +183,7 @@ std::vector<std::unique_ptr<Sequence>> Scheduler::update(const SchedulerOutput& 
     }
     TANDEM_CHECK(tokens[i].token_id >= 0, "scheduler: request {} got no token", seq.request_id);
     seq.append_token(tokens[i].token_id);
-    FinishReason finish = tokens[i].finish;
-    // The KV bound checked at admission relies on max_tokens, so enforce it here too.
-    if (finish == FinishReason::kNone && seq.num_output_tokens() >= seq.max_tokens) {
-      finish = FinishReason::kLength;
-    }
+    const FinishReason finish = seq.within_max_tokens(tokens[i].finish);
     if (finish != FinishReason::kNone) seq.finish(finish);
   }
   std::vector<std::unique_ptr<Sequence>> finished;

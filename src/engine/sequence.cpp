@@ -76,6 +76,13 @@ void Sequence::hand_over_first_token(int32_t token_id) {
   times.first_token = times.last_token = std::chrono::steady_clock::now();
 }
 
+FinishReason Sequence::within_max_tokens(FinishReason token_finish) const {
+  if (token_finish == FinishReason::kNone && num_output_tokens() >= max_tokens) {
+    return FinishReason::kLength;
+  }
+  return token_finish;
+}
+
 void Sequence::finish(FinishReason reason, std::string error_message) {
   TANDEM_CHECK(reason != FinishReason::kNone, "sequence {}: finished without a reason", request_id);
   if (is_finished()) return;

@@ -49,6 +49,9 @@ struct Sequence {
   // becomes the first output; the model continues from it.
   void hand_over_first_token(int32_t token_id);
   void finish(FinishReason reason, std::string error_message = {});  // any -> FINISHED
+  // A new token's finish reason (kNone: keep going), or kLength once max_tokens are out: the KV
+  // bound checked at admission relies on max_tokens, so it holds whatever the stop checker says.
+  FinishReason within_max_tokens(FinishReason token_finish) const;
 
   std::string request_id;
   std::vector<int32_t> token_ids;  // (num_prompt_tokens + num_output_tokens) prompt, then output

@@ -92,29 +92,27 @@ bool first_token_reusable(const nlohmann::json& client_body, ApiEndpoint endpoin
 
 namespace {
 
+bool is_token_id(const nlohmann::json& id) {
+  return id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() <= INT32_MAX;
+}
+
 // Moved out of the parsed answer: a 7500-id array copied costs as much as parsing it anew.
 nlohmann::json prompt_ids_in(nlohmann::json& choice) {
   constexpr size_t kMaxIds = size_t(1) << 20;
   auto ids = choice.find("prompt_token_ids");
-  if (ids == choice.end() || !ids->is_array() || ids->empty() || ids->size() > kMaxIds) {
+  if (ids == choice.end() || !ids->is_array() || ids->empty() || ids->size() > kMaxIds ||
+      !std::all_of(ids->begin(), ids->end(), is_token_id)) {
     return nullptr;
-  }
-  for (const nlohmann::json& id : *ids) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
-      return nullptr;
-    }
   }
   return std::move(*ids);
 }
 
 std::optional<int32_t> first_token_in(const nlohmann::json& choice) {
   auto ids = choice.find("token_ids");
-  if (ids == choice.end() || !ids->is_array() || ids->size() != 1) return std::nullopt;
-  const nlohmann::json& id = (*ids)[0];
-  if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
+  if (ids == choice.end() || !ids->is_array() || ids->size() != 1 || !is_token_id((*ids)[0])) {
     return std::nullopt;
   }
-  return int32_t(id.get<int64_t>());
+  return int32_t((*ids)[0].get<int64_t>());
 }
 
 }  // namespace
@@ -133,10 +131,6 @@ PrefillHandover handover_of(const std::string& prefill_answer, bool first_token)
     handover.first_token_id = first_token_in((*choices)[0]);
   }
   return handover;
-}
-
-nlohmann::json prompt_ids_of(const std::string& prefill_answer) {
-  return handover_of(prefill_answer, false).prompt_ids;
 }
 
 nlohmann::json make_decode_body(const nlohmann::json& client_body, const std::string& request_id,

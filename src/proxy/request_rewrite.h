@@ -57,13 +57,11 @@ bool prompt_ids_reusable(const nlohmann::json& client_body, ApiEndpoint endpoint
 // the id of (logprobs).
 bool first_token_reusable(const nlohmann::json& client_body, ApiEndpoint endpoint);
 
-// The prompt ids in the prefiller's answer (choices[0].prompt_token_ids: 1..2^20 ids, each in
-// [0, 2^31)); null when absent or malformed (the decoder then tokenizes the text itself).
-nlohmann::json prompt_ids_of(const std::string& prefill_answer);
-
 // What the decoder takes over from the prefiller's answer.
 struct PrefillHandover {
-  nlohmann::json prompt_ids;              // as prompt_ids_of, or null
+  // choices[0].prompt_token_ids (1..2^20 ids, each in [0, 2^31)); null when absent or malformed
+  // (the decoder then tokenizes the text itself)
+  nlohmann::json prompt_ids;
   std::optional<int32_t> first_token_id;  // choices[0].token_ids, one id, given prompt_ids
 };
 

@@ -181,7 +181,8 @@ TEST(RequestRewrite, ChatPrefillDropsMaxCompletionTokens) {
   }
   EXPECT_TRUE(prompt_ids_reusable({{"prompt", {1, 2}}}, ApiEndpoint::kCompletions));
   EXPECT_TRUE(prompt_ids_reusable({{"prompt", "a"}, {"echo", false}}, ApiEndpoint::kCompletions));
-  const nlohmann::json ids = prompt_ids_of(R"({"choices":[{"prompt_token_ids":[1,2,3]}]})");
+  const nlohmann::json ids =
+      handover_of(R"({"choices":[{"prompt_token_ids":[1,2,3]}]})", false).prompt_ids;
   EXPECT_EQ(ids, nlohmann::json::array({1, 2, 3}));
   EXPECT_EQ(make_decode_body(completion, "id2", {ids, std::nullopt})["prompt"], ids);
   EXPECT_FALSE(
@@ -196,7 +197,7 @@ TEST(RequestRewrite, ChatPrefillDropsMaxCompletionTokens) {
                           R"({"choices":[{"prompt_token_ids":[1,"2"]}]})",
                           R"({"choices":[{"prompt_token_ids":[1,4294967296]}]})",
                           R"({"choices":[{"prompt_token_ids":{"a":1}}]})"}) {
-    EXPECT_TRUE(prompt_ids_of(bad).is_null()) << bad;
+    EXPECT_TRUE(handover_of(bad, false).prompt_ids.is_null()) << bad;
   }
   // The first token: one id beside the prompt ids, for one plain choice.
   const char* answer = R"({"choices":[{"prompt_token_ids":[1,2],"token_ids":[9]}]})";

@@ -2,6 +2,7 @@
 // Tokenizer per golden tokenizer directory, kept for the whole test process.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -42,6 +43,24 @@ inline const Tokenizer& golden_tokenizer(const std::string& name) {
   }
   static const Tokenizer stories = Tokenizer::load(golden_model("stories260K"));
   return stories;
+}
+
+// Random SentencePiece-style words over stories260K's pieces: the word-start mark, then 1 to
+// max_pieces pieces (1 to long_pieces for every long_every-th word, when long_every > 0).
+inline std::vector<std::string> random_piece_words(unsigned seed, int count, int max_pieces,
+                                                   int long_every = 0, int long_pieces = 0) {
+  const std::vector<std::string> syllables = {"on", "ce", "up", "ti", "me", "lit", "tle", "gir",
+                                              "l",  "é",  "x",  "qu", "日", "ba",  "ll",  "ed"};
+  std::mt19937 rng(seed);
+  std::vector<std::string> words;
+  for (int i = 0; i < count; ++i) {
+    std::string word = "\xE2\x96\x81";  // sentencepiece's word-start mark
+    const int most = long_every > 0 && i % long_every == 0 ? long_pieces : max_pieces;
+    for (int n = 1 + int(rng() % unsigned(most)); n > 0; --n)
+      word += syllables[rng() % syllables.size()];
+    words.push_back(word);
+  }
+  return words;
 }
 
 }  // namespace tandem::test

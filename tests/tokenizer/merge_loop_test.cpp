@@ -52,16 +52,7 @@ TEST(MergeLoop, ScanGivesTheHeapsIdsOnRandomLlama3Words) {
 }
 
 TEST(MergeLoop, ScanGivesTheHeapsIdsOnStories260KWords) {
-  const std::vector<std::string> syllables = {"on", "ce", "up", "ti", "me", "lit", "tle", "gir",
-                                              "l",  "é",  "x",  "qu", "日", "ba",  "ll",  "ed"};
-  std::mt19937 rng(19);
-  std::vector<std::string> words;
-  for (int i = 0; i < 5000; ++i) {
-    std::string word = "\xE2\x96\x81";  // sentencepiece's word-start mark
-    for (int n = 1 + int(rng() % (i % 50 == 0 ? 40 : 6)); n > 0; --n)
-      word += syllables[rng() % syllables.size()];
-    words.push_back(word);
-  }
+  const std::vector<std::string> words = test::random_piece_words(19, 5000, 6, 50, 40);
   expect_same_ids(models("stories260K", /*ignore_merges=*/false), words);
 }
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/json_file.h"
+#include "golden_cases.h"
 #include "test_support.h"
 
 namespace tandem::tokenizer {
@@ -16,15 +17,7 @@ namespace {
 TEST(WordBatch, ParallelRangesGiveTheIdsOfOnePass) {
   const Json file = read_json_file(test::golden_model("stories260K") / "tokenizer.json");
   const BpeModel model = BpeModel::from_json(file.at("model"), "stories260K.model");
-  const std::vector<std::string> syllables = {"on", "ce", "up", "ti", "me", "lit", "tle", "gir",
-                                              "l",  "é",  "x",  "qu", "日", "ba",  "ll",  "ed"};
-  std::mt19937 rng(11);
-  std::vector<std::string> words;
-  for (int i = 0; i < 6000; ++i) {
-    std::string word = "\xE2\x96\x81";  // sentencepiece's word-start mark
-    for (int n = 1 + int(rng() % 4); n > 0; --n) word += syllables[rng() % syllables.size()];
-    words.push_back(word);
-  }
+  const std::vector<std::string> words = test::random_piece_words(11, 6000, 4);
   std::vector<int> one_pass, parallel, word_by_word;
   tokenize_words(model, words, one_pass, /*max_threads=*/1);
   tokenize_words(model, words, parallel, kMaxEncodeThreads);
