@@ -1,8 +1,8 @@
 // attention_bench: the prefill attention of Llama-3.1-8B (32 query heads, 8 KV heads, head_dim
 // 128) over a paged bf16 KV cache of 16-token blocks in shuffled order, for one sequence of each
-// given length, through the flash kernel on wgmma (what runs) and on mma.sync. Prints one JSON
-// object: per length and kernel the median milliseconds of 10 runs and the causal attention
-// TFLOP/s (4 * head_dim * heads * L (L + 1) / 2).
+// given length, through the flash kernel on wgmma with TMA loads (what runs), on wgmma with
+// cp.async loads and on mma.sync. Prints one JSON object: per length and kernel the median
+// milliseconds of 10 runs and the causal attention TFLOP/s (4 * head_dim * heads * L (L + 1) / 2).
 // Usage: attention_bench [lengths...]   (default 2048 7500)
 #include <algorithm>
 #include <cstdio>
@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
     p.num_kv_heads = kKvHeads;
     p.head_dim = kHeadDim;
     p.block_size = kBlock;
+    p.num_cache_slots = int64_t(blocks) * kBlock;
     p.scale = 0.08838834764831845f;
     auto median_ms = [&](tandem::cuda::AttentionKernel kernel) {
       std::vector<float> ms(12);
@@ -103,11 +104,14 @@ int main(int argc, char** argv) {
       return double(ms[ms.size() / 2]);
     };
     const double median = median_ms(tandem::cuda::AttentionKernel::kTensorCore);
+    const double cp_async = median_ms(tandem::cuda::AttentionKernel::kTensorCoreCpAsync);
     const double mma_sync = median_ms(tandem::cuda::AttentionKernel::kTensorCoreMmaSync);
     const double flops = 4.0 * kHeadDim * kHeads * (double(len) * (len + 1) / 2);
     runs.push_back({{"tokens", len},
                     {"ms", median},
                     {"tflops", flops / (median * 1e9)},
+                    {"cp_async_ms", cp_async},
+                    {"cp_async_tflops", flops / (cp_async * 1e9)},
                     {"mma_sync_ms", mma_sync},
                     {"mma_sync_tflops", flops / (mma_sync * 1e9)}});
     for (void* ptr : {(void*)q, (void*)k, (void*)v, (void*)out, (void*)query_start,

@@ -661,6 +661,7 @@ void CudaModel::finish_layer(int layer, const FinishedRows& rows) {
   a.num_kv_heads = c.num_kv_heads;
   a.head_dim = c.head_dim;
   a.block_size = kv_shape_.block_size;
+  a.num_cache_slots = kv_shape_.num_slots() + kv_shape_.block_size;  // + the padding scratch block
   a.scale = float(1.0 / std::sqrt(double(c.head_dim)));
   a.workspace = ws_.attn_ws.data();
   a.workspace_bytes = ws_.attn_ws.size() * sizeof(float);

@@ -75,8 +75,10 @@ struct DeviceBatch {
 
 // Runs one case through `kernel` and the CPU reference on the same data (a function of the case
 // and `seed`). `context_pad` raises the host-side max_context_len past every sequence's (graph
-// replays and batches with a longer sequence do).
-CaseResult run_case(const Case& c, AttentionKernel kernel, uint32_t seed, int context_pad = 0) {
+// replays and batches with a longer sequence do); `tell_slots` false leaves num_cache_slots unknown
+// (the prefill kernel then loads through cp.async instead of TMA).
+CaseResult run_case(const Case& c, AttentionKernel kernel, uint32_t seed, int context_pad = 0,
+                    bool tell_slots = true) {
   const int hd = c.head_dim, bs = c.block_size;
   const int64_t kv_dim = int64_t(c.kv_heads) * hd, q_dim = int64_t(c.heads) * hd;
   int max_ctx = 0, blocks_needed = 0;
@@ -113,6 +115,7 @@ CaseResult run_case(const Case& c, AttentionKernel kernel, uint32_t seed, int co
                     d_v.data(), d_out.data());
   cuda::PagedAttentionParams& p = batch.params;
   p.max_context_len += context_pad;
+  p.num_cache_slots = tell_slots ? num_blocks * bs : 0;
   p.workspace = d_ws.data();
   p.workspace_bytes = d_ws.size() * sizeof(float);
   cuda::check_cuda(cuda::paged_attention(p, nullptr, kernel), "paged_attention");
@@ -175,13 +178,41 @@ TEST_F(CudaPagedAttentionTest, SplitKvMatchesCpuOverSweep) {
   for (const Case& c : sweep()) check_case(c, AttentionKernel::kSplitKv, seed += 10);
 }
 
-// kTensorCore takes the wgmma kernel at head_dim 128, kTensorCoreMmaSync the mma.sync one.
+// kTensorCore takes the wgmma kernel with TMA loads at head_dim 128, kTensorCoreCpAsync the one
+// with cp.async loads, kTensorCoreMmaSync the mma.sync one.
 TEST_F(CudaPagedAttentionTest, TensorCoreMatchesCpuOverSweep) {
   uint32_t seed = 200;
   for (const Case& c : sweep()) {
     if (c.head_dim != 64 && c.head_dim != 128) continue;
     check_case(c, AttentionKernel::kTensorCore, seed += 10);
-    if (c.head_dim == 128) check_case(c, AttentionKernel::kTensorCoreMmaSync, seed);
+    if (c.head_dim == 128) {
+      check_case(c, AttentionKernel::kTensorCoreCpAsync, seed);
+      check_case(c, AttentionKernel::kTensorCoreMmaSync, seed);
+    }
+  }
+}
+
+// The TMA kernel at every block size it takes (multiples of 8 dividing 128: one TMA box a block)
+// and the fallback to cp.async loads for the others and for an unknown cache size: within
+// tolerance of the CPU, and bit for bit the cp.async kernel's (the same math in the same order;
+// keys past a sequence read as zeros or stale finite values under a zero probability).
+TEST_F(CudaPagedAttentionTest, TmaPrefillMatchesCpuAndTheCpAsyncKernelAtEveryBlockSize) {
+  const std::vector<std::pair<int, int>> seqs{{300, 300}, {16, 16},    {129, 129}, {1, 40},
+                                              {700, 900}, {255, 1000}, {17, 145}};
+  uint32_t seed = 500;
+  for (int bs : {8, 16, 32, 64, 128, 24, 1}) {
+    for (auto [heads, kv] : {std::pair{32, 8}, {8, 8}, {8, 1}}) {
+      const Case c{heads, kv, 128, bs, seqs};
+      seed += 10;
+      check_case(c, AttentionKernel::kTensorCore, seed);
+      const CaseResult tma = run_case(c, AttentionKernel::kTensorCore, seed);
+      const CaseResult cp_async = run_case(c, AttentionKernel::kTensorCoreCpAsync, seed);
+      const CaseResult unknown = run_case(c, AttentionKernel::kTensorCore, seed, 0, false);
+      EXPECT_EQ(test::bf16_bits(tma.got), test::bf16_bits(cp_async.got))
+          << "block size " << bs << " heads " << heads << "/" << kv;
+      EXPECT_EQ(test::bf16_bits(unknown.got), test::bf16_bits(cp_async.got))
+          << "block size " << bs << " heads " << heads << "/" << kv;
+    }
   }
 }
 
@@ -195,6 +226,7 @@ TEST_F(CudaPagedAttentionTest, LongContextDecodeSplitsAndMatchesCpu) {
   check_case({32, 8, 128, 16, {{1, 8200}, {1, 3000}, {1, 1}, {1, 4097}}}, AttentionKernel::kAuto,
              8);
   check_case({32, 8, 128, 16, {{200, 8200}}}, AttentionKernel::kTensorCore, 9);
+  check_case({32, 8, 128, 16, {{200, 8200}}}, AttentionKernel::kTensorCoreCpAsync, 9);
   check_case({32, 8, 128, 16, {{200, 8200}}}, AttentionKernel::kTensorCoreMmaSync, 9);
   // a long prompt against itself: many 128-key tiles, the diagonal ones masked
   check_case({32, 8, 128, 16, {{1500, 1500}, {700, 900}}}, AttentionKernel::kTensorCore, 11);

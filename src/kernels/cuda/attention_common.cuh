@@ -28,12 +28,17 @@ cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream, 
 // (split_kv_merge.cu).
 cudaError_t launch_split_kv_merge(const PagedAttentionParams& p, int splits, int skip_query_len,
                                   SplitKvCombine combine, cudaStream_t stream);
-// The flash kernel: on wgmma (flash_prefill_wgmma.cu) at head_dim 128 unless `mma_sync`, else on
-// mma.sync (flash_prefill.cu).
+// Which flash kernel runs at head_dim 128: kBest the TMA one (flash_prefill_tma_wgmma.cu) where
+// the cache allows it, else the cp.async one on wgmma (flash_prefill_wgmma.cu); the others force
+// one. Other head sizes always take mma.sync (flash_prefill.cu).
+enum class FlashKernel { kBest, kWgmmaCpAsync, kMmaSync };
 cudaError_t launch_flash_prefill(const PagedAttentionParams& p, cudaStream_t stream,
-                                 int min_query_len, bool mma_sync = false);
+                                 int min_query_len, FlashKernel kernel = FlashKernel::kBest);
 cudaError_t launch_wgmma_prefill(const PagedAttentionParams& p, cudaStream_t stream,
                                  int min_query_len);
+// cudaErrorNotSupported where the cache's shape rules TMA out (see the kernel's file).
+cudaError_t launch_tma_prefill(const PagedAttentionParams& p, cudaStream_t stream,
+                               int min_query_len);
 
 #ifdef __CUDACC__
 // The sequence that query row t belongs to: the last s with query_start[s] <= t.
@@ -194,15 +199,16 @@ __device__ __forceinline__ float fast_exp2(float x) {
   return y;
 }
 
-// One key tile of the flash kernels' online softmax, in base 2 with the scale folded into one FMA
-// (P = 2^(s * scale - max)), for a lane's two rows: g and g + 8 of a 16-row mma tile. `s` holds
-// kTiles 8-key column tiles in mma's C layout (s[4n], s[4n + 1]: row g, keys 2c, 2c + 1 of tile
-// n; s[4n + 2], s[4n + 3]: row g + 8). Updates the rows' running max (scaled) and sum, writes P as
-// bf16 A fragments (one per 16 keys) and returns in alpha the factors O must be rescaled by.
+// The flash kernels' online softmax runs in base 2 with the scale folded into one FMA
+// (P = 2^(s * scale - max)), for a lane's two rows: g and g + 8 of a 16-row mma tile, over a key
+// tile whose scores `s` hold kTiles 8-key column tiles in mma's C layout (s[4n], s[4n + 1]: row g,
+// keys 2c, 2c + 1 of tile n; s[4n + 2], s[4n + 3]: row g + 8).
+// Its first half: updates the rows' running max (scaled), returns in alpha the factors O and the
+// sums must be rescaled by and in base the max each row's exponent subtracts.
 template <int kTiles>
-__device__ __forceinline__ void online_softmax_tile(const float* s, float scale_log2,
-                                                    float (&row_max)[2], float (&row_sum)[2],
-                                                    uint32_t (*p)[4], float (&alpha)[2]) {
+__device__ __forceinline__ void online_softmax_max(const float* s, float scale_log2,
+                                                   float (&row_max)[2], float (&alpha)[2],
+                                                   float (&base)[2]) {
   float mx0 = -INFINITY, mx1 = -INFINITY;  // of the unscaled scores
 #pragma unroll
   for (int n = 0; n < kTiles; ++n) {
@@ -217,19 +223,29 @@ __device__ __forceinline__ void online_softmax_tile(const float* s, float scale_
   const float new0 = fmaxf(row_max[0], mx0 * scale_log2);
   const float new1 = fmaxf(row_max[1], mx1 * scale_log2);
   // Row 0 of every tile sees key 0, so the max is finite after the first tile; guard anyway.
-  const float base0 = new0 == -INFINITY ? 0.0f : new0;
-  const float base1 = new1 == -INFINITY ? 0.0f : new1;
-  alpha[0] = fast_exp2(row_max[0] - base0);
-  alpha[1] = fast_exp2(row_max[1] - base1);
+  base[0] = new0 == -INFINITY ? 0.0f : new0;
+  base[1] = new1 == -INFINITY ? 0.0f : new1;
+  alpha[0] = fast_exp2(row_max[0] - base[0]);
+  alpha[1] = fast_exp2(row_max[1] - base[1]);
   row_max[0] = new0;
   row_max[1] = new1;
+}
+
+// One key tile of the online softmax: updates the rows' running max and sum, writes P as bf16 A
+// fragments (one per 16 keys) and returns in alpha the factors O must be rescaled by.
+template <int kTiles>
+__device__ __forceinline__ void online_softmax_tile(const float* s, float scale_log2,
+                                                    float (&row_max)[2], float (&row_sum)[2],
+                                                    uint32_t (*p)[4], float (&alpha)[2]) {
+  float base[2];
+  online_softmax_max<kTiles>(s, scale_log2, row_max, alpha, base);
   float sum0 = 0.0f, sum1 = 0.0f;
 #pragma unroll
   for (int n = 0; n < kTiles; ++n) {
-    const float p0 = fast_exp2(fmaf(s[4 * n], scale_log2, -base0));
-    const float p1 = fast_exp2(fmaf(s[4 * n + 1], scale_log2, -base0));
-    const float p2 = fast_exp2(fmaf(s[4 * n + 2], scale_log2, -base1));
-    const float p3 = fast_exp2(fmaf(s[4 * n + 3], scale_log2, -base1));
+    const float p0 = fast_exp2(fmaf(s[4 * n], scale_log2, -base[0]));
+    const float p1 = fast_exp2(fmaf(s[4 * n + 1], scale_log2, -base[0]));
+    const float p2 = fast_exp2(fmaf(s[4 * n + 2], scale_log2, -base[1]));
+    const float p3 = fast_exp2(fmaf(s[4 * n + 3], scale_log2, -base[1]));
     sum0 += p0 + p1;
     sum1 += p2 + p3;
     p[n / 2][(n % 2) * 2] = pack_bf16(p0, p1);
@@ -237,6 +253,38 @@ __device__ __forceinline__ void online_softmax_tile(const float* s, float scale_
   }
   row_sum[0] = row_sum[0] * alpha[0] + sum0;
   row_sum[1] = row_sum[1] * alpha[1] + sum1;
+}
+
+// The same with P left in `s` as f32 (the TMA kernel packs it later, once the MMA reading the
+// previous tile's P has finished).
+template <int kTiles>
+__device__ __forceinline__ void online_softmax_in_place(float* s, float scale_log2,
+                                                        float (&row_max)[2], float (&row_sum)[2],
+                                                        float (&alpha)[2]) {
+  float base[2];
+  online_softmax_max<kTiles>(s, scale_log2, row_max, alpha, base);
+  float sum0 = 0.0f, sum1 = 0.0f;
+#pragma unroll
+  for (int n = 0; n < kTiles; ++n) {
+    s[4 * n] = fast_exp2(fmaf(s[4 * n], scale_log2, -base[0]));
+    s[4 * n + 1] = fast_exp2(fmaf(s[4 * n + 1], scale_log2, -base[0]));
+    s[4 * n + 2] = fast_exp2(fmaf(s[4 * n + 2], scale_log2, -base[1]));
+    s[4 * n + 3] = fast_exp2(fmaf(s[4 * n + 3], scale_log2, -base[1]));
+    sum0 += s[4 * n] + s[4 * n + 1];
+    sum1 += s[4 * n + 2] + s[4 * n + 3];
+  }
+  row_sum[0] = row_sum[0] * alpha[0] + sum0;
+  row_sum[1] = row_sum[1] * alpha[1] + sum1;
+}
+
+// P (f32, in online_softmax_in_place's layout) as bf16 A fragments, one per 16 keys.
+template <int kTiles>
+__device__ __forceinline__ void pack_probabilities(const float* s, uint32_t (*p)[4]) {
+#pragma unroll
+  for (int n = 0; n < kTiles; ++n) {
+    p[n / 2][(n % 2) * 2] = pack_bf16(s[4 * n], s[4 * n + 1]);
+    p[n / 2][(n % 2) * 2 + 1] = pack_bf16(s[4 * n + 2], s[4 * n + 3]);
+  }
 }
 
 #endif  // __CUDACC__

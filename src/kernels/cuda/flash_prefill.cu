@@ -240,8 +240,14 @@ __global__ void __launch_bounds__(kWarps * 32, 2)
 }  // namespace
 
 cudaError_t launch_flash_prefill(const PagedAttentionParams& p, cudaStream_t stream,
-                                 int min_query_len, bool mma_sync) {
-  if (p.head_dim == 128 && !mma_sync) return launch_wgmma_prefill(p, stream, min_query_len);
+                                 int min_query_len, FlashKernel kernel) {
+  if (p.head_dim == 128 && kernel == FlashKernel::kBest) {
+    const cudaError_t e = launch_tma_prefill(p, stream, min_query_len);
+    if (e != cudaErrorNotSupported) return e;
+  }
+  if (p.head_dim == 128 && kernel != FlashKernel::kMmaSync) {
+    return launch_wgmma_prefill(p, stream, min_query_len);
+  }
   return dispatch_tensor_core_head_dim(p.head_dim, cudaErrorNotSupported, [&](auto hd) {
     constexpr int HD = decltype(hd)::value;
     const size_t smem = sizeof(FlashSmem<HD>);

@@ -1,5 +1,6 @@
 // The prefill attention kernel on Hopper's warpgroup MMA (head_dim 128; built for sm_90a only, see
-// CMakeLists.txt): grid (query tile of 128 rows of one sequence, q head) as flash_prefill.cu, two
+// CMakeLists.txt) with its loads on cp.async: where the cache's shape rules out TMA, the fallback
+// of flash_prefill_tma_wgmma.cu, which runs the same math in the same order. Grid (query tile of 128 rows of one sequence, q head) as flash_prefill.cu, two
 // warpgroups of 64 query rows a block, 128-key tiles cp.async double-buffered through the block
 // table into 128-byte-swizzled shared memory. Per tile and warpgroup: S (64 x 128) = Q K^T with
 // both operands in shared memory (wgmma.mma_async m64n128k16, 8 steps over the head), the online

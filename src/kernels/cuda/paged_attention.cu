@@ -43,8 +43,12 @@ cudaError_t paged_attention(const PagedAttentionParams& p, cudaStream_t stream,
   switch (kernel) {
     case AttentionKernel::kTensorCore:
       return attention::launch_flash_prefill(p, stream, /*min_query_len=*/0);
+    case AttentionKernel::kTensorCoreCpAsync:
+      return attention::launch_flash_prefill(p, stream, /*min_query_len=*/0,
+                                             attention::FlashKernel::kWgmmaCpAsync);
     case AttentionKernel::kTensorCoreMmaSync:
-      return attention::launch_flash_prefill(p, stream, /*min_query_len=*/0, /*mma_sync=*/true);
+      return attention::launch_flash_prefill(p, stream, /*min_query_len=*/0,
+                                             attention::FlashKernel::kMmaSync);
     case AttentionKernel::kSplitKv:
       return attention::launch_split_kv(p, stream, /*skip_query_len=*/kNone);
     case AttentionKernel::kSplitKvBlockMerge:

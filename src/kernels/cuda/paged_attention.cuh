@@ -30,6 +30,9 @@ struct PagedAttentionParams {
   int32_t num_kv_heads = 0;  // divides num_heads; num_heads / num_kv_heads <= 8
   int32_t head_dim = 0;      // even, <= 256; a multiple of 8
   int32_t block_size = 0;
+  // Rows (slots) of k_cache and v_cache, each num_kv_heads * head_dim long: lets the prefill kernel
+  // read the caches through TMA tensor maps. 0: unknown (the kernel loads through cp.async).
+  int64_t num_cache_slots = 0;
   float scale = 0.0f;          // softmax scale, usually 1 / sqrt(head_dim)
   float* workspace = nullptr;  // split-KV partial results, paged_attention_workspace_bytes()
   size_t workspace_bytes = 0;
@@ -40,11 +43,13 @@ struct PagedAttentionParams {
 // boundaries, so a row's result does not depend on the rest of the batch; tests force each.
 // kSplitKvBlockMerge / kSplitKvWarpMerge: split-KV with its merge of the splits forced to one of
 // its two kernels (chosen by the batch's size otherwise; tests check they agree bit for bit).
-// kTensorCoreMmaSync: the flash kernel on mma.sync at head_dim 128 too (where kTensorCore and
-// kAuto take the wgmma one).
+// At head_dim 128, kTensorCore and kAuto take the flash kernel on wgmma with TMA loads where the
+// cache allows (num_cache_slots known, a block size that is a multiple of 8 dividing 128), else
+// with cp.async loads; kTensorCoreCpAsync forces the latter, kTensorCoreMmaSync the mma.sync one.
 enum class AttentionKernel {
   kAuto,
   kTensorCore,
+  kTensorCoreCpAsync,
   kTensorCoreMmaSync,
   kSplitKv,
   kSplitKvBlockMerge,
@@ -55,8 +60,8 @@ enum class AttentionKernel {
 size_t paged_attention_workspace_bytes(int32_t num_heads, int32_t head_dim);
 
 // Returns cudaErrorInvalidValue for sizes the kernels do not support (named above) and
-// cudaErrorNotSupported when kTensorCore, kTensorCoreMmaSync or kSplitKvWarpMerge is forced for a
-// head_dim other than 64 or 128.
+// cudaErrorNotSupported when kTensorCore, kTensorCoreCpAsync, kTensorCoreMmaSync or
+// kSplitKvWarpMerge is forced for a head_dim other than 64 or 128.
 cudaError_t paged_attention(const PagedAttentionParams& p, cudaStream_t stream,
                             AttentionKernel kernel = AttentionKernel::kAuto);
 

@@ -1,0 +1,293 @@
+// The prefill attention kernel at head_dim 128 with its loads on TMA and its warps specialized
+// (FlashAttention-3's plan): a producer warp copies each 128-key tile of K and V from the paged
+// cache into shared memory, one TMA box per cache block and 64-column half, through a ring of
+// three stages guarded by mbarriers; two consumer warpgroups of 64 query rows each run
+// flash_prefill_wgmma.cu's math without a block-wide barrier between tiles. The loads cost the
+// consumers no instructions, and a consumer overlaps its own work: it issues tile t's S = Q K^T
+// and tile t-1's O += P V together, then runs tile t's softmax while they execute. The two
+// warpgroups take turns issuing their MMAs (named barriers), so one's softmax runs while the
+// other's MMAs keep the tensor cores busy. A 7500-token Llama-3.1-8B layer: 0.89 ms (517 TFLOP/s)
+// on an H200, against 1.24 ms (372) for flash_prefill_wgmma.cu in the same run.
+// Needs the cache's slot count (the tensor maps' extent) and a block size that is a multiple of 8
+// dividing 128 (a box is one block, 1024-byte aligned for the swizzle); launch_tma_prefill returns
+// cudaErrorNotSupported otherwise and the caller takes the cp.async kernel.
+#include "kernels/cuda/attention_common.cuh"
+#include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/tma.cuh"
+#include "kernels/cuda/wgmma.cuh"
+
+namespace tandem::cuda::attention {
+namespace {
+
+constexpr int kHd = 128;
+constexpr int kBq = 128;  // query rows per block: two consumer warpgroups of 64
+constexpr int kBk = 128;  // keys per tile
+constexpr int kStages = 3;
+constexpr int kConsumers = 256;
+// Warpgroup 0 produces (one warp asks for the tiles, on few registers), 1 and 2 consume on many:
+// setmaxnreg moves registers between them (a block of 384 threads starts with 168 each).
+constexpr int kThreads = 128 + kConsumers;
+constexpr int kProducerRegisters = 24, kConsumerRegisters = 240;
+constexpr uint32_t kTileBytes = 128 * 128 * 2;  // a 128 x 128 bf16 tile: 32 KB
+constexpr uint32_t kBlockBytes = 128 * 128;     // one 64-column half of such a tile: 16 KB
+
+// Shared memory, 1024-byte aligned: q, the stages' k tiles, their v tiles, then the barriers: a
+// "full" barrier per stage for K and for V (the producer's arrival plus the TMA bytes) and an
+// "empty" one (every consumer thread, once done with the stage's K and V).
+constexpr uint32_t kQ = 0, kK = kTileBytes, kV = kK + kStages * kTileBytes;
+constexpr uint32_t kBarriers = kV + kStages * kTileBytes;
+constexpr size_t kSmemBytes = kBarriers + 3 * kStages * 8 + 1024;  // + alignment slack
+// Named barriers: 1 and 2 order the warpgroups' MMA issue, 3 and 4 each warpgroup's query load.
+constexpr uint32_t kTurnBarrier = 1, kQueryBarrier = 3;
+
+__global__ void __launch_bounds__(kThreads, 1)
+    tma_prefill_kernel(const __grid_constant__ CUtensorMap k_map,
+                       const __grid_constant__ CUtensorMap v_map, PagedAttentionParams p,
+                       int tiles_per_seq, int min_query_len) {
+  wait_for_previous_kernel();
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* smem = reinterpret_cast<unsigned char*>(
+      (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  const uint32_t smem_addr = uint32_t(__cvta_generic_to_shared(smem));
+  const int seq = blockIdx.x / tiles_per_seq;
+  const int qtile = tiles_per_seq - 1 - int(blockIdx.x % tiles_per_seq);  // longest first
+  const int head = blockIdx.y, kvh = head / (p.num_heads / p.num_kv_heads);
+  const int q_begin = p.query_start[seq], q_len = p.query_start[seq + 1] - q_begin;
+  const int row0 = qtile * kBq;
+  if (row0 >= q_len || q_len < min_query_len) return;
+  const int rows = min(kBq, q_len - row0);
+  const int first_pos = p.context_lens[seq] - q_len + row0;
+  const int key_limit = first_pos + rows;
+  const int num_tiles = (key_limit + kBk - 1) / kBk;
+  // The warp index through a shuffle, so the compiler knows it is the same in every lane (else the
+  // warpgroup branches below look divergent and it serializes the MMAs).
+  const int warp = __shfl_sync(0xffffffffu, int(threadIdx.x / 32), 0), lane = threadIdx.x % 32;
+  auto full_k = [&](int stage) { return smem_addr + kBarriers + 8 * uint32_t(stage); };
+  auto full_v = [&](int stage) { return smem_addr + kBarriers + 8 * uint32_t(kStages + stage); };
+  auto empty = [&](int stage) { return smem_addr + kBarriers + 8 * uint32_t(2 * kStages + stage); };
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) {
+      tma::init_barrier(full_k(s), 1);
+      tma::init_barrier(full_v(s), 1);
+      tma::init_barrier(empty(s), kConsumers);
+    }
+    tma::fence_barrier_init();
+  }
+  __syncthreads();
+
+  if (warp < 4) {  // the producer warpgroup: lane b of warp 0 asks for block b of each tile
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kProducerRegisters));
+    if (warp != 0) return;
+    const int32_t* table = p.block_tables + int64_t(seq) * p.max_blocks_per_seq;
+    const int blocks_per_tile = kBk / p.block_size;
+    if (lane == 0) {
+      tma::prefetch_map(&k_map);
+      tma::prefetch_map(&v_map);
+    }
+    for (int t = 0; t < num_tiles; ++t) {
+      const int stage = t % kStages;
+      // Blocks past the visible keys (or the table) read rows past the cache: zeros.
+      int row = int(p.num_cache_slots);
+      const int block = t * (kBk / p.block_size) + lane;
+      if (lane < blocks_per_tile && block * p.block_size < key_limit &&
+          block < p.max_blocks_per_seq) {
+        row = table[block] * p.block_size;
+      }
+      if (t >= kStages) tma::wait(empty(stage), uint32_t(t / kStages - 1) & 1);
+      if (lane == 0) {
+        tma::arrive_expect_bytes(full_k(stage), kTileBytes);
+        tma::arrive_expect_bytes(full_v(stage), kTileBytes);
+      }
+      __syncwarp();
+      if (lane < blocks_per_tile) {
+        const uint32_t off = uint32_t(lane * p.block_size) * 128;
+        const uint32_t k_dst = smem_addr + kK + uint32_t(stage) * kTileBytes + off;
+        const uint32_t v_dst = smem_addr + kV + uint32_t(stage) * kTileBytes + off;
+        tma::load_2d(k_dst, &k_map, kvh * kHd, row, full_k(stage));
+        tma::load_2d(k_dst + kBlockBytes, &k_map, kvh * kHd + 64, row, full_k(stage));
+        tma::load_2d(v_dst, &v_map, kvh * kHd, row, full_v(stage));
+        tma::load_2d(v_dst + kBlockBytes, &v_map, kvh * kHd + 64, row, full_v(stage));
+      }
+    }
+    return;
+  }
+
+  // A consumer: warpgroup wg (1 + wg of the block) holds rows [64 wg, 64 wg + 64) of the query
+  // tile.
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kConsumerRegisters));
+  const int g = lane / 4, c = lane % 4;
+  const int wg = warp / 4 - 1;
+  const int wrow = wg * 64 + (warp % 4) * 16;  // this warp's first row in the block's tile
+  {  // this warpgroup's queries: rows past `rows` are zeros
+    const int tid = threadIdx.x % 128, ch = tid % 16;
+    const uint32_t block = uint32_t(ch / 8) * kBlockBytes;
+    for (int r = wg * 64 + tid / 16; r < wg * 64 + 64; r += 8) {
+      const bool valid = r < rows;
+      cp_async16(smem + kQ + block + wgmma::swizzled(r, ch % 8),
+                 valid
+                     ? p.q + int64_t(q_begin + row0 + r) * p.q_stride + int64_t(head) * kHd + ch * 8
+                     : p.q,
+                 valid);
+    }
+    cp_async_commit();
+    cp_async_wait<0>();
+    wgmma::fence_shared_for_async();
+    tma::named_sync(kQueryBarrier + wg, 128);
+  }
+  // Turns: warpgroup 0 issues first; each then lets the other go once its MMAs are issued.
+  const uint32_t my_turn = kTurnBarrier + wg, other_turn = kTurnBarrier + (1 - wg);
+  if (wg == 1) tma::named_arrive(other_turn, kConsumers);
+
+  // Positions of this lane's rows g and g + 8; padding rows mirror the last.
+  const int pos0 = first_pos + min(wrow + g, rows - 1);
+  const int pos1 = first_pos + min(wrow + g + 8, rows - 1);
+  const int wg_first_pos = first_pos + min(wg * 64, rows - 1);
+  const float scale_log2 = p.scale * 1.4426950408889634f;
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};  // rows g, g + 8
+  float o[64], s[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) o[i] = 0.0f;
+  uint32_t pf[kBk / 16][4];  // the previous tile's P as A fragments, one per 16-key step
+  float alpha[2];            // what O is to be rescaled by before that P V
+
+  const uint32_t q_addr = smem_addr + kQ + uint32_t(wg * 64) * 128;
+  auto issue_s = [&](int stage) {  // S = Q K^T over the head's two 64-column halves
+    const uint32_t k_addr = smem_addr + kK + uint32_t(stage) * kTileBytes;
+#pragma unroll
+    for (int kk = 0; kk < kHd / 16; ++kk) {
+      const uint32_t off = uint32_t(kk / 4) * kBlockBytes + uint32_t(kk % 4) * 32;
+      wgmma::mma_ss(s, wgmma::descriptor(q_addr + off, 16, 1024),
+                    wgmma::descriptor(k_addr + off, 16, 1024), kk > 0);
+    }
+    wgmma::commit();
+  };
+  auto issue_pv = [&](int stage) {  // O += P V
+    const uint32_t v_addr = smem_addr + kV + uint32_t(stage) * kTileBytes;
+#pragma unroll
+    for (int kk = 0; kk < kBk / 16; ++kk) {
+      wgmma::mma_rs(o, pf[kk],
+                    wgmma::descriptor(v_addr + uint32_t(kk) * 16 * 128, kBlockBytes, 1024));
+    }
+    wgmma::commit();
+  };
+  // Masks and exponentiates S in place; P is packed into pf only once the P V MMA reading the
+  // previous tile's pf has finished (writing an MMA's register operands while MMAs run makes the
+  // compiler serialize them).
+  auto softmax = [&](int kt) {
+    if (kt + kBk - 1 > wg_first_pos) {  // a diagonal tile: mask keys after each row
+#pragma unroll
+      for (int n = 0; n < kBk / 8; ++n) {
+        const int key = kt + n * 8 + 2 * c;
+        if (key > pos0) s[4 * n] = -INFINITY;
+        if (key + 1 > pos0) s[4 * n + 1] = -INFINITY;
+        if (key > pos1) s[4 * n + 2] = -INFINITY;
+        if (key + 1 > pos1) s[4 * n + 3] = -INFINITY;
+      }
+    }
+    online_softmax_in_place<kBk / 8>(s, scale_log2, row_max, row_sum, alpha);
+  };
+  auto rescale_o = [&]() {
+#pragma unroll
+    for (int d = 0; d < kHd / 8; ++d) {
+      o[4 * d] *= alpha[0];
+      o[4 * d + 1] *= alpha[0];
+      o[4 * d + 2] *= alpha[1];
+      o[4 * d + 3] *= alpha[1];
+    }
+  };
+
+  // Both warpgroups walk every tile (a tile past all of a warpgroup's rows is fully masked, and
+  // equal walks keep the turns paired).
+  tma::wait(full_k(0), 0);
+  tma::named_sync(my_turn, kConsumers);
+  wgmma::fence();
+  issue_s(0);
+  tma::named_arrive(other_turn, kConsumers);
+  wgmma::wait<0>();
+  wgmma::fence_operands(s);
+  softmax(0);
+  pack_probabilities<kBk / 8>(s, pf);
+  for (int t = 1; t < num_tiles; ++t) {
+    const int stage = t % kStages, prev = (t - 1) % kStages;
+    tma::wait(full_k(stage), uint32_t(t / kStages) & 1);
+    tma::named_sync(my_turn, kConsumers);
+    wgmma::fence();
+    issue_s(stage);
+    rescale_o();  // no MMA is writing O: the last P V finished before this tile's S
+    tma::wait(full_v(prev), uint32_t((t - 1) / kStages) & 1);
+    issue_pv(prev);
+    tma::named_arrive(other_turn, kConsumers);
+    wgmma::wait<1>();  // S is ready; P V may still run
+    wgmma::fence_operands(s);
+    softmax(t * kBk);
+    wgmma::wait<0>();
+    wgmma::fence_operands(o);
+    tma::arrive(empty(prev));
+    pack_probabilities<kBk / 8>(s, pf);
+  }
+  {  // the last tile's P V
+    const int last = num_tiles - 1, stage = last % kStages;
+    rescale_o();
+    tma::wait(full_v(stage), uint32_t(last / kStages) & 1);
+    tma::named_sync(my_turn, kConsumers);
+    wgmma::fence();
+    issue_pv(stage);
+    if (wg == 0) tma::named_arrive(other_turn, kConsumers);  // warpgroup 1 issues last
+    wgmma::wait<0>();
+    wgmma::fence_operands(o);
+  }
+
+  float l0 = row_sum[0], l1 = row_sum[1];
+#pragma unroll
+  for (int o2 = 1; o2 <= 2; o2 <<= 1) {
+    l0 += __shfl_xor_sync(0xffffffffu, l0, o2);
+    l1 += __shfl_xor_sync(0xffffffffu, l1, o2);
+  }
+  const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+  const int r0 = wrow + g, r1 = r0 + 8;
+#pragma unroll
+  for (int d = 0; d < kHd / 8; ++d) {
+    const int col = d * 8 + 2 * c;
+    if (r0 < rows) {
+      *reinterpret_cast<uint32_t*>(
+          p.out + (int64_t(q_begin + row0 + r0) * p.num_heads + head) * kHd + col) =
+          pack_bf16(o[4 * d] * inv0, o[4 * d + 1] * inv0);
+    }
+    if (r1 < rows) {
+      *reinterpret_cast<uint32_t*>(
+          p.out + (int64_t(q_begin + row0 + r1) * p.num_heads + head) * kHd + col) =
+          pack_bf16(o[4 * d + 2] * inv1, o[4 * d + 3] * inv1);
+    }
+  }
+#else
+  __trap();  // built for sm_90a only
+#endif
+}
+
+}  // namespace
+
+cudaError_t launch_tma_prefill(const PagedAttentionParams& p, cudaStream_t stream,
+                               int min_query_len) {
+  if (p.head_dim != kHd || p.num_cache_slots <= 0 || p.num_cache_slots >= (int64_t(1) << 31) ||
+      p.block_size % 8 != 0 || kBk % p.block_size != 0) {
+    return cudaErrorNotSupported;
+  }
+  const uint64_t row_elems = uint64_t(p.num_kv_heads) * kHd;
+  CUtensorMap k_map, v_map;
+  cudaError_t e = tma::encode_bf16_rows(&k_map, p.k_cache, uint64_t(p.num_cache_slots), row_elems,
+                                        row_elems, uint32_t(p.block_size));
+  if (e != cudaSuccess) return e;
+  e = tma::encode_bf16_rows(&v_map, p.v_cache, uint64_t(p.num_cache_slots), row_elems, row_elems,
+                            uint32_t(p.block_size));
+  if (e != cudaSuccess) return e;
+  e = cudaFuncSetAttribute(tma_prefill_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           int(kSmemBytes));
+  if (e != cudaSuccess) return e;
+  const int tiles = (p.max_query_len + kBq - 1) / kBq;
+  const dim3 grid(unsigned(int64_t(p.num_seqs) * tiles), unsigned(p.num_heads));
+  return launch_kernel(tma_prefill_kernel, grid, kThreads, kSmemBytes, stream, k_map, v_map, p,
+                       tiles, min_query_len);
+}
+
+}  // namespace tandem::cuda::attention
