@@ -281,27 +281,42 @@ void CudaModel::warm_up(int max_num_seqs, int max_num_batched_tokens, int max_mo
   check_cuda(cuda::sample_tokens(ws_.logits.data(), 1, config_.vocab_size, ws_.draws.data(), out,
                                  reinterpret_cast<float*>(out + 1), out + 2, stream_),
              "sample_tokens");
-  // Decode steps of one token a sequence at context 1: with CUDA graphs, every batch bucket up to
-  // max_num_seqs' is captured (for the smallest block-table bucket; larger ones are captured as
-  // contexts reach them, their kernels already loaded); eagerly, one step of one sequence.
+  // Decode steps of one token a sequence at context 1 (the block tables point at the scratch
+  // block): with CUDA graphs, every batch bucket up to max_num_seqs', each at every block-table
+  // bucket up to max_model_len's that a batch of its size fits in the KV pool at (else the first
+  // step whose context crosses into a new bucket would capture one: ~25 ms in a stream's
+  // inter-token time); eagerly, one step of one sequence.
   const int32_t most = std::min(std::max(1, max_num_seqs), kMaxGraphBatch);
-  std::vector<int32_t> sizes{1};
+  const int64_t model_blocks = (int64_t(std::max(1, max_model_len)) + bs - 1) / bs;
+  struct DecodeShape {
+    int32_t seqs, blocks;
+  };
+  std::vector<DecodeShape> shapes{{1, 1}};
   if (execution_ == ExecutionMode::kGraphs) {
-    sizes.clear();
-    for (int32_t b = 1;; b = graph_batch_bucket(b + 1)) {
-      sizes.push_back(b);
+    shapes.clear();
+    for (int32_t b = 1, fewest = 1;; fewest = b + 1, b = graph_batch_bucket(b + 1)) {
+      for (int32_t blocks = kMinGraphBlocks;; blocks *= 2) {
+        // the fewest sequences and blocks a step of this shape can have must fit in the pool
+        const int64_t least_blocks = blocks == kMinGraphBlocks ? 1 : blocks / 2 + 1;
+        if (blocks > kMinGraphBlocks && int64_t(fewest) * least_blocks > kv_shape_.num_blocks) {
+          break;
+        }
+        shapes.push_back({b, blocks});
+        if (blocks >= model_blocks) break;
+      }
       if (b >= most) break;
     }
   }
-  for (int32_t seqs : sizes) {
+  for (const DecodeShape& shape : shapes) {
+    const int32_t seqs = shape.seqs;
     ForwardBatch d;
     d.token_ids.assign(size_t(seqs), 0);
     d.positions.assign(size_t(seqs), 0);
     d.slot_mapping.assign(size_t(seqs), int64_t(scratch) * bs);
     for (int32_t s = 0; s <= seqs; ++s) d.query_start.push_back(s);
     d.context_lens.assign(size_t(seqs), 1);
-    d.max_blocks_per_seq = 1;
-    d.block_tables.assign(size_t(seqs), scratch);
+    d.max_blocks_per_seq = shape.blocks;
+    d.block_tables.assign(size_t(seqs) * size_t(shape.blocks), scratch);
     for (int32_t s = 0; s < seqs; ++s) d.logits_indices.push_back(s);
     if (execution_ == ExecutionMode::kGraphs) {
       forward_graph(d);
@@ -311,13 +326,18 @@ void CudaModel::warm_up(int max_num_seqs, int max_num_batched_tokens, int max_mo
   }
   synchronize();
   std::string batches;
-  for (int32_t seqs : sizes) {
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    if (i > 0 && shapes[i].seqs == shapes[i - 1].seqs) continue;
     if (!batches.empty()) batches += '/';
-    batches += std::to_string(seqs);
+    batches += std::to_string(shapes[i].seqs);
   }
   log_info("cuda: warmed up in {:.2f} s: a {}-token prefill, decode steps of {} sequences{}",
            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), n,
-           batches, execution_ == ExecutionMode::kGraphs ? " (CUDA graphs captured)" : "");
+           batches,
+           execution_ == ExecutionMode::kGraphs
+               ? fmt::format(" ({} CUDA graphs captured: every batch and block-table bucket)",
+                             shapes.size())
+               : std::string());
 }
 
 void CudaModel::synchronize() { check_cuda(cudaStreamSynchronize(stream_), "synchronize"); }

@@ -52,6 +52,8 @@ class CudaModel : public ModelBackend {
   void warm_up(int max_num_seqs, int max_num_batched_tokens, int max_model_len) override;
   // Waits for the GPU (benchmarks time whole steps).
   void synchronize();
+  // Decode graphs captured so far, one per (batch bucket, block-table bucket).
+  size_t decode_graph_count() const { return graphs_.size(); }
 
  private:
   using bf16 = cuda::bf16;

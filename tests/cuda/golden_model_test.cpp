@@ -215,6 +215,28 @@ TEST(CudaWarmUp, LeavesTheCacheAndTheLogitsAsTheyWere) {
   }
 }
 
+// With CUDA graphs the warm-up captures every (batch, block-table) bucket a step can reach: each
+// batch bucket up to max_num_seqs' at the block buckets (64, 128, 256 entries here) up to
+// max_model_len's whose fewest sequences and blocks fit in the pool (256 blocks: 1 sequence of
+// 129+ blocks does, 2 do not), so a step whose context crosses into a new bucket captures nothing.
+TEST(CudaWarmUp, CapturesEveryBucketAStepCanReach) {
+  if (!cuda::cuda_device_available()) GTEST_SKIP() << "no CUDA device";
+  GoldenPrefill g("stories260K", ExecutionMode::kGraphs);
+  g.model.warm_up(/*max_num_seqs=*/4, /*max_num_batched_tokens=*/64, /*max_model_len=*/4096);
+  // (1, 64) (1, 128) (1, 256) (2, 64) (2, 128) (4, 64) (4, 128)
+  EXPECT_EQ(g.model.decode_graph_count(), 7u);
+  std::vector<float> logits(g.cases.size() * g.vocab);
+  g.model.forward(g.prefill, logits.data());
+  ForwardBatch decode = empty_batch();
+  add_tokens(decode, g.seqs[0], {1}, g.free);
+  decode.max_blocks_per_seq = 200;  // the table padded into the 256-entry bucket
+  decode.block_tables.resize(200, 0);
+  std::vector<float> step(g.vocab);
+  g.model.forward(decode, step.data());
+  EXPECT_EQ(g.model.decode_graph_count(), 7u);
+  EXPECT_TRUE(std::all_of(step.begin(), step.end(), [](float x) { return std::isfinite(x); }));
+}
+
 // A prefill asking for every row's logits runs the last layer for every row; asking for the last
 // rows only, it finishes those alone (sampled_rows_batch). Their logits agree to within the
 // attention kernel's rounding (a one-token query takes the split-KV kernel instead of the flash
