@@ -11,25 +11,21 @@
 // Needs the cache's slot count (the tensor maps' extent) and a block size that is a multiple of 8
 // dividing 128 (a box is one block, 1024-byte aligned for the swizzle); launch_tma_prefill returns
 // cudaErrorNotSupported otherwise and the caller takes the cp.async kernel.
-#include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/tma.cuh"
-#include "kernels/cuda/wgmma.cuh"
+#include "kernels/cuda/wgmma_flash_tile.cuh"
 
 namespace tandem::cuda::attention {
 namespace {
 
-constexpr int kHd = 128;
-constexpr int kBq = 128;  // query rows per block: two consumer warpgroups of 64
-constexpr int kBk = 128;  // keys per tile
+using namespace wgmma_flash;  // NOLINT: the tile shapes and steps both wgmma kernels share
+
 constexpr int kStages = 3;
 constexpr int kConsumers = 256;
 // Warpgroup 0 produces (one warp asks for the tiles, on few registers), 1 and 2 consume on many:
 // setmaxnreg moves registers between them (a block of 384 threads starts with 168 each).
 constexpr int kThreads = 128 + kConsumers;
 constexpr int kProducerRegisters = 24, kConsumerRegisters = 240;
-constexpr uint32_t kTileBytes = 128 * 128 * 2;  // a 128 x 128 bf16 tile: 32 KB
-constexpr uint32_t kBlockBytes = 128 * 128;     // one 64-column half of such a tile: 16 KB
 
 // Shared memory, 1024-byte aligned: q, the stages' k tiles, their v tiles, then the barriers: a
 // "full" barrier per stage for K and for V (the producer's arrival plus the TMA bytes) and an
@@ -119,17 +115,9 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int g = lane / 4, c = lane % 4;
   const int wg = warp / 4 - 1;
   const int wrow = wg * 64 + (warp % 4) * 16;  // this warp's first row in the block's tile
-  {  // this warpgroup's queries: rows past `rows` are zeros
-    const int tid = threadIdx.x % 128, ch = tid % 16;
-    const uint32_t block = uint32_t(ch / 8) * kBlockBytes;
-    for (int r = wg * 64 + tid / 16; r < wg * 64 + 64; r += 8) {
-      const bool valid = r < rows;
-      cp_async16(smem + kQ + block + wgmma::swizzled(r, ch % 8),
-                 valid
-                     ? p.q + int64_t(q_begin + row0 + r) * p.q_stride + int64_t(head) * kHd + ch * 8
-                     : p.q,
-                 valid);
-    }
+  {  // this warpgroup's queries
+    load_queries(p, smem + kQ, q_begin, row0, rows, head, threadIdx.x % 128, wg * 64, wg * 64 + 64,
+                 8);
     cp_async_commit();
     cp_async_wait<0>();
     wgmma::fence_shared_for_async();
@@ -152,49 +140,14 @@ __global__ void __launch_bounds__(kThreads, 1)
   float alpha[2];            // what O is to be rescaled by before that P V
 
   const uint32_t q_addr = smem_addr + kQ + uint32_t(wg * 64) * 128;
-  auto issue_s = [&](int stage) {  // S = Q K^T over the head's two 64-column halves
-    const uint32_t k_addr = smem_addr + kK + uint32_t(stage) * kTileBytes;
-#pragma unroll
-    for (int kk = 0; kk < kHd / 16; ++kk) {
-      const uint32_t off = uint32_t(kk / 4) * kBlockBytes + uint32_t(kk % 4) * 32;
-      wgmma::mma_ss(s, wgmma::descriptor(q_addr + off, 16, 1024),
-                    wgmma::descriptor(k_addr + off, 16, 1024), kk > 0);
-    }
-    wgmma::commit();
-  };
-  auto issue_pv = [&](int stage) {  // O += P V
-    const uint32_t v_addr = smem_addr + kV + uint32_t(stage) * kTileBytes;
-#pragma unroll
-    for (int kk = 0; kk < kBk / 16; ++kk) {
-      wgmma::mma_rs(o, pf[kk],
-                    wgmma::descriptor(v_addr + uint32_t(kk) * 16 * 128, kBlockBytes, 1024));
-    }
-    wgmma::commit();
-  };
+  auto k_tile = [&](int stage) { return smem_addr + kK + uint32_t(stage) * kTileBytes; };
+  auto v_tile = [&](int stage) { return smem_addr + kV + uint32_t(stage) * kTileBytes; };
   // Masks and exponentiates S in place; P is packed into pf only once the P V MMA reading the
   // previous tile's pf has finished (writing an MMA's register operands while MMAs run makes the
   // compiler serialize them).
   auto softmax = [&](int kt) {
-    if (kt + kBk - 1 > wg_first_pos) {  // a diagonal tile: mask keys after each row
-#pragma unroll
-      for (int n = 0; n < kBk / 8; ++n) {
-        const int key = kt + n * 8 + 2 * c;
-        if (key > pos0) s[4 * n] = -INFINITY;
-        if (key + 1 > pos0) s[4 * n + 1] = -INFINITY;
-        if (key > pos1) s[4 * n + 2] = -INFINITY;
-        if (key + 1 > pos1) s[4 * n + 3] = -INFINITY;
-      }
-    }
+    if (kt + kBk - 1 > wg_first_pos) mask_after(s, kt, c, pos0, pos1);  // a diagonal tile
     online_softmax_in_place<kBk / 8>(s, scale_log2, row_max, row_sum, alpha);
-  };
-  auto rescale_o = [&]() {
-#pragma unroll
-    for (int d = 0; d < kHd / 8; ++d) {
-      o[4 * d] *= alpha[0];
-      o[4 * d + 1] *= alpha[0];
-      o[4 * d + 2] *= alpha[1];
-      o[4 * d + 3] *= alpha[1];
-    }
   };
 
   // Both warpgroups walk every tile (a tile past all of a warpgroup's rows is fully masked, and
@@ -202,7 +155,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   tma::wait(full_k(0), 0);
   tma::named_sync(my_turn, kConsumers);
   wgmma::fence();
-  issue_s(0);
+  issue_qk(s, q_addr, k_tile(0));
+  wgmma::commit();
   tma::named_arrive(other_turn, kConsumers);
   wgmma::wait<0>();
   wgmma::fence_operands(s);
@@ -213,10 +167,12 @@ __global__ void __launch_bounds__(kThreads, 1)
     tma::wait(full_k(stage), uint32_t(t / kStages) & 1);
     tma::named_sync(my_turn, kConsumers);
     wgmma::fence();
-    issue_s(stage);
-    rescale_o();  // no MMA is writing O: the last P V finished before this tile's S
+    issue_qk(s, q_addr, k_tile(stage));
+    wgmma::commit();
+    rescale(o, alpha[0], alpha[1]);  // no MMA is writing O: the last P V finished before this S
     tma::wait(full_v(prev), uint32_t((t - 1) / kStages) & 1);
-    issue_pv(prev);
+    issue_pv(o, pf, v_tile(prev));
+    wgmma::commit();
     tma::named_arrive(other_turn, kConsumers);
     wgmma::wait<1>();  // S is ready; P V may still run
     wgmma::fence_operands(s);
@@ -228,38 +184,18 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
   {  // the last tile's P V
     const int last = num_tiles - 1, stage = last % kStages;
-    rescale_o();
+    rescale(o, alpha[0], alpha[1]);
     tma::wait(full_v(stage), uint32_t(last / kStages) & 1);
     tma::named_sync(my_turn, kConsumers);
     wgmma::fence();
-    issue_pv(stage);
+    issue_pv(o, pf, v_tile(stage));
+    wgmma::commit();
     if (wg == 0) tma::named_arrive(other_turn, kConsumers);  // warpgroup 1 issues last
     wgmma::wait<0>();
     wgmma::fence_operands(o);
   }
 
-  float l0 = row_sum[0], l1 = row_sum[1];
-#pragma unroll
-  for (int o2 = 1; o2 <= 2; o2 <<= 1) {
-    l0 += __shfl_xor_sync(0xffffffffu, l0, o2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, o2);
-  }
-  const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
-  const int r0 = wrow + g, r1 = r0 + 8;
-#pragma unroll
-  for (int d = 0; d < kHd / 8; ++d) {
-    const int col = d * 8 + 2 * c;
-    if (r0 < rows) {
-      *reinterpret_cast<uint32_t*>(
-          p.out + (int64_t(q_begin + row0 + r0) * p.num_heads + head) * kHd + col) =
-          pack_bf16(o[4 * d] * inv0, o[4 * d + 1] * inv0);
-    }
-    if (r1 < rows) {
-      *reinterpret_cast<uint32_t*>(
-          p.out + (int64_t(q_begin + row0 + r1) * p.num_heads + head) * kHd + col) =
-          pack_bf16(o[4 * d + 2] * inv1, o[4 * d + 3] * inv1);
-    }
-  }
+  write_output(p, o, row_sum, q_begin, row0, rows, head, wrow, g, c);
 #else
   __trap();  // built for sm_90a only
 #endif

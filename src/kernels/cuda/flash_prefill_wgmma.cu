@@ -13,19 +13,15 @@
 // FlashAttention-3's ping-pong of the two warpgroups' GEMMs through a named barrier (1.63 ms;
 // 229 registers against 192), skipping the O rescale when alpha is 1, three stages with the
 // next tile's S issued before this tile's softmax (1.52 against 1.53 ms before the slot change).
-#include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/launch.cuh"
-#include "kernels/cuda/wgmma.cuh"
+#include "kernels/cuda/wgmma_flash_tile.cuh"
 
 namespace tandem::cuda::attention {
 namespace {
 
-constexpr int kHd = 128;
-constexpr int kBq = 128;  // query rows per block: two warpgroups of 64
-constexpr int kBk = 128;  // keys per tile
+using namespace wgmma_flash;  // NOLINT: the tile shapes and steps both wgmma kernels share
+
 constexpr int kThreads = 256;
-constexpr uint32_t kTileBytes = 128 * 128 * 2;  // a 128 x 128 bf16 tile: 32 KB
-constexpr uint32_t kBlockBytes = 128 * 128;     // one 64-column block of such a tile: 16 KB
 
 // Shared memory, 1024-byte aligned: q, then (stage) k, v; each tile is two 64-column blocks.
 constexpr uint32_t kQ = 0, kK = kTileBytes, kV = 3 * kTileBytes;
@@ -81,18 +77,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int wg = warp / 4;                     // warpgroup
   const int wrow = wg * 64 + (warp % 4) * 16;  // this warp's first row in the block's tile
 
-  {  // queries: rows past `rows` are zeros
-    const int ch = threadIdx.x % 16;
-    const uint32_t block = uint32_t(ch / 8) * kBlockBytes;
-    for (int r = threadIdx.x / 16; r < kBq; r += kThreads / 16) {
-      const bool valid = r < rows;
-      cp_async16(smem + kQ + block + wgmma::swizzled(r, ch % 8),
-                 valid
-                     ? p.q + int64_t(q_begin + row0 + r) * p.q_stride + int64_t(head) * kHd + ch * 8
-                     : p.q,
-                 valid);
-    }
-  }
+  load_queries(p, smem + kQ, q_begin, row0, rows, head, threadIdx.x, 0, kBq, kThreads / 16);
   load_kv(p, table, kvh, 0, key_limit, smem, 0);
   cp_async_commit();
 
@@ -120,78 +105,27 @@ __global__ void __launch_bounds__(kThreads, 1)
     wgmma::fence_shared_for_async();
     __syncthreads();
     if (kt <= wg_last_pos) {  // else every key of the tile lies after this warpgroup's rows
-      // S = Q K^T over the head's two 64-column blocks, 16 columns a step.
-      const uint32_t q_addr = smem_addr + kQ + uint32_t(wg * 64) * 128;
-      const uint32_t k_addr = smem_addr + kK + uint32_t(stage) * kTileBytes;
       wgmma::fence();
-#pragma unroll
-      for (int kk = 0; kk < kHd / 16; ++kk) {
-        const uint32_t off = uint32_t(kk / 4) * kBlockBytes + uint32_t(kk % 4) * 32;
-        wgmma::mma_ss(s, wgmma::descriptor(q_addr + off, 16, 1024),
-                      wgmma::descriptor(k_addr + off, 16, 1024), kk > 0);
-      }
+      issue_qk(s, smem_addr + kQ + uint32_t(wg * 64) * 128,
+               smem_addr + kK + uint32_t(stage) * kTileBytes);
       wgmma::commit();
       wgmma::wait<0>();
       wgmma::fence_operands(s);
-
-      if (kt + kBk - 1 > wg_first_pos) {  // a diagonal tile: mask keys after each row
-#pragma unroll
-        for (int n = 0; n < kBk / 8; ++n) {
-          const int key = kt + n * 8 + 2 * c;
-          if (key > pos0) s[4 * n] = -INFINITY;
-          if (key + 1 > pos0) s[4 * n + 1] = -INFINITY;
-          if (key > pos1) s[4 * n + 2] = -INFINITY;
-          if (key + 1 > pos1) s[4 * n + 3] = -INFINITY;
-        }
-      }
+      // a diagonal tile: mask keys after each row
+      if (kt + kBk - 1 > wg_first_pos) mask_after(s, kt, c, pos0, pos1);
       uint32_t pf[kBk / 16][4];  // P as A fragments, one per 16-key step
       float alpha[2];
       online_softmax_tile<kBk / 8>(s, scale_log2, row_max, row_sum, pf, alpha);
-      const float alpha0 = alpha[0], alpha1 = alpha[1];
-#pragma unroll
-      for (int d = 0; d < kHd / 8; ++d) {
-        o[4 * d] *= alpha0;
-        o[4 * d + 1] *= alpha0;
-        o[4 * d + 2] *= alpha1;
-        o[4 * d + 3] *= alpha1;
-      }
-      // O += P V: V's rows are keys, its 64-column blocks kBlockBytes apart.
-      const uint32_t v_addr = smem_addr + kV + uint32_t(stage) * kTileBytes;
+      rescale(o, alpha[0], alpha[1]);
       wgmma::fence();
-#pragma unroll
-      for (int kk = 0; kk < kBk / 16; ++kk) {
-        wgmma::mma_rs(o, pf[kk],
-                      wgmma::descriptor(v_addr + uint32_t(kk) * 16 * 128, kBlockBytes, 1024));
-      }
+      issue_pv(o, pf, smem_addr + kV + uint32_t(stage) * kTileBytes);
       wgmma::commit();
       wgmma::wait<0>();
       wgmma::fence_operands(o);
     }
     __syncthreads();  // this stage is refilled two tiles on
   }
-
-  float l0 = row_sum[0], l1 = row_sum[1];
-#pragma unroll
-  for (int o2 = 1; o2 <= 2; o2 <<= 1) {
-    l0 += __shfl_xor_sync(0xffffffffu, l0, o2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, o2);
-  }
-  const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
-  const int r0 = wrow + g, r1 = r0 + 8;
-#pragma unroll
-  for (int d = 0; d < kHd / 8; ++d) {
-    const int col = d * 8 + 2 * c;
-    if (r0 < rows) {
-      *reinterpret_cast<uint32_t*>(
-          p.out + (int64_t(q_begin + row0 + r0) * p.num_heads + head) * kHd + col) =
-          pack_bf16(o[4 * d] * inv0, o[4 * d + 1] * inv0);
-    }
-    if (r1 < rows) {
-      *reinterpret_cast<uint32_t*>(
-          p.out + (int64_t(q_begin + row0 + r1) * p.num_heads + head) * kHd + col) =
-          pack_bf16(o[4 * d + 2] * inv1, o[4 * d + 3] * inv1);
-    }
-  }
+  write_output(p, o, row_sum, q_begin, row0, rows, head, wrow, g, c);
 #else
   __trap();  // built for sm_90a only
 #endif
