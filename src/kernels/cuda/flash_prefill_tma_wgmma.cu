@@ -43,18 +43,13 @@ __global__ void __launch_bounds__(kThreads, 1)
   wait_for_previous_kernel();
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ unsigned char smem_raw[];
-  unsigned char* smem = reinterpret_cast<unsigned char*>(
-      (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t(1023));
+  unsigned char* smem = aligned_shared_memory(smem_raw);
   const uint32_t smem_addr = uint32_t(__cvta_generic_to_shared(smem));
-  const int seq = blockIdx.x / tiles_per_seq;
-  const int qtile = tiles_per_seq - 1 - int(blockIdx.x % tiles_per_seq);  // longest first
-  const int head = blockIdx.y, kvh = head / (p.num_heads / p.num_kv_heads);
-  const int q_begin = p.query_start[seq], q_len = p.query_start[seq + 1] - q_begin;
-  const int row0 = qtile * kBq;
-  if (row0 >= q_len || q_len < min_query_len) return;
-  const int rows = min(kBq, q_len - row0);
-  const int first_pos = p.context_lens[seq] - q_len + row0;
-  const int key_limit = first_pos + rows;
+  QueryTile tile;
+  if (!locate_query_tile(p, tiles_per_seq, min_query_len, tile)) return;
+  const int seq = tile.seq, head = tile.head, kvh = tile.kvh, q_begin = tile.q_begin;
+  const int row0 = tile.row0, rows = tile.rows, first_pos = tile.first_pos;
+  const int key_limit = tile.key_limit;
   const int num_tiles = (key_limit + kBk - 1) / kBk;
   // The warp index through a shuffle, so the compiler knows it is the same in every lane (else the
   // warpgroup branches below look divergent and it serializes the MMAs).

@@ -16,6 +16,41 @@ constexpr uint32_t kTileBytes = 128 * 128 * 2;  // a 128 x 128 bf16 tile: 32 KB
 constexpr uint32_t kBlockBytes = 128 * 128;     // one 64-column half of such a tile: 16 KB
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// Where a block's 128-row query tile lies: grid (sequence x query tile, head), the longest tiles
+// of a sequence first.
+struct QueryTile {
+  int seq, head, kvh;
+  int q_begin;    // the sequence's first query row in the batch
+  int row0;       // the tile's first row within the sequence
+  int rows;       // its rows (<= kBq)
+  int first_pos;  // the position of its first row
+  int key_limit;  // keys [0, key_limit) are visible to some row of it
+};
+
+// False when the block has no rows (past its sequence's, or a sequence with fewer than
+// min_query_len new tokens, which split-KV takes).
+__device__ __forceinline__ bool locate_query_tile(const PagedAttentionParams& p, int tiles_per_seq,
+                                                  int min_query_len, QueryTile& t) {
+  t.seq = blockIdx.x / tiles_per_seq;
+  const int qtile = tiles_per_seq - 1 - int(blockIdx.x % tiles_per_seq);  // longest first
+  t.head = blockIdx.y;
+  t.kvh = t.head / (p.num_heads / p.num_kv_heads);
+  t.q_begin = p.query_start[t.seq];
+  const int q_len = p.query_start[t.seq + 1] - t.q_begin;
+  t.row0 = qtile * kBq;
+  if (t.row0 >= q_len || q_len < min_query_len) return false;
+  t.rows = min(kBq, q_len - t.row0);
+  t.first_pos = p.context_lens[t.seq] - q_len + t.row0;
+  t.key_limit = t.first_pos + t.rows;
+  return true;
+}
+
+// The dynamic shared memory, aligned to 1024 bytes (the 128-byte swizzle's period).
+__device__ __forceinline__ unsigned char* aligned_shared_memory(unsigned char* raw) {
+  return reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(raw) + 1023) &
+                                          ~uintptr_t(1023));
+}
+
 // Starts copying query rows [first, end) (step `step`) of the block's tile into the 128-byte
 // swizzled tile at q_tile, as `thread` of the loading threads (16 per row; rows past `rows`,
 // the sequence's last, are zeros).
