@@ -160,12 +160,15 @@ __global__ void __launch_bounds__(kThreads, 1)
   for (int t = 1; t < num_tiles; ++t) {
     const int stage = t % kStages, prev = (t - 1) % kStages;
     tma::wait(full_k(stage), uint32_t(t / kStages) & 1);
+    // O is rescaled before any MMA is issued (no MMA is writing it: the last P V has finished):
+    // between the two MMAs it would need a compiler-inserted fence, ~2% slower on an H200.
+    rescale(o, alpha[0], alpha[1]);
+    wgmma::fence_operands(o);
+    tma::wait(full_v(prev), uint32_t((t - 1) / kStages) & 1);
     tma::named_sync(my_turn, kConsumers);
     wgmma::fence();
     issue_qk(s, q_addr, k_tile(stage));
     wgmma::commit();
-    rescale(o, alpha[0], alpha[1]);  // no MMA is writing O: the last P V finished before this S
-    tma::wait(full_v(prev), uint32_t((t - 1) / kStages) & 1);
     issue_pv(o, pf, v_tile(prev));
     wgmma::commit();
     tma::named_arrive(other_turn, kConsumers);
