@@ -6,8 +6,8 @@
 // consumers no instructions, and a consumer overlaps its own work: it issues tile t's S = Q K^T
 // and tile t-1's O += P V together, then runs tile t's softmax while they execute. The two
 // warpgroups take turns issuing their MMAs (named barriers), so one's softmax runs while the
-// other's MMAs keep the tensor cores busy. A 7500-token Llama-3.1-8B layer: 0.89 ms (517 TFLOP/s)
-// on an H200, against 1.24 ms (372) for flash_prefill_wgmma.cu in the same run.
+// other's MMAs keep the tensor cores busy. A 7500-token Llama-3.1-8B layer: 0.88-0.89 ms (~520
+// TFLOP/s) on an H200, against 1.24-1.27 ms (~370) for flash_prefill_wgmma.cu in the same run.
 // Needs the cache's slot count (the tensor maps' extent) and a block size that is a multiple of 8
 // dividing 128 (a box is one block, 1024-byte aligned for the swizzle); launch_tma_prefill returns
 // cudaErrorNotSupported otherwise and the caller takes the cp.async kernel.
