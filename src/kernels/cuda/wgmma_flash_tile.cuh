@@ -16,8 +16,7 @@ constexpr uint32_t kTileBytes = 128 * 128 * 2;  // a 128 x 128 bf16 tile: 32 KB
 constexpr uint32_t kBlockBytes = 128 * 128;     // one 64-column half of such a tile: 16 KB
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-// Where a block's 128-row query tile lies: grid (sequence x query tile, head), the longest tiles
-// of a sequence first.
+// Where a block's 128-row query tile lies.
 struct QueryTile {
   int seq, head, kvh;
   int q_begin;    // the sequence's first query row in the batch
@@ -27,13 +26,14 @@ struct QueryTile {
   int key_limit;  // keys [0, key_limit) are visible to some row of it
 };
 
-// False when the block has no rows (past its sequence's, or a sequence with fewer than
+// The tile of query tile `qtile` (0 = the sequence's first rows) of sequence `seq` and head
+// `head`; false when it has no rows (past its sequence's, or a sequence with fewer than
 // min_query_len new tokens, which split-KV takes).
-__device__ __forceinline__ bool locate_query_tile(const PagedAttentionParams& p, int tiles_per_seq,
-                                                  int min_query_len, QueryTile& t) {
-  t.seq = blockIdx.x / tiles_per_seq;
-  const int qtile = tiles_per_seq - 1 - int(blockIdx.x % tiles_per_seq);  // longest first
-  t.head = blockIdx.y;
+__device__ __forceinline__ bool locate_query_tile_at(const PagedAttentionParams& p, int seq,
+                                                     int qtile, int head, int min_query_len,
+                                                     QueryTile& t) {
+  t.seq = seq;
+  t.head = head;
   t.kvh = t.head / (p.num_heads / p.num_kv_heads);
   t.q_begin = p.query_start[t.seq];
   const int q_len = p.query_start[t.seq + 1] - t.q_begin;
@@ -43,6 +43,14 @@ __device__ __forceinline__ bool locate_query_tile(const PagedAttentionParams& p,
   t.first_pos = p.context_lens[t.seq] - q_len + t.row0;
   t.key_limit = t.first_pos + t.rows;
   return true;
+}
+
+// The block's tile in a grid of (sequence x query tile, head), a sequence's longest tiles first.
+__device__ __forceinline__ bool locate_query_tile(const PagedAttentionParams& p, int tiles_per_seq,
+                                                  int min_query_len, QueryTile& t) {
+  const int qtile = tiles_per_seq - 1 - int(blockIdx.x % tiles_per_seq);
+  return locate_query_tile_at(p, int(blockIdx.x) / tiles_per_seq, qtile, int(blockIdx.y),
+                              min_query_len, t);
 }
 
 // The dynamic shared memory, aligned to 1024 bytes (the 128-byte swizzle's period).
