@@ -22,6 +22,9 @@ inline constexpr int kLatencyScale = 5;
 inline constexpr int kLatencyScale = 1;
 #endif
 
+// The loopback address the tests' servers, engines and transports listen on.
+inline constexpr const char* kLoopbackHost = "127.0.0.1";
+
 // The shared reference folder: $TANDEM_SHARED if set, else <repo>/../shared.
 std::filesystem::path shared_dir();
 // shared_dir()/golden/models/<name>

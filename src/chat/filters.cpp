@@ -360,7 +360,7 @@ Value filter_safe(RenderState&, const Value& v, CallArgs& args) {
   return str_value(to_python_str(v));
 }
 
-const std::unordered_map<std::string_view, FilterFn>& registry() {
+const std::unordered_map<std::string_view, FilterFn>& filter_registry() {
   static const std::unordered_map<std::string_view, FilterFn> table = {
       {"abs", filter_abs},
       {"attr", filter_attr},
@@ -413,8 +413,8 @@ const std::unordered_map<std::string_view, FilterFn>& registry() {
 }  // namespace
 
 FilterFn find_filter(std::string_view name) {
-  const auto it = registry().find(name);
-  return it == registry().end() ? nullptr : it->second;
+  const auto it = filter_registry().find(name);
+  return it == filter_registry().end() ? nullptr : it->second;
 }
 
 Value apply_filter(RenderState& state, std::string_view name, const Value& input, CallArgs& args) {

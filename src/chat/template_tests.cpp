@@ -123,7 +123,7 @@ bool test_test(RenderState&, const Value& v, CallArgs& args) {
   return v.is_string() && is_known_test(v.as_string());
 }
 
-const std::unordered_map<std::string_view, TestFn>& registry() {
+const std::unordered_map<std::string_view, TestFn>& test_registry() {
   static const std::unordered_map<std::string_view, TestFn> table = {
       {"boolean", unary_test<is_boolean>},
       {"callable", unary_test<is_callable>},
@@ -171,8 +171,8 @@ const std::unordered_map<std::string_view, TestFn>& registry() {
 }  // namespace
 
 TestFn find_test(std::string_view name) {
-  const auto it = registry().find(name);
-  return it == registry().end() ? nullptr : it->second;
+  const auto it = test_registry().find(name);
+  return it == test_registry().end() ? nullptr : it->second;
 }
 
 bool apply_test(RenderState& state, std::string_view name, const Value& input, CallArgs& args) {

@@ -16,7 +16,7 @@
 namespace tandem {
 namespace {
 
-constexpr char kMagic[8] = {'T', 'K', 'V', 'C', 'H', 'U', 'N', 'K'};
+constexpr char kChunkFileMagic[8] = {'T', 'K', 'V', 'C', 'H', 'U', 'N', 'K'};
 constexpr size_t kHeaderChecksumAt = kChunkFileHeaderBytes - 8;
 
 // SHA-256 of `bytes` (the first 32 bytes of the digest).
@@ -62,7 +62,7 @@ uint64_t header_checksum(const uint8_t* header) {
 std::array<uint8_t, kChunkFileHeaderBytes> encode(const ChunkFileHeader& h) {
   std::array<uint8_t, kChunkFileHeaderBytes> out{};
   uint8_t* p = out.data();
-  std::memcpy(p, kMagic, 8);
+  std::memcpy(p, kChunkFileMagic, 8);
   put_u32(p + 8, kChunkFileVersion);
   put_u32(p + 12, uint32_t(kChunkFileHeaderBytes));
   std::memcpy(p + 16, h.key.bytes.data(), 16);
@@ -80,7 +80,7 @@ std::optional<ChunkFileHeader> decode(const uint8_t* p, std::string* why) {
     *why = reason;
     return std::nullopt;
   };
-  if (std::memcmp(p, kMagic, 8) != 0) return bad("not a chunk file (bad magic)");
+  if (std::memcmp(p, kChunkFileMagic, 8) != 0) return bad("not a chunk file (bad magic)");
   if (get_u32(p + 8) != kChunkFileVersion) return bad("unsupported chunk file version");
   if (get_u32(p + 12) != kChunkFileHeaderBytes) return bad("bad header size");
   if (get_u64(p + kHeaderChecksumAt) != header_checksum(p)) return bad("header checksum mismatch");

@@ -19,7 +19,7 @@ namespace tandem {
 namespace {
 
 // The safetensors reference reader refuses headers larger than this.
-constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+constexpr uint64_t kMaxWrittenHeaderBytes = 100'000'000;
 
 // Declaration indices in data order: largest element size first, then by name.
 std::vector<size_t> data_order(const std::vector<TensorDecl>& tensors) {
@@ -72,7 +72,8 @@ std::string make_header(const std::vector<TensorSlot>& slots) {
     fail("a tensor name is not valid UTF-8: {}", e.what());
   }
   text.append((8 - text.size() % 8) % 8, ' ');
-  TANDEM_CHECK(text.size() <= kMaxHeaderBytes, "header of {} bytes is too large", text.size());
+  TANDEM_CHECK(text.size() <= kMaxWrittenHeaderBytes, "header of {} bytes is too large",
+               text.size());
   return text;
 }
 

@@ -13,7 +13,7 @@
 namespace tandem {
 namespace {
 
-constexpr std::string_view kMagic = "TDCUDAIPC";
+constexpr std::string_view kIpcKeyMagic = "TDCUDAIPC";
 constexpr uint16_t kKeyVersion = 1;
 constexpr size_t kMaxKeyText = 256;
 
@@ -21,7 +21,8 @@ constexpr size_t kMaxKeyText = 256;
 
 std::vector<uint8_t> encode_ipc_buffer_key(const IpcBufferKey& key) {
   WireWriter w;
-  for (char c : kMagic) w.u8(uint8_t(c));  // (not raw(): GCC 12 misreads an insert into empty)
+  for (char c : kIpcKeyMagic)
+    w.u8(uint8_t(c));  // (not raw(): GCC 12 misreads an insert into empty)
   w.u16(kKeyVersion);
   w.str(key.host_id);
   w.str(key.device);
@@ -31,14 +32,16 @@ std::vector<uint8_t> encode_ipc_buffer_key(const IpcBufferKey& key) {
 }
 
 bool is_ipc_buffer_key(std::span<const uint8_t> rkey) {
-  return rkey.size() >= kMagic.size() &&
-         std::equal(kMagic.begin(), kMagic.end(), reinterpret_cast<const char*>(rkey.data()));
+  return rkey.size() >= kIpcKeyMagic.size() &&
+         std::equal(kIpcKeyMagic.begin(), kIpcKeyMagic.end(),
+                    reinterpret_cast<const char*>(rkey.data()));
 }
 
 IpcBufferKey decode_ipc_buffer_key(std::span<const uint8_t> rkey) {
   WireReader r(rkey, "CUDA IPC buffer key");
-  std::span<const uint8_t> magic = r.raw(kMagic.size(), "magic");
-  if (!std::equal(kMagic.begin(), kMagic.end(), reinterpret_cast<const char*>(magic.data()))) {
+  std::span<const uint8_t> magic = r.raw(kIpcKeyMagic.size(), "magic");
+  if (!std::equal(kIpcKeyMagic.begin(), kIpcKeyMagic.end(),
+                  reinterpret_cast<const char*>(magic.data()))) {
     r.fail_field("magic", "is not TDCUDAIPC");
   }
   if (uint16_t version = r.u16("version"); version != kKeyVersion) {

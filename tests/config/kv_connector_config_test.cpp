@@ -14,11 +14,11 @@ namespace {
 
 using ::testing::HasSubstr;
 
-const std::filesystem::path kConfigDir =
+const std::filesystem::path kExampleConfigDir =
     std::filesystem::path(TANDEM_SOURCE_DIR) / "examples/disagg_prefill/1p1d/configs";
 
 LmCacheConfig example(const char* name, EnvVars env = {}) {
-  return load_lmcache_config(kConfigDir / name, env);
+  return load_lmcache_config(kExampleConfigDir / name, env);
 }
 
 KvTransferConfig transfer(const char* role, const char* extra = "{}") {
@@ -28,7 +28,7 @@ KvTransferConfig transfer(const char* role, const char* extra = "{}") {
                   role, extra));
 }
 
-std::string error_of(const KvTransferConfig& kv, const LmCacheConfig& c) {
+std::string connector_error_of(const KvTransferConfig& kv, const LmCacheConfig& c) {
   try {
     make_kv_connector_config(kv, c, "test");
   } catch (const Error& e) {
@@ -72,15 +72,16 @@ TEST(KvConnectorConfig, ReferenceConfigsAndFlags) {
 }
 
 TEST(KvConnectorConfig, RolesMustAgree) {
-  std::string e = error_of(transfer("kv_producer"), example("lmcache-decoder-config-cpu.yaml"));
+  std::string e =
+      connector_error_of(transfer("kv_producer"), example("lmcache-decoder-config-cpu.yaml"));
   EXPECT_THAT(e, HasSubstr("lmcache-decoder-config-cpu.yaml"));
   EXPECT_THAT(e, HasSubstr("'pd_role' is 'receiver'"));
   EXPECT_THAT(e, HasSubstr("kv_producer"));
-  e = error_of(transfer("kv_consumer"), example("lmcache-prefiller-config-cpu.yaml"));
+  e = connector_error_of(transfer("kv_consumer"), example("lmcache-prefiller-config-cpu.yaml"));
   EXPECT_THAT(e, HasSubstr("'pd_role' is 'sender'"));
   EXPECT_THAT(e, HasSubstr("kv_consumer"));
   // No LMCache config at all: enable_pd is false.
-  e = error_of(transfer("kv_consumer"), load_lmcache_config(std::nullopt, EnvVars{}));
+  e = connector_error_of(transfer("kv_consumer"), load_lmcache_config(std::nullopt, EnvVars{}));
   EXPECT_THAT(e, HasSubstr("enable_pd"));
   EXPECT_THAT(e, HasSubstr("LMCACHE_CONFIG_FILE"));
   // kv_both follows pd_role, and without enable_pd transfers nothing.
@@ -94,11 +95,11 @@ TEST(KvConnectorConfig, RolesMustAgree) {
 
 TEST(KvConnectorConfig, BadExtraConfigValues) {
   LmCacheConfig c = example("lmcache-decoder-config-cpu.yaml");
-  EXPECT_THAT(error_of(transfer("kv_consumer", R"({"skip_last_n_tokens":"1"})"), c),
+  EXPECT_THAT(connector_error_of(transfer("kv_consumer", R"({"skip_last_n_tokens":"1"})"), c),
               HasSubstr("skip_last_n_tokens"));
-  EXPECT_THAT(error_of(transfer("kv_consumer", R"({"skip_last_n_tokens":-1})"), c),
+  EXPECT_THAT(connector_error_of(transfer("kv_consumer", R"({"skip_last_n_tokens":-1})"), c),
               HasSubstr("skip_last_n_tokens"));
-  EXPECT_THAT(error_of(transfer("kv_consumer", R"({"discard_partial_chunks":"no"})"), c),
+  EXPECT_THAT(connector_error_of(transfer("kv_consumer", R"({"discard_partial_chunks":"no"})"), c),
               HasSubstr("discard_partial_chunks"));
 }
 
@@ -118,9 +119,10 @@ TEST(KvConnectorConfig, HeartbeatIntervalAndTimeout) {
   ASSERT_TRUE(fast);
   EXPECT_EQ(fast->heartbeat_interval, std::chrono::milliseconds(200));
   EXPECT_EQ(fast->heartbeat_timeout, std::chrono::seconds(2));
-  std::string error = error_of(
-      producer, example("lmcache-prefiller-config-cpu.yaml", {{"LMCACHE_PD_HEARTBEAT_INTERVAL_SEC", "2"},
-                                                              {"LMCACHE_PD_HEARTBEAT_TIMEOUT_SEC", "3"}}));
+  std::string error = connector_error_of(
+      producer,
+      example("lmcache-prefiller-config-cpu.yaml", {{"LMCACHE_PD_HEARTBEAT_INTERVAL_SEC", "2"},
+                                                    {"LMCACHE_PD_HEARTBEAT_TIMEOUT_SEC", "3"}}));
   EXPECT_THAT(error, HasSubstr("pd_heartbeat_timeout_sec"));
   EXPECT_THAT(error, HasSubstr("pd_heartbeat_interval_sec"));
   EXPECT_THAT(error, HasSubstr("lmcache-prefiller-config-cpu.yaml"));

@@ -21,8 +21,8 @@ namespace tandem {
 namespace {
 
 constexpr int kVocab = 6;
-constexpr int kBlockSize = 4;
-const std::vector<int32_t> kEos = {5};
+constexpr int kRunnerBlockSize = 4;
+const std::vector<int32_t> kRunnerEos = {5};
 
 class FakeBackend : public ModelBackend {
  public:
@@ -35,7 +35,9 @@ class FakeBackend : public ModelBackend {
   }
   const ModelConfig& config() const override { return config_; }
   void allocate_kv_cache(int64_t, int) override {}
-  KvCacheShape kv_cache_shape() const override { return {1, 8, kBlockSize, 1, 2, DType::kF32}; }
+  KvCacheShape kv_cache_shape() const override {
+    return {1, 8, kRunnerBlockSize, 1, 2, DType::kF32};
+  }
   void forward(const ForwardBatch& batch, float* logits) override {
     ++forward_calls;
     for (size_t r = 0; r < batch.logits_indices.size(); ++r) {
@@ -79,8 +81,8 @@ struct TestSeq {
     req.params = params;
     seq = std::make_unique<Sequence>(std::move(req), nullptr, /*max_model_len=*/16);
     seq->blocks.table = {0};
-    seq->sampler = std::make_unique<SamplerState>(params, seq->token_ids, kEos);
-    seq->stop = std::make_unique<StopChecker>(params, kEos);
+    seq->sampler = std::make_unique<SamplerState>(params, seq->token_ids, kRunnerEos);
+    seq->stop = std::make_unique<StopChecker>(params, kRunnerEos);
   }
   std::unique_ptr<Sequence> seq;
 };
@@ -171,13 +173,15 @@ TEST(ModelRunner, WithoutDeviceSamplerEveryRowIsSampledOnTheHost) {
 
 TEST(SamplerState, DeviceDrawUnlessTheLogitsNeedTheSequencesHistory) {
   const std::vector<int32_t> prompt = {1, 2};
-  auto draw = [&](const SamplingParams& p) { return SamplerState(p, prompt, kEos).device_draw(); };
+  auto draw = [&](const SamplingParams& p) {
+    return SamplerState(p, prompt, kRunnerEos).device_draw();
+  };
   ASSERT_TRUE(draw(greedy()).has_value());
   EXPECT_EQ(draw(greedy())->temperature, 0.0f);
   SamplingParams p = greedy();
   p.temperature = 0.7f;
   p.seed = 11;
-  SamplerState seeded(p, prompt, kEos);
+  SamplerState seeded(p, prompt, kRunnerEos);
   std::mt19937_64 rng(11);
   for (int i = 0; i < 2; ++i) {  // one uniform number a token, from the sequence's RNG
     std::optional<DeviceDraw> d = seeded.device_draw();
@@ -201,7 +205,7 @@ TEST(SamplerState, DeviceDrawUnlessTheLogitsNeedTheSequencesHistory) {
   p.top_k = 40;  // the cuts travel with the draw
   p.top_p = 0.9f;
   p.min_p = 0.05f;
-  std::optional<DeviceDraw> cut = SamplerState(p, prompt, kEos).device_draw();
+  std::optional<DeviceDraw> cut = SamplerState(p, prompt, kRunnerEos).device_draw();
   ASSERT_TRUE(cut.has_value());
   EXPECT_EQ(cut->top_k, 40);
   EXPECT_EQ(cut->top_p, 0.9f);
@@ -213,7 +217,7 @@ TEST(SamplerState, DeviceDrawUnlessTheLogitsNeedTheSequencesHistory) {
   p = greedy();
   p.min_tokens = 2;
   p.max_tokens = 4;
-  SamplerState masked(p, prompt, kEos);
+  SamplerState masked(p, prompt, kRunnerEos);
   EXPECT_FALSE(masked.device_draw().has_value());
   masked.append_output_token(3);
   EXPECT_FALSE(masked.device_draw().has_value());

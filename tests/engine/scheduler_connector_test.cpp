@@ -14,7 +14,7 @@
 namespace tandem {
 namespace {
 
-constexpr int kBlockSize = 4;
+constexpr int kConnectorBlockSize = 4;
 
 class ScriptedConnector final : public KvConnector {
  public:
@@ -40,7 +40,8 @@ class ScriptedConnector final : public KvConnector {
   KvConnectorStats stats() const override { return {}; }
 };
 
-std::unique_ptr<Sequence> make_seq(const std::string& id, int prompt_len, int max_tokens) {
+std::unique_ptr<Sequence> make_connector_seq(const std::string& id, int prompt_len,
+                                             int max_tokens) {
   EngineRequest req;
   req.request_id = id;
   req.prompt_ids.resize(size_t(prompt_len));
@@ -49,10 +50,10 @@ std::unique_ptr<Sequence> make_seq(const std::string& id, int prompt_len, int ma
   return std::make_unique<Sequence>(std::move(req), nullptr, /*max_model_len=*/1000);
 }
 
-struct Harness {
-  explicit Harness(int num_blocks, int budget = 64)
+struct ConnectorHarness {
+  explicit ConnectorHarness(int num_blocks, int budget = 64)
       : blocks({.num_blocks = num_blocks,
-                .block_size = kBlockSize,
+                .block_size = kConnectorBlockSize,
                 .prefix_caching = PrefixCaching::kDisabled,
                 .model_fingerprint = "connector-test"}),
         scheduler({.max_num_seqs = 8, .max_num_batched_tokens = budget, .max_model_len = 1000},
@@ -71,10 +72,10 @@ std::pair<int, int> scheduled(const SchedulerOutput& out, const std::string& id)
 }
 
 TEST(SchedulerConnector, LoadedTokensStartComputed) {
-  Harness h(64);
+  ConnectorHarness h(64);
   h.connector.loadable["a"] = 9;
-  h.scheduler.add(make_seq("a", 10, 4));
-  h.scheduler.add(make_seq("b", 6, 4));  // nothing to load: still asked (load of 0)
+  h.scheduler.add(make_connector_seq("a", 10, 4));
+  h.scheduler.add(make_connector_seq("b", 6, 4));  // nothing to load: still asked (load of 0)
   SchedulerOutput out = h.scheduler.schedule();
   EXPECT_EQ(scheduled(out, "a"), std::make_pair(9, 1));
   EXPECT_EQ(scheduled(out, "b"), std::make_pair(0, 6));
@@ -87,23 +88,23 @@ TEST(SchedulerConnector, LoadedTokensStartComputed) {
 }
 
 TEST(SchedulerConnector, ShortLoadIsComputedFromWhereItStopped) {
-  Harness h(64, /*budget=*/3);
+  ConnectorHarness h(64, /*budget=*/3);
   h.connector.loadable["a"] = 11;
   h.connector.load_cap["a"] = 5;  // chunks freed between lookup and load
-  h.scheduler.add(make_seq("a", 12, 2));
+  h.scheduler.add(make_connector_seq("a", 12, 2));
   SchedulerOutput out = h.scheduler.schedule();
   // Blocks were allocated for 11 + 1 tokens; the budget caps the step at 3 tokens from 5.
   EXPECT_EQ(scheduled(out, "a"), std::make_pair(5, 3));
   EXPECT_FALSE(out.seqs[0].samples);
-  EXPECT_GE(out.seqs[0].seq->blocks.table.size() * kBlockSize, 8u);
+  EXPECT_GE(out.seqs[0].seq->blocks.table.size() * kConnectorBlockSize, 8u);
 }
 
 TEST(SchedulerConnector, ArrivingTransfersArePassedOver) {
-  Harness h(64);
+  ConnectorHarness h(64);
   h.connector.arriving = {"a"};
   h.connector.loadable["a"] = 7;
-  h.scheduler.add(make_seq("a", 8, 2));
-  h.scheduler.add(make_seq("b", 5, 2));
+  h.scheduler.add(make_connector_seq("a", 8, 2));
+  h.scheduler.add(make_connector_seq("b", 5, 2));
   SchedulerOutput out = h.scheduler.schedule();
   EXPECT_EQ(scheduled(out, "a").first, -1);
   EXPECT_EQ(scheduled(out, "b"), std::make_pair(0, 5));
@@ -116,11 +117,11 @@ TEST(SchedulerConnector, ArrivingTransfersArePassedOver) {
 }
 
 TEST(SchedulerConnector, PreemptedSequencesRecomputeWithoutLoading) {
-  Harness h(/*num_blocks=*/4);  // 16 tokens: room for one of the two sequences' growth
+  ConnectorHarness h(/*num_blocks=*/4);  // 16 tokens: room for one of the two sequences' growth
   h.connector.loadable["a"] = 7;
   h.connector.loadable["b"] = 7;
-  h.scheduler.add(make_seq("a", 8, 8));
-  h.scheduler.add(make_seq("b", 8, 8));
+  h.scheduler.add(make_connector_seq("a", 8, 8));
+  h.scheduler.add(make_connector_seq("b", 8, 8));
   bool preempted = false;
   for (int step = 0; step < 40 && h.scheduler.has_work(); ++step) {
     SchedulerOutput out = h.scheduler.schedule();

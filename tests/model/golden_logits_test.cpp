@@ -23,7 +23,7 @@ namespace {
 
 constexpr double kLogitTolerance = 1e-3;
 constexpr double kTieMargin = 1e-3;  // greedy steps closer than this may legitimately flip
-constexpr int kBlockSize = 16;
+constexpr int kGoldenBlockSize = 16;
 constexpr int kMaxBlocksPerSeq = 32;  // 512 tokens per sequence
 constexpr int64_t kNumBlocks = 256;
 
@@ -89,11 +89,12 @@ class BatchBuilder {
     const int64_t first_row = batch_.num_tokens();
     for (int32_t tok : tokens) {
       const int32_t pos = seq.len++;
-      if (pos % kBlockSize == 0) seq.blocks.push_back(alloc.take());
+      if (pos % kGoldenBlockSize == 0) seq.blocks.push_back(alloc.take());
       batch_.token_ids.push_back(tok);
       batch_.positions.push_back(pos);
-      batch_.slot_mapping.push_back(int64_t(seq.blocks[size_t(pos / kBlockSize)]) * kBlockSize +
-                                    pos % kBlockSize);
+      batch_.slot_mapping.push_back(int64_t(seq.blocks[size_t(pos / kGoldenBlockSize)]) *
+                                        kGoldenBlockSize +
+                                    pos % kGoldenBlockSize);
     }
     batch_.query_start.push_back(int32_t(batch_.num_tokens()));
     batch_.context_lens.push_back(seq.len);
@@ -139,7 +140,7 @@ class GoldenLogits : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     model_ = std::make_unique<LlamaModel>(test::golden_model(GetParam()), &pool_);
-    kv_ = std::make_unique<KvCache>(model_->kv_cache_shape(kNumBlocks, kBlockSize));
+    kv_ = std::make_unique<KvCache>(model_->kv_cache_shape(kNumBlocks, kGoldenBlockSize));
     cases_ = load_cases(GetParam());
     vocab_ = model_->config().vocab_size;
   }
@@ -281,7 +282,7 @@ INSTANTIATE_TEST_SUITE_P(AllModels, GoldenLogits,
 TEST(GoldenLogitsSpeed, Stories260KSingleSequenceDecode) {
   ThreadPool pool(0);
   LlamaModel model(test::golden_model("stories260K"), &pool);
-  KvCache kv(model.kv_cache_shape(kNumBlocks, kBlockSize));
+  KvCache kv(model.kv_cache_shape(kNumBlocks, kGoldenBlockSize));
   const GoldenCase g = load_cases("stories260K").front();
   BlockAllocator alloc(3);
   Seq seq;

@@ -16,7 +16,7 @@
 namespace tandem {
 namespace {
 
-constexpr int kBlockSize = 4;
+constexpr int kSampledRowsBlockSize = 4;
 
 // Sequences of the given (new tokens, cached tokens), each in blocks of its own (sequence s uses
 // blocks 8s, 8s + 1, ...); logits for each sequence's last row.
@@ -30,8 +30,9 @@ ForwardBatch batch_of(const std::vector<std::pair<int32_t, int32_t>>& seqs) {
       const int32_t pos = cached + i;
       b.token_ids.push_back(int32_t(1 + (7 * pos + 3 * int32_t(s)) % 500));
       b.positions.push_back(pos);
-      b.slot_mapping.push_back(int64_t(8 * s + size_t(pos / kBlockSize)) * kBlockSize +
-                               pos % kBlockSize);
+      b.slot_mapping.push_back(int64_t(8 * s + size_t(pos / kSampledRowsBlockSize)) *
+                                   kSampledRowsBlockSize +
+                               pos % kSampledRowsBlockSize);
     }
     b.query_start.push_back(int32_t(b.token_ids.size()));
     b.context_lens.push_back(cached + fresh);
@@ -96,7 +97,7 @@ TEST(SampledRows, LlamaModelGivesTheLogitsAndCacheOfTheFullLastLayer) {
   std::vector<std::vector<float>> last_rows, decode_logits;
   std::vector<std::vector<float>> caches;
   for (const ForwardBatch* prefill : {&std::as_const(every), &sampled}) {
-    KvCache kv{model.kv_cache_shape(/*num_blocks=*/32, kBlockSize)};
+    KvCache kv{model.kv_cache_shape(/*num_blocks=*/32, kSampledRowsBlockSize)};
     std::vector<float> logits(prefill->logits_indices.size() * size_t(vocab));
     model.forward(*prefill, kv, logits.data());
     std::vector<float> rows;

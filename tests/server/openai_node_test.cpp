@@ -52,7 +52,7 @@ fs::path prepare_client_dir(std::string& why) {
   return dir;
 }
 
-std::string chatml_file() {
+std::string sdk_chatml_file() {
   fs::path p = make_temp_dir("tandem-chatml") / "chatml.jinja";
   std::ofstream(p) << read_json_file(shared_dir() / "golden" / "chat" / "chatml.json")
                           .at("template")
@@ -67,7 +67,7 @@ TEST(OpenAiNodeClient, OfficialSdkWorksAgainstTandemServe) {
 
   ServeProcess serve({golden_model("stories260K").string(), "--host", "127.0.0.1", "--port", "0",
                       "--served-model-name", "stories", "--api-key", "sdk-key", "--threads", "1",
-                      "--kv-cache-memory", "4MiB", "--chat-template", chatml_file()});
+                      "--kv-cache-memory", "4MiB", "--chat-template", sdk_chatml_file()});
   int port = serve.wait_for_port();
   ASSERT_GT(port, 0) << serve.log();
 

@@ -29,8 +29,6 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kHost = "127.0.0.1";
-
 std::string example_config(const std::string& name) {
   return std::string(TANDEM_SOURCE_DIR) + "/examples/disagg_prefill/1p1d/configs/" + name;
 }
@@ -140,7 +138,7 @@ class DisaggServe : public testing::Test {
 
   static json post(int port, const std::string& path, const json& body, int expect = 200,
                    const std::string& request_id = "") {
-    httplib::Client client(kHost, port);
+    httplib::Client client(test::kLoopbackHost, port);
     client.set_read_timeout(60, 0);
     httplib::Headers headers;
     if (!request_id.empty()) headers.emplace("X-Request-Id", request_id);
@@ -151,7 +149,7 @@ class DisaggServe : public testing::Test {
     return json::parse(r->body);
   }
   static std::string metrics(int port) {
-    httplib::Client client(kHost, port);
+    httplib::Client client(test::kLoopbackHost, port);
     auto r = client.Get("/metrics");
     return r ? r->body : "";
   }
@@ -162,7 +160,7 @@ class DisaggServe : public testing::Test {
     prefill["max_tokens"] = 1;
     prefill["kv_transfer_params"] = {{"disagg_spec",
                                       {{"req_id", id},
-                                       {"receiver_host", kHost},
+                                       {"receiver_host", test::kLoopbackHost},
                                        {"receiver_init_port", {init_port_}},
                                        {"receiver_alloc_port", {alloc_port_}}}}};
     post(prefiller_port_, path, prefill, 200, id);

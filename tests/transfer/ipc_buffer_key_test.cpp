@@ -18,7 +18,7 @@ IpcBufferKey sample_key() {
   return key;
 }
 
-std::string decode_error(const std::vector<uint8_t>& bytes) {
+std::string ipc_key_decode_error(const std::vector<uint8_t>& bytes) {
   try {
     decode_ipc_buffer_key(bytes);
   } catch (const WireError& e) {
@@ -43,19 +43,19 @@ TEST(IpcBufferKey, OtherRemoteKeysAreNotIpcKeys) {
 TEST(IpcBufferKey, MalformedKeysNameTheField) {
   const std::vector<uint8_t> good = encode_ipc_buffer_key(sample_key());
   std::vector<uint8_t> truncated(good.begin(), good.end() - 10);
-  EXPECT_THAT(decode_error(truncated), testing::HasSubstr("handle"));
+  EXPECT_THAT(ipc_key_decode_error(truncated), testing::HasSubstr("handle"));
   std::vector<uint8_t> trailing = good;
   trailing.push_back(0);
-  EXPECT_THAT(decode_error(trailing), testing::Not(testing::IsEmpty()));
+  EXPECT_THAT(ipc_key_decode_error(trailing), testing::Not(testing::IsEmpty()));
   std::vector<uint8_t> version = good;
   version[9] = 2;  // the u16 after the 9-byte magic
-  EXPECT_THAT(decode_error(version), testing::HasSubstr("version"));
+  EXPECT_THAT(ipc_key_decode_error(version), testing::HasSubstr("version"));
   IpcBufferKey no_host = sample_key();
   no_host.host_id.clear();
-  EXPECT_THAT(decode_error(encode_ipc_buffer_key(no_host)), testing::HasSubstr("host_id"));
+  EXPECT_THAT(ipc_key_decode_error(encode_ipc_buffer_key(no_host)), testing::HasSubstr("host_id"));
   std::vector<uint8_t> bad_magic = good;
   bad_magic[0] = 'X';
-  EXPECT_THAT(decode_error(bad_magic), testing::HasSubstr("magic"));
+  EXPECT_THAT(ipc_key_decode_error(bad_magic), testing::HasSubstr("magic"));
 }
 
 TEST(IpcBufferKey, HostIdNamesThisNodeStably) {

@@ -27,7 +27,6 @@ using test::ProxyStub;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kHost = "127.0.0.1";
 constexpr int kChunk = 16;
 constexpr int kDecodeTokens = 8;
 
@@ -94,7 +93,8 @@ std::vector<int32_t> prompt_of(int length, int seed) {
 }
 
 KvTransferParams prefill_params(const std::string& id, const KvReceiver& receiver) {
-  return {DisaggSpec{id, kHost, {receiver.init_port()}, {receiver.alloc_port()}}, std::nullopt};
+  return {DisaggSpec{id, test::kLoopbackHost, {receiver.init_port()}, {receiver.alloc_port()}},
+          std::nullopt};
 }
 
 KvTransferParams decode_params(const std::string& id) {
@@ -106,7 +106,7 @@ class KvConnectorTest : public testing::TestWithParam<PrefixCaching> {
   void SetUp() override {
     EngineConfig rx = engine_config(/*block_size=*/8, GetParam());
     rx.kv_connector = connector_config(PdRole::kReceiver);
-    rx.kv_connector->peer = ReceiverAddress{kHost, 0, 0};
+    rx.kv_connector->peer = ReceiverAddress{test::kLoopbackHost, 0, 0};
     rx.kv_transport = make_ucx_transport();
     decoder_ = std::make_unique<LlmEngine>(rx);
     receiver_ = dynamic_cast<KvReceiver*>(decoder_->kv_connector());
@@ -114,7 +114,7 @@ class KvConnectorTest : public testing::TestWithParam<PrefixCaching> {
 
     EngineConfig tx = engine_config(/*block_size=*/16, PrefixCaching::kDisabled);
     tx.kv_connector = connector_config(PdRole::kSender);
-    tx.kv_connector->proxy_host = kHost;
+    tx.kv_connector->proxy_host = test::kLoopbackHost;
     tx.kv_connector->proxy_port = proxy_.port();
     tx.kv_transport = make_ucx_transport();
     prefiller_ = std::make_unique<LlmEngine>(tx);
@@ -193,9 +193,10 @@ TEST_P(KvConnectorTest, UnreachableDecoderIsAnAbortToTheProxy) {
   int closed_port = 0;  // a port that was listened on and is closed again
   {
     std::unique_ptr<Transport> t = make_ucx_transport();
-    closed_port = t->listen(kHost, 0)->port();
+    closed_port = t->listen(test::kLoopbackHost, 0)->port();
   }
-  KvTransferParams params{DisaggSpec{"lost", kHost, {closed_port}, {closed_port}}, std::nullopt};
+  KvTransferParams params{DisaggSpec{"lost", test::kLoopbackHost, {closed_port}, {closed_port}},
+                          std::nullopt};
   // The prefill request itself is served normally.
   Result first = run(*prefiller_, "pre-lost", prompt_of(20, 5), 1, params);
   EXPECT_EQ(first.tokens.size(), 1u);
@@ -213,7 +214,8 @@ TEST_P(KvConnectorTest, RestartedDecoderRejoins) {
   std::vector<int32_t> prompt = prompt_of(37, 3);
   Result expected = run(*prefiller_, "ref", prompt, kDecodeTokens);
   const int init_port = receiver_->init_port(), alloc_port = receiver_->alloc_port();
-  KvTransferParams to_decoder{DisaggSpec{"", kHost, {init_port}, {alloc_port}}, std::nullopt};
+  KvTransferParams to_decoder{DisaggSpec{"", test::kLoopbackHost, {init_port}, {alloc_port}},
+                              std::nullopt};
   auto prefill = [&](const std::string& id) {
     KvTransferParams p = to_decoder;
     p.disagg_spec->req_id = id;
@@ -230,7 +232,7 @@ TEST_P(KvConnectorTest, RestartedDecoderRejoins) {
 
   EngineConfig rx = engine_config(/*block_size=*/8, GetParam());
   rx.kv_connector = connector_config(PdRole::kReceiver);
-  rx.kv_connector->peer = ReceiverAddress{kHost, init_port, alloc_port};
+  rx.kv_connector->peer = ReceiverAddress{test::kLoopbackHost, init_port, alloc_port};
   rx.kv_transport = make_ucx_transport();
   decoder_ = std::make_unique<LlmEngine>(rx);
   decoder_->start();
@@ -250,7 +252,7 @@ TEST_P(KvConnectorTest, RestartedDecoderRejoins) {
 TEST_P(KvConnectorTest, OnePrefillerTwoDecoders) {
   EngineConfig rx = engine_config(/*block_size=*/16, GetParam());
   rx.kv_connector = connector_config(PdRole::kReceiver);
-  rx.kv_connector->peer = ReceiverAddress{kHost, 0, 0};
+  rx.kv_connector->peer = ReceiverAddress{test::kLoopbackHost, 0, 0};
   rx.kv_transport = make_ucx_transport();
   LlmEngine second(rx);
   second.start();
@@ -291,7 +293,7 @@ TEST_P(KvConnectorTest, PromptLargerThanTheStagingBudgetIsAnAbort) {
   EngineConfig tx = engine_config(/*block_size=*/16, PrefixCaching::kDisabled);
   tx.kv_connector = connector_config(PdRole::kSender);
   tx.kv_connector->buffer_bytes = 4096;  // 3 tokens of stories260K's KV
-  tx.kv_connector->proxy_host = kHost;
+  tx.kv_connector->proxy_host = test::kLoopbackHost;
   tx.kv_connector->proxy_port = proxy.port();
   tx.kv_transport = make_ucx_transport();
   LlmEngine small(tx);
@@ -311,7 +313,7 @@ TEST_P(KvConnectorTest, ConcurrentTransfersAndPreemptedDecodes) {
   EngineConfig rx = engine_config(/*block_size=*/8, GetParam());
   rx.kv_cache_memory_bytes = 80 * 8 * 1280;  // 80 blocks of 8 tokens: 640 tokens
   rx.kv_connector = connector_config(PdRole::kReceiver);
-  rx.kv_connector->peer = ReceiverAddress{kHost, 0, 0};
+  rx.kv_connector->peer = ReceiverAddress{test::kLoopbackHost, 0, 0};
   rx.kv_transport = make_ucx_transport();
   LlmEngine decoder(rx);
   ASSERT_EQ(decoder.stats().kv_blocks_total, 80);

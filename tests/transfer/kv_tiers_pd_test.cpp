@@ -24,11 +24,10 @@ using test::ProxyStub;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-constexpr const char* kHost = "127.0.0.1";
-constexpr int kChunk = 16;
-constexpr int kDecodeTokens = 8;
+constexpr int kPdChunk = 16;
+constexpr int kPdDecodeTokens = 8;
 
-EngineConfig engine_config() {
+EngineConfig pd_engine_config() {
   EngineConfig c;
   c.model_dir = test::golden_model("stories260K");
   c.num_threads = 1;
@@ -37,13 +36,13 @@ EngineConfig engine_config() {
   return c;
 }
 
-KvConnectorConfig connector_config(PdRole role) {
-  return test::test_connector_config(role, kChunk);
+KvConnectorConfig pd_connector_config(PdRole role) {
+  return test::test_connector_config(role, kPdChunk);
 }
 
-std::vector<int32_t> run(LlmEngine& engine, const std::string& id,
-                         const std::vector<int32_t>& prompt, int max_tokens,
-                         std::optional<KvTransferParams> transfer = std::nullopt) {
+std::vector<int32_t> run_tokens(LlmEngine& engine, const std::string& id,
+                                const std::vector<int32_t>& prompt, int max_tokens,
+                                std::optional<KvTransferParams> transfer = std::nullopt) {
   EngineRequest r;
   r.request_id = id;
   r.prompt_ids = prompt;
@@ -64,13 +63,13 @@ std::vector<int32_t> run(LlmEngine& engine, const std::string& id,
   return tokens;
 }
 
-EngineStats wait_stats(const LlmEngine& engine,
-                       const std::function<bool(const EngineStats&)>& ready) {
+EngineStats wait_pd_stats(const LlmEngine& engine,
+                          const std::function<bool(const EngineStats&)>& ready) {
   return test::wait_for_stats(engine, ready, 10s);
 }
 
 // BOS, a 96-token prefix shared by every `seed`, then 21 tokens of `seed`.
-std::vector<int32_t> prompt_of(int seed) {
+std::vector<int32_t> pd_prompt_of(int seed) {
   std::vector<int32_t> ids = {1};
   for (int i = 1; i < 96; ++i) ids.push_back(int32_t(3 + (i * 131) % 500));
   for (int i = 0; i < 21; ++i) ids.push_back(int32_t(3 + (i * 37 + seed * 977) % 500));
@@ -79,43 +78,44 @@ std::vector<int32_t> prompt_of(int seed) {
 
 TEST(KvTiersOnAPrefiller, ReusedChunksStillReachTheDecoder) {
   ProxyStub proxy;  // outlives both engines
-  EngineConfig rx = engine_config();
-  rx.kv_connector = connector_config(PdRole::kReceiver);
-  rx.kv_connector->peer = ReceiverAddress{kHost, 0, 0};
+  EngineConfig rx = pd_engine_config();
+  rx.kv_connector = pd_connector_config(PdRole::kReceiver);
+  rx.kv_connector->peer = ReceiverAddress{test::kLoopbackHost, 0, 0};
   rx.kv_transport = make_ucx_transport();
   LlmEngine decoder(rx);
   auto* receiver = dynamic_cast<KvReceiver*>(decoder.kv_connector());
   ASSERT_NE(receiver, nullptr);
 
-  EngineConfig tx = engine_config();
-  tx.kv_connector = connector_config(PdRole::kSender);
-  tx.kv_connector->proxy_host = kHost;
+  EngineConfig tx = pd_engine_config();
+  tx.kv_connector = pd_connector_config(PdRole::kSender);
+  tx.kv_connector->proxy_host = test::kLoopbackHost;
   tx.kv_connector->proxy_port = proxy.port();
   tx.kv_transport = make_ucx_transport();
   KvStoreConfig tiers;
-  tiers.chunk_size = kChunk;
+  tiers.chunk_size = kPdChunk;
   tiers.store.cpu_bytes = 16 << 20;
   tx.kv_store = tiers;
   LlmEngine prefiller(tx);
   decoder.start();
   prefiller.start();
 
-  LlmEngine plain(engine_config());
+  LlmEngine plain(pd_engine_config());
   plain.start();
   for (int seed = 1; seed <= 2; ++seed) {
     SCOPED_TRACE(testing::Message() << "prompt " << seed);
-    const std::vector<int32_t> prompt = prompt_of(seed);
+    const std::vector<int32_t> prompt = pd_prompt_of(seed);
     const std::string id = "xfer-" + std::to_string(seed);
-    const std::vector<int32_t> expected = run(plain, "ref-" + id, prompt, kDecodeTokens);
+    const std::vector<int32_t> expected = run_tokens(plain, "ref-" + id, prompt, kPdDecodeTokens);
 
-    EngineStats tx_before = wait_stats(prefiller, [](const EngineStats&) { return true; });
+    EngineStats tx_before = wait_pd_stats(prefiller, [](const EngineStats&) { return true; });
     KvTransferParams prefill{
-        DisaggSpec{id, kHost, {receiver->init_port()}, {receiver->alloc_port()}}, std::nullopt};
-    ASSERT_EQ(run(prefiller, "pre-" + id, prompt, 1, prefill).size(), 1u);
+        DisaggSpec{id, test::kLoopbackHost, {receiver->init_port()}, {receiver->alloc_port()}},
+        std::nullopt};
+    ASSERT_EQ(run_tokens(prefiller, "pre-" + id, prompt, 1, prefill).size(), 1u);
     WireMessage note = proxy.next();
     ASSERT_TRUE(std::holds_alternative<TransferDone>(note))
         << (std::holds_alternative<Abort>(note) ? std::get<Abort>(note).reason : "");
-    EngineStats tx_after = wait_stats(prefiller, [&](const EngineStats& s) {
+    EngineStats tx_after = wait_pd_stats(prefiller, [&](const EngineStats& s) {
       return s.prompt_tokens_computed > tx_before.prompt_tokens_computed;
     });
     const uint64_t computed = tx_after.prompt_tokens_computed - tx_before.prompt_tokens_computed;
@@ -130,11 +130,11 @@ TEST(KvTiersOnAPrefiller, ReusedChunksStillReachTheDecoder) {
     }
 
     EngineStats rx_before = decoder.stats();
-    EXPECT_EQ(run(decoder, "dec-" + id, prompt, kDecodeTokens,
-                  KvTransferParams{DisaggSpec{id, {}, {}, {}}, std::nullopt}),
+    EXPECT_EQ(run_tokens(decoder, "dec-" + id, prompt, kPdDecodeTokens,
+                         KvTransferParams{DisaggSpec{id, {}, {}, {}}, std::nullopt}),
               expected);
-    EngineStats rx_after = wait_stats(decoder, [&](const EngineStats& s) {
-      return s.generation_tokens >= rx_before.generation_tokens + kDecodeTokens;
+    EngineStats rx_after = wait_pd_stats(decoder, [&](const EngineStats& s) {
+      return s.generation_tokens >= rx_before.generation_tokens + kPdDecodeTokens;
     });
     EXPECT_EQ(rx_after.prompt_tokens_computed - rx_before.prompt_tokens_computed, 1u);
     EXPECT_EQ(

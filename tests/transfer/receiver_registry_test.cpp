@@ -11,10 +11,10 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = ReceiverRegistry::Clock;
 
-constexpr uint64_t kPage = 4096;
-const LayoutFingerprint kLayout = {1, 2, 3};
+constexpr uint64_t kRegistryPage = 4096;
+const LayoutFingerprint kRegistryLayout = {1, 2, 3};
 
-BlockHash key(int i) {
+BlockHash registry_key(int i) {
   BlockHash h;
   h.bytes[0] = uint8_t(i);
   h.bytes[1] = 0x5A;
@@ -22,26 +22,26 @@ BlockHash key(int i) {
 }
 
 AllocRequest request(const std::string& id, std::vector<int> keys, uint64_t bytes = 5000) {
-  AllocRequest r{id, kLayout, {}};
-  for (int k : keys) r.chunks.push_back({key(k), 16, bytes});
+  AllocRequest r{id, kRegistryLayout, {}};
+  for (int k : keys) r.chunks.push_back({registry_key(k), 16, bytes});
   return r;
 }
 
 TransferDone done(const std::string& id, std::vector<int> keys) {
   TransferDone d{id, {}};
-  for (int k : keys) d.chunks.push_back(key(k));
+  for (int k : keys) d.chunks.push_back(registry_key(k));
   return d;
 }
 
 // How many leading chunks of `keys` are loadable.
 int ready_prefix(const ReceiverRegistry& r, std::vector<int> keys) {
   std::vector<BlockHash> hashes;
-  for (int k : keys) hashes.push_back(key(k));
+  for (int k : keys) hashes.push_back(registry_key(k));
   return r.visit_ready_prefix(hashes, [](size_t, const ChunkLocation&) { return true; });
 }
 
 TEST(ReceiverRegistry, AllocatesCompletesAndFreesOnLoad) {
-  ReceiverRegistry r(16 * kPage, kPage, kLayout, 30s);
+  ReceiverRegistry r(16 * kRegistryPage, kRegistryPage, kRegistryLayout, 30s);
   AllocResponse a = r.allocate(request("a", {1, 2, 3}), Clock::now());
   ASSERT_EQ(a.status, AllocStatus::kOk) << a.message;
   ASSERT_EQ(a.slots.size(), 3u);
@@ -55,7 +55,7 @@ TEST(ReceiverRegistry, AllocatesCompletesAndFreesOnLoad) {
   EXPECT_EQ(ready_prefix(r, {1, 9, 3}), 1) << "the walk stops at the first missing chunk";
   EXPECT_EQ(ready_prefix(r, {2, 3}), 2);
 
-  std::vector<BlockHash> hashes = {key(1), key(2)};
+  std::vector<BlockHash> hashes = {registry_key(1), registry_key(2)};
   std::vector<uint64_t> offsets;
   r.visit_ready_prefix(hashes, [&](size_t i, const ChunkLocation& c) {
     EXPECT_EQ(c.num_tokens, 16u);
@@ -76,7 +76,7 @@ TEST(ReceiverRegistry, AllocatesCompletesAndFreesOnLoad) {
 }
 
 TEST(ReceiverRegistry, ChunksItHoldsAreAlreadyPresent) {
-  ReceiverRegistry r(16 * kPage, kPage, kLayout, 30s);
+  ReceiverRegistry r(16 * kRegistryPage, kRegistryPage, kRegistryLayout, 30s);
   ASSERT_EQ(r.allocate(request("a", {1, 2}), Clock::now()).status, AllocStatus::kOk);
   // Not yet arrived: a second request for the same chunks must write its own copy.
   AllocResponse pending = r.allocate(request("b", {1}), Clock::now());
@@ -91,7 +91,7 @@ TEST(ReceiverRegistry, ChunksItHoldsAreAlreadyPresent) {
   EXPECT_EQ(c.slots[0].offset, 0u);
   EXPECT_EQ(c.slots[1].placement, ChunkPlacement::kAlreadyPresent);
   EXPECT_EQ(c.slots[2].placement, ChunkPlacement::kWrite);
-  // A chunk of the same key but another size is not the same chunk.
+  // A chunk of the same registry_key but another size is not the same chunk.
   AllocResponse d = r.allocate(request("d", {1}, 6000), Clock::now());
   EXPECT_EQ(d.slots[0].placement, ChunkPlacement::kWrite);
   // Everything present: no pages at all.
@@ -107,33 +107,34 @@ TEST(ReceiverRegistry, ChunksItHoldsAreAlreadyPresent) {
 }
 
 TEST(ReceiverRegistry, FullThenRoomAfterAbort) {
-  ReceiverRegistry r(4 * kPage, kPage, kLayout, 30s);
-  ASSERT_EQ(r.allocate(request("a", {1, 2, 3}, kPage), Clock::now()).status, AllocStatus::kOk);
-  AllocResponse full = r.allocate(request("b", {4, 5}, kPage), Clock::now());
+  ReceiverRegistry r(4 * kRegistryPage, kRegistryPage, kRegistryLayout, 30s);
+  ASSERT_EQ(r.allocate(request("a", {1, 2, 3}, kRegistryPage), Clock::now()).status,
+            AllocStatus::kOk);
+  AllocResponse full = r.allocate(request("b", {4, 5}, kRegistryPage), Clock::now());
   EXPECT_EQ(full.status, AllocStatus::kFull);
   EXPECT_TRUE(full.slots.empty());
   EXPECT_NE(full.message.find("full"), std::string::npos) << full.message;
   EXPECT_TRUE(r.release("a"));  // Abort
-  EXPECT_EQ(r.allocate(request("b", {4, 5}, kPage), Clock::now()).status, AllocStatus::kOk);
+  EXPECT_EQ(r.allocate(request("b", {4, 5}, kRegistryPage), Clock::now()).status, AllocStatus::kOk);
   EXPECT_TRUE(r.release("b"));
   EXPECT_EQ(r.stats().buffer.used_bytes, 0u);
 }
 
 TEST(ReceiverRegistry, RefusesForeignLayoutsAndOversizedRequests) {
-  ReceiverRegistry r(4 * kPage, kPage, kLayout, 30s);
+  ReceiverRegistry r(4 * kRegistryPage, kRegistryPage, kRegistryLayout, 30s);
   AllocRequest foreign = request("a", {1});
   foreign.layout_fingerprint[0] ^= 1;
   AllocResponse e = r.allocate(foreign, Clock::now());
   EXPECT_EQ(e.status, AllocStatus::kError);
   EXPECT_NE(e.message.find("fingerprint"), std::string::npos) << e.message;
-  AllocResponse big = r.allocate(request("b", {1}, 5 * kPage), Clock::now());
+  AllocResponse big = r.allocate(request("b", {1}, 5 * kRegistryPage), Clock::now());
   EXPECT_EQ(big.status, AllocStatus::kError) << "can never fit: retrying would not help";
   EXPECT_NE(big.message.find("pd_buffer_size"), std::string::npos) << big.message;
   EXPECT_EQ(r.stats().buffer.used_bytes, 0u);
 }
 
 TEST(ReceiverRegistry, TellsWritingFromDoneAndFreesLostWrites) {
-  ReceiverRegistry r(16 * kPage, kPage, kLayout, 30s);
+  ReceiverRegistry r(16 * kRegistryPage, kRegistryPage, kRegistryLayout, 30s);
   EXPECT_FALSE(r.is_writing("a"));
   ASSERT_EQ(r.allocate(request("a", {1}), Clock::now()).status, AllocStatus::kOk);
   ASSERT_EQ(r.allocate(request("b", {2}), Clock::now()).status, AllocStatus::kOk);
@@ -149,7 +150,7 @@ TEST(ReceiverRegistry, TellsWritingFromDoneAndFreesLostWrites) {
 }
 
 TEST(ReceiverRegistry, ReapsWhatWasNotLoadedInTime) {
-  ReceiverRegistry r(16 * kPage, kPage, kLayout, 100ms);
+  ReceiverRegistry r(16 * kRegistryPage, kRegistryPage, kRegistryLayout, 100ms);
   auto t0 = Clock::now();
   ASSERT_EQ(r.allocate(request("old", {1}), t0).status, AllocStatus::kOk);
   r.complete(done("old", {1}));
@@ -166,11 +167,11 @@ TEST(ReceiverRegistry, ReapsWhatWasNotLoadedInTime) {
 // go when their TransferDone arrives (not before: the sender may still be putting into them);
 // and the id cannot allocate again.
 TEST(ReceiverRegistry, AnAbandonedTransferIsFreedAtOnceOrOnItsTransferDone) {
-  ReceiverRegistry r(16 * kPage, kPage, kLayout, 30s);
+  ReceiverRegistry r(16 * kRegistryPage, kRegistryPage, kRegistryLayout, 30s);
   ASSERT_EQ(r.allocate(request("done", {1, 2}), Clock::now()).status, AllocStatus::kOk);
   ASSERT_TRUE(r.complete(done("done", {1, 2})));
   ASSERT_EQ(r.allocate(request("writing", {3}), Clock::now()).status, AllocStatus::kOk);
-  uint64_t writing_bytes = 2 * kPage;  // one 5000-byte chunk
+  uint64_t writing_bytes = 2 * kRegistryPage;  // one 5000-byte chunk
 
   EXPECT_TRUE(r.abandon("done", Clock::now()));
   EXPECT_EQ(ready_prefix(r, {1, 2}), 0);
@@ -193,7 +194,7 @@ TEST(ReceiverRegistry, AnAbandonedTransferIsFreedAtOnceOrOnItsTransferDone) {
 // An abort leaves a tombstone (the id is refused for the transfer timeout); the periodic reap
 // drops the expired ones even when no further abort comes.
 TEST(ReceiverRegistry, ReapDropsExpiredAbortTombstones) {
-  ReceiverRegistry r(16 * kPage, kPage, kLayout, 100ms);
+  ReceiverRegistry r(16 * kRegistryPage, kRegistryPage, kRegistryLayout, 100ms);
   Clock::time_point t0 = Clock::now();
   for (const char* id : {"a", "b", "c"}) EXPECT_FALSE(r.abandon(id, t0));
   EXPECT_EQ(r.stats().abandoned_ids, 3u);

@@ -15,9 +15,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr uint32_t kPage = 4096;
-constexpr size_t kBufferBytes = 64 * kPage;
-constexpr auto kTimeout = 10s;
+constexpr uint32_t kServerPage = 4096;
+constexpr size_t kBufferBytes = 64 * kServerPage;
+constexpr auto kServerTimeout = 10s;
 const LayoutFingerprint kLayout = {7, 7, 7};
 
 BlockHash key(int i) {
@@ -27,7 +27,7 @@ BlockHash key(int i) {
   return h;
 }
 
-AllocRequest alloc(const std::string& id, uint64_t bytes = 3 * kPage) {
+AllocRequest alloc(const std::string& id, uint64_t bytes = 3 * kServerPage) {
   return AllocRequest{id, kLayout, {{key(int(id.size())), 16, bytes}}};
 }
 
@@ -35,15 +35,15 @@ class LiveReceiver : public ::testing::Test {
  protected:
   void start(PeerAllowlist allowed = PeerAllowlist({"127.0.0.1", "::1"}, "pd_allowed_peer_hosts")) {
     buffer_ = server_transport_->allocate_buffer(kBufferBytes);
-    registry_ = std::make_unique<ReceiverRegistry>(buffer_->size(), kPage, kLayout, 30s);
+    registry_ = std::make_unique<ReceiverRegistry>(buffer_->size(), kServerPage, kLayout, 30s);
     server_ = std::make_unique<ReceiverServer>(
         *server_transport_, *buffer_, *registry_,
-        ReceiverServerParams{"127.0.0.1", 0, 0, "test-receiver", kPage, std::move(allowed)});
+        ReceiverServerParams{"127.0.0.1", 0, 0, "test-receiver", kServerPage, std::move(allowed)});
   }
 
   std::unique_ptr<Connection> dial(bool init_port) {
     return client_transport_->connect(
-        "127.0.0.1", init_port ? server_->init_port() : server_->alloc_port(), kTimeout);
+        "127.0.0.1", init_port ? server_->init_port() : server_->alloc_port(), kServerTimeout);
   }
 
   // Connects and says Hello as `role`; the HelloAck.
@@ -54,7 +54,7 @@ class LiveReceiver : public ::testing::Test {
 
   template <typename T>
   T next(Connection& c) {
-    std::optional<WireMessage> m = recv_message(c, kTimeout);
+    std::optional<WireMessage> m = recv_message(c, kServerTimeout);
     if (!m) throw std::runtime_error("no answer within the timeout");
     if (!std::holds_alternative<T>(*m)) {
       throw std::runtime_error(std::string("unexpected ") + message_type_name(message_type(*m)));
@@ -64,7 +64,7 @@ class LiveReceiver : public ::testing::Test {
 
   // The receiver closes the connection within the timeout.
   static bool closed_by_peer(Connection& c) {
-    auto deadline = std::chrono::steady_clock::now() + kTimeout;
+    auto deadline = std::chrono::steady_clock::now() + kServerTimeout;
     while (std::chrono::steady_clock::now() < deadline) {
       try {
         (void)c.recv(100ms);

@@ -31,7 +31,6 @@ constexpr auto kTimeout = 10s;
 constexpr size_t kTransferBytes = 64u << 20;
 constexpr size_t kNumChunks = 4;  // 4 puts of 16 MiB
 constexpr uint32_t kPageSize = 4096;
-constexpr const char* kHost = "127.0.0.1";
 
 // The next message, which must be a T.
 template <typename T>
@@ -104,12 +103,12 @@ struct SenderLinks {
 
 SenderLinks connect_sender(Transport& transport, uint16_t init_port, uint16_t alloc_port) {
   SenderLinks links;
-  links.init = transport.connect(kHost, init_port, kTimeout);
+  links.init = transport.connect(test::kLoopbackHost, init_port, kTimeout);
   send_message(*links.init, Hello{kWireVersion, PeerRole::kSender, "test-sender"});
   HelloAck ack = expect<HelloAck>(*links.init);
   if (ack.status != HelloStatus::kOk) throw std::runtime_error("hello refused");
   links.init->attach_remote_buffer({ack.buffer_address, ack.buffer_size, ack.rkey});
-  links.alloc = transport.connect(kHost, alloc_port, kTimeout);
+  links.alloc = transport.connect(test::kLoopbackHost, alloc_port, kTimeout);
   return links;
 }
 
@@ -155,8 +154,8 @@ TEST(UcxTransport, LoopbackHelloAllocPutDone) {
   std::unique_ptr<RegisteredBuffer> buffer = rx->allocate_buffer(kTransferBytes + (1 << 20));
   std::memset(buffer->data(), 0, buffer->size());
   TransferBuffer pages(buffer->size(), kPageSize);
-  std::unique_ptr<Listener> init_listener = rx->listen(kHost, 0);
-  std::unique_ptr<Listener> alloc_listener = rx->listen(kHost, 0);
+  std::unique_ptr<Listener> init_listener = rx->listen(test::kLoopbackHost, 0);
+  std::unique_ptr<Listener> alloc_listener = rx->listen(test::kLoopbackHost, 0);
   ASSERT_NE(init_listener->port(), 0);
   ASSERT_NE(init_listener->port(), alloc_listener->port());
 
@@ -196,8 +195,8 @@ TEST(UcxTransport, PutsAreBoundsChecked) {
   std::unique_ptr<Transport> rx = make_ucx_transport();
   std::unique_ptr<Transport> tx = make_ucx_transport();
   std::unique_ptr<RegisteredBuffer> buffer = rx->allocate_buffer(1 << 16);
-  std::unique_ptr<Listener> listener = rx->listen(kHost, 0);
-  std::unique_ptr<Connection> client = tx->connect(kHost, listener->port(), kTimeout);
+  std::unique_ptr<Listener> listener = rx->listen(test::kLoopbackHost, 0);
+  std::unique_ptr<Connection> client = tx->connect(test::kLoopbackHost, listener->port(), kTimeout);
   std::unique_ptr<Connection> server = listener->accept(kTimeout);
   ASSERT_TRUE(server);
   std::vector<uint8_t> data(4096, 0xAB);
@@ -216,8 +215,8 @@ TEST(UcxTransport, PutsAreBoundsChecked) {
 TEST(UcxTransport, GpuBufferKeyIsRefusedWithAClearMessage) {
   std::unique_ptr<Transport> rx = make_ucx_transport();
   std::unique_ptr<Transport> tx = make_ucx_transport();
-  std::unique_ptr<Listener> listener = rx->listen(kHost, 0);
-  std::unique_ptr<Connection> client = tx->connect(kHost, listener->port(), kTimeout);
+  std::unique_ptr<Listener> listener = rx->listen(test::kLoopbackHost, 0);
+  std::unique_ptr<Connection> client = tx->connect(test::kLoopbackHost, listener->port(), kTimeout);
   std::unique_ptr<Connection> server = listener->accept(kTimeout);
   ASSERT_TRUE(server);
   IpcBufferKey key;
@@ -237,8 +236,8 @@ TEST(UcxTransport, GpuBufferKeyIsRefusedWithAClearMessage) {
 TEST(UcxTransport, ClosedPeerIsAnErrorNotAHang) {
   std::unique_ptr<Transport> rx = make_ucx_transport();
   std::unique_ptr<Transport> tx = make_ucx_transport();
-  std::unique_ptr<Listener> listener = rx->listen(kHost, 0);
-  std::unique_ptr<Connection> client = tx->connect(kHost, listener->port(), kTimeout);
+  std::unique_ptr<Listener> listener = rx->listen(test::kLoopbackHost, 0);
+  std::unique_ptr<Connection> client = tx->connect(test::kLoopbackHost, listener->port(), kTimeout);
   std::unique_ptr<Connection> server = listener->accept(kTimeout);
   ASSERT_TRUE(server);
   send_message(*client, Heartbeat{1});
@@ -256,8 +255,8 @@ TEST(UcxTransport, DestroyedPeerTransportIsAnError) {
   std::unique_ptr<Transport> rx = make_ucx_transport();
   std::unique_ptr<Transport> tx = make_ucx_transport();
   std::unique_ptr<RegisteredBuffer> buffer = rx->allocate_buffer(1 << 20);
-  std::unique_ptr<Listener> listener = rx->listen(kHost, 0);
-  std::unique_ptr<Connection> client = tx->connect(kHost, listener->port(), kTimeout);
+  std::unique_ptr<Listener> listener = rx->listen(test::kLoopbackHost, 0);
+  std::unique_ptr<Connection> client = tx->connect(test::kLoopbackHost, listener->port(), kTimeout);
   std::unique_ptr<Connection> server = listener->accept(kTimeout);
   ASSERT_TRUE(server);
   client->attach_remote_buffer(buffer->remote_info());
@@ -283,14 +282,14 @@ TEST(UcxTransport, ConnectingToNobodyFails) {
   uint16_t free_port = 0;
   {
     std::unique_ptr<Transport> probe = make_ucx_transport();
-    free_port = probe->listen(kHost, 0)->port();
+    free_port = probe->listen(test::kLoopbackHost, 0)->port();
   }
   auto start = Clock::now();
   try {
-    tx->connect(kHost, free_port, 5s);
+    tx->connect(test::kLoopbackHost, free_port, 5s);
     FAIL() << "connected to a closed port";
   } catch (const TransportError& e) {
-    EXPECT_THAT(e.what(), testing::HasSubstr(fmt::format("{}:{}", kHost, free_port)));
+    EXPECT_THAT(e.what(), testing::HasSubstr(fmt::format("{}:{}", test::kLoopbackHost, free_port)));
   }
   EXPECT_LT(Clock::now() - start, 6s);
   EXPECT_THROW(tx->connect("no-such-host.invalid", 7300, 1s), TransportError);
@@ -298,17 +297,17 @@ TEST(UcxTransport, ConnectingToNobodyFails) {
 
 TEST(UcxTransport, TakenPortIsAnError) {
   std::unique_ptr<Transport> a = make_ucx_transport();
-  std::unique_ptr<Listener> listener = a->listen(kHost, 0);
+  std::unique_ptr<Listener> listener = a->listen(test::kLoopbackHost, 0);
   std::unique_ptr<Transport> b = make_ucx_transport();
-  EXPECT_THROW(b->listen(kHost, listener->port()), TransportError);
+  EXPECT_THROW(b->listen(test::kLoopbackHost, listener->port()), TransportError);
 }
 
 TEST(UcxTransport, AcceptAndRecvTimeOut) {
   std::unique_ptr<Transport> rx = make_ucx_transport();
-  std::unique_ptr<Listener> listener = rx->listen(kHost, 0);
+  std::unique_ptr<Listener> listener = rx->listen(test::kLoopbackHost, 0);
   EXPECT_EQ(listener->accept(50ms), nullptr);
   std::unique_ptr<Transport> tx = make_ucx_transport();
-  std::unique_ptr<Connection> client = tx->connect(kHost, listener->port(), kTimeout);
+  std::unique_ptr<Connection> client = tx->connect(test::kLoopbackHost, listener->port(), kTimeout);
   std::unique_ptr<Connection> server = listener->accept(kTimeout);
   ASSERT_TRUE(server);
   EXPECT_FALSE(recv_message(*server, 50ms).has_value());
@@ -327,8 +326,8 @@ TEST(UcxChildProcess, ServeOneTransfer) {
   std::unique_ptr<Transport> rx = make_ucx_transport();
   std::unique_ptr<RegisteredBuffer> buffer = rx->allocate_buffer(kTransferBytes + (1 << 20));
   TransferBuffer pages(buffer->size(), kPageSize);
-  std::unique_ptr<Listener> init_listener = rx->listen(kHost, 0);
-  std::unique_ptr<Listener> alloc_listener = rx->listen(kHost, 0);
+  std::unique_ptr<Listener> init_listener = rx->listen(test::kLoopbackHost, 0);
+  std::unique_ptr<Listener> alloc_listener = rx->listen(test::kLoopbackHost, 0);
   {
     std::ofstream ports(std::string(dir) + "/ports.tmp");
     ports << init_listener->port() << " " << alloc_listener->port() << "\n";

@@ -23,7 +23,8 @@ constexpr int64_t kPanelRows = 4;       // weight rows converted and consumed to
 constexpr int64_t kRowBlock = 64;       // input rows that reuse one converted panel
 constexpr int64_t kLanes = 8;           // f32 lanes per accumulator
 constexpr int64_t kMaxInPlaceRows = 8;  // up to this many input rows, f16/bf16 are read in place
-constexpr int64_t kMinMacsPerTask = 1 << 16;  // below this a thread hop costs more than it saves
+// Below this a thread hop costs more than it saves.
+constexpr int64_t kMinMatmulMacsPerTask = 1 << 16;
 
 // Where one panel's results go: y rows of stride `ldy`, starting at column col0.
 struct PanelOut {
@@ -250,7 +251,7 @@ void matmul(const float* x, int64_t n, const MatmulWeight& w, float* y, ThreadPo
     }
   };
   const int64_t macs_per_panel = std::max<int64_t>(1, kPanelRows * in * n);
-  const size_t grain = size_t(std::max<int64_t>(1, kMinMacsPerTask / macs_per_panel));
+  const size_t grain = size_t(std::max<int64_t>(1, kMinMatmulMacsPerTask / macs_per_panel));
   if (pool) {
     pool->parallel_for(size_t(panels), work, grain);
   } else {

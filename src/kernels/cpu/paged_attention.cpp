@@ -13,7 +13,8 @@
 namespace tandem::cpu {
 namespace {
 
-constexpr int64_t kMinMacsPerTask = 1 << 15;  // below this a thread hop costs more than it saves
+// Below this a thread hop costs more than it saves.
+constexpr int64_t kMinAttentionMacsPerTask = 1 << 15;
 constexpr int32_t kValueChunk = 8;            // output dims accumulated together in registers
 
 void check_params(const PagedAttentionParams& p) {
@@ -125,7 +126,8 @@ void paged_attention(const PagedAttentionParams& p, ThreadPool* pool) {
     }
   };
   const size_t tasks = size_t(num_tokens) * size_t(p.num_heads);
-  const size_t grain = size_t(std::max<int64_t>(1, kMinMacsPerTask / (2 * max_len * p.head_dim)));
+  const size_t grain =
+      size_t(std::max<int64_t>(1, kMinAttentionMacsPerTask / (2 * max_len * p.head_dim)));
   if (pool) {
     pool->parallel_for(tasks, work, grain);
   } else {
