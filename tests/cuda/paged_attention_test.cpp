@@ -78,7 +78,7 @@ struct DeviceBatch {
 // replays and batches with a longer sequence do); `tell_slots` false leaves num_cache_slots unknown
 // (the prefill kernel then loads through cp.async instead of TMA).
 CaseResult run_case(const Case& c, AttentionKernel kernel, uint32_t seed, int context_pad = 0,
-                    bool tell_slots = true) {
+                    bool tell_slots = true, int splits_per_block = 0) {
   const int hd = c.head_dim, bs = c.block_size;
   const int64_t kv_dim = int64_t(c.kv_heads) * hd, q_dim = int64_t(c.heads) * hd;
   int max_ctx = 0, blocks_needed = 0;
@@ -118,6 +118,7 @@ CaseResult run_case(const Case& c, AttentionKernel kernel, uint32_t seed, int co
   p.num_cache_slots = tell_slots ? num_blocks * bs : 0;
   p.workspace = d_ws.data();
   p.workspace_bytes = d_ws.size() * sizeof(float);
+  p.split_kv_splits_per_block = splits_per_block;
   cuda::check_cuda(cuda::paged_attention(p, nullptr, kernel), "paged_attention");
   cuda::check_cuda(cudaDeviceSynchronize(), "paged_attention run");
 
@@ -281,10 +282,40 @@ TEST_F(CudaPagedAttentionTest, SplitKvGivesTheSameBitsWhateverTheLaunchSplitsInt
   }
 }
 
-// Split-KV merges the splits with one of two kernels, picked by the launch's row count (a block
-// per row for few rows, a warp per row for many): a row must get the same bits from either, or
-// its tokens would depend on its batch. Contexts over 1, tens and past 512 splits (the warp
-// kernel's denominator replays the block kernel's 512-thread reduction tree), both head sizes.
+// A split-KV block may walk several of a row's splits (the launcher picks how many from the
+// batch's size) and fold them along the split tree itself, leaving fewer nodes to merge: a row
+// must get the same bits however many splits a block takes — 1, 2, 4, what 3, 5, 16 and 1000 are
+// rounded to, and the launcher's choice — in decode-only and mixed batches (rows shorter than the
+// launch's longest, whose last blocks hold no keys), both head sizes, both merge kernels.
+TEST_F(CudaPagedAttentionTest, SplitKvGivesTheSameBitsWhateverTheSplitsPerBlock) {
+  uint32_t seed = 1100;
+  const std::vector<std::vector<std::pair<int, int>>> batches{
+      {{1, 2048}, {1, 2048}, {1, 1}, {1, 700}},  // decode-only, one empty-ish row
+      {{1, 7500}, {1, 129}},
+      {{3, 1500}, {1, 300}, {2, 4097}}};  // few-token rows: the mixed-batch path
+  for (int hd : {64, 128}) {
+    for (const auto& seqs : batches) {
+      const Case c{8, 2, hd, 16, seqs};
+      seed += 10;
+      for (AttentionKernel kernel :
+           {AttentionKernel::kSplitKvBlockMerge, AttentionKernel::kSplitKvWarpMerge}) {
+        const CaseResult one = run_case(c, kernel, seed, 0, true, /*splits_per_block=*/1);
+        test::expect_close(test::bf16_to_floats(one.got), test::to_doubles(one.want), 1e-2, 1e-2,
+                           nullptr, fmt::format("one split a block, hd {}", hd));
+        for (int per_block : {0, 2, 3, 5, 16, 1000}) {
+          const CaseResult many = run_case(c, kernel, seed, 0, true, per_block);
+          EXPECT_EQ(test::bf16_bits(one.got), test::bf16_bits(many.got))
+              << "hd " << hd << " splits per block " << per_block << " seqs " << seqs.size();
+        }
+      }
+    }
+  }
+}
+
+// Split-KV merges the splits with one of two kernels, picked by the launch's node count (a warp
+// a row up to 16, a block a row past that): a row must get the same bits from either, or its
+// tokens would depend on its batch. Contexts over 1, tens and past 512 splits (the block kernel
+// folds aligned runs of nodes, then their roots), both head sizes.
 TEST_F(CudaPagedAttentionTest, SplitKvMergeKernelsGiveTheSameBits) {
   uint32_t seed = 900;
   const std::vector<std::vector<std::pair<int, int>>> batches{

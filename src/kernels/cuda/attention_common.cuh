@@ -82,20 +82,29 @@ __device__ __forceinline__ int32_t visible_slot(const PagedAttentionParams& p, c
   return key < end ? entry * p.block_size + offset : -1;
 }
 
-// One split-KV block's row: query row t (token), KV head kvh, keys [begin, end) of its split.
+// One split-KV block's row: query row t (token), KV head kvh, keys [begin, end) of its split
+// (of the row's visible keys [0, len)).
 struct SplitKvRow {
   int t, kvh, split, group;
-  int begin, end;
+  int begin, end, len;
   const int32_t* table;  // the row's sequence's block table
+
+  // Moves to split `s` of the same row.
+  __device__ __forceinline__ void go_to_split(int s, int keys_per_split) {
+    split = s;
+    begin = s * keys_per_split;
+    end = min(len, begin + keys_per_split);
+  }
 };
 
-// The row of this block (grid: token, KV head, split), or false when its sequence is left to the
-// flash kernel (at least `skip_query_len` new tokens).
+// The row of this block (grid: token, KV head, block of `splits_per_block` splits) at the block's
+// first split, or false when its sequence is left to the flash kernel (at least `skip_query_len`
+// new tokens).
 __device__ __forceinline__ bool split_kv_row(const PagedAttentionParams& p, int keys_per_split,
-                                             int skip_query_len, SplitKvRow& row) {
+                                             int splits_per_block, int skip_query_len,
+                                             SplitKvRow& row) {
   row.t = blockIdx.x;
   row.kvh = blockIdx.y;
-  row.split = blockIdx.z;
   row.group = p.num_heads / p.num_kv_heads;
   int seq, len;  // visible keys [0, len)
   if (p.max_query_len == 1 && p.num_seqs == p.num_tokens) {
@@ -109,16 +118,127 @@ __device__ __forceinline__ bool split_kv_row(const PagedAttentionParams& p, int 
     if (q_end - p.query_start[seq] >= skip_query_len) return false;
     len = p.context_lens[seq] - (q_end - row.t) + 1;
   }
-  row.begin = row.split * keys_per_split;
-  row.end = min(len, row.begin + keys_per_split);
+  row.len = len;
+  row.go_to_split(int(blockIdx.z) * splits_per_block, keys_per_split);
   row.table = p.block_tables + int64_t(seq) * p.max_blocks_per_seq;
   return true;
 }
 
-// Writes dimension d of head `head` for a split-KV row: with one split the result o / l (exactly
-// as combine_kernel ends, so the bits do not depend on how many splits the launch has), else the
-// unnormalized partial o and (once a head) its max m and sum l into the workspace:
-// o (splits, tokens, heads, hd), then m and l (splits, tokens, heads) each.
+// ---- the split tree
+// ------------------------------------------------------------------------------ A row's keys fall
+// into splits (a 128-key tile each, unless the workspace ran short), and split s's partial result
+// is (o, m, l): o unnormalized over the split's keys, m their max score, l the sum of their
+// probabilities (m = -inf, l = 0, o = 0: no visible keys). The row's result is the root of a fixed
+// binary tree over its splits — node (level k, j) merges nodes (k - 1, 2j) and (k - 1, 2j + 1), or
+// is the first where the second holds no splits — divided o / l. Split-KV blocks walk 2^b splits
+// each and write node (b, block) (partial_write); the merge kernels fold those nodes into the root.
+// Whichever b a launch takes, every node is merged in the same order with the same arithmetic, so a
+// row's bits never depend on the launch (nor on its batch).
+//
+// Weights of merging partials a (earlier keys) and b: m = max(ma, mb), a scaled by e^(ma - m), b
+// by e^(mb - m). Callers skip the merge where b holds no keys (mb = -inf) and take b where a does
+// not; both are finite otherwise.
+struct MergeWeights {
+  float m, wa, wb;
+};
+__device__ __forceinline__ MergeWeights merge_weights(float ma, float mb) {
+  const float m = fmaxf(ma, mb);
+  return {m, __expf(ma - m), __expf(mb - m)};
+}
+// o or l of the merge (no contraction left to the compiler: every caller gets the same bits).
+__device__ __forceinline__ float merged(float a, float wa, float b, float wb) {
+  return __fmaf_rn(a, wa, __fmul_rn(b, wb));
+}
+
+// a = a merged with b (b holding the later keys), for kValues of a row's dimensions.
+template <int kValues>
+__device__ __forceinline__ void merge_into(float (&a_o)[kValues], float& a_m, float& a_l,
+                                           const float (&b_o)[kValues], float b_m, float b_l) {
+  if (b_m == -INFINITY) return;  // b holds no keys
+  if (a_m == -INFINITY) {        // a holds none
+#pragma unroll
+    for (int v = 0; v < kValues; ++v) a_o[v] = b_o[v];
+    a_m = b_m;
+    a_l = b_l;
+    return;
+  }
+  const MergeWeights w = merge_weights(a_m, b_m);
+#pragma unroll
+  for (int v = 0; v < kValues; ++v) a_o[v] = merged(a_o[v], w.wa, b_o[v], w.wb);
+  a_l = merged(a_l, w.wa, b_l, w.wb);
+  a_m = w.m;
+}
+
+// Folds kNodes consecutive nodes (an aligned run: kNodes a power of two; trailing ones may hold no
+// keys) into node 0: the tree's levels over them, pairwise, every index a constant.
+template <int kNodes, int kValues>
+__device__ __forceinline__ void fold_pairwise(float (&o)[kNodes][kValues], float (&m)[kNodes],
+                                              float (&l)[kNodes]) {
+#pragma unroll
+  for (int stride = 1; stride < kNodes; stride *= 2) {
+#pragma unroll
+    for (int j = 0; j + stride < kNodes; j += 2 * stride) {
+      merge_into(o[j], m[j], l[j], o[j + stride], m[j + stride], l[j + stride]);
+    }
+  }
+}
+
+// Folds nodes given one at a time, in key order, into the root of the tree over them (a binary
+// counter: slot k holds a finished left subtree of 2^k nodes awaiting its right sibling), for
+// kValues of a row's dimensions. kLevels bounds the nodes folded: below 2^kLevels. Call push from
+// a loop, not an unrolled one: each call is kLevels merges of code.
+template <int kValues, int kLevels>
+struct TreeFold {
+  float o[kLevels][kValues];
+  float m[kLevels], l[kLevels];
+  int count = 0;
+
+  // Adds the next node (consumed: it becomes the merged subtree).
+  __device__ __forceinline__ void push(float (&node_o)[kValues], float node_m, float node_l) {
+    bool parked = false;  // (no break: every slot index stays a constant, the slots registers)
+#pragma unroll
+    for (int k = 0; k < kLevels; ++k) {
+      if (parked) continue;
+      if (((count >> k) & 1) == 0) {  // no left sibling waits at level k: park the node there
+#pragma unroll
+        for (int v = 0; v < kValues; ++v) o[k][v] = node_o[v];
+        m[k] = node_m;
+        l[k] = node_l;
+        parked = true;
+      } else {  // slot k is the left sibling: node = slot k merged with node
+        merge_into(o[k], m[k], l[k], node_o, node_m, node_l);
+#pragma unroll
+        for (int v = 0; v < kValues; ++v) node_o[v] = o[k][v];
+        node_m = m[k];
+        node_l = l[k];
+      }
+    }
+    ++count;
+  }
+  // The root of every node pushed: the waiting subtrees merged from the smallest (the last keys)
+  // up. Zero nodes: no keys.
+  __device__ __forceinline__ void root(float (&out_o)[kValues], float& out_m, float& out_l) {
+    out_m = -INFINITY;
+    out_l = 0.0f;
+#pragma unroll
+    for (int v = 0; v < kValues; ++v) out_o[v] = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kLevels; ++k) {
+      if ((count >> k) & 1) {
+        merge_into(o[k], m[k], l[k], out_o, out_m, out_l);
+#pragma unroll
+        for (int v = 0; v < kValues; ++v) out_o[v] = o[k][v];
+        out_m = m[k];
+        out_l = l[k];
+      }
+    }
+  }
+};
+
+// Writes dimension d of head `head` for a split-KV block's node: where the launch has one node
+// (a row's whole tree) the result o / l (as the merge kernels end), else the unnormalized o and
+// (once a head) its m and l into the workspace at the node's index row.split:
+// o (nodes, tokens, heads, hd), then m and l (nodes, tokens, heads) each.
 __device__ __forceinline__ void write_split_result(const PagedAttentionParams& p,
                                                    const SplitKvRow& row, int num_splits, int head,
                                                    int d, float o, float m, float l) {

@@ -36,6 +36,9 @@ struct PagedAttentionParams {
   float scale = 0.0f;          // softmax scale, usually 1 / sqrt(head_dim)
   float* workspace = nullptr;  // split-KV partial results, paged_attention_workspace_bytes()
   size_t workspace_bytes = 0;
+  // Splits of a row one split-KV block walks (head_dim 64/128): 0 lets the launcher choose (see
+  // split_kv.cu); the output's bits are the same for every choice.
+  int32_t split_kv_splits_per_block = 0;
 };
 
 // Which kernel runs a batch: kAuto sends each sequence with 16+ new tokens to the tensor-core

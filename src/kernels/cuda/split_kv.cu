@@ -1,12 +1,15 @@
 // Split-KV paged attention for decode (and the few-token rows of any batch): grid (token, KV
-// head, split). A block loads the token's GQA group of queries, walks its split of the visible
+// head, node). A block loads the token's GQA group of queries, walks its split of the visible
 // keys in tiles of kTile with an online softmax, every key and value read once for all heads of
 // the group, and writes either the final output or an unnormalized partial (o, max, sum) that
-// split_kv_merge.cu merges across splits. Two kernels with the same blocks, splits and outputs:
-// split_kv_tc_kernel on mma.sync for head_dim 64 and 128 (the real models), split_kv_kernel on
-// CUDA cores for every other supported head_dim.
+// split_kv_merge.cu merges across splits (the split tree of attention_common.cuh). Two kernels:
+// split_kv_tc_kernel on mma.sync for head_dim 64 and 128 (the real models), whose blocks may walk
+// 2 or 4 splits and fold them into one node of the tree, and split_kv_kernel on CUDA cores, a
+// split a block, for every other supported head_dim.
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
+#include <cstdlib>
 
 #include "kernels/cuda/attention_common.cuh"
 #include "kernels/cuda/dispatch.cuh"
@@ -45,7 +48,7 @@ __global__ void __launch_bounds__(kTile, 4)
                     int skip_query_len) {
   wait_for_previous_kernel();
   SplitKvRow row;
-  if (!split_kv_row(p, keys_per_split, skip_query_len, row)) return;
+  if (!split_kv_row(p, keys_per_split, /*splits_per_block=*/1, skip_query_len, row)) return;
   const int hd = p.head_dim;
   const int chunks = hd / 8;  // a power of two (validated)
   const int t = row.t, kvh = row.kvh, group = row.group;
@@ -221,16 +224,21 @@ __device__ __forceinline__ const bf16* tc_row_chunk(const bf16 (*rows)[HD], int 
   return &rows[row][((dim / 8) ^ (row & 7)) * 8];
 }
 
-template <int HD>
-__global__ void __launch_bounds__(kTile, 6)
+// kLevels: 1 for blocks of one split (a node is a split), else the fold of a block's splits into
+// its node keeps up to kLevels waiting subtrees (blocks of up to 2^(kLevels - 1) splits) in
+// registers, which four blocks an SM leave room for (at six, the registers' budget, it spilled).
+template <int HD, int kLevels>
+__global__ void __launch_bounds__(kTile, kLevels == 1 ? 6 : 4)
     split_kv_tc_kernel(PagedAttentionParams p, int num_splits, int keys_per_split,
-                       int skip_query_len) {
+                       int splits_per_block, int skip_query_len) {
   wait_for_previous_kernel();
   constexpr int kChunks = HD / 8, kKc = HD / 16, kDimTiles = HD / 16 / 4;  // per warp
   extern __shared__ __align__(128) unsigned char smem_raw[];
   SplitKvTcSmem<HD>& sm = *reinterpret_cast<SplitKvTcSmem<HD>*>(smem_raw);
   SplitKvRow row;
-  if (!split_kv_row(p, keys_per_split, skip_query_len, row)) return;
+  if (!split_kv_row(p, keys_per_split, splits_per_block, skip_query_len, row)) return;
+  const int first_split = row.split;
+  const int end_split = min(num_splits, first_split + splits_per_block);
   const int t = row.t, kvh = row.kvh, group = row.group;
   const int64_t kv_stride = int64_t(p.num_kv_heads) * HD;
   const bf16* k_head = p.k_cache + int64_t(kvh) * HD;
@@ -295,104 +303,194 @@ __global__ void __launch_bounds__(kTile, 6)
   // Every warp holds its query fragments before any warp's scores overwrite sm.q (no block
   // barrier comes between a warp's keys landing and its scores).
   __syncthreads();
-  float o[kDimTiles][4];  // O^T: (dim g, heads 2c, 2c+1), (dim g + 8, heads 2c, 2c+1)
+  // The block's splits one after another, each from a fresh softmax state (exactly what a block
+  // per split computes), folded along the split tree into the block's node: o for heads 2c and
+  // 2c + 1 in fold[0] and fold[1].
+  TreeFold<2 * kDimTiles, kLevels> fold[2];
+  for (;;) {
+    float o[kDimTiles][4];  // O^T: (dim g, heads 2c, 2c+1), (dim g + 8, heads 2c, 2c+1)
 #pragma unroll
-  for (int mt = 0; mt < kDimTiles; ++mt) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.0f;
+    for (int mt = 0; mt < kDimTiles; ++mt) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.0f;
 
-  for (int tile = row.begin; tile < row.end; tile += kTile) {
-    const int count = min(kTile, row.end - tile);
-    if (tile != row.begin) {
-      my_slot = own_slot(tile);
-      load_rows(k_head, sm.kv);
-    }
-    cp_async_wait<0>();
-    __syncwarp();  // this warp's keys landed
+    for (int tile = row.begin; tile < row.end; tile += kTile) {
+      const int count = min(kTile, row.end - tile);
+      if (tile != row.begin || row.split != first_split) {
+        my_slot = own_slot(tile);
+        load_rows(k_head, sm.kv);
+      }
+      cp_async_wait<0>();
+      __syncwarp();  // this warp's keys landed
 
-    // S^T for this warp's 32 keys: two 16-key tiles.
+      // S^T for this warp's 32 keys: two 16-key tiles.
 #pragma unroll
-    for (int kt = 0; kt < 2; ++kt) {
-      const int key0 = warp * 32 + kt * 16;
-      float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      for (int kt = 0; kt < 2; ++kt) {
+        const int key0 = warp * 32 + kt * 16;
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
-      for (int kc = 0; kc < kKc; ++kc) {
-        uint32_t a[4];
-        ldmatrix_x4(a, tc_row_chunk<HD>(sm.kv, key0 + (lm % 2) * 8 + lr, kc * 16 + (lm / 2) * 8));
-        mma_bf16(acc, a, qf[kc][0], qf[kc][1]);
+        for (int kc = 0; kc < kKc; ++kc) {
+          uint32_t a[4];
+          ldmatrix_x4(a, tc_row_chunk<HD>(sm.kv, key0 + (lm % 2) * 8 + lr, kc * 16 + (lm / 2) * 8));
+          mma_bf16(acc, a, qf[kc][0], qf[kc][1]);
+        }
+        if (2 * c < group) {  // heads past the group score 0 and are never read
+          scores[2 * c][key0 + g] = acc[0] * p.scale;
+          scores[2 * c][key0 + g + 8] = acc[2] * p.scale;
+        }
+        if (2 * c + 1 < group) {
+          scores[2 * c + 1][key0 + g] = acc[1] * p.scale;
+          scores[2 * c + 1][key0 + g + 8] = acc[3] * p.scale;
+        }
       }
-      if (2 * c < group) {  // heads past the group score 0 and are never read
-        scores[2 * c][key0 + g] = acc[0] * p.scale;
-        scores[2 * c][key0 + g + 8] = acc[2] * p.scale;
+      __syncwarp();  // this warp is done with its keys: its values arrive during the softmax
+      load_rows(v_head, sm.kv);
+      __syncthreads();  // scores visible
+      // Online softmax: warp w updates heads w, w + 4, ...; keys past `count` get probability 0.
+      for (int h = warp; h < group; h += kTile / 32) {
+        float mx = -INFINITY;
+        for (int j = lane; j < count; j += 32) mx = fmaxf(mx, scores[h][j]);
+        mx = warp_max(mx);
+        const float m_new = fmaxf(sm.m[h], mx);  // finite: the tile holds at least one key
+        float sum = 0.0f;
+        for (int j = lane; j < kTile; j += 32) {
+          const float e = j < count ? __expf(scores[h][j] - m_new) : 0.0f;
+          const bf16 eb = __float2bfloat16(e);
+          sm.p[h][j] = eb;
+          sum += __bfloat162float(eb);  // normalize by exactly what P.V sums
+        }
+        sum = warp_sum(sum);
+        if (lane == 0) {
+          const float alpha = __expf(sm.m[h] - m_new);
+          sm.alpha[h] = alpha;
+          sm.l[h] = sm.l[h] * alpha + sum;
+          sm.m[h] = m_new;
+        }
       }
-      if (2 * c + 1 < group) {
-        scores[2 * c + 1][key0 + g] = acc[1] * p.scale;
-        scores[2 * c + 1][key0 + g + 8] = acc[3] * p.scale;
-      }
-    }
-    __syncwarp();  // this warp is done with its keys: its values arrive during the softmax
-    load_rows(v_head, sm.kv);
-    __syncthreads();  // scores visible
-    // Online softmax: warp w updates heads w, w + 4, ...; keys past `count` get probability 0.
-    for (int h = warp; h < group; h += kTile / 32) {
-      float mx = -INFINITY;
-      for (int j = lane; j < count; j += 32) mx = fmaxf(mx, scores[h][j]);
-      mx = warp_max(mx);
-      const float m_new = fmaxf(sm.m[h], mx);  // finite: the tile holds at least one key
-      float sum = 0.0f;
-      for (int j = lane; j < kTile; j += 32) {
-        const float e = j < count ? __expf(scores[h][j] - m_new) : 0.0f;
-        const bf16 eb = __float2bfloat16(e);
-        sm.p[h][j] = eb;
-        sum += __bfloat162float(eb);  // normalize by exactly what P.V sums
-      }
-      sum = warp_sum(sum);
-      if (lane == 0) {
-        const float alpha = __expf(sm.m[h] - m_new);
-        sm.alpha[h] = alpha;
-        sm.l[h] = sm.l[h] * alpha + sum;
-        sm.m[h] = m_new;
-      }
-    }
-    cp_async_wait<0>();
-    __syncthreads();  // values landed; probabilities visible
+      cp_async_wait<0>();
+      __syncthreads();  // values landed; probabilities visible
 
-    const float alpha0 = sm.alpha[2 * c], alpha1 = sm.alpha[2 * c + 1];
+      const float alpha0 = sm.alpha[2 * c], alpha1 = sm.alpha[2 * c + 1];
 #pragma unroll
-    for (int mt = 0; mt < kDimTiles; ++mt) {
-      o[mt][0] *= alpha0;
-      o[mt][1] *= alpha1;
-      o[mt][2] *= alpha0;
-      o[mt][3] *= alpha1;
+      for (int mt = 0; mt < kDimTiles; ++mt) {
+        o[mt][0] *= alpha0;
+        o[mt][1] *= alpha1;
+        o[mt][2] *= alpha0;
+        o[mt][3] *= alpha1;
+      }
+#pragma unroll
+      for (int kc = 0; kc < kTile / 16; kc += 2) {
+        uint32_t b[4];  // P^T B fragments, key chunks kc and kc + 1
+        ldmatrix_x4(b, &sm.p[lr][kc * 16 + lm * 8]);
+#pragma unroll
+        for (int mt = 0; mt < kDimTiles; ++mt) {
+          const int dim0 = (warp * kDimTiles + mt) * 16;
+#pragma unroll
+          for (int half = 0; half < 2; ++half) {
+            const int key0 = (kc + half) * 16;
+            uint32_t a[4];  // V^T A fragments: (dims dim0.., keys key0..)
+            ldmatrix_x4_trans(
+                a, tc_row_chunk<HD>(sm.kv, key0 + (lm / 2) * 8 + lr, dim0 + (lm % 2) * 8));
+            mma_bf16(o[mt], a, b[2 * half], b[2 * half + 1]);
+          }
+        }
+      }
+      __syncthreads();  // the next tile overwrites k, v, s and p
     }
-#pragma unroll
-    for (int kc = 0; kc < kTile / 16; kc += 2) {
-      uint32_t b[4];  // P^T B fragments, key chunks kc and kc + 1
-      ldmatrix_x4(b, &sm.p[lr][kc * 16 + lm * 8]);
+
+    if constexpr (kLevels == 1) {  // the split is the node
 #pragma unroll
       for (int mt = 0; mt < kDimTiles; ++mt) {
         const int dim0 = (warp * kDimTiles + mt) * 16;
 #pragma unroll
-        for (int half = 0; half < 2; ++half) {
-          const int key0 = (kc + half) * 16;
-          uint32_t a[4];  // V^T A fragments: (dims dim0.., keys key0..)
-          ldmatrix_x4_trans(a,
-                            tc_row_chunk<HD>(sm.kv, key0 + (lm / 2) * 8 + lr, dim0 + (lm % 2) * 8));
-          mma_bf16(o[mt], a, b[2 * half], b[2 * half + 1]);
+        for (int i = 0; i < 4; ++i) {
+          const int h = 2 * c + (i % 2), d = dim0 + g + (i / 2) * 8;
+          if (h < group)
+            write_split_result(p, row, num_splits, kvh * group + h, d, o[mt][i], sm.m[h], sm.l[h]);
+        }
+      }
+    } else {
+      float head_o[2][2 * kDimTiles];  // o[mt][i] is head 2c + i % 2's
+#pragma unroll
+      for (int mt = 0; mt < kDimTiles; ++mt) {
+#pragma unroll
+        for (int i = 0; i < 4; ++i) head_o[i % 2][2 * mt + i / 2] = o[mt][i];
+      }
+      fold[0].push(head_o[0], sm.m[2 * c], sm.l[2 * c]);
+      fold[1].push(head_o[1], sm.m[2 * c + 1], sm.l[2 * c + 1]);
+    }
+    if (row.split + 1 >= end_split) break;
+    row.go_to_split(row.split + 1, keys_per_split);
+    __syncthreads();  // every thread has read the finished split's m and l
+    if (threadIdx.x < kMaxGroup) {
+      sm.m[threadIdx.x] = -INFINITY;
+      sm.l[threadIdx.x] = 0.0f;
+      sm.alpha[threadIdx.x] = 1.0f;
+    }
+  }
+  if constexpr (kLevels > 1) {
+    float root_o[2][2 * kDimTiles], root_m[2], root_l[2];
+    fold[0].root(root_o[0], root_m[0], root_l[0]);
+    fold[1].root(root_o[1], root_m[1], root_l[1]);
+    row.split = blockIdx.z;  // the node's index among the launch's gridDim.z
+#pragma unroll
+    for (int mt = 0; mt < kDimTiles; ++mt) {
+      const int dim0 = (warp * kDimTiles + mt) * 16;
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int h = 2 * c + (i % 2), d = dim0 + g + (i / 2) * 8;
+        if (h < group) {
+          write_split_result(p, row, int(gridDim.z), kvh * group + h, d,
+                             root_o[i % 2][2 * mt + i / 2], root_m[i % 2], root_l[i % 2]);
         }
       }
     }
-    __syncthreads();  // the next tile overwrites k, v, s and p
   }
+}
 
-#pragma unroll
-  for (int mt = 0; mt < kDimTiles; ++mt) {
-    const int dim0 = (warp * kDimTiles + mt) * 16;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int h = 2 * c + (i % 2), d = dim0 + g + (i / 2) * 8;
-      if (h < group)
-        write_split_result(p, row, num_splits, kvh * group + h, d, o[mt][i], sm.m[h], sm.l[h]);
-    }
+// Blocks of split_kv_tc_kernel with `smem` bytes the current GPU holds at once (SMs x blocks an
+// SM), or 0 if CUDA cannot say; asked once per device and size.
+template <int HD>
+int resident_split_kv_tc_blocks(size_t smem) {
+  constexpr int kMaxDevices = 64;
+  static std::atomic<int> cached[kMaxDevices][2] = {};  // by device, smem == the full struct
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0) return 0;
+  const int variant = smem == sizeof(SplitKvTcSmem<HD>) ? 1 : 0;
+  if (device < kMaxDevices) {
+    if (const int known = cached[device][variant].load(std::memory_order_relaxed)) return known;
   }
+  int sms = 0, per_sm = 0;
+  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, split_kv_tc_kernel<HD, 1>, kTile,
+                                                    smem) != cudaSuccess) {
+    return 0;
+  }
+  const int resident = sms * per_sm;
+  if (device < kMaxDevices) cached[device][variant].store(resident, std::memory_order_relaxed);
+  return resident;
+}
+
+constexpr int kMaxSplitsPerBlock = 4;  // split_kv_tc_kernel<HD, 3>'s fold
+
+// Splits a split-KV block walks when neither the params nor TANDEM_SPLIT_KV_SPLITS_PER_BLOCK say:
+// one while one-split blocks fit on the GPU at once (a lone sequence needs every block it can get:
+// 4 splits a block made 1 x 7500 2.3% and 1 x 1024 6.5% slower on an H200), else 4, which leaves a
+// quarter of the nodes to write and merge (4 x 7500 3.7%, 16 x 2048 2.2%, 32 x 2048 1.7%,
+// 64 x 2048 2.3% faster than one split a block; 2 a block gained less). A row's bits do not
+// depend on it, only the time does.
+int auto_splits_per_block(int64_t row_heads, int splits, int resident) {
+  if (splits <= 1 || resident <= 0 || row_heads * splits <= resident) return 1;
+  return kMaxSplitsPerBlock;
+}
+
+// TANDEM_SPLIT_KV_SPLITS_PER_BLOCK=n (n >= 1) forces n splits a block (rounded down to a power of
+// two, at most kMaxSplitsPerBlock); read once per process.
+int splits_per_block_from_env() {
+  static const int forced = [] {
+    const char* v = std::getenv("TANDEM_SPLIT_KV_SPLITS_PER_BLOCK");
+    const int n = v ? std::atoi(v) : 0;
+    return n > 0 ? n : 0;
+  }();
+  return forced;
 }
 
 }  // namespace
@@ -409,21 +507,36 @@ cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream, 
   }
   const int keys_per_split = ((p.max_context_len + splits - 1) / splits + kKeysPerSplit - 1) /
                              kKeysPerSplit * kKeysPerSplit;
-  const dim3 grid(unsigned(p.num_tokens), unsigned(p.num_kv_heads), unsigned(splits));
+  int nodes = splits;  // what the split-KV blocks leave for the merge
   if (p.head_dim == 64 || p.head_dim == 128) {
     const cudaError_t e =
         dispatch_tensor_core_head_dim(p.head_dim, cudaErrorNotSupported, [&](auto hd) {
           constexpr int HD = decltype(hd)::value;
           const size_t smem = split_kv_tc_smem_bytes<HD>(p.num_heads / p.num_kv_heads);
-          const cudaError_t set = cudaFuncSetAttribute(split_kv_tc_kernel<HD>,
-                                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                       int(sizeof(SplitKvTcSmem<HD>)));
-          if (set != cudaSuccess) return set;
-          return launch_kernel(split_kv_tc_kernel<HD>, grid, kTile, smem, stream, p, splits,
-                               keys_per_split, skip_query_len);
+          int per_block = p.split_kv_splits_per_block > 0 ? p.split_kv_splits_per_block
+                                                          : splits_per_block_from_env();
+          if (per_block <= 0) {
+            per_block = auto_splits_per_block(int64_t(p.num_tokens) * p.num_kv_heads, splits,
+                                              resident_split_kv_tc_blocks<HD>(smem));
+          }
+          per_block = std::min(per_block, kMaxSplitsPerBlock);
+          while (per_block & (per_block - 1)) per_block &= per_block - 1;  // a power of two
+          nodes = (splits + per_block - 1) / per_block;
+          const dim3 grid(unsigned(p.num_tokens), unsigned(p.num_kv_heads), unsigned(nodes));
+          auto launch = [&](auto kernel) {
+            const cudaError_t set =
+                cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                     int(sizeof(SplitKvTcSmem<HD>)));
+            if (set != cudaSuccess) return set;
+            return launch_kernel(kernel, grid, kTile, smem, stream, p, splits, keys_per_split,
+                                 per_block, skip_query_len);
+          };
+          return per_block == 1 ? launch(split_kv_tc_kernel<HD, 1>)
+                                : launch(split_kv_tc_kernel<HD, 3>);
         });
     if (e != cudaSuccess) return e;
   } else {
+    const dim3 grid(unsigned(p.num_tokens), unsigned(p.num_kv_heads), unsigned(splits));
     const size_t smem = split_kv_smem_bytes(p.head_dim);
     const cudaError_t set = cudaFuncSetAttribute(
         split_kv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem));
@@ -432,8 +545,8 @@ cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream, 
                                         keys_per_split, skip_query_len);
     if (e != cudaSuccess) return e;
   }
-  if (splits == 1) return cudaSuccess;
-  return launch_split_kv_merge(p, splits, skip_query_len, combine, stream);
+  if (nodes == 1) return cudaSuccess;
+  return launch_split_kv_merge(p, nodes, skip_query_len, combine, stream);
 }
 
 }  // namespace tandem::cuda::attention
