@@ -45,7 +45,7 @@ status=0
 M="$TANDEM_SHARED/golden/models/stories260K"
 NGPU=$(nvidia-smi --query-gpu=name --format=csv,noheader | wc -l)
 if [ "$TESTS" = 1 ]; then
-timeout 240 "$G"/bin/test_cuda "${FILTER[@]}" 2>&1 |
+timeout 420 "$G"/bin/test_cuda "${FILTER[@]}" 2>&1 |
   tee "$OUT/test_cuda.log" | grep -E "FAILED|PASSED|SKIPPED|Failure|worst" | head -60 || true
 grep -q "^\[  PASSED" "$OUT/test_cuda.log" && ! grep -q "^\[  FAILED" "$OUT/test_cuda.log" || status=1
 # `tandem generate --device cuda` against the CPU oracle: the same greedy ids on a golden model.

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -55,6 +56,18 @@ std::vector<float> rope_inv_freq(const ModelConfig& c) {
                                  c.rope.original_max_position});
   }
   return inv;
+}
+
+// TANDEM_SPLIT_KV_SPLITS_PER_BLOCK=1|2|4 forces the splits a decode split-KV block walks (for
+// timing them: a row's bits are the same for every choice); unset: the launcher chooses (0).
+int32_t split_kv_splits_per_block_from_env() {
+  const char* v = std::getenv("TANDEM_SPLIT_KV_SPLITS_PER_BLOCK");
+  if (!v || !*v) return 0;
+  const std::string s(v);
+  TANDEM_CHECK(s == "1" || s == "2" || s == "4",
+               "TANDEM_SPLIT_KV_SPLITS_PER_BLOCK={}: expected 1, 2 or 4 (or unset: chosen per step)",
+               s);
+  return std::stoi(s);
 }
 
 // Copies `count` elements of tensor `t` (any checkpoint dtype) to `dst` on the GPU as bf16.
@@ -112,6 +125,7 @@ CudaModel::CudaModel(const std::filesystem::path& dir, const CudaModelOptions& o
   // none: without split-K and its separate reduction kernel, decode steps of Llama-3.1-8B on an
   // H200 were 2-3% shorter than with 32 MiB (1 x 7500 4.98 ms against 5.07; prefill the same).
   check_cublas(cublasSetWorkspace(cublas_, nullptr, 0), "cublasSetWorkspace");
+  split_kv_splits_per_block_ = split_kv_splits_per_block_from_env();
   kv_shape_ = {config_.num_layers, 0,           kDefaultBlockSize, config_.num_kv_heads,
                config_.head_dim,   DType::kBF16};  // no blocks until allocate_kv_cache
   upload_weights();
@@ -683,6 +697,7 @@ void CudaModel::finish_layer(int layer, const FinishedRows& rows) {
   a.block_size = kv_shape_.block_size;
   a.num_cache_slots = kv_shape_.num_slots() + kv_shape_.block_size;  // + the padding scratch block
   a.scale = float(1.0 / std::sqrt(double(c.head_dim)));
+  a.split_kv_splits_per_block = split_kv_splits_per_block_;
   a.workspace = ws_.attn_ws.data();
   a.workspace_bytes = ws_.attn_ws.size() * sizeof(float);
   check_cuda(cuda::paged_attention(a, stream_), "paged_attention");

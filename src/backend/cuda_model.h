@@ -156,6 +156,7 @@ class CudaModel : public ModelBackend {
 
   ModelConfig config_;
   int device_;
+  int32_t split_kv_splits_per_block_ = 0;  // 0: split-KV's launcher chooses
   WeightStore weights_;
   cudaStream_t stream_ = nullptr;
   cudaEvent_t step_start_ = nullptr, step_end_ = nullptr;  // around each step, for device_seconds

@@ -147,7 +147,8 @@ TEST_F(CudaOpsTest, RopeStoreKvMatchesCpuRopeAndStoreKv) {
                             {17, 8, 1, 64, true},
                             {130, 32, 8, 128, false},
                             {129, 6, 2, 16, true},
-                            {140, 72, 8, 256, false}}) {
+                            {140, 72, 8, 256, false},
+                            {131, 4, 2, 6, false}}) {  // an odd number of pairs: one a thread
     const int64_t q_dim = int64_t(c.heads) * c.head_dim, kv_dim = int64_t(c.kv_heads) * c.head_dim;
     const int64_t stride = q_dim + 2 * kv_dim + 8;  // a padded row stride
     const int64_t num_slots = 4 * c.n + 16;

@@ -37,7 +37,8 @@ struct PagedAttentionParams {
   float* workspace = nullptr;  // split-KV partial results, paged_attention_workspace_bytes()
   size_t workspace_bytes = 0;
   // Splits of a row one split-KV block walks (head_dim 64/128): 0 lets the launcher choose (see
-  // split_kv.cu); the output's bits are the same for every choice.
+  // split_kv.cu), else rounded down to a power of two, at most 4; the output's bits are the same
+  // for every choice.
   int32_t split_kv_splits_per_block = 0;
 };
 

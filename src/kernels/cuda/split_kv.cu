@@ -471,7 +471,7 @@ int resident_split_kv_tc_blocks(size_t smem) {
 
 constexpr int kMaxSplitsPerBlock = 4;  // split_kv_tc_kernel<HD, 3>'s fold
 
-// Splits a split-KV block walks when neither the params nor TANDEM_SPLIT_KV_SPLITS_PER_BLOCK say:
+// Splits a split-KV block walks when the params do not say:
 // one while one-split blocks fit on the GPU at once (a lone sequence needs every block it can get:
 // 4 splits a block made 1 x 7500 2.3% and 1 x 1024 6.5% slower on an H200), else 4, which leaves a
 // quarter of the nodes to write and merge (4 x 7500 3.7%, 16 x 2048 2.2%, 32 x 2048 1.7%,
@@ -480,17 +480,6 @@ constexpr int kMaxSplitsPerBlock = 4;  // split_kv_tc_kernel<HD, 3>'s fold
 int auto_splits_per_block(int64_t row_heads, int splits, int resident) {
   if (splits <= 1 || resident <= 0 || row_heads * splits <= resident) return 1;
   return kMaxSplitsPerBlock;
-}
-
-// TANDEM_SPLIT_KV_SPLITS_PER_BLOCK=n (n >= 1) forces n splits a block (rounded down to a power of
-// two, at most kMaxSplitsPerBlock); read once per process.
-int splits_per_block_from_env() {
-  static const int forced = [] {
-    const char* v = std::getenv("TANDEM_SPLIT_KV_SPLITS_PER_BLOCK");
-    const int n = v ? std::atoi(v) : 0;
-    return n > 0 ? n : 0;
-  }();
-  return forced;
 }
 
 }  // namespace
@@ -513,8 +502,7 @@ cudaError_t launch_split_kv(const PagedAttentionParams& p, cudaStream_t stream, 
         dispatch_tensor_core_head_dim(p.head_dim, cudaErrorNotSupported, [&](auto hd) {
           constexpr int HD = decltype(hd)::value;
           const size_t smem = split_kv_tc_smem_bytes<HD>(p.num_heads / p.num_kv_heads);
-          int per_block = p.split_kv_splits_per_block > 0 ? p.split_kv_splits_per_block
-                                                          : splits_per_block_from_env();
+          int per_block = p.split_kv_splits_per_block;
           if (per_block <= 0) {
             per_block = auto_splits_per_block(int64_t(p.num_tokens) * p.num_kv_heads, splits,
                                               resident_split_kv_tc_blocks<HD>(smem));
