@@ -70,6 +70,14 @@ int32_t split_kv_splits_per_block_from_env() {
   return std::stoi(s);
 }
 
+// TANDEM_CUDA_PDL=0 turns programmatic dependent launch off (kernels/cuda/launch.cu reads it);
+// 1 or unset leaves it on. Any other value is refused here rather than read as "on".
+void check_pdl_from_env() {
+  const char* v = std::getenv("TANDEM_CUDA_PDL");
+  TANDEM_CHECK(!v || !*v || std::strcmp(v, "0") == 0 || std::strcmp(v, "1") == 0,
+               "TANDEM_CUDA_PDL={}: expected 0 (off) or 1 (on, the default)", v ? v : "");
+}
+
 // Copies `count` elements of tensor `t` (any checkpoint dtype) to `dst` on the GPU as bf16.
 void upload_as_bf16(const TensorRef& t, int64_t count, cuda::bf16* dst) {
   if (t.dtype == DType::kBF16) {
@@ -126,6 +134,7 @@ CudaModel::CudaModel(const std::filesystem::path& dir, const CudaModelOptions& o
   // H200 were 2-3% shorter than with 32 MiB (1 x 7500 4.98 ms against 5.07; prefill the same).
   check_cublas(cublasSetWorkspace(cublas_, nullptr, 0), "cublasSetWorkspace");
   split_kv_splits_per_block_ = split_kv_splits_per_block_from_env();
+  check_pdl_from_env();
   kv_shape_ = {config_.num_layers, 0,           kDefaultBlockSize, config_.num_kv_heads,
                config_.head_dim,   DType::kBF16};  // no blocks until allocate_kv_cache
   upload_weights();
