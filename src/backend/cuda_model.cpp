@@ -65,7 +65,8 @@ int32_t split_kv_splits_per_block_from_env() {
   if (!v || !*v) return 0;
   const std::string s(v);
   TANDEM_CHECK(s == "1" || s == "2" || s == "4",
-               "TANDEM_SPLIT_KV_SPLITS_PER_BLOCK={}: expected 1, 2 or 4 (or unset: chosen per step)",
+               "TANDEM_SPLIT_KV_SPLITS_PER_BLOCK={}: expected 1, 2 or 4 "
+               "(or unset: chosen per step)",
                s);
   return std::stoi(s);
 }

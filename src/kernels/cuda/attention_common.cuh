@@ -124,16 +124,15 @@ __device__ __forceinline__ bool split_kv_row(const PagedAttentionParams& p, int 
   return true;
 }
 
-// ---- the split tree
-// ------------------------------------------------------------------------------ A row's keys fall
-// into splits (a 128-key tile each, unless the workspace ran short), and split s's partial result
-// is (o, m, l): o unnormalized over the split's keys, m their max score, l the sum of their
-// probabilities (m = -inf, l = 0, o = 0: no visible keys). The row's result is the root of a fixed
-// binary tree over its splits — node (level k, j) merges nodes (k - 1, 2j) and (k - 1, 2j + 1), or
-// is the first where the second holds no splits — divided o / l. Split-KV blocks walk 2^b splits
-// each and write node (b, block) (partial_write); the merge kernels fold those nodes into the root.
-// Whichever b a launch takes, every node is merged in the same order with the same arithmetic, so a
-// row's bits never depend on the launch (nor on its batch).
+// ---- The split tree ----
+// A row's keys fall into splits (a 128-key tile each, unless the workspace ran short), and split
+// s's partial result is (o, m, l): o unnormalized over the split's keys, m their max score, l the
+// sum of their probabilities (m = -inf, l = 0, o = 0: no visible keys). The row's result is the
+// root of a fixed binary tree over its splits — node (level k, j) merges nodes (k - 1, 2j) and
+// (k - 1, 2j + 1), or is the first where the second holds no splits — divided o / l. Split-KV blocks
+// walk 2^b splits each and write node (b, block) (write_split_result); the merge kernels fold those
+// nodes into the root. Whichever b a launch takes, every node is merged in the same order with the
+// same arithmetic, so a row's bits never depend on the launch (nor on its batch).
 //
 // Weights of merging partials a (earlier keys) and b: m = max(ma, mb), a scaled by e^(ma - m), b
 // by e^(mb - m). Callers skip the merge where b holds no keys (mb = -inf) and take b where a does

@@ -3,11 +3,11 @@
 //  - rope_pair_kernel, grid (token, chunk of that token's work) for a few tokens (decode): a
 //    token's work items are its rotation pairs over the q and k heads, then its v elements, one
 //    a thread, so a decode batch still spreads over dozens of blocks;
-//  - rope_token_kernel, one block per token for many tokens (prefill): thread (r, i) computes
-//    the angles of pairs i (and i + 1) once and rotates them in heads r, r + rows, ..., issuing a batch's
-//    loads before its math, then the block copies the v row 16 bytes at a time where it can. One
-//    sincosf per (token, pair) instead of per (token, head, pair): the pair kernel spent 6 ms of
-//    a 7500-token Llama-3.1-8B prefill here.
+//  - rope_token_kernel, one block per token for many tokens (prefill): thread (r, i) computes the
+//    angles of pairs i (and i + 1) once and rotates them in heads r, r + rows, ..., issuing a
+//    batch's loads before its math, then the block copies the v row 16 bytes at a time where it
+//    can. One sincosf per (token, pair) instead of per (token, head, pair): the pair kernel
+//    spent 6 ms of a 7500-token Llama-3.1-8B prefill here.
 #include <cstdint>
 
 #include "kernels/cuda/launch.cuh"
