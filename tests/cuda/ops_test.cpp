@@ -145,7 +145,8 @@ TEST_F(CudaOpsTest, RopeStoreKvMatchesCpuRopeAndStoreKv) {
                             {7, 6, 2, 16, true},
                             {33, 32, 8, 128, false},
                             {17, 8, 1, 64, true},
-                            {130, 32, 8, 128, false},
+                            {130, 32, 8, 128, false},  // 16-byte accesses from 128 tokens
+                            {136, 8, 2, 64, false},
                             {129, 6, 2, 16, true},
                             {140, 72, 8, 256, false},
                             {131, 4, 2, 6, false}}) {  // an odd number of pairs: one a thread
