@@ -60,7 +60,8 @@ TEST_F(CudaOpsTest, EmbeddingMatchesCpu) {
 TEST_F(CudaOpsTest, RmsNormWithAndWithoutResidualAddMatchesCpu) {
   // Widths: one float4 per thread (4096), several (8192, 5000), fewer than a warp's (64, 96),
   // and not a multiple of 4 (13, 4099: one element per step).
-  const std::pair<int, int> shapes[] = {{1, 64},   {7, 96},   {33, 4096}, {4, 4096},
+  // 513 rows take two a block.
+  const std::pair<int, int> shapes[] = {{1, 64},   {7, 96},   {33, 4096}, {4, 4096}, {513, 4096},
                                         {3, 5000}, {2, 8192}, {5, 13},    {3, 4099}};
   for (auto [n, dim] : shapes) {
     for (bool with_delta : {false, true}) {
@@ -111,6 +112,40 @@ TEST_F(CudaOpsTest, RmsNormGathersRowsAddingTheirDelta) {
     want.insert(want.end(), o.begin(), o.end());
   }
   test::expect_close(test::bf16_to_floats(d_out.download()), want, 1e-3, kBf16Rel);
+}
+
+// A row comes out bit-equal normed among 513 rows (two a block) or alone (one a block).
+TEST_F(CudaOpsTest, RmsNormGivesARowTheSameBitsAloneAsInALargeBatch) {
+  const int n = 513, dim = 4096;
+  const std::vector<float> x = random_floats(size_t(n) * dim, 21, -3.0f, 3.0f);
+  std::vector<float> delta = random_floats(size_t(n) * dim, 22);
+  std::vector<float> w = random_floats(size_t(dim), 23, 0.5f, 1.5f);
+  auto d_w = to_device(round_to_bf16(w));
+  auto d_delta = to_device(round_to_bf16(delta));
+  auto d_batch = to_device(x);
+  DeviceBuffer<bf16> d_out(size_t(n) * dim);
+  check_cuda(cuda::rms_norm({d_batch.data(), d_delta.data(), nullptr, d_w.data(), d_out.data(), n,
+                             dim, 1e-5f},
+                            nullptr),
+             "rms_norm batch");
+  const std::vector<uint16_t> batch_out = test::bf16_bits(d_out.download());
+  const std::vector<float> batch_residual = d_batch.download();
+  for (int r : {0, 1, 256, 511, 512}) {
+    auto d_row = to_device(std::vector<float>(x.begin() + int64_t(r) * dim,
+                                              x.begin() + int64_t(r + 1) * dim));
+    DeviceBuffer<bf16> d_row_out(dim);
+    check_cuda(cuda::rms_norm({d_row.data(), d_delta.data() + int64_t(r) * dim, nullptr,
+                               d_w.data(), d_row_out.data(), 1, dim, 1e-5f},
+                              nullptr),
+               "rms_norm row");
+    EXPECT_EQ(test::bf16_bits(d_row_out.download()),
+              std::vector<uint16_t>(batch_out.begin() + int64_t(r) * dim,
+                                    batch_out.begin() + int64_t(r + 1) * dim))
+        << "row " << r;
+    EXPECT_EQ(d_row.download(), std::vector<float>(batch_residual.begin() + int64_t(r) * dim,
+                                                   batch_residual.begin() + int64_t(r + 1) * dim))
+        << "row " << r;
+  }
 }
 
 TEST_F(CudaOpsTest, SiluMulMatchesCpu) {
