@@ -1,6 +1,7 @@
 """Per-kernel GPU time of the last forward step in an `ncu --csv --metrics gpu__time_duration.sum`
-log (one line per kernel launch): the step starts at the last embedding kernel. Prints a table and
-writes JSON. Usage: ncu_step_breakdown.py NCU_CSV OUT_JSON"""
+log (one line per kernel launch): a step starts at an embedding kernel. Prints a table and writes
+JSON. Usage: ncu_step_breakdown.py NCU_CSV OUT_JSON [--longest]; --longest takes the step with
+the most GPU time (a prefill followed by decode steps) instead of the last."""
 import collections, csv, json, sys
 
 rows = []
@@ -16,7 +17,9 @@ for r in csv.DictReader(lines):
 starts = [i for i, (name, _) in enumerate(rows) if "embedding" in name]
 if not starts:
     sys.exit("no embedding kernel in the log: not a forward pass?")
-step = rows[starts[-1]:]
+steps = [rows[a:b] for a, b in zip(starts, starts[1:] + [len(rows)])]
+longest = "--longest" in sys.argv[3:]
+step = max(steps, key=lambda st: sum(us for _, us in st)) if longest else steps[-1]
 by_name = collections.defaultdict(lambda: [0, 0.0])
 for name, us in step:
     short = name.replace("(anonymous namespace)", "").replace("<unnamed>", "")
@@ -25,7 +28,7 @@ for name, us in step:
     by_name[short][1] += us
 total = sum(us for _, us in step)
 table = sorted(by_name.items(), key=lambda kv: -kv[1][1])
-print(f"last step: {len(step)} kernels, {total / 1000:.3f} ms of GPU time")
+print(f"{'longest' if longest else 'last'} step: {len(step)} kernels, {total / 1000:.3f} ms of GPU time")
 for name, (n, us) in table:
     print(f"  {us / 1000:8.3f} ms {100 * us / total:5.1f}%  x{n:<4} {name}")
 json.dump({"kernels": len(step), "gpu_ms": total / 1000,
