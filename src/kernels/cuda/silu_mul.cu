@@ -24,9 +24,9 @@ __global__ void silu_mul_kernel(const bf16* gate_up, int64_t n, int64_t inter, b
 }
 
 // Chunk (blockIdx.y * blockDim.x + threadIdx.x) of 8 outputs of row blockIdx.x: gate and up
-// chunks of that row read as uint4, one chunk a thread, no 64-bit division (which took a third
-// of the instructions of a grid-stride form: under ncu at base clocks it ran at 78% of the SMs'
-// issue rate and 69% of DRAM peak).
+// chunks of that row read as uint4, one chunk a thread, no 64-bit division per chunk (the
+// grid-stride form it replaced: 190 us a 7500-token layer at 69% of DRAM peak under ncu at base
+// clocks, this one 170 us at 77%).
 __global__ void silu_mul8_kernel(const bf16* gate_up, int64_t chunks_per_row, bf16* out) {
   wait_for_previous_kernel();
   const int64_t chunk = int64_t(blockIdx.y) * blockDim.x + threadIdx.x;
