@@ -27,20 +27,33 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// Reduces `v` over a block of blockDim.x threads (a multiple of 32, at most 1024) with a warp
-// reduction applied twice: within each warp, then over the warps' results (`identity` fills the
-// lanes past the last warp); every thread gets the result. `scratch` holds 32 floats in shared
-// memory.
+// Reduces each of `v`'s N values over a block of blockDim.x threads (a multiple of 32, at most
+// 1024) with a warp reduction applied twice: within each warp, then over the warps' results
+// (`identity` fills the lanes past the last warp); the N reductions share their two barriers and
+// every thread gets the results. `scratch` holds N x 32 floats in shared memory.
+template <int N, typename WarpReduce>
+__device__ __forceinline__ void block_reduce_each(float (&v)[N], float (*scratch)[32],
+                                                  float identity, WarpReduce warp_reduce) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+#pragma unroll
+  for (int i = 0; i < N; ++i) v[i] = warp_reduce(v[i]);
+  __syncthreads();
+  if (lane == 0) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) scratch[i][warp] = v[i];
+  }
+  __syncthreads();
+#pragma unroll
+  for (int i = 0; i < N; ++i) v[i] = warp_reduce(lane < warps ? scratch[i][lane] : identity);
+}
+
+// One value: `scratch` holds 32 floats in shared memory.
 template <typename WarpReduce>
 __device__ __forceinline__ float block_reduce(float v, float* scratch, float identity,
                                               WarpReduce warp_reduce) {
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  v = warp_reduce(v);
-  __syncthreads();
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < warps ? scratch[lane] : identity;
-  return warp_reduce(v);
+  float one[1] = {v};
+  block_reduce_each(one, reinterpret_cast<float(*)[32]>(scratch), identity, warp_reduce);
+  return one[0];
 }
 
 struct WarpSum {

@@ -119,22 +119,14 @@ __global__ void __launch_bounds__(kMaxThreads) rms_norm_rows_kernel(RmsNormParam
     }
   }
   const float4 w = active ? R::load_bf16(p.weight + i) : make_float4(0, 0, 0, 0);
-  // block_sum for each row (common.cuh's order), the rows sharing the two barriers.
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
-  float sum[kRows];
+  float sum[kRows];  // block_sum's reduction for each row, sharing its barriers
 #pragma unroll
-  for (int r = 0; r < kRows; ++r) sum[r] = warp_sum(has[r] ? sum_of_squares(x[r]) : 0.0f);
-  __syncthreads();
-  if (lane == 0) {
-#pragma unroll
-    for (int r = 0; r < kRows; ++r) scratch[r][warp] = sum[r];
-  }
-  __syncthreads();
+  for (int r = 0; r < kRows; ++r) sum[r] = has[r] ? sum_of_squares(x[r]) : 0.0f;
+  block_reduce_each(sum, scratch, 0.0f, WarpSum{});
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
     if (!has[r]) continue;
-    const float total = warp_sum(lane < warps ? scratch[r][lane] : 0.0f);
-    const float inv_rms = rsqrtf(total / float(p.dim) + p.eps);
+    const float inv_rms = rsqrtf(sum[r] / float(p.dim) + p.eps);
     R::store_bf16(p.out + (int64_t(blockIdx.x) * kRows + r) * p.dim + i,
                   make_float4(w.x * (x[r].x * inv_rms), w.y * (x[r].y * inv_rms),
                               w.z * (x[r].z * inv_rms), w.w * (x[r].w * inv_rms)));
