@@ -1,11 +1,12 @@
 // gemm_bench: the Llama-3.1-8B projections at decode row counts (y = x W^T, bf16 in, f32
-// accumulate; O and down write f32 with beta 1 into a residual stream, as the engine does), timed
-// three ways: tandem::cuda::gemm with no cuBLAS workspace (what the engine runs), cublasGemmEx with
-// a 32 MiB workspace, and every algorithm cuBLASLt's heuristic offers (up to 16, no workspace and
-// 32 MiB). The weights cycle through copies filling 2 GiB so each launch reads them from HBM, not
-// L2. Prints one JSON object: per shape and m the microseconds of each and the best algorithm's
-// rank in the heuristic's list — how much a tuned choice of algorithm could gain over cuBLAS's
-// default. Usage: gemm_bench [m...]   (default 1 4 16 32)
+// accumulate, bf16 out as the engine writes them; lm_head f32), timed as tandem::cuda::gemm with
+// no cuBLAS workspace (what the engine ran before few_rows_gemm), few_rows_gemm (what it runs for
+// up to 16 rows; gate_up fused with SiLU·mul, against cuBLAS's gate_up followed by silu_mul),
+// cublasGemmEx with a 32 MiB workspace, and every algorithm cuBLASLt's heuristic offers (up to 16,
+// no workspace and 32 MiB; skipped with --quick). The weights cycle through copies filling 2 GiB
+// so each launch reads them from HBM, not L2. Prints one JSON object: per shape and m the
+// microseconds of each and the best algorithm's rank in the heuristic's list.
+// Usage: gemm_bench [--quick] [m...]   (default 1 4 16 32)
 #include <cublasLt.h>
 #include <cublas_v2.h>
 
@@ -18,7 +19,9 @@
 #include <vector>
 
 #include "core/utc_time.h"
+#include "kernels/cuda/few_rows_gemm.cuh"
 #include "kernels/cuda/gemm.cuh"
+#include "kernels/cuda/silu_mul.cuh"
 
 namespace {
 
@@ -34,14 +37,15 @@ void check(bool ok, const char* what) {
 struct Shape {
   const char* name;
   int64_t n, k;
-  bool residual;  // f32 output, beta 1
+  bool logits;    // f32 output
+  bool silu_mul;  // few_rows_gemm fuses SiLU·mul (cuBLAS's time then includes silu_mul)
 };
 
-constexpr Shape kShapes[] = {{"qkv_proj", 6144, 4096, false},
-                             {"o_proj", 4096, 4096, true},
-                             {"gate_up_proj", 28672, 4096, false},
-                             {"down_proj", 4096, 14336, true},
-                             {"lm_head", 128256, 4096, true}};
+constexpr Shape kShapes[] = {{"qkv_proj", 6144, 4096, false, false},
+                             {"o_proj", 4096, 4096, false, false},
+                             {"gate_up_proj", 28672, 4096, false, true},
+                             {"down_proj", 4096, 14336, false, false},
+                             {"lm_head", 128256, 4096, true, false}};
 constexpr size_t kPoolBytes = size_t(2) << 30;
 constexpr size_t kWorkspaceBytes = size_t(32) << 20;
 constexpr int kLaunches = 30;
@@ -68,7 +72,14 @@ double time_us(const std::function<bool(int)>& launch, int copies) {
 
 int main(int argc, char** argv) {
   std::vector<int64_t> ms;
-  for (int i = 1; i < argc; ++i) ms.push_back(std::atoll(argv[i]));
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--quick") {
+      quick = true;
+    } else {
+      ms.push_back(std::atoll(argv[i]));
+    }
+  }
   if (ms.empty()) ms = {1, 4, 16, 32};
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, 0) == cudaSuccess, "cudaGetDeviceProperties");
@@ -80,6 +91,8 @@ int main(int argc, char** argv) {
   const int64_t max_m = *std::max_element(ms.begin(), ms.end());
   bf16* x = nullptr;
   float* y = nullptr;
+  bf16* act = nullptr;
+  check(cudaMalloc(&act, size_t(max_m) * 14336 * sizeof(bf16)) == cudaSuccess, "cudaMalloc(act)");
   check(cudaMalloc(&x, size_t(max_m) * 14336 * sizeof(bf16)) == cudaSuccess, "cudaMalloc(x)");
   check(cudaMemset(x, 0, size_t(max_m) * 14336 * sizeof(bf16)) == cudaSuccess, "memset");
   check(cudaMalloc(&y, size_t(max_m) * 128256 * sizeof(float)) == cudaSuccess, "cudaMalloc(y)");
@@ -100,19 +113,37 @@ int main(int argc, char** argv) {
       g.m = m;
       g.n = s.n;
       g.k = s.k;
-      g.out = s.residual ? tandem::cuda::GemmOut::kF32 : tandem::cuda::GemmOut::kBF16;
-      g.beta = s.residual ? 1.0f : 0.0f;
+      g.out = s.logits ? tandem::cuda::GemmOut::kF32 : tandem::cuda::GemmOut::kBF16;
+      g.beta = 0.0f;
       auto gemm_ex = [&](int c) {
         g.w = weight(c);
         return tandem::cuda::gemm(blas, g) == CUBLAS_STATUS_SUCCESS;
       };
       check(cublasSetWorkspace(blas, nullptr, 0) == CUBLAS_STATUS_SUCCESS, "workspace 0");
-      const double engine_us = time_us(gemm_ex, copies);
+      const double engine_us = time_us(
+          [&](int c) {
+            return gemm_ex(c) &&
+                   (!s.silu_mul || tandem::cuda::silu_mul(reinterpret_cast<const bf16*>(y), m,
+                                                          s.n / 2, act, nullptr) == cudaSuccess);
+          },
+          copies);
+      tandem::cuda::FewRowsGemmParams f{x, nullptr, s.silu_mul ? act : reinterpret_cast<bf16*>(y),
+                                        m, s.n, s.k, s.silu_mul};
+      f.w = pool;
+      double few_rows_us = -1.0;
+      if (!s.logits && tandem::cuda::few_rows_gemm_supported(f)) {
+        few_rows_us = time_us(
+            [&](int c) {
+              f.w = weight(c);
+              return tandem::cuda::few_rows_gemm(f, nullptr) == cudaSuccess;
+            },
+            copies);
+      }
       check(cublasSetWorkspace(blas, workspace, kWorkspaceBytes) == CUBLAS_STATUS_SUCCESS, "ws");
       const double workspace_us = time_us(gemm_ex, copies);
 
       // cuBLASLt, column-major as tandem::cuda::gemm: y^T (n, m) = W^T (k, n)^T x^T (k, m).
-      const cudaDataType_t out_type = s.residual ? CUDA_R_32F : CUDA_R_16BF;
+      const cudaDataType_t out_type = s.logits ? CUDA_R_32F : CUDA_R_16BF;
       cublasLtMatmulDesc_t desc;
       check(
           cublasLtMatmulDescCreate(&desc, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS,
@@ -129,6 +160,7 @@ int main(int argc, char** argv) {
       int best_rank = -1;
       size_t best_workspace = 0;
       for (const size_t ws : {size_t(0), kWorkspaceBytes}) {
+        if (quick) break;
         cublasLtMatmulPreference_t pref;
         cublasLtMatmulPreferenceCreate(&pref);
         cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
@@ -136,7 +168,7 @@ int main(int argc, char** argv) {
         cublasLtMatmulHeuristicResult_t found[16];
         int count = 0;
         cublasLtMatmulAlgoGetHeuristic(lt, desc, a, b, c, c, pref, 16, found, &count);
-        const float alpha = 1.0f, beta = s.residual ? 1.0f : 0.0f;
+        const float alpha = 1.0f, beta = 0.0f;
         for (int r = 0; r < count; ++r) {
           const double us = time_us(
               [&](int copy) {
@@ -165,14 +197,19 @@ int main(int argc, char** argv) {
                          {"k", s.k},
                          {"engine_no_workspace_us", engine_us},
                          {"engine_GBps", gb / (engine_us * 1e-6)},
+                         {"cublas_includes_silu_mul", s.silu_mul},
+                         {"few_rows_us", few_rows_us},
+                         {"few_rows_GBps", few_rows_us > 0 ? gb / (few_rows_us * 1e-6) : 0.0},
                          {"gemm_ex_32MiB_us", workspace_us},
                          {"lt_best_us", best_us},
                          {"lt_best_GBps", gb / (best_us * 1e-6)},
                          {"lt_best_rank", best_rank},
                          {"lt_best_workspace", best_workspace},
                          {"lt_algorithms", algos}});
-      std::fprintf(stderr, "%-13s m %3lld: engine %7.1f us, 32 MiB %7.1f us, best of Lt %7.1f us\n",
-                   s.name, (long long)m, engine_us, workspace_us, best_us);
+      std::fprintf(stderr,
+                   "%-13s m %3lld: cuBLAS %7.1f us, few_rows %7.1f us, 32 MiB %7.1f us, best of Lt "
+                   "%7.1f us\n",
+                   s.name, (long long)m, engine_us, few_rows_us, workspace_us, best_us);
     }
   }
   const nlohmann::json result = {{"what", "gemm_bench"},

@@ -26,6 +26,7 @@
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/rope_store_kv.cuh"
 #include "kernels/cuda/sampling.cuh"
+#include "kernels/cuda/few_rows_gemm.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 #include "model/sampled_rows.h"
 
@@ -77,6 +78,14 @@ void check_pdl_from_env() {
   const char* v = std::getenv("TANDEM_CUDA_PDL");
   TANDEM_CHECK(!v || !*v || std::strcmp(v, "0") == 0 || std::strcmp(v, "1") == 0,
                "TANDEM_CUDA_PDL={}: expected 0 (off) or 1 (on, the default)", v ? v : "");
+}
+
+// TANDEM_FEW_ROWS_GEMM=0 runs every projection on cuBLAS (kernels/cuda/few_rows_gemm.cu reads it);
+// 1 or unset lets few_rows_gemm take decode-sized steps. Any other value is refused here.
+void check_few_rows_gemm_from_env() {
+  const char* v = std::getenv("TANDEM_FEW_ROWS_GEMM");
+  TANDEM_CHECK(!v || !*v || std::strcmp(v, "0") == 0 || std::strcmp(v, "1") == 0,
+               "TANDEM_FEW_ROWS_GEMM={}: expected 0 (cuBLAS only) or 1 (the default)", v ? v : "");
 }
 
 // Copies `count` elements of tensor `t` (any checkpoint dtype) to `dst` on the GPU as bf16.
@@ -136,6 +145,7 @@ CudaModel::CudaModel(const std::filesystem::path& dir, const CudaModelOptions& o
   check_cublas(cublasSetWorkspace(cublas_, nullptr, 0), "cublasSetWorkspace");
   split_kv_splits_per_block_ = split_kv_splits_per_block_from_env();
   check_pdl_from_env();
+  check_few_rows_gemm_from_env();
   kv_shape_ = {config_.num_layers, 0,           kDefaultBlockSize, config_.num_kv_heads,
                config_.head_dim,   DType::kBF16};  // no blocks until allocate_kv_cache
   upload_weights();
@@ -662,9 +672,8 @@ void CudaModel::project_and_store(int layer, int64_t n, const BatchView& view) {
                              ws_.normed.data(), n, c.hidden_size, c.rms_norm_eps},
                             stream_),
              "input norm");
-  check_cublas(cuda::gemm(cublas_, {ws_.normed.data(), l.qkv.data(), ws_.qkv.data(),
-                                    cuda::GemmOut::kBF16, n, qkv_dim, c.hidden_size, 0.0f}),
-               "qkv_proj");
+  project(ws_.normed.data(), l.qkv.data(), ws_.qkv.data(), n, qkv_dim, c.hidden_size, false,
+          "qkv_proj");
   cuda::RopeStoreKvParams r;
   r.qkv = ws_.qkv.data();
   r.qkv_stride = qkv_dim;
@@ -711,24 +720,28 @@ void CudaModel::finish_layer(int layer, const FinishedRows& rows) {
   a.workspace = ws_.attn_ws.data();
   a.workspace_bytes = ws_.attn_ws.size() * sizeof(float);
   check_cuda(cuda::paged_attention(a, stream_), "paged_attention");
-  check_cublas(cuda::gemm(cublas_, {ws_.attn.data(), l.o.data(), ws_.proj.data(),
-                                    cuda::GemmOut::kBF16, n, c.hidden_size, q_dim, 0.0f}),
-               "o_proj");
+  project(ws_.attn.data(), l.o.data(), ws_.proj.data(), n, c.hidden_size, q_dim, false, "o_proj");
 
   check_cuda(cuda::rms_norm({rows.residual, ws_.proj.data(), nullptr, l.post_norm.data(),
                              ws_.normed.data(), n, c.hidden_size, c.rms_norm_eps},
                             stream_),
              "post-attention norm");
-  check_cublas(cuda::gemm(cublas_, {ws_.normed.data(), l.gate_up.data(), ws_.gate_up.data(),
-                                    cuda::GemmOut::kBF16, n, 2 * int64_t(c.intermediate_size),
-                                    c.hidden_size, 0.0f}),
-               "gate_up_proj");
-  check_cuda(cuda::silu_mul(ws_.gate_up.data(), n, c.intermediate_size, ws_.act.data(), stream_),
-             "silu_mul");
-  check_cublas(
-      cuda::gemm(cublas_, {ws_.act.data(), l.down.data(), ws_.proj.data(), cuda::GemmOut::kBF16, n,
-                           c.hidden_size, c.intermediate_size, 0.0f}),
-      "down_proj");
+  project(ws_.normed.data(), l.gate_up.data(), ws_.act.data(), n, 2 * int64_t(c.intermediate_size),
+          c.hidden_size, true, "gate_up_proj + silu_mul");
+  project(ws_.act.data(), l.down.data(), ws_.proj.data(), n, c.hidden_size, c.intermediate_size,
+          false, "down_proj");
+}
+
+void CudaModel::project(const bf16* x, const bf16* w, bf16* y, int64_t m, int64_t n, int64_t k,
+                        bool silu_mul, const char* what) {
+  const cuda::FewRowsGemmParams few{x, w, y, m, n, k, silu_mul};
+  if (cuda::few_rows_gemm_enabled() && cuda::few_rows_gemm_supported(few)) {
+    check_cuda(cuda::few_rows_gemm(few, stream_), what);
+    return;
+  }
+  bf16* out = silu_mul ? ws_.gate_up.data() : y;
+  check_cublas(cuda::gemm(cublas_, {x, w, out, cuda::GemmOut::kBF16, m, n, k, 0.0f}), what);
+  if (silu_mul) check_cuda(cuda::silu_mul(out, m, n / 2, y, stream_), what);
 }
 
 }  // namespace tandem

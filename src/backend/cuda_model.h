@@ -150,6 +150,10 @@ class CudaModel : public ModelBackend {
   void project_and_store(int layer, int64_t n, const BatchView& view);
   // The rest of the layer (attention, o_proj, MLP) for `rows`; its output lands in ws_.proj.
   void finish_layer(int layer, const FinishedRows& rows);
+  // y (m, n) = x (m, k) W^T in bf16: few_rows_gemm for a decode step's few rows, cuBLAS otherwise
+  // (the same bits either way). With silu_mul, W is [gate; up] and y = silu(gate) * up (m, n / 2).
+  void project(const bf16* x, const bf16* w, bf16* y, int64_t m, int64_t n, int64_t k,
+               bool silu_mul, const char* what);
   // The last layer when only `tail`'s rows need finishing.
   void last_layer_for_sampled_rows(const ForwardBatch& batch, const BatchView& view,
                                    const ForwardBatch& tail, int32_t max_context_len);

@@ -19,6 +19,7 @@
 #include "kernels/cpu/silu_mul.h"
 #include "kernels/cpu/store_kv.h"
 #include "kernels/cuda/embedding.cuh"
+#include "kernels/cuda/few_rows_gemm.cuh"
 #include "kernels/cuda/gather_rows.cuh"
 #include "kernels/cuda/gemm.cuh"
 #include "kernels/cuda/rms_norm.cuh"
@@ -357,6 +358,75 @@ TEST_F(CudaOpsTest, GemmGivesARowTheSameBitsAtEveryRowCount) {
                             << "-row GEMM differ from the same rows alone";
     }
   }
+  cublasDestroy(handle);
+}
+
+// few_rows_gemm must give every row cuBLAS's bits (no workspace, as CudaModel runs it), so a
+// decode row's bits do not depend on which of the two ran its step: plain at Llama-3.1-8B's
+// q/k/v, o_proj and down_proj shapes and small ones, fused with SiLU·mul against the gate/up GEMM
+// followed by silu_mul, at every row count it takes; and close to the CPU's matmul.
+TEST_F(CudaOpsTest, FewRowsGemmGivesCublasBitsAndMatchesCpu) {
+  cublasHandle_t handle;
+  cuda::check_cublas(cublasCreate(&handle), "cublasCreate");
+  cuda::check_cublas(cublasSetWorkspace(handle, nullptr, 0), "cublasSetWorkspace");
+  struct Shape {
+    int64_t n, k;
+    bool silu_mul;
+  };
+  for (const Shape& sh : {Shape{6144, 4096, false}, {4096, 4096, false}, {4096, 14336, false},
+                          {2 * 14336, 4096, true}, {16, 64, false}, {144, 192, false},
+                          {2 * 48, 320, true}, {2 * 1008, 128, true}}) {
+    const int64_t cols = sh.silu_mul ? sh.n / 2 : sh.n, kMaxRows = cuda::kFewRowsGemmMaxRows;
+    std::vector<float> x = random_floats(size_t(kMaxRows * sh.k), 21);
+    std::vector<float> w = random_floats(size_t(sh.n * sh.k), 22);
+    for (float& v : w) v *= 0.05f;
+    auto d_x = to_device(round_to_bf16(x));
+    auto d_w = to_device(round_to_bf16(w));
+    DeviceBuffer<bf16> d_full(size_t(kMaxRows * sh.n)), d_want(size_t(kMaxRows * cols));
+    DeviceBuffer<bf16> d_got(size_t(kMaxRows * cols));
+    for (int64_t m : {1, 2, 3, 5, 8}) {
+      const std::string what = fmt::format("n {} k {} silu_mul {} m {}", sh.n, sh.k, sh.silu_mul, m);
+      cuda::check_cublas(cuda::gemm(handle, {d_x.data(), d_w.data(), d_full.data(),
+                                             cuda::GemmOut::kBF16, m, sh.n, sh.k, 0.0f}),
+                         "gemm");
+      if (sh.silu_mul) {
+        check_cuda(cuda::silu_mul(d_full.data(), m, cols, d_want.data(), nullptr), "silu_mul");
+      }
+      const cuda::FewRowsGemmParams p{d_x.data(), d_w.data(), d_got.data(), m, sh.n, sh.k,
+                                      sh.silu_mul};
+      ASSERT_TRUE(cuda::few_rows_gemm_supported(p)) << what;
+      check_cuda(cuda::few_rows_gemm(p, nullptr), "few_rows_gemm");
+      check_cuda(cudaDeviceSynchronize(), "few_rows_gemm");
+      std::vector<uint16_t> got = test::bf16_bits(d_got.download());
+      std::vector<uint16_t> want =
+          test::bf16_bits((sh.silu_mul ? d_want : d_full).download());
+      got.resize(size_t(m * cols));
+      want.resize(size_t(m * cols));
+      size_t differ = 0;
+      for (size_t i = 0; i < got.size(); ++i) differ += got[i] != want[i];
+      EXPECT_EQ(differ, 0u) << what << ": elements differing from cuBLAS";
+      if (m == 3 && !sh.silu_mul) {  // the CPU's matmul, within bf16 rounding
+        std::vector<float> ref(size_t(m * sh.n));
+        cpu::matmul(x.data(), m, {w.data(), DType::kF32, sh.n, sh.k, nullptr}, ref.data(), nullptr);
+        std::vector<double> scale(ref.size());
+        for (size_t i = 0; i < ref.size(); ++i) {
+          scale[i] = std::max(std::sqrt(double(sh.k)) * 0.05 / 3, std::abs(double(ref[i])));
+        }
+        std::vector<bf16> all = d_got.download();
+        all.resize(ref.size());
+        test::expect_close(test::bf16_to_floats(all), test::to_doubles(ref), 1e-3, kBf16Rel, &scale,
+                           what);
+      }
+    }
+  }
+  // What it refuses: more than 8 rows, k not a multiple of 64, columns not a multiple of 16.
+  DeviceBuffer<bf16> b(size_t(64 * 64 * 17));
+  EXPECT_FALSE(cuda::few_rows_gemm_supported({b.data(), b.data(), b.data(), 9, 64, 64, false}));
+  EXPECT_FALSE(cuda::few_rows_gemm_supported({b.data(), b.data(), b.data(), 1, 64, 96, false}));
+  EXPECT_FALSE(cuda::few_rows_gemm_supported({b.data(), b.data(), b.data(), 1, 72, 64, false}));
+  EXPECT_FALSE(cuda::few_rows_gemm_supported({b.data(), b.data(), b.data(), 1, 24, 64, true}));
+  EXPECT_EQ(cuda::few_rows_gemm({b.data(), b.data(), b.data(), 0, 64, 64, false}, nullptr),
+            cudaErrorInvalidValue);
   cublasDestroy(handle);
 }
 

@@ -25,11 +25,21 @@ __device__ __forceinline__ void wait_for_previous_kernel() {
 #endif
 }
 
-// kernel<<<grid, block, smem, stream>>>(args...), allowed to overlap the previous kernel's tail
-// unless the stream is being captured into a graph. Returns the launch's error.
+// Lets the next kernel in the stream start before this one ends, if it was launched with
+// launch_kernel_early: called at the start of the kernels a few_rows_gemm follows (the norms, the
+// split-KV merge, few_rows_gemm itself), whose blocks are all resident at once, so the GEMM's
+// blocks can start streaming weights (they depend on nothing) while they run.
+__device__ __forceinline__ void let_next_kernel_start() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...) with programmatic dependent launch unless it is
+// off (TANDEM_CUDA_PDL=0) or the stream is being captured and !in_graphs.
 template <typename... Params, typename... Args>
-cudaError_t launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
-                          cudaStream_t stream, Args... args) {
+cudaError_t launch_kernel_overlapping(bool in_graphs, void (*kernel)(Params...), dim3 grid,
+                                      dim3 block, size_t smem, cudaStream_t stream, Args... args) {
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   if (const cudaError_t e = cudaStreamIsCapturing(stream, &capture); e != cudaSuccess) return e;
   cudaLaunchAttribute overlap{};
@@ -41,8 +51,26 @@ cudaError_t launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size
   config.dynamicSmemBytes = smem;
   config.stream = stream;
   config.attrs = &overlap;
-  config.numAttrs = programmatic_launch_enabled() && capture == cudaStreamCaptureStatusNone ? 1 : 0;
+  config.numAttrs =
+      programmatic_launch_enabled() && (in_graphs || capture == cudaStreamCaptureStatusNone) ? 1 : 0;
   return cudaLaunchKernelEx(&config, kernel, args...);
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...), allowed to overlap the previous kernel's tail
+// unless the stream is being captured into a graph. Returns the launch's error.
+template <typename... Params, typename... Args>
+cudaError_t launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                          cudaStream_t stream, Args... args) {
+  return launch_kernel_overlapping(false, kernel, grid, block, smem, stream, args...);
+}
+
+// The same, overlapping the previous kernel inside a graph capture too: for a kernel with work
+// to do before its wait_for_previous_kernel() (few_rows_gemm's weight loads), whose predecessor
+// calls let_next_kernel_start().
+template <typename... Params, typename... Args>
+cudaError_t launch_kernel_early(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                                cudaStream_t stream, Args... args) {
+  return launch_kernel_overlapping(true, kernel, grid, block, smem, stream, args...);
 }
 #endif
 

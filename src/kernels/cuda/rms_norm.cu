@@ -63,6 +63,7 @@ __device__ __forceinline__ float sum_of_squares(float4 x) {
 template <bool kVec4>
 __global__ void __launch_bounds__(kMaxThreads) rms_norm_kernel(RmsNormParams p) {
   wait_for_previous_kernel();
+  let_next_kernel_start();  // a few_rows_gemm after it may start streaming weights
   using R = Row4<kVec4>;
   constexpr int kWidth = kVec4 ? 4 : 1;
   __shared__ float scratch[32];
@@ -95,6 +96,7 @@ __global__ void __launch_bounds__(kMaxThreads) rms_norm_kernel(RmsNormParams p) 
 template <int kRows>
 __global__ void __launch_bounds__(kMaxThreads) rms_norm_rows_kernel(RmsNormParams p) {
   wait_for_previous_kernel();
+  let_next_kernel_start();  // a few_rows_gemm after it may start streaming weights
   using R = Row4<true>;
   __shared__ float scratch[kRows][32];
   const int64_t i = int64_t(threadIdx.x) * 4;

@@ -9,8 +9,6 @@
 namespace tandem::cuda {
 namespace {
 
-__device__ __forceinline__ float silu_times(float g, float u) { return g / (1.0f + expf(-g)) * u; }
-
 __global__ void silu_mul_kernel(const bf16* gate_up, int64_t n, int64_t inter, bf16* out) {
   wait_for_previous_kernel();
   const int64_t total = n * inter;

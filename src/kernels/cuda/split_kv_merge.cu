@@ -68,6 +68,7 @@ constexpr int kFewGroups = kCombineThreads / 64;
 __global__ void __launch_bounds__(kCombineThreads)
     combine_kernel(PagedAttentionParams p, int nodes, int skip_query_len) {
   wait_for_previous_kernel();
+  let_next_kernel_start();  // a few_rows_gemm after it may start streaming weights
   extern __shared__ float part[];  // (groups, hd) roots' o, then (groups) m, then (groups) l
   const int t = blockIdx.x, head = blockIdx.y, hd = p.head_dim;
   if (left_to_flash(p, t, skip_query_len)) return;
@@ -142,6 +143,7 @@ template <int HD, bool kLongRows>
 __global__ void __launch_bounds__(kWarpCombineWarps * 32)
     combine_warp_kernel(PagedAttentionParams p, int nodes, int skip_query_len) {
   wait_for_previous_kernel();
+  let_next_kernel_start();  // a few_rows_gemm after it may start streaming weights
   constexpr int kDims = HD / 32;
   const int lane = threadIdx.x % 32;
   const int64_t row = int64_t(blockIdx.x) * kWarpCombineWarps + threadIdx.x / 32;

@@ -17,6 +17,13 @@ namespace tandem::cuda::tma {
 cudaError_t encode_bf16_rows(CUtensorMap* map, const void* base, uint64_t rows, uint64_t cols,
                              uint64_t row_stride, uint32_t box_rows);
 
+// A 3-D tensor map over the same array seen as (column blocks of 64, rows, 64 columns): a box of
+// `box_rows` x `box_blocks` x 64 is `box_blocks` consecutive 64-column boxes of encode_bf16_rows
+// (each 128-byte swizzled, box_rows * 128 bytes) asked for with one instruction.
+cudaError_t encode_bf16_row_blocks(CUtensorMap* map, const void* base, uint64_t rows,
+                                   uint64_t cols, uint64_t row_stride, uint32_t box_rows,
+                                   uint32_t box_blocks);
+
 #ifdef __CUDACC__
 __device__ __forceinline__ void init_barrier(uint32_t bar, uint32_t arrivals) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(arrivals));
@@ -54,6 +61,25 @@ __device__ __forceinline__ void load_2d(uint32_t dst, const CUtensorMap* map, in
       "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
       "%3}], [%4];\n" ::"r"(dst),
       "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(bar)
+      : "memory");
+}
+// Copies `bytes` (a multiple of 16; both addresses 16-byte aligned) from global `src` into shared
+// memory at `dst` as one bulk copy, completing its bytes on barrier `bar` (plain sm_90).
+__device__ __forceinline__ void load_1d(uint32_t dst, const void* src, uint32_t bytes,
+                                        uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::
+          "r"(dst),
+      "l"(src), "r"(bytes), "r"(bar)
+      : "memory");
+}
+// Copies the box at (column x, row y, column block z) of a 3-D `map` into shared memory at `dst`.
+__device__ __forceinline__ void load_3d(uint32_t dst, const CUtensorMap* map, int x, int y, int z,
+                                        uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, "
+      "%3, %4}], [%5];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(z), "r"(bar)
       : "memory");
 }
 __device__ __forceinline__ void prefetch_map(const CUtensorMap* map) {
