@@ -384,7 +384,7 @@ TEST_F(CudaOpsTest, FewRowsGemmGivesCublasBitsAndMatchesCpu) {
     auto d_w = to_device(round_to_bf16(w));
     DeviceBuffer<bf16> d_full(size_t(kMaxRows * sh.n)), d_want(size_t(kMaxRows * cols));
     DeviceBuffer<bf16> d_got(size_t(kMaxRows * cols));
-    for (int64_t m : {1, 2, 3, 5, 8}) {
+    for (int64_t m : {1, 2, 3, 5, 8, 9, 13, 16}) {
       const std::string what = fmt::format("n {} k {} silu_mul {} m {}", sh.n, sh.k, sh.silu_mul, m);
       cuda::check_cublas(cuda::gemm(handle, {d_x.data(), d_w.data(), d_full.data(),
                                              cuda::GemmOut::kBF16, m, sh.n, sh.k, 0.0f}),
@@ -419,9 +419,9 @@ TEST_F(CudaOpsTest, FewRowsGemmGivesCublasBitsAndMatchesCpu) {
       }
     }
   }
-  // What it refuses: more than 8 rows, k not a multiple of 64, columns not a multiple of 16.
+  // What it refuses: more than 16 rows, k not a multiple of 64, columns not a multiple of 16.
   DeviceBuffer<bf16> b(size_t(64 * 64 * 17));
-  EXPECT_FALSE(cuda::few_rows_gemm_supported({b.data(), b.data(), b.data(), 9, 64, 64, false}));
+  EXPECT_FALSE(cuda::few_rows_gemm_supported({b.data(), b.data(), b.data(), 17, 64, 64, false}));
   EXPECT_FALSE(cuda::few_rows_gemm_supported({b.data(), b.data(), b.data(), 1, 64, 96, false}));
   EXPECT_FALSE(cuda::few_rows_gemm_supported({b.data(), b.data(), b.data(), 1, 72, 64, false}));
   EXPECT_FALSE(cuda::few_rows_gemm_supported({b.data(), b.data(), b.data(), 1, 24, 64, true}));

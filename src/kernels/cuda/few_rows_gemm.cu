@@ -1,19 +1,17 @@
 // few_rows_gemm: a block a slice of W's rows, about one block an SM. Warp w of a block owns 16
 // output columns (W rows; with SiLU·mul 16 gate rows and the 16 up rows that pair with them) and
-// runs one mma.sync chain over all of k for them, W's rows as the A operand and x's <= 8 rows as
-// B: no split of k, so a column's sum is the chain cuBLAS computes (see the header). A producer
-// thread streams W's rows and x's through TMA into a ring of stages guarded by mbarriers, ~200 KB
-// an SM in flight from the start: a stage is kBoxes blocks of 64 columns (128-byte rows, 128-byte
-// swizzle), one 3-D box for W's rows (each chain's) and one for x's.
-// What bounds it (measured on an H200): TMA's cost is per request (one bulk copy a W row and
-// 64-256 columns moved only 4-12 GB/s an SM; 2-D boxes a block of 64 columns left down_proj at
-// 33-40 us); and with o_proj's and down_proj's 4096 columns an SM runs only a few chains, so each
-// warp's instruction stream must be short: with x as A, 8 columns a warp, a step took ~7.5
-// instructions at 6.6 cycles each (ncu), which held DRAM at 69% of peak. A dependent mma.sync
-// chain itself takes 26.5 cycles a step.
-// Why not cuBLAS at these shapes: without split-k (which would change the bits) cuBLAS gives a
-// 4096-wide projection 64 blocks of 64 columns, so half the SMs stream W (Llama-3.1-8B's o_proj at
-// batch 1: 12.9 us, 2.6 TB/s on an H200; q/k/v 16.9 us, 3.0 TB/s).
+// runs one mma.sync chain over all of k for them, W's rows as the A operand and x's <= 16 rows
+// (one or two tiles of 8) as B: no split of k, so a column's sum is the chain cuBLAS computes
+// (see the header). A producer thread streams W and x through TMA into a ring of stages guarded
+// by mbarriers: a stage is kBoxes blocks of 64 columns (128-byte rows, 128-byte swizzle), one 3-D
+// box for W's rows (each chain's) and one for x's.
+// Where its time goes (Llama-3.1-8B, batch 1, H200): launched alone it is about as fast as
+// cuBLAS (q/k/v 16.8 us against 17.2, o_proj 13.3 against 12.3, down_proj 33.5 against 31.2,
+// gate/up with SiLU·mul 60.2 against 66.2 for cuBLAS's GEMM and silu_mul); what it gains is that
+// W depends on nothing, so launched while the kernel before it runs (launch_kernel_early, also
+// inside CUDA graphs) it has its first stages of W in flight when that kernel ends: a decode step
+// at 1 x 7500 took 4.61-4.67 ms against 4.80-4.91 with cuBLAS (two H200s). TMA's cost is per request, hence 3-D boxes:
+// one bulk copy a W row and 64-256 columns moved only 4-12 GB/s an SM.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -34,7 +32,9 @@ using attention::smem_addr;
 constexpr int kMaxStages = 16;
 constexpr int kMaxWarps = 16;  // consumer warps a block (plus the producer)
 constexpr int kColsPerWarp = 16;                  // the mma's m
-constexpr int kXRows = int(kFewRowsGemmMaxRows);  // x's box: m rows, zeros up to the mma's n (8)
+// x's rows go in tiles of the mma's n (8): a box of 8 or 16 rows (rows past m read zeros). Four
+// tiles (32 rows) lost to cuBLAS: a 32 x 2048 decode step took 7.27 ms against 6.75.
+constexpr int kXTileRows = 8;
 constexpr int kBoxCols = 64;                      // a box row: 128 bytes
 // Stages' shared memory: o_proj at batch 1 took 13.3 us with 120 KB against 14.8 with 200 (H200).
 constexpr size_t kSmemBudget = 120 * 1024;
@@ -52,8 +52,8 @@ __device__ __forceinline__ uint32_t swizzled(int r, int j) {
 }
 
 // A stage: W's box (kBoxes blocks of warps * 16 rows x 64 columns; with SiLU·mul the gate rows',
-// then the up rows'), then x's (kBoxes blocks of 8 rows).
-template <bool kSiluMul, int kBoxes>
+// then the up rows'), then x's (kBoxes blocks of kXTiles * 8 rows).
+template <bool kSiluMul, int kBoxes, int kXTiles>
 __global__ void __launch_bounds__((kMaxWarps + 1) * 32, 1)
     few_rows_gemm_kernel(const __grid_constant__ CUtensorMap w_map,
                          const __grid_constant__ CUtensorMap x_map, FewRowsGemmParams p,
@@ -66,7 +66,8 @@ __global__ void __launch_bounds__((kMaxWarps + 1) * 32, 1)
   const int first_group = blockIdx.x * warps;
   const int groups = int(min(int64_t(warps), cols / kColsPerWarp - first_group));  // this block's
   const int half_rows = warps * kColsPerWarp;  // W rows of a chain's box
-  const uint32_t w_block_bytes = uint32_t(half_rows * 128), x_block_bytes = kXRows * 128;
+  const uint32_t w_block_bytes = uint32_t(half_rows * 128);
+  constexpr uint32_t x_block_bytes = kXTiles * kXTileRows * 128;
   const uint32_t w_box_bytes = kBoxes * w_block_bytes;  // a chain's
   const uint32_t stage_bytes = kChains * w_box_bytes + kBoxes * x_block_bytes;
   const int m = int(p.m);
@@ -125,27 +126,33 @@ __global__ void __launch_bounds__((kMaxWarps + 1) * 32, 1)
   // matrices (rows 0-7 | 8-15) x (chunk 2t | 2t + 1); B (x, 8 rows): for slices 2p and 2p + 1,
   // matrices rows 0-7 x chunks 4p .. 4p + 3.
   const int a_row = warp * kColsPerWarp + lane % 8 + 8 * ((lane / 8) & 1);
-  uint32_t a_off[4], b_off[2];
+  uint32_t a_off[4], b_off[kXTiles][2];
 #pragma unroll
   for (int t = 0; t < 4; ++t) a_off[t] = swizzled(a_row, 2 * t + lane / 16);
 #pragma unroll
-  for (int q = 0; q < 2; ++q) b_off[q] = swizzled(lane % 8, 4 * q + lane / 8);
+  for (int j = 0; j < kXTiles; ++j) {
+#pragma unroll
+    for (int q = 0; q < 2; ++q) b_off[j][q] = swizzled(kXTileRows * j + lane % 8, 4 * q + lane / 8);
+  }
   // A box's fragments: its four slices' A (per chain) and its two pairs' B.
   struct Box {
-    uint32_t a[kChains][4][4], b[2][4];
+    uint32_t a[kChains][4][4], b[kXTiles][2][4];
   };
   auto load_box = [&](uint32_t stage, int box, Box& f) {
     const uint32_t w = stage + uint32_t(box) * w_block_bytes;
     const uint32_t x = stage + kChains * w_box_bytes + uint32_t(box) * x_block_bytes;
 #pragma unroll
-    for (int q = 0; q < 2; ++q) ldmatrix_x4_at(f.b[q], x + b_off[q]);
+    for (int j = 0; j < kXTiles; ++j) {
+#pragma unroll
+      for (int q = 0; q < 2; ++q) ldmatrix_x4_at(f.b[j][q], x + b_off[j][q]);
+    }
 #pragma unroll
     for (int h = 0; h < kChains; ++h) {
 #pragma unroll
       for (int t = 0; t < 4; ++t) ldmatrix_x4_at(f.a[h][t], w + h * w_box_bytes + a_off[t]);
     }
   };
-  float acc[kChains][4] = {};
+  float acc[kChains][kXTiles][4] = {};
   for (int c = 0; c < chunks; ++c) {
     const int s = c % stages;
     tma::wait(full_at(s), uint32_t((c / stages) & 1));
@@ -161,9 +168,12 @@ __global__ void __launch_bounds__((kMaxWarps + 1) * 32, 1)
         const Box& g = f[box % 2];
 #pragma unroll
         for (int t = 0; t < 4; ++t) {
-          const uint32_t b0 = g.b[t / 2][2 * (t % 2)], b1 = g.b[t / 2][2 * (t % 2) + 1];
 #pragma unroll
-          for (int h = 0; h < kChains; ++h) mma_bf16(acc[h], g.a[h][t], b0, b1);
+          for (int j = 0; j < kXTiles; ++j) {
+            const uint32_t b0 = g.b[j][t / 2][2 * (t % 2)], b1 = g.b[j][t / 2][2 * (t % 2) + 1];
+#pragma unroll
+            for (int h = 0; h < kChains; ++h) mma_bf16(acc[h][j], g.a[h][t], b0, b1);
+          }
         }
       }
     }
@@ -171,23 +181,26 @@ __global__ void __launch_bounds__((kMaxWarps + 1) * 32, 1)
     if (lane == 0) tma::arrive(empty_at(s));
   }
   if (!active) return;
-  // C fragment (16 W rows x 8 x rows): lane holds W rows lane / 4 and lane / 4 + 8, x rows
-  // 2 (lane % 4) and the next.
+  // C fragment (16 W rows x 8 x rows) of x tile j: lane holds W rows lane / 4 and lane / 4 + 8,
+  // x rows 8j + 2 (lane % 4) and the next.
   const int64_t col0 = (int64_t(first_group) + warp) * kColsPerWarp + lane / 4;
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int row = 2 * (lane % 4) + i % 2;
-    if (row >= m) continue;
-    float v = acc[0][i];
-    if constexpr (kSiluMul) {  // gate and up as the GEMM would have stored them, then silu_mul
-      v = silu_times(to_float(to_bf16(v)), to_float(to_bf16(acc[1][i])));
+  for (int j = 0; j < kXTiles; ++j) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int row = kXTileRows * j + 2 * (lane % 4) + i % 2;
+      if (row >= m) continue;
+      float v = acc[0][j][i];
+      if constexpr (kSiluMul) {  // gate and up as the GEMM would have stored them, then silu_mul
+        v = silu_times(to_float(to_bf16(v)), to_float(to_bf16(acc[1][j][i])));
+      }
+      p.y[row * cols + col0 + 8 * (i / 2)] = to_bf16(v);
     }
-    p.y[row * cols + col0 + 8 * (i / 2)] = to_bf16(v);
   }
 }
 
 struct Plan {
-  int boxes = 0, stages = 0, warps = 0, blocks = 0;
+  int boxes = 0, stages = 0, warps = 0, blocks = 0, x_tiles = 0;
   size_t smem = 0;
 };
 
@@ -203,7 +216,9 @@ bool plan_for(const FewRowsGemmParams& p, Plan& plan) {
   const int64_t groups = (p.silu_mul ? p.n / 2 : p.n) / kColsPerWarp;
   plan.warps = int(std::clamp<int64_t>((groups + sms - 1) / sms, 1, kMaxWarps));
   plan.blocks = int((groups + plan.warps - 1) / plan.warps);
-  const size_t group_bytes = size_t(plan.warps * kColsPerWarp * chains + kXRows) * 128;  // a block's
+  plan.x_tiles = p.m <= kXTileRows ? 1 : 2;
+  const size_t group_bytes =  // a block's
+      size_t(plan.warps * kColsPerWarp * chains + plan.x_tiles * kXTileRows) * 128;
   for (int boxes : {4, 2, 1}) {
     if (p.k % (int64_t(boxes) * kBoxCols) != 0) continue;
     const int64_t chunks = p.k / (int64_t(boxes) * kBoxCols);
@@ -239,7 +254,8 @@ bool few_rows_gemm_supported(const FewRowsGemmParams& p) {
 cudaError_t few_rows_gemm(const FewRowsGemmParams& p, cudaStream_t stream) {
   Plan plan;
   if (!few_rows_gemm_supported(p) || !plan_for(p, plan)) return cudaErrorInvalidValue;
-  // W in boxes of warps * 16 rows (rows past n read zeros), x in boxes of 8 (rows past m: zeros).
+  // W in boxes of warps * 16 rows (rows past n read zeros), x in boxes of 8 or 16 rows (rows past
+  // m: zeros).
   CUtensorMap w_map, x_map;
   if (const cudaError_t e =
           tma::encode_bf16_row_blocks(&w_map, p.w, uint64_t(p.n), uint64_t(p.k), uint64_t(p.k),
@@ -249,7 +265,7 @@ cudaError_t few_rows_gemm(const FewRowsGemmParams& p, cudaStream_t stream) {
   }
   if (const cudaError_t e =
           tma::encode_bf16_row_blocks(&x_map, p.x, uint64_t(p.m), uint64_t(p.k), uint64_t(p.k),
-                                      uint32_t(kXRows), uint32_t(plan.boxes));
+                                      uint32_t(plan.x_tiles * kXTileRows), uint32_t(plan.boxes));
       e != cudaSuccess) {
     return e;
   }
@@ -262,12 +278,17 @@ cudaError_t few_rows_gemm(const FewRowsGemmParams& p, cudaStream_t stream) {
     return launch_kernel_early(kernel, unsigned(plan.blocks), unsigned((plan.warps + 1) * 32),
                                plan.smem, stream, w_map, x_map, p, plan.stages, plan.warps);
   };
-  auto with_boxes = [&](auto silu_mul) {
+  auto with_tiles = [&](auto silu_mul, auto boxes) {
     constexpr bool kSiluMul = decltype(silu_mul)::value;
+    constexpr int kBoxes = decltype(boxes)::value;
+    return plan.x_tiles == 2 ? run(few_rows_gemm_kernel<kSiluMul, kBoxes, 2>)
+                             : run(few_rows_gemm_kernel<kSiluMul, kBoxes, 1>);
+  };
+  auto with_boxes = [&](auto silu_mul) {
     switch (plan.boxes) {
-      case 4: return run(few_rows_gemm_kernel<kSiluMul, 4>);
-      case 2: return run(few_rows_gemm_kernel<kSiluMul, 2>);
-      default: return run(few_rows_gemm_kernel<kSiluMul, 1>);
+      case 4: return with_tiles(silu_mul, std::integral_constant<int, 4>{});
+      case 2: return with_tiles(silu_mul, std::integral_constant<int, 2>{});
+      default: return with_tiles(silu_mul, std::integral_constant<int, 1>{});
     }
   };
   return p.silu_mul ? with_boxes(std::true_type{}) : with_boxes(std::false_type{});

@@ -1,5 +1,6 @@
-// y = x @ W^T for the few rows of a decode step (m <= 8), streaming W once from memory with every
-// SM busy, optionally fused with SwiGLU's SiLU·mul. It gives the bits cuBLAS gives as the engine
+// y = x @ W^T for the few rows of a decode step (m <= 16), streaming W once from memory with every
+// SM busy and starting to before the kernel ahead of it ends, optionally fused with SwiGLU's
+// SiLU·mul. It gives the bits cuBLAS gives as the engine
 // runs it (no workspace): each output is one chain of mma.sync m16n8k16 over k in 16-wide slices
 // from zero, rounded once to bf16, so a row's bits do not depend on which of the two ran it.
 // CPU reference: kernels/cpu/matmul (and kernels/cpu/silu_mul).
@@ -8,7 +9,7 @@
 
 namespace tandem::cuda {
 
-constexpr int64_t kFewRowsGemmMaxRows = 8;
+constexpr int64_t kFewRowsGemmMaxRows = 16;
 
 struct FewRowsGemmParams {
   const bf16* x = nullptr;  // (m, k) row-major, rows k apart
@@ -20,8 +21,8 @@ struct FewRowsGemmParams {
   bool silu_mul = false;
 };
 
-// Whether few_rows_gemm takes these sizes and pointers: 1 <= m <= 8, k a multiple of 64, the
-// output columns (n, or n / 2 with silu_mul) a multiple of 16, 16-byte-aligned x and w.
+// Whether few_rows_gemm takes these sizes and pointers: 1 <= m <= 16, k a multiple of 64, the
+// output columns (n, or n / 2 with silu_mul) a multiple of 16, 16-byte-aligned x, w and y.
 bool few_rows_gemm_supported(const FewRowsGemmParams& p);
 
 // cudaErrorInvalidValue for parameters few_rows_gemm_supported refuses.
