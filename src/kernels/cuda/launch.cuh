@@ -4,8 +4,11 @@
 // merge, SiLU) overlaps the previous kernel's tail: an eager Llama-3.1-8B decode step at batch 1
 // and 7500 keys took 4.92-4.93 ms instead of 5.20-5.27 on an H200, about what its CUDA graph takes
 // (4.89-4.91).
-// Inside a graph capture the launch stays plain: there it gained nothing (4.96-4.98 ms against
-// 4.93-4.95), and triggering the next kernel early cost 0.2 ms (its waiting blocks sat on SMs).
+// Inside a graph capture the launch stays plain (launch_kernel): there it gained nothing for
+// kernels with nothing to do before their wait (4.96-4.98 ms against 4.93-4.95), and triggering
+// every next kernel early cost 0.2 ms (its waiting blocks sat on SMs). The exception is
+// few_rows_gemm (launch_kernel_early), whose weight loads need no wait: started under the kernel
+// before it, inside the graphs too, it took that step from 4.87-4.91 to 4.63-4.67 ms.
 // A kernel launched this way calls wait_for_previous_kernel() before touching global memory; the
 // wait returns once every earlier kernel in the stream has finished and its writes are visible,
 // so reads and writes keep their order. TANDEM_CUDA_PDL=0 in the environment turns it off.
