@@ -22,12 +22,15 @@
 #include "kernels/cuda/launch.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 #include "kernels/cuda/tma.cuh"
+#include "kernels/cuda/wgmma.cuh"
 
 namespace tandem::cuda {
 namespace {
 
-using attention::mma_bf16;  // the mma.sync m16n8k16 helpers the split-KV kernel uses
+using attention::ldmatrix_x4;  // the mma.sync m16n8k16 helpers the split-KV kernel uses
+using attention::mma_bf16;
 using attention::smem_addr;
+using wgmma::swizzled;  // the 128-byte swizzle atom, which TMA's SWIZZLE_128B boxes land in
 
 constexpr int kMaxStages = 16;
 constexpr int kMaxWarps = 16;  // consumer warps a block (plus the producer)
@@ -38,18 +41,6 @@ constexpr int kXTileRows = 8;
 constexpr int kBoxCols = 64;                      // a box row: 128 bytes
 // Stages' shared memory: o_proj at batch 1 took 13.3 us with 120 KB against 14.8 with 200 (H200).
 constexpr size_t kSmemBudget = 120 * 1024;
-
-__device__ __forceinline__ void ldmatrix_x4_at(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-
-// Byte offset of 16-byte chunk j (0..7) of row r in a box of 128-byte rows swizzled by TMA's
-// 128-byte pattern (from a 1024-byte-aligned base): chunk j ^ (r % 8).
-__device__ __forceinline__ uint32_t swizzled(int r, int j) {
-  return uint32_t(r) * 128 + (uint32_t(j ^ (r & 7)) << 4);
-}
 
 // A stage: W's box (kBoxes blocks of warps * 16 rows x 64 columns; with SiLU·mul the gate rows',
 // then the up rows'), then x's (kBoxes blocks of kXTiles * 8 rows).
@@ -144,12 +135,12 @@ __global__ void __launch_bounds__((kMaxWarps + 1) * 32, 1)
 #pragma unroll
     for (int j = 0; j < kXTiles; ++j) {
 #pragma unroll
-      for (int q = 0; q < 2; ++q) ldmatrix_x4_at(f.b[j][q], x + b_off[j][q]);
+      for (int q = 0; q < 2; ++q) ldmatrix_x4(f.b[j][q], x + b_off[j][q]);
     }
 #pragma unroll
     for (int h = 0; h < kChains; ++h) {
 #pragma unroll
-      for (int t = 0; t < 4; ++t) ldmatrix_x4_at(f.a[h][t], w + h * w_box_bytes + a_off[t]);
+      for (int t = 0; t < 4; ++t) ldmatrix_x4(f.a[h][t], w + h * w_box_bytes + a_off[t]);
     }
   };
   float acc[kChains][kXTiles][4] = {};
