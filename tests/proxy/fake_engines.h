@@ -24,6 +24,7 @@
 #include <random>
 
 #include "proxy/proxy_server.h"
+#include "test_support.h"
 #include "transfer/ucx_transport.h"
 
 namespace tandem::test {
@@ -409,7 +410,10 @@ inline RawReply raw_request(int port, const std::string& method, const std::stri
     close(fd);
     return reply;
   }
-  timeval tv{30, 0};
+  // Longer than any proxy timeout the end-to-end tests set that a failure should end with (their
+  // transfer timeout, 10 s stretched by kLatencyScale): a client that gave up first would see no
+  // answer where the proxy's 504 was coming (a prefiller killed mid-transfer, under ASan).
+  timeval tv{30 * kLatencyScale, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   std::string request = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" +
                         extra_headers + "Content-Type: application/json\r\nContent-Length: " +
