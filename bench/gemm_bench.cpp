@@ -127,9 +127,8 @@ int main(int argc, char** argv) {
                                                           s.n / 2, act, nullptr) == cudaSuccess);
           },
           copies);
-      tandem::cuda::FewRowsGemmParams f{x, nullptr, s.silu_mul ? act : reinterpret_cast<bf16*>(y),
-                                        m, s.n, s.k, s.silu_mul};
-      f.w = pool;
+      tandem::cuda::FewRowsGemmParams f{x, pool, s.silu_mul ? act : reinterpret_cast<bf16*>(y), m,
+                                        s.n, s.k, s.silu_mul};
       double few_rows_us = -1.0;
       if (!s.logits && tandem::cuda::few_rows_gemm_supported(f)) {
         few_rows_us = time_us(

@@ -20,13 +20,13 @@
 #include "core/logging.h"
 #include "kernels/cpu/rope.h"
 #include "kernels/cuda/embedding.cuh"
+#include "kernels/cuda/few_rows_gemm.cuh"
 #include "kernels/cuda/gather_rows.cuh"
 #include "kernels/cuda/gemm.cuh"
 #include "kernels/cuda/paged_attention.cuh"
 #include "kernels/cuda/rms_norm.cuh"
 #include "kernels/cuda/rope_store_kv.cuh"
 #include "kernels/cuda/sampling.cuh"
-#include "kernels/cuda/few_rows_gemm.cuh"
 #include "kernels/cuda/silu_mul.cuh"
 #include "model/sampled_rows.h"
 
@@ -72,20 +72,13 @@ int32_t split_kv_splits_per_block_from_env() {
   return std::stoi(s);
 }
 
-// TANDEM_CUDA_PDL=0 turns programmatic dependent launch off (kernels/cuda/launch.cu reads it);
-// 1 or unset leaves it on. Any other value is refused here rather than read as "on".
-void check_pdl_from_env() {
-  const char* v = std::getenv("TANDEM_CUDA_PDL");
+// A switch the kernels' launchers read (cuda::switched_off_in_env): TANDEM_CUDA_PDL=0 turns
+// programmatic dependent launch off, TANDEM_FEW_ROWS_GEMM=0 runs every projection on cuBLAS; 1 or
+// unset leaves the path on. Any other value is refused here rather than read as "on".
+void check_switch_from_env(const char* name, const char* off_means) {
+  const char* v = std::getenv(name);
   TANDEM_CHECK(!v || !*v || std::strcmp(v, "0") == 0 || std::strcmp(v, "1") == 0,
-               "TANDEM_CUDA_PDL={}: expected 0 (off) or 1 (on, the default)", v ? v : "");
-}
-
-// TANDEM_FEW_ROWS_GEMM=0 runs every projection on cuBLAS (kernels/cuda/few_rows_gemm.cu reads it);
-// 1 or unset lets few_rows_gemm take decode-sized steps. Any other value is refused here.
-void check_few_rows_gemm_from_env() {
-  const char* v = std::getenv("TANDEM_FEW_ROWS_GEMM");
-  TANDEM_CHECK(!v || !*v || std::strcmp(v, "0") == 0 || std::strcmp(v, "1") == 0,
-               "TANDEM_FEW_ROWS_GEMM={}: expected 0 (cuBLAS only) or 1 (the default)", v ? v : "");
+               "{}={}: expected 0 ({}) or 1 (the default)", name, v ? v : "", off_means);
 }
 
 // Copies `count` elements of tensor `t` (any checkpoint dtype) to `dst` on the GPU as bf16.
@@ -144,8 +137,8 @@ CudaModel::CudaModel(const std::filesystem::path& dir, const CudaModelOptions& o
   // H200 were 2-3% shorter than with 32 MiB (1 x 7500 4.98 ms against 5.07; prefill the same).
   check_cublas(cublasSetWorkspace(cublas_, nullptr, 0), "cublasSetWorkspace");
   split_kv_splits_per_block_ = split_kv_splits_per_block_from_env();
-  check_pdl_from_env();
-  check_few_rows_gemm_from_env();
+  check_switch_from_env("TANDEM_CUDA_PDL", "programmatic dependent launch off");
+  check_switch_from_env("TANDEM_FEW_ROWS_GEMM", "every projection on cuBLAS");
   kv_shape_ = {config_.num_layers, 0,           kDefaultBlockSize, config_.num_kv_heads,
                config_.head_dim,   DType::kBF16};  // no blocks until allocate_kv_cache
   upload_weights();

@@ -10,11 +10,9 @@
 // gate/up with SiLU·mul 60.2 against 66.2 for cuBLAS's GEMM and silu_mul); what it gains is that
 // W depends on nothing, so launched while the kernel before it runs (launch_kernel_early, also
 // inside CUDA graphs) it has its first stages of W in flight when that kernel ends: a decode step
-// at 1 x 7500 took 4.61-4.67 ms against 4.80-4.91 with cuBLAS (two H200s). TMA's cost is per request, hence 3-D boxes:
-// one bulk copy a W row and 64-256 columns moved only 4-12 GB/s an SM.
+// at 1 x 7500 took 4.61-4.67 ms against 4.80-4.91 with cuBLAS (two H200s). TMA's cost is per
+// request, hence 3-D boxes: one bulk copy a W row and 64-256 columns moved only 4-12 GB/s an SM.
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 #include <type_traits>
 
 #include "kernels/cuda/attention_common.cuh"
@@ -148,8 +146,8 @@ __global__ void __launch_bounds__((kMaxWarps + 1) * 32, 1)
     const int s = c % stages;
     tma::wait(full_at(s), uint32_t((c / stages) & 1));
     if (active) {
-      // The next box's fragments are asked for before this box's mma, so the chain waits on the
-      // mma's latency, not on ldmatrix's.
+      // The next box's fragments are asked for before this box's mma (ptxas still places each
+      // ldmatrix a few instructions before its mma: cuobjdump of an earlier version).
       const uint32_t stage = stage0 + uint32_t(s) * stage_bytes;
       Box f[2];
       load_box(stage, 0, f[0]);
@@ -228,9 +226,8 @@ bool plan_for(const FewRowsGemmParams& p, Plan& plan) {
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
-}  // namespace
-
-bool few_rows_gemm_supported(const FewRowsGemmParams& p) {
+// few_rows_gemm_supported, and the plan when it is.
+bool supported(const FewRowsGemmParams& p, Plan& plan) {
   const int64_t cols = p.silu_mul ? p.n / 2 : p.n;
   if (!p.x || !p.w || !p.y || p.m < 1 || p.m > kFewRowsGemmMaxRows || p.k <= 0 ||
       p.k % 64 != 0 || p.k > (int64_t(1) << 30) || p.n <= 0 || p.n > (int64_t(1) << 30)) {
@@ -238,13 +235,19 @@ bool few_rows_gemm_supported(const FewRowsGemmParams& p) {
   }
   if ((p.silu_mul && p.n % 2 != 0) || cols % kColsPerWarp != 0) return false;
   if (!aligned16(p.x) || !aligned16(p.w) || !aligned16(p.y)) return false;
-  Plan plan;
   return plan_for(p, plan);
+}
+
+}  // namespace
+
+bool few_rows_gemm_supported(const FewRowsGemmParams& p) {
+  Plan plan;
+  return supported(p, plan);
 }
 
 cudaError_t few_rows_gemm(const FewRowsGemmParams& p, cudaStream_t stream) {
   Plan plan;
-  if (!few_rows_gemm_supported(p) || !plan_for(p, plan)) return cudaErrorInvalidValue;
+  if (!supported(p, plan)) return cudaErrorInvalidValue;
   // W in boxes of warps * 16 rows (rows past n read zeros), x in boxes of 8 or 16 rows (rows past
   // m: zeros).
   CUtensorMap w_map, x_map;
@@ -286,10 +289,7 @@ cudaError_t few_rows_gemm(const FewRowsGemmParams& p, cudaStream_t stream) {
 }
 
 bool few_rows_gemm_enabled() {
-  static const bool enabled = [] {
-    const char* v = std::getenv("TANDEM_FEW_ROWS_GEMM");
-    return !(v && std::strcmp(v, "0") == 0);
-  }();
+  static const bool enabled = !switched_off_in_env("TANDEM_FEW_ROWS_GEMM");
   return enabled;
 }
 

@@ -17,6 +17,10 @@
 
 namespace tandem::cuda {
 
+// Whether the environment sets the switch `name` (a TANDEM_* variable) to 0, which turns a
+// kernel path off; the engine refuses values other than 0 and 1 at startup.
+bool switched_off_in_env(const char* name);
+
 // False when TANDEM_CUDA_PDL=0 was set when first asked; read once per process.
 bool programmatic_launch_enabled();
 

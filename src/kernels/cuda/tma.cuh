@@ -63,16 +63,6 @@ __device__ __forceinline__ void load_2d(uint32_t dst, const CUtensorMap* map, in
       "l"(reinterpret_cast<uint64_t>(map)), "r"(x), "r"(y), "r"(bar)
       : "memory");
 }
-// Copies `bytes` (a multiple of 16; both addresses 16-byte aligned) from global `src` into shared
-// memory at `dst` as one bulk copy, completing its bytes on barrier `bar` (plain sm_90).
-__device__ __forceinline__ void load_1d(uint32_t dst, const void* src, uint32_t bytes,
-                                        uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::
-          "r"(dst),
-      "l"(src), "r"(bytes), "r"(bar)
-      : "memory");
-}
 // Copies the box at (column x, row y, column block z) of a 3-D `map` into shared memory at `dst`.
 __device__ __forceinline__ void load_3d(uint32_t dst, const CUtensorMap* map, int x, int y, int z,
                                         uint32_t bar) {
