@@ -5,8 +5,10 @@
 // cublasGemmEx with a 32 MiB workspace, and every algorithm cuBLASLt's heuristic offers (up to 16,
 // no workspace and 32 MiB; skipped with --quick). The weights cycle through copies filling 2 GiB
 // so each launch reads them from HBM, not L2. Prints one JSON object: per shape and m the
-// microseconds of each and the best algorithm's rank in the heuristic's list.
-// Usage: gemm_bench [--quick] [m...]   (default 1 4 16 32)
+// microseconds of each and the best algorithm's rank in the heuristic's list. The data are zeros,
+// or with --random uniform values (a GEMM's power, and so its clock under a power cap, depends on
+// them: prefill-sized GEMMs want --random).
+// Usage: gemm_bench [--quick] [--random] [--only SHAPE] [m...]   (default 1 4 16 32)
 #include <cublasLt.h>
 #include <cublas_v2.h>
 
@@ -68,24 +70,51 @@ double time_us(const std::function<bool(int)>& launch, int copies) {
   return 1000.0 * ms / kLaunches;
 }
 
+// Fills `count` bf16 values at `device` with uniform values in [-scale, scale), from a 64 MiB host
+// pattern repeated.
+void fill_random(bf16* device, size_t count, float scale, unsigned seed) {
+  std::vector<bf16> pattern(size_t(32) << 20);
+  unsigned state = seed;
+  for (bf16& v : pattern) {
+    state = state * 1664525u + 1013904223u;
+    v = __float2bfloat16(scale * (float(state >> 8) / float(1 << 24) * 2.0f - 1.0f));
+  }
+  for (size_t done = 0; done < count; done += pattern.size()) {
+    const size_t n = std::min(pattern.size(), count - done);
+    check(cudaMemcpy(device + done, pattern.data(), n * sizeof(bf16), cudaMemcpyHostToDevice) ==
+              cudaSuccess,
+          "fill");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::vector<int64_t> ms;
-  bool quick = false;
+  bool quick = false, random = false;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--quick") {
+    if (std::string(argv[i]) == "--only" && i + 1 < argc) {
+      only = argv[++i];
+    } else if (std::string(argv[i]) == "--quick") {
       quick = true;
+    } else if (std::string(argv[i]) == "--random") {
+      random = true;
     } else {
       ms.push_back(std::atoll(argv[i]));
     }
   }
   if (ms.empty()) ms = {1, 4, 16, 32};
+  if (!only.empty() && std::none_of(std::begin(kShapes), std::end(kShapes),
+                                    [&](const Shape& s) { return only == s.name; })) {
+    std::fprintf(stderr, "gemm_bench: --only %s: no such shape\n", only.c_str());
+    return 2;
+  }
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, 0) == cudaSuccess, "cudaGetDeviceProperties");
   bf16* pool = nullptr;
   check(cudaMalloc(&pool, kPoolBytes) == cudaSuccess, "cudaMalloc(pool)");
-  check(cudaMemset(pool, 0, kPoolBytes) == cudaSuccess, "memset");  // zeros: timing only
+  check(cudaMemset(pool, 0, kPoolBytes) == cudaSuccess, "memset");  // zeros, unless --random
   void* workspace = nullptr;
   check(cudaMalloc(&workspace, kWorkspaceBytes) == cudaSuccess, "cudaMalloc(workspace)");
   const int64_t max_m = *std::max_element(ms.begin(), ms.end());
@@ -96,6 +125,10 @@ int main(int argc, char** argv) {
   check(cudaMalloc(&x, size_t(max_m) * 14336 * sizeof(bf16)) == cudaSuccess, "cudaMalloc(x)");
   check(cudaMemset(x, 0, size_t(max_m) * 14336 * sizeof(bf16)) == cudaSuccess, "memset");
   check(cudaMalloc(&y, size_t(max_m) * 128256 * sizeof(float)) == cudaSuccess, "cudaMalloc(y)");
+  if (random) {
+    fill_random(pool, kPoolBytes / sizeof(bf16), 0.02f, 1);
+    fill_random(x, size_t(max_m) * 14336, 1.0f, 2);
+  }
   cublasHandle_t blas;
   cublasLtHandle_t lt;
   check(cublasCreate(&blas) == CUBLAS_STATUS_SUCCESS, "cublasCreate");
@@ -103,6 +136,7 @@ int main(int argc, char** argv) {
 
   nlohmann::json results = nlohmann::json::array();
   for (const Shape& s : kShapes) {
+    if (!only.empty() && only != s.name) continue;
     const size_t weight_bytes = size_t(s.n) * s.k * sizeof(bf16);
     const int copies = int(std::max<size_t>(1, kPoolBytes / weight_bytes));
     auto weight = [&](int c) { return pool + size_t(c) * s.n * s.k; };
@@ -190,6 +224,7 @@ int main(int argc, char** argv) {
       cublasLtMatrixLayoutDestroy(c);
       cublasLtMatmulDescDestroy(desc);
       const double gb = double(weight_bytes) / 1e9;
+      const double tflop = 2.0 * double(m) * double(s.n) * double(s.k) / 1e12;
       results.push_back({{"shape", s.name},
                          {"m", m},
                          {"n", s.n},
@@ -199,6 +234,7 @@ int main(int argc, char** argv) {
                          {"cublas_includes_silu_mul", s.silu_mul},
                          {"few_rows_us", few_rows_us},
                          {"few_rows_GBps", few_rows_us > 0 ? gb / (few_rows_us * 1e-6) : 0.0},
+                         {"engine_TFLOPs", tflop / (engine_us * 1e-6)},
                          {"gemm_ex_32MiB_us", workspace_us},
                          {"lt_best_us", best_us},
                          {"lt_best_GBps", gb / (best_us * 1e-6)},
@@ -214,6 +250,7 @@ int main(int argc, char** argv) {
   const nlohmann::json result = {{"what", "gemm_bench"},
                                  {"gpu", prop.name},
                                  {"date", tandem::utc_now_iso8601()},
+                                 {"data", random ? "uniform random" : "zeros"},
                                  {"results", results}};
   std::printf("%s\n", result.dump().c_str());
   return 0;
