@@ -9,6 +9,9 @@ namespace {
 
 using std::chrono::duration;
 
+// How often a request waiting for its KV transfer looks at its prefiller's health verdict.
+constexpr std::chrono::milliseconds kHealthRecheck{100};
+
 // The client went away (its socket closed or a write to it failed).
 struct ClientLeft {};
 
@@ -173,7 +176,7 @@ Task<void> DisaggFlow::serve() {
   const std::string prefiller_name = engine_name("prefiller", prefill_endpoint);
   const std::string decoder_name = engine_name("decoder", decode_endpoint.http);
   try {
-    co_await wait_for_transfer(prefiller_name, decoder_name);
+    co_await wait_for_transfer(prefiller->index(), prefiller_name, decoder_name);
   } catch (const ProxyFailure& f) {
     transfer_failed = f;
   }
@@ -239,11 +242,23 @@ Task<void> DisaggFlow::pass_through_error(const UpstreamResponse& response,
                                  upstream_message(response)));
 }
 
-Task<void> DisaggFlow::wait_for_transfer(const std::string& prefiller, const std::string& decoder) {
+Task<void> DisaggFlow::wait_for_transfer(size_t prefiller_index, const std::string& prefiller,
+                                         const std::string& decoder) {
   SteadyClock::time_point start = SteadyClock::now();
   SteadyClock::time_point deadline = start + ctx_.config.transfer_timeout;
+  // A prefiller that stops answering its health probes during the wait (it died or hung after
+  // its answer) will send no TransferDone: the request fails then, not at the transfer timeout.
+  // One already unhealthy when the wait starts has just answered, so that verdict is stale.
+  const bool was_unhealthy = ctx_.prefillers.health(prefiller_index) == EngineHealth::kUnhealthy;
   while (!watch_->outcome && !watch_->client_gone() && SteadyClock::now() < deadline) {
-    co_await watch_->wait_wake(deadline);
+    if (!was_unhealthy &&
+        ctx_.prefillers.health(prefiller_index) == EngineHealth::kUnhealthy) {
+      throw ProxyFailure(HttpStatus::kBadGateway, ProxyErrorKind::kPrefillUnreachable,
+                         fmt::format("{} stopped answering its health probes while the KV transfer "
+                                     "of request {} to {} was pending",
+                                     prefiller, id_, decoder));
+    }
+    co_await watch_->wait_wake(std::min(deadline, SteadyClock::now() + kHealthRecheck));
   }
   if (watch_->client_gone()) throw ClientLeft{};
   if (!watch_->outcome) {

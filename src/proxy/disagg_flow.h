@@ -69,7 +69,8 @@ class DisaggFlow {
   // token (first_token_reusable). What the answer gives lands in handover_.
   Task<void> prefill(const nlohmann::json& body, const HttpEndpoint& prefiller, size_t index,
                      bool want_prompt_ids, bool want_first_token);
-  Task<void> wait_for_transfer(const std::string& prefiller, const std::string& decoder);
+  Task<void> wait_for_transfer(size_t prefiller_index, const std::string& prefiller,
+                               const std::string& decoder);
   Task<void> decode(const nlohmann::json& body, const DecoderEndpoint& decoder, size_t index);
   // After a failed transfer: a decoder whose port refuses connections rests (mark_failed).
   Task<void> probe_decoder(const HttpEndpoint& decoder, size_t index);

@@ -547,5 +547,31 @@ TEST(ProxyServer, HealthProbesSkipAHungEngineUntilItAnswersAgain) {
   EXPECT_EQ(post(rig.port(), "/v1/completions", completion_request(false)).status, 200);
 }
 
+// A prefiller that stops answering its health probes after its answer (it died or hung before
+// sending TransferDone) fails the request waiting for its transfer with a 502 once the probes
+// find it, not at the transfer timeout.
+TEST(ProxyServer, APrefillerFoundUnhealthyDuringATransferFailsItsRequestAtOnce) {
+  ProxyRig rig(1, 1, [](ProxyConfig& c) {
+    c.health_interval = 100ms;
+    c.health_timeout = 300ms;
+    c.transfer_timeout = 60s;
+  });
+  const std::string prefiller = "prefiller 127.0.0.1:" + std::to_string(rig.prefillers[0]->port());
+  ASSERT_TRUE(eventually([&] { return proxy_says_healthy(rig.port(), prefiller); }));
+  rig.prefillers[0]->mode = PrefillMode::kSilent;
+  std::thread hang([&] {
+    EXPECT_TRUE(eventually([&] { return !rig.prefillers[0]->received().empty(); }));
+    rig.prefillers[0]->health_delay_ms = 1000;
+  });
+  Clock::time_point start = Clock::now();
+  RawReply reply = post(rig.port(), "/v1/completions", completion_request(true));
+  hang.join();
+  EXPECT_EQ(reply.status, 502) << reply.body;
+  EXPECT_NE(reply.body.find("stopped answering its health probes"), std::string::npos)
+      << reply.body;
+  EXPECT_LT(ms_since(start), 20000);  // the transfer timeout is 60 s
+  EXPECT_EQ(rig.proxy->hub().num_waiting(), 0u);
+}
+
 }  // namespace
 }  // namespace tandem::test
