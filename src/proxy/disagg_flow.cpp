@@ -181,6 +181,9 @@ Task<void> DisaggFlow::serve() {
     transfer_failed = f;
   }
   if (transfer_failed) {
+    // Both engines drop what they still hold of the transfer (the decoder its pages) now rather
+    // than at their own timeouts.
+    abort_on_engines();
     // A decoder that died fails every transfer aimed at it: find out, so that it rests.
     co_await probe_decoder(decode_endpoint.http, decoder->index());
     throw *transfer_failed;

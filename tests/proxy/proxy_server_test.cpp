@@ -279,6 +279,10 @@ TEST(ProxyServer, AMissingNotificationIs504WithinTheTimeout) {
   EXPECT_LT(ms_since(start), 3000);
   EXPECT_NE(reply.body.find("TransferDone"), std::string::npos) << reply.body;
   EXPECT_EQ(rig.proxy->hub().num_waiting(), 0u);
+  // Both engines are told to drop the transfer.
+  const std::string id = rig.prefillers[0]->received().at(0).request_id;
+  EXPECT_TRUE(eventually([&] { return rig.decoders[0]->aborts.when(id).has_value(); }));
+  EXPECT_TRUE(eventually([&] { return rig.prefillers[0]->aborts.when(id).has_value(); }));
 }
 
 TEST(ProxyServer, ASilentDecoderIs504) {
@@ -549,7 +553,7 @@ TEST(ProxyServer, HealthProbesSkipAHungEngineUntilItAnswersAgain) {
 
 // A prefiller that stops answering its health probes after its answer (it died or hung before
 // sending TransferDone) fails the request waiting for its transfer with a 502 once the probes
-// find it, not at the transfer timeout.
+// find it, not at the transfer timeout; the decoder is told to drop the transfer.
 TEST(ProxyServer, APrefillerFoundUnhealthyDuringATransferFailsItsRequestAtOnce) {
   ProxyRig rig(1, 1, [](ProxyConfig& c) {
     c.health_interval = 100ms;
@@ -571,6 +575,9 @@ TEST(ProxyServer, APrefillerFoundUnhealthyDuringATransferFailsItsRequestAtOnce) 
       << reply.body;
   EXPECT_LT(ms_since(start), 20000);  // the transfer timeout is 60 s
   EXPECT_EQ(rig.proxy->hub().num_waiting(), 0u);
+  const std::string id = rig.prefillers[0]->received().at(0).request_id;
+  EXPECT_TRUE(eventually([&] { return rig.decoders[0]->aborts.when(id).has_value(); }))
+      << "the decoder was not told to drop the transfer";
 }
 
 }  // namespace
