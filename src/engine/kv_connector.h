@@ -47,7 +47,8 @@ class KvConnector {
   virtual void on_prompt_computed(const Sequence& seq) = 0;
   // The sequence finished (stop, length, abort or error).
   virtual void on_finished(const Sequence& seq) = 0;
-  // Thread-safe. Transfer `transfer_id` is abandoned (the proxy's client left): drop its KV —
+  // Thread-safe. Transfer `transfer_id` is abandoned by the proxy (its client left, or the
+  // transfer failed there): drop its KV —
   // a sender its queued or waiting job (and any job for it that comes later), a receiver its
   // pages (at once, or as soon as the sender finishes writing them).
   virtual void abort_transfer(const std::string& transfer_id) = 0;

@@ -45,8 +45,9 @@ class LlmEngine {
   void add_request(EngineRequest request, std::shared_ptr<RequestStream> stream);
   // Thread-safe; the request is freed within one engine step (its stream gets kAbort).
   void abort_request(const std::string& request_id);
-  // Thread-safe: transfer `transfer_id` (kv_transfer_params.disagg_spec.req_id) is abandoned —
-  // its client left the proxy. Aborts every request carrying it and drops its KV transfer.
+  // Thread-safe: transfer `transfer_id` (kv_transfer_params.disagg_spec.req_id) is abandoned by
+  // the proxy (its client left, or its transfer failed there). Aborts every request carrying it
+  // and drops its KV transfer.
   void abort_transfer(const std::string& transfer_id);
 
   EngineStats stats() const;

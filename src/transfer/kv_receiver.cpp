@@ -115,7 +115,7 @@ void KvReceiver::on_finished(const Sequence& seq) { release_transfer(seq); }
 
 void KvReceiver::abort_transfer(const std::string& transfer_id) {
   if (registry_.abandon(transfer_id, ReceiverRegistry::Clock::now())) {
-    log_info("kv receiver: transfer {} abandoned (its client left); its pages are freed", transfer_id);
+    log_info("kv receiver: transfer {} abandoned by the proxy; its pages are freed", transfer_id);
   }
 }
 

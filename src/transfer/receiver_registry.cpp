@@ -28,7 +28,7 @@ AllocResponse ReceiverRegistry::allocate(const AllocRequest& request, Clock::tim
   auto abandoned = abandoned_.find(request.request_id);
   if (abandoned != abandoned_.end() && now < abandoned->second) {
     return refusal(request, AllocStatus::kError,
-                   fmt::format("request {} was aborted (its client left the proxy)",
+                   fmt::format("request {} was aborted (the proxy abandoned it)",
                                request.request_id));
   }
   AllocResponse response{request.request_id, AllocStatus::kOk, {}, ""};

@@ -2,7 +2,7 @@
 // which pages of the transfer buffer (TransferBuffer), which chunk (by hash) lives where, and
 // whether its bytes have arrived (TransferDone). It answers AllocRequests (room, "already
 // present", full, or an error) and finds the longest run of a prompt's chunks that can be
-// loaded. Pages come back on load, Abort, abandonment (the client left) or timeout. Offsets only;
+// loaded. Pages come back on load, Abort, abandonment (by the proxy) or timeout. Offsets only;
 // thread-safe.
 #pragma once
 #include <chrono>
@@ -57,9 +57,9 @@ class ReceiverRegistry {
   bool release_if_writing(std::string_view request_id);
   // Frees the request's pages (loaded, aborted or finished); false if it held none.
   bool release(std::string_view request_id);
-  // The request's client left the proxy: its pages go now, or — while its sender still writes
-  // them — as soon as its TransferDone arrives; an AllocRequest for it within the timeout is
-  // refused. Returns whether it held pages.
+  // The proxy abandoned the request (its client left, or its transfer failed there): its pages
+  // go now, or — while its sender still writes them — as soon as its TransferDone arrives; an
+  // AllocRequest for it within the timeout is refused. Returns whether it held pages.
   bool abandon(std::string_view request_id, Clock::time_point now);
   // Frees the requests whose pages waited past the timeout; returns their ids.
   std::vector<std::string> reap(Clock::time_point now);

@@ -110,7 +110,7 @@ void SenderChannel::submit(TransferJob job) {
     std::lock_guard lock(mutex_);
     if (stopping_) return;  // the engine has stopped before its connector: nothing comes
     if (cancelled_.contains(job.request_id)) {
-      log_info("kv sender: transfer {} dropped: its client left", job.request_id);
+      log_info("kv sender: transfer {} dropped: the proxy abandoned it", job.request_id);
       return;
     }
     if (job.failure.empty() && queued_bytes_ + payload_bytes(job) > config_.buffer_bytes) {
@@ -145,7 +145,7 @@ void SenderChannel::cancel(const std::string& request_id) {
     queued_bytes_ -= payload_bytes(*it);
     ++failures_;
     lane->queue.erase(it);
-    log_info("kv sender: transfer {} dropped from the queue: its client left", request_id);
+    log_info("kv sender: transfer {} dropped from the queue: the proxy abandoned it", request_id);
   }
 }
 
@@ -337,7 +337,7 @@ AllocResponse SenderChannel::allocate(DecoderLinks& links, const TransferJob& jo
     TANDEM_CHECK(response->status == AllocStatus::kFull, "decoder refused the transfer: {}",
                  response->message);
     TANDEM_CHECK(!stopping(), "the prefiller is shutting down");
-    TANDEM_CHECK(!cancelled(job.request_id), "the request was aborted (its client left the proxy)");
+    TANDEM_CHECK(!cancelled(job.request_id), "the request was aborted (the proxy abandoned it)");
     TANDEM_CHECK(Clock::now() + pause < deadline,
                  "the decoder's transfer buffer stayed full for pd_transfer_timeout_sec ({})",
                  response->message);

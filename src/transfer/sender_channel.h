@@ -61,7 +61,7 @@ class SenderChannel {
   void submit(TransferJob job);
   // Thread-safe: drops the request's job if still queued, stops its retries for room if in
   // flight (the decoder is told Abort), and drops a job for it submitted within the transfer
-  // timeout (its client left the proxy).
+  // timeout (the proxy abandoned it).
   void cancel(const std::string& request_id);
   SenderChannelStats stats() const;
 
