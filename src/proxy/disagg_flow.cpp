@@ -101,6 +101,10 @@ Task<bool> DisaggFlow::run() {
     co_return false;
   }
   if (!failure) co_return request_.keep_alive;
+  // Failed after reaching the engines (an upstream error or timeout, a failed transfer): both
+  // drop what they still hold of it — a queued or running request, the decoder's transfer
+  // pages — now rather than at their own timeouts.
+  abort_on_engines();
   ctx_.metrics.error(failure->kind());
   if (failure->kind() != ProxyErrorKind::kBadRequest || int(failure->status()) >= 500) {
     log_warning("request {}: {} ({})", id_, failure->what(), int(failure->status()));
@@ -181,9 +185,6 @@ Task<void> DisaggFlow::serve() {
     transfer_failed = f;
   }
   if (transfer_failed) {
-    // Both engines drop what they still hold of the transfer (the decoder its pages) now rather
-    // than at their own timeouts.
-    abort_on_engines();
     // A decoder that died fails every transfer aimed at it: find out, so that it rests.
     co_await probe_decoder(decode_endpoint.http, decoder->index());
     throw *transfer_failed;

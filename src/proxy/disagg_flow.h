@@ -84,7 +84,8 @@ class DisaggFlow {
   [[noreturn]] void fail_upstream(const UpstreamFailure& failure, ProxyErrorKind unreachable,
                                   ProxyErrorKind broken, ProxyErrorKind timeout);
   SteadyClock::time_point connect_deadline(SteadyClock::time_point call_deadline) const;
-  // The client left after the prefill went out: both engines are told to drop the request.
+  // The client left, or the request failed, after the prefill went out: both engines are told
+  // to drop the request.
   void abort_on_engines() const;
 
   ProxyContext& ctx_;

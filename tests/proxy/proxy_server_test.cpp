@@ -292,6 +292,9 @@ TEST(ProxyServer, ASilentDecoderIs504) {
   RawReply reply = post(rig.port(), "/v1/completions", completion_request(true));
   EXPECT_EQ(reply.status, 504) << reply.body;
   EXPECT_LT(ms_since(start), 2500);
+  // The decoder is told to drop the request it is still holding.
+  const std::string id = rig.prefillers[0]->received().at(0).request_id;
+  EXPECT_TRUE(eventually([&] { return rig.decoders[0]->aborts.when(id).has_value(); }));
 }
 
 TEST(ProxyServer, AnUnreachableDecoderIs502) {
