@@ -94,7 +94,11 @@ int main(int argc, char** argv) {
   bool quick = false, random = false;
   std::string only;
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--only" && i + 1 < argc) {
+    if (std::string(argv[i]) == "--only") {
+      if (i + 1 == argc) {
+        std::fprintf(stderr, "gemm_bench: --only needs a shape name\n");
+        return 2;
+      }
       only = argv[++i];
     } else if (std::string(argv[i]) == "--quick") {
       quick = true;

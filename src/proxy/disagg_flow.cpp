@@ -94,17 +94,17 @@ Task<bool> DisaggFlow::run() {
   }
   ctx_.hub.forget(id_);
   ctx_.metrics.request_finished();
-  if (client_left || watch_->client_gone()) {
-    abort_on_engines();
+  const bool left = client_left || watch_->client_gone();
+  if (!left && !failure) co_return request_.keep_alive;
+  // The client left, or the request failed (an upstream error or timeout, a failed transfer):
+  // the engines drop what they still hold of it — a queued or running request, the decoder's
+  // transfer pages — now rather than at their own timeouts.
+  abort_on_engines();
+  if (left) {
     ctx_.metrics.error(ProxyErrorKind::kClientDisconnected);
     log_info("request {}: the client left; upstream calls closed", id_);
     co_return false;
   }
-  if (!failure) co_return request_.keep_alive;
-  // Failed after reaching the engines (an upstream error or timeout, a failed transfer): both
-  // drop what they still hold of it — a queued or running request, the decoder's transfer
-  // pages — now rather than at their own timeouts.
-  abort_on_engines();
   ctx_.metrics.error(failure->kind());
   if (failure->kind() != ProxyErrorKind::kBadRequest || int(failure->status()) >= 500) {
     log_warning("request {}: {} ({})", id_, failure->what(), int(failure->status()));
