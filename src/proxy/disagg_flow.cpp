@@ -41,6 +41,13 @@ bool is_event_stream(const std::string& content_type) {
   return content_type.rfind("text/event-stream", 0) == 0;
 }
 
+// Whether an SSE stream whose last bytes are `tail` has ended with its `data: [DONE]` event.
+bool ends_with_done_event(std::string_view tail) {
+  while (!tail.empty() && (tail.back() == '\n' || tail.back() == '\r')) tail.remove_suffix(1);
+  constexpr std::string_view kDone = "data: [DONE]";
+  return tail.size() >= kDone.size() && tail.substr(tail.size() - kDone.size()) == kDone;
+}
+
 }  // namespace
 
 DisaggFlow::DisaggFlow(ProxyContext& ctx, ClientRequest request, ClientWriter& client,
@@ -96,6 +103,9 @@ Task<bool> DisaggFlow::run() {
   ctx_.metrics.request_finished();
   const bool left = client_left || watch_->client_gone();
   if (!left && !failure) co_return request_.keep_alive;
+  // A client may close as soon as it has read `data: [DONE]` (vLLM's benchmark client does),
+  // before the decoder's stream has ended: it had its whole answer, so that is no error.
+  if (left && answer_delivered_) co_return false;
   // The client left, or the request failed (an upstream error or timeout, a failed transfer):
   // the engines drop what they still hold of it — a queued or running request, the decoder's
   // transfer pages — now rather than at their own timeouts.
@@ -332,6 +342,7 @@ Task<void> DisaggFlow::decode(const nlohmann::json& body, const DecoderEndpoint&
   const std::string content_type =
       header.content_type.empty() ? "application/json" : header.content_type;
   co_await client_.write_full(200, content_type, header.body, request_.keep_alive);
+  answer_delivered_ = true;
 }
 
 Task<std::string> DisaggFlow::read_all(UpstreamCall& call) {
@@ -365,6 +376,11 @@ Task<void> DisaggFlow::stream_decoder(UpstreamCall& call, const std::string& con
         ctx_.stats.add_end_to_end(seconds_since(request_.received) * 1000.0);
       }
       co_await client_.write_piece(*piece);
+      stream_tail_ += *piece;
+      if (stream_tail_.size() > kStreamTailBytes) {
+        stream_tail_.erase(0, stream_tail_.size() - kStreamTailBytes);
+      }
+      answer_delivered_ = ends_with_done_event(stream_tail_);
     }
   } catch (const UpstreamFailure& f) {
     fail_upstream(f, ProxyErrorKind::kDecodeUnreachable, ProxyErrorKind::kDecodeFailed,

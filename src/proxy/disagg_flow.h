@@ -94,6 +94,11 @@ class DisaggFlow {
   std::shared_ptr<ClientWatch> watch_;
   std::string id_;
   bool passed_through_ = false;  // an engine's own error answer went to the client
+  // The client has the decoder's whole answer (a JSON body, or a stream through its
+  // `data: [DONE]` event); the last bytes of the stream so far, to find that event.
+  bool answer_delivered_ = false;
+  static constexpr size_t kStreamTailBytes = 32;
+  std::string stream_tail_;
   SteadyClock::time_point prefill_answered_;
   PrefillHandover handover_;  // what the decoder takes over from the prefiller's answer
   // The engines of the request, once the prefill has gone out (then a client who leaves is

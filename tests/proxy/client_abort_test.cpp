@@ -3,7 +3,8 @@
 // streams, and while the decoder computes a whole answer. The proxy closes the upstream call in
 // progress and posts /tandem/abort_transfer {"req_id"} to the prefiller and the decoder (fake
 // engines here, which record when it arrived; the real engines' side is in
-// disagg_abort_test.cpp).
+// disagg_abort_test.cpp). A client that hangs up once it has read the stream's data: [DONE], before
+// the stream has ended (as vLLM's benchmark client does), had its whole answer: no error, no abort.
 #include <gtest/gtest.h>
 
 #include "fake_engines.h"
@@ -77,6 +78,24 @@ TEST(ClientAbort, WhileDecodingAWholeAnswerReachesBothEngines) {
   ASSERT_TRUE(eventually([&] { return !rig.decoders[0]->received().empty(); }));
   client.leave();
   expect_both_told(rig, prefill_id(rig), Clock::now());
+}
+
+TEST(ClientAbort, AfterTheDoneEventIsNoErrorAndAbortsNothing) {
+  ProxyRig rig(1, 1);
+  rig.decoders[0]->mode = DecodeMode::kLingerAfterDone;
+  LeavingClient client(rig.port(), "/v1/completions", completion(true));
+  ASSERT_TRUE(client.read_until("data: [DONE]"));
+  client.leave();
+  std::this_thread::sleep_for(1500ms);  // the decoder's stream has ended
+  std::string id = prefill_id(rig);
+  ASSERT_FALSE(id.empty());
+  EXPECT_FALSE(rig.prefillers[0]->aborts.when(id).has_value());
+  EXPECT_FALSE(rig.decoders[0]->aborts.when(id).has_value());
+  RawReply metrics = raw_request(rig.port(), "GET", "/metrics", "");
+  EXPECT_NE(metrics.body.find("tandem:proxy_requests_total{endpoint=\"/v1/completions\"} 1"),
+            std::string::npos)
+      << metrics.body;
+  EXPECT_EQ(metrics.body.find("client_disconnected"), std::string::npos) << metrics.body;
 }
 
 }  // namespace

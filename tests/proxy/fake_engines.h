@@ -274,6 +274,7 @@ enum class DecodeMode {
   kSlowStream,     // a piece every 50 ms for 10 s (a client that leaves is noticed)
   kStall,          // sleeps 3 s before answering
   kReject400,
+  kLingerAfterDone,  // the SSE pieces through data: [DONE], then 1 s before the stream ends
 };
 
 class FakeDecoder {
@@ -367,6 +368,7 @@ class FakeDecoder {
         if (i == 0 && hold_until_open > 0) hold_open();
         std::this_thread::sleep_for(2ms);
       }
+      if (m == DecodeMode::kLingerAfterDone) std::this_thread::sleep_for(1s);
       sink.done();
       return true;
     });
@@ -476,6 +478,17 @@ class LeavingClient {
   bool wait_for_answer_start() {
     char buf[4096];
     return recv(fd_, buf, sizeof buf, 0) > 0;
+  }
+  // Reads the answer until its bytes contain `text`; whether they did before it ended.
+  bool read_until(const std::string& text) {
+    std::string got;
+    char buf[4096];
+    while (got.find(text) == std::string::npos) {
+      ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return false;
+      got.append(buf, size_t(n));
+    }
+    return true;
   }
   void leave() {
     if (fd_ >= 0) close(fd_);
