@@ -10,7 +10,8 @@ BackendPool::BackendPool(std::vector<std::string> names, RoutingPolicy policy,
       rest_(rest_after_failure),
       in_flight_(names_.size(), 0),
       rest_until_(names_.size(), Clock::time_point{}),
-      health_(names_.size(), EngineHealth::kStarting) {}
+      health_(names_.size(), EngineHealth::kStarting),
+      last_answer_(names_.size(), Clock::time_point{}) {}
 
 const char* engine_health_name(EngineHealth health) {
   switch (health) {
@@ -94,6 +95,17 @@ bool BackendPool::set_health(size_t index, EngineHealth health) {
 EngineHealth BackendPool::health(size_t index) const {
   std::lock_guard lock(mutex_);
   return health_[index];
+}
+
+void BackendPool::note_answer(size_t index) {
+  Clock::time_point now = Clock::now();
+  std::lock_guard lock(mutex_);
+  last_answer_[index] = now;
+}
+
+BackendPool::Clock::time_point BackendPool::last_answer(size_t index) const {
+  std::lock_guard lock(mutex_);
+  return last_answer_[index];
 }
 
 size_t BackendPool::in_flight(size_t index) const {

@@ -57,6 +57,11 @@ class BackendPool {
   // whether the verdict changed.
   bool set_health(size_t index, EngineHealth health);
   EngineHealth health(size_t index) const;
+  // Engine `index` sent part of an answer (its status line, a body piece): it is alive, even
+  // when a health probe waits behind its requests.
+  void note_answer(size_t index);
+  // When it last did (the epoch if never).
+  Clock::time_point last_answer(size_t index) const;
 
   size_t size() const { return names_.size(); }
   const std::string& name(size_t index) const { return names_[index]; }
@@ -73,6 +78,7 @@ class BackendPool {
   std::vector<size_t> in_flight_;           // (size) requests holding a lease
   std::vector<Clock::time_point> rest_until_;  // (size) resting while now < this
   std::vector<EngineHealth> health_;           // (size) the last health probe's verdict
+  std::vector<Clock::time_point> last_answer_;  // (size) see note_answer
 };
 
 }  // namespace tandem

@@ -230,6 +230,7 @@ Task<void> DisaggFlow::prefill(const nlohmann::json& body, const HttpEndpoint& e
     fail_upstream(f, ProxyErrorKind::kPrefillUnreachable, ProxyErrorKind::kPrefillFailed,
                   ProxyErrorKind::kPrefillTimeout);
   }
+  ctx_.prefillers.note_answer(index);
   prefill_answered_ = SteadyClock::now();
   ctx_.metrics.observe(ProxyStage::kPrefill, seconds_since(start));
   ctx_.stats.add_prefill(seconds_since(request_.received) * 1000.0);
@@ -328,11 +329,12 @@ Task<void> DisaggFlow::decode(const nlohmann::json& body, const DecoderEndpoint&
     fail_upstream(f, ProxyErrorKind::kDecodeUnreachable, ProxyErrorKind::kDecodeFailed,
                   ProxyErrorKind::kDecodeTimeout);
   }
+  ctx_.decoders.note_answer(index);
   if (header.status == 200 && is_event_stream(header.content_type)) {
-    co_await stream_decoder(call, header.content_type, start);
+    co_await stream_decoder(call, index, header.content_type, start);
     co_return;
   }
-  header.body = co_await read_all(call);
+  header.body = co_await read_all(call, index);
   ctx_.metrics.observe(ProxyStage::kDecodeFirstToken, seconds_since(start));
   ctx_.stats.add_end_to_end(seconds_since(request_.received) * 1000.0);
   if (header.status != 200) {
@@ -345,10 +347,11 @@ Task<void> DisaggFlow::decode(const nlohmann::json& body, const DecoderEndpoint&
   answer_delivered_ = true;
 }
 
-Task<std::string> DisaggFlow::read_all(UpstreamCall& call) {
+Task<std::string> DisaggFlow::read_all(UpstreamCall& call, size_t index) {
   std::string body;
   try {
     while (auto piece = co_await call.read_body_some(SteadyClock::now() + ctx_.config.decode_timeout)) {
+      ctx_.decoders.note_answer(index);
       body += *piece;
       if (body.size() > ctx_.config.max_body_bytes) {
         throw ProxyFailure(HttpStatus::kBadGateway, ProxyErrorKind::kDecodeFailed,
@@ -364,12 +367,14 @@ Task<std::string> DisaggFlow::read_all(UpstreamCall& call) {
 }
 
 // SSE pass-through: each piece goes to the client as it arrives, byte for byte.
-Task<void> DisaggFlow::stream_decoder(UpstreamCall& call, const std::string& content_type,
+Task<void> DisaggFlow::stream_decoder(UpstreamCall& call, size_t index,
+                                      const std::string& content_type,
                                       SteadyClock::time_point start) {
   co_await client_.begin_stream(200, content_type);
   bool first = true;
   try {
     while (auto piece = co_await call.read_body_some(SteadyClock::now() + ctx_.config.decode_timeout)) {
+      ctx_.decoders.note_answer(index);
       if (first) {
         first = false;
         ctx_.metrics.observe(ProxyStage::kDecodeFirstToken, seconds_since(start));

@@ -74,10 +74,11 @@ class DisaggFlow {
   Task<void> decode(const nlohmann::json& body, const DecoderEndpoint& decoder, size_t index);
   // After a failed transfer: a decoder whose port refuses connections rests (mark_failed).
   Task<void> probe_decoder(const HttpEndpoint& decoder, size_t index);
-  // `start`: when the decoder request began (its decode_first_token stage runs from there).
-  Task<void> stream_decoder(UpstreamCall& call, const std::string& content_type,
+  // `index`: the decoder's; `start`: when the decoder request began (its decode_first_token
+  // stage runs from there).
+  Task<void> stream_decoder(UpstreamCall& call, size_t index, const std::string& content_type,
                             SteadyClock::time_point start);
-  Task<std::string> read_all(UpstreamCall& call);
+  Task<std::string> read_all(UpstreamCall& call, size_t index);
   Task<void> pass_through_error(const UpstreamResponse& response, const std::string& engine,
                                 ProxyErrorKind kind);
   HeaderList upstream_headers() const;

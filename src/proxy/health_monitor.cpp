@@ -32,9 +32,21 @@ Task<void> HealthMonitor::probe_loop(BackendPool& pool, HttpEndpoint endpoint, s
   net::steady_timer timer(executor);
   const std::string name = pool.name(index);
   bool answered_once = false;
+  bool busy = false;  // the last probe timed out while the engine answered requests
   while (true) {
     SteadyClock::time_point started = SteadyClock::now();
-    std::string problem = co_await probe(endpoint, name);
+    ProbeResult result = co_await probe(endpoint, name);
+    std::string problem = std::move(result.problem);
+    const bool was_busy = busy;
+    busy = result.timed_out && pool.last_answer(index) >= started;
+    if (busy) {
+      if (!was_busy) {
+        log_info("proxy: {} did not answer its health probe in time but answers requests (busy); "
+                 "it stays in service",
+                 name);
+      }
+      problem.clear();
+    }
     answered_once = answered_once || problem.empty();
     // An engine still starting (never answered yet) is left to the refused-connection rest, so
     // that a proxy started beside its engines does not turn clients away until its next probe.
@@ -57,7 +69,8 @@ Task<void> HealthMonitor::probe_loop(BackendPool& pool, HttpEndpoint endpoint, s
   }
 }
 
-Task<std::string> HealthMonitor::probe(const HttpEndpoint& endpoint, const std::string& name) {
+Task<HealthMonitor::ProbeResult> HealthMonitor::probe(const HttpEndpoint& endpoint,
+                                                      const std::string& name) {
   net::any_io_executor executor = co_await net::this_coro::executor;
   UpstreamCall call(executor, endpoint, name);
   SteadyClock::time_point deadline = SteadyClock::now() + config_.health_timeout;
@@ -69,11 +82,13 @@ Task<std::string> HealthMonitor::probe(const HttpEndpoint& endpoint, const std::
     const std::string no_body;
     co_await call.send(http::verb::get, target, no_body, headers, deadline);
     UpstreamResponse response = co_await call.read_response(deadline, kMaxHealthBody);
-    if (response.status != 200) co_return fmt::format("/health answered {}", response.status);
+    if (response.status != 200) {
+      co_return ProbeResult{fmt::format("/health answered {}", response.status)};
+    }
   } catch (const UpstreamFailure& f) {
-    co_return std::string(f.what());
+    co_return ProbeResult{f.what(), f.kind() == UpstreamFailureKind::kTimeout};
   }
-  co_return "";
+  co_return ProbeResult{};
 }
 
 }  // namespace tandem

@@ -3,9 +3,11 @@
 // within health_timeout — dead, unreachable or hung (SIGSTOP'd: the kernel still accepts the
 // connection, nothing answers) — is marked unhealthy in its BackendPool and gets no new
 // requests, so clients get a prompt 503 instead of waiting out a stage timeout; the first probe
-// it answers again brings it back (a restarted engine rejoins by itself). An engine that has
-// never answered (still starting beside the proxy) is not excluded: a refused connection rests
-// it as before. Runs on the proxy's io_context; stops with it.
+// it answers again brings it back (a restarted engine rejoins by itself). An engine whose probe
+// timed out but that sent part of an answer to a request meanwhile is busy, not hung (its HTTP
+// threads are all serving requests, so the probe waits behind them): it stays in service. An
+// engine that has never answered (still starting beside the proxy) is not excluded: a refused
+// connection rests it as before. Runs on the proxy's io_context; stops with it.
 #pragma once
 #include <string>
 
@@ -25,8 +27,11 @@ class HealthMonitor {
 
  private:
   Task<void> probe_loop(BackendPool& pool, HttpEndpoint endpoint, size_t index);
-  // One probe: "" if the engine answered 200 in time, else why not.
-  Task<std::string> probe(const HttpEndpoint& endpoint, const std::string& name);
+  struct ProbeResult {
+    std::string problem;     // "" if the engine answered 200 in time, else why not
+    bool timed_out = false;  // no answer in time (a hung engine, or a busy one)
+  };
+  Task<ProbeResult> probe(const HttpEndpoint& endpoint, const std::string& name);
 
   const ProxyConfig& config_;
   BackendPool& prefillers_;

@@ -2,7 +2,8 @@
 // received), streamed and whole answers passed through byte for byte, every error path
 // (502/503/504/400, an error event when the decoder dies mid-stream), round-robin over 2+2
 // engines, a client that leaves closing the upstream call, many concurrent streams, the TTFT
-// block, /health, /metrics, /v1/models, and the health probes that skip a hung engine.
+// block, /health, /metrics, /v1/models, and the health probes that skip a hung engine (but not a
+// busy one).
 #include <gtest/gtest.h>
 
 #include "fake_engines.h"
@@ -552,6 +553,31 @@ TEST(ProxyServer, HealthProbesSkipAHungEngineUntilItAnswersAgain) {
   rig.prefillers[0]->health_delay_ms = 0;
   ASSERT_TRUE(eventually([&] { return proxy_says_healthy(rig.port(), prefiller); }));
   EXPECT_EQ(post(rig.port(), "/v1/completions", completion_request(false)).status, 200);
+}
+
+// An engine whose probes time out while it goes on answering requests is busy (its HTTP threads
+// all serve requests and the probe waits behind them), not hung: it stays in service. Once its
+// answers stop too, the probes find it out.
+TEST(ProxyServer, AnEngineThatAnswersRequestsButNotItsProbesInTimeStaysInService) {
+  ProxyRig rig(1, 1, [](ProxyConfig& c) {
+    c.health_interval = 100ms;
+    c.health_timeout = 300ms;
+  });
+  const std::string decoder = "decoder 127.0.0.1:" + std::to_string(rig.decoders[0]->port());
+  ASSERT_TRUE(eventually([&] { return proxy_says_healthy(rig.port(), decoder); }));
+  rig.decoders[0]->mode = DecodeMode::kSlowStream;  // a piece every 50 ms
+  LeavingClient client(rig.port(), "/v1/completions", json{{"model", "m"},
+                                                           {"prompt", "Once upon"},
+                                                           {"max_tokens", 16},
+                                                           {"stream", true}});
+  ASSERT_TRUE(client.wait_for_answer_start());
+  rig.decoders[0]->health_delay_ms = 1000;
+  for (int i = 0; i < 15; ++i) {  // 1.5 s: four or more probes time out
+    EXPECT_TRUE(proxy_says_healthy(rig.port(), decoder)) << "after " << i * 100 << " ms";
+    std::this_thread::sleep_for(100ms);
+  }
+  client.leave();
+  EXPECT_TRUE(eventually([&] { return !proxy_says_healthy(rig.port(), decoder); }));
 }
 
 // A prefiller that stops answering its health probes after its answer (it died or hung before
