@@ -1,7 +1,8 @@
 // The 1p1d launcher (examples/disagg_prefill/1p1d/disagg_example_1p1d.sh) on free ports with the
 // built tandem and stories260K: it starts the prefiller, decoder and proxy, the seed's curl
 // request through the proxy gets its answer, and SIGINT stops everything (no process left); a
-// role that cannot start is named with its log; a role that dies takes the others down.
+// role that cannot start is named with its log; a role that dies takes the others down; a port
+// already in use is named before anything starts.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -22,6 +23,7 @@ namespace tandem::test {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 namespace fs = std::filesystem;
 
 // The PIDs of live `tandem` processes whose command line contains `needle`.
@@ -59,7 +61,11 @@ class Launcher {
           std::string("PROXY_EXTRA_ARGS=--transfer-timeout 20")}) {
       env.push_back(e);
     }
-    env.insert(env.end(), extra_env.begin(), extra_env.end());
+    for (const std::string& e : extra_env) {  // replaces a default of the same name
+      const std::string key = e.substr(0, e.find('=') + 1);
+      std::erase_if(env, [&](const std::string& have) { return have.rfind(key, 0) == 0; });
+      env.push_back(e);
+    }
     std::vector<char*> cenv;
     for (auto& e : env) cenv.push_back(e.data());
     cenv.push_back(nullptr);
@@ -181,6 +187,25 @@ TEST(Launcher, NamesARoleThatCannotStartAndItsLog) {
   EXPECT_EQ(launcher.wait_exit(90s), 1) << launcher.output();
   EXPECT_THAT(launcher.output(), HasSubstr("exited during start-up; see "));
   EXPECT_THAT(launcher.output(), HasSubstr("decoder.log"));
+  EXPECT_TRUE(launcher.live_roles().empty());
+}
+
+TEST(Launcher, RefusesToStartWhenOneOfItsPortsIsInUse) {
+  // Something listens on the proxy's notification port (an earlier run still up).
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int busy = dead_port();
+  addr.sin_port = htons(uint16_t(busy));
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(listen(fd, 4), 0);
+  Launcher launcher({"PROXY_NOTIFY_PORT=" + std::to_string(busy)});
+  EXPECT_EQ(launcher.wait_exit(30s), 1) << launcher.output();
+  close(fd);
+  EXPECT_THAT(launcher.output(),
+              HasSubstr("port " + std::to_string(busy) + " (PROXY_NOTIFY_PORT) is already in use"));
+  EXPECT_THAT(launcher.output(), Not(HasSubstr("Launching")));
   EXPECT_TRUE(launcher.live_roles().empty());
 }
 

@@ -6,7 +6,8 @@
 # or until one of them dies — either way all three are stopped (their process groups, then
 # waited for), so no process is left behind. Send requests to http://localhost:9100.
 # Environment: MODEL, TANDEM_BIN, TANDEM_DEVICE, the *_PORT variables of the launcher,
-# LOG_DIR, HEALTH_TIMEOUT (seconds per server, default 300).
+# LOG_DIR, HEALTH_TIMEOUT (seconds per server, default 300). It starts nothing while one of those
+# ports is in use (an earlier run still up), and names the port.
 set -uo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -16,6 +17,9 @@ HEALTH_TIMEOUT="${HEALTH_TIMEOUT:-300}"
 PREFILLER_PORT="${PREFILLER_PORT:-7100}"
 DECODER_PORT="${DECODER_PORT:-7200}"
 PROXY_PORT="${PROXY_PORT:-9100}"
+DECODER_INIT_PORT="${DECODER_INIT_PORT:-7300}"
+DECODER_ALLOC_PORT="${DECODER_ALLOC_PORT:-7400}"
+PROXY_NOTIFY_PORT="${PROXY_NOTIFY_PORT:-7500}"
 # The model every role serves (the launcher's default: the shared stories260K).
 if [[ -z "${MODEL:-}" ]]; then
     MODEL_DIR="${TANDEM_SHARED:-$SCRIPT_DIR/../../../../shared}/golden/models/stories260K"
@@ -83,8 +87,25 @@ wait_for_health() {
     done
 }
 
+# Fails naming the first of the system's ports that something already listens on (an earlier
+# run still up would otherwise answer the health checks in place of the new servers).
+check_ports_free() {
+    local name port
+    for name in PREFILLER_PORT DECODER_PORT DECODER_INIT_PORT DECODER_ALLOC_PORT PROXY_PORT \
+                PROXY_NOTIFY_PORT; do
+        port=${!name:-}
+        [[ -z $port ]] && continue
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            echo "ERROR: port $port ($name) is already in use (an earlier run still up?); stop what" \
+                 "listens there or set $name to another port" >&2
+            return 1
+        fi
+    done
+}
+
 main() {
     command -v curl >/dev/null || { echo "curl is needed to check the servers' health" >&2; exit 1; }
+    check_ports_free || exit 1
     trap on_signal INT TERM
     mkdir -p "$LOG_DIR"
     echo "Launching prefiller, decoder and proxy..."
