@@ -9,9 +9,9 @@ IPC — checked against one CUDA server, and benchmarked.
       Without --ids: 16 text prompts of 1 to ~300 tokens; with --ids N,LEN: N random token-id
       prompts of LEN tokens.
   gpu_disagg.py bench TANDEM MODEL OUT_DIR TAG [--single] [--prefiller-gpu G] [--decoder-gpu G]
-                     [--ids N,LEN]
+                     [--ids N,LEN] [--num-prompts N] [--request-rate R] [--burstiness B]
       The reference workload (random 7500 in / 200 out, 30 prompts, 1 req/s, burstiness 100,
-      ignore-eos) with `tandem bench serve` against 1p1d (or --single: one `tandem serve`), saved
+      ignore-eos; the last three as given) with `tandem bench serve` against 1p1d (or --single: one `tandem serve`), saved
       as OUT_DIR/TAG.json, with the KV transfer times of the run in OUT_DIR/TAG-transfer.json.
       With --ids, first the greedy answers to those prompts go to OUT_DIR/TAG-answers.json.
   gpu_disagg.py compare A-answers.json B-answers.json OUT_JSON
@@ -262,7 +262,8 @@ def bench(a):
         cmd = [a.tandem, "bench", "serve", "--host", "127.0.0.1", "--port", str(port), "--model",
                a.model, "--dataset-name", "random", "--random-input-len", "7500",
                "--random-output-len", "200", "--num-prompts", str(a.num_prompts),
-               "--request-rate", "1", "--burstiness", "100", "--ignore-eos", "--seed", "0",
+               "--request-rate", a.request_rate, "--burstiness", str(a.burstiness),
+               "--ignore-eos", "--seed", "0",
                "--percentile-metrics", "ttft,tpot,itl,e2el", "--metric-percentiles", "50,90,99",
                "--save-result", "--result-dir", a.out, "--result-filename", f"{a.tag}.json",
                "--label", a.tag, "--metadata"] + metadata
@@ -330,6 +331,8 @@ def main():
     p.add_argument("--ids")
     p.add_argument("--max-tokens", type=int, default=24)
     p.add_argument("--num-prompts", type=int, default=30)
+    p.add_argument("--request-rate", default="1")  # requests per second, or inf: all at once
+    p.add_argument("--burstiness", type=float, default=100)
     p.add_argument("--single", action="store_true")
     p.add_argument("--prefiller-gpu", type=int, default=0)
     p.add_argument("--decoder-gpu", type=int, default=0)

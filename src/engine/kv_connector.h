@@ -3,7 +3,8 @@
 // transfer/kv_receiver.h) and the CPU/disk KV tiers (kvstore/kv_store_connector.h), chained by
 // engine/kv_connector_chain.h when an engine has both. The engine thread calls these hooks; the
 // implementations do their network and disk work on their own threads, so no hook waits for a
-// peer or a disk write.
+// peer or a disk write — except the sender's on_prompt_computed while its transfer staging is
+// full (backpressure: transfer/kv_sender.h).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -26,7 +26,32 @@ void KvSender::on_prompt_computed(const Sequence& seq) {
   if (seq.num_output_tokens() > 0) return;  // recomputed after preemption: pushed the first time
   TransferJob job;
   try {
-    job = gather(seq);
+    job = plan(seq);
+    uint64_t bytes = 0;
+    for (const ChunkDesc& c : job.chunks) bytes += c.num_bytes;
+    // Backpressure: while the staging budget is taken by transfers the decoder has no room for
+    // yet (it takes them more slowly than prompts are computed), the engine waits here, the
+    // sequence's blocks still held, until one ends — rather than failing this transfer.
+    const auto deadline = std::chrono::steady_clock::now() + config_.transfer_timeout;
+    switch (bytes == 0 ? SenderChannel::StagingWait::kRoom
+                       : channel_.wait_for_staging(job.request_id, bytes, deadline)) {
+      case SenderChannel::StagingWait::kRoom:
+      case SenderChannel::StagingWait::kCancelled:  // submit drops it
+      case SenderChannel::StagingWait::kStopping:
+        if (bytes > 0) gather_payload(seq, job);
+        break;
+      case SenderChannel::StagingWait::kTooLarge:
+        job.failure = fmt::format("the prompt's KV ({} bytes) is larger than the prefiller's "
+                                  "transfer staging, pd_buffer_size {}",
+                                  bytes, config_.buffer_bytes);
+        break;
+      case SenderChannel::StagingWait::kTimedOut:
+        job.failure = fmt::format("the prefiller's transfer staging stayed full for {} ms "
+                                  "(pd_transfer_timeout_sec): {} more bytes asked, pd_buffer_size "
+                                  "is {}",
+                                  config_.transfer_timeout.count(), bytes, config_.buffer_bytes);
+        break;
+    }
   } catch (const Error& e) {
     // A failed gather is a failed transfer, not a failed request: the channel reports it.
     job = TransferJob{};
@@ -45,7 +70,7 @@ std::optional<ReceiverAddress> KvSender::receiver_for(const DisaggSpec& spec) co
   return r;
 }
 
-TransferJob KvSender::gather(const Sequence& seq) const {
+TransferJob KvSender::plan(const Sequence& seq) const {
   const DisaggSpec& spec = *seq.kv_transfer->disagg_spec;
   TransferJob job;
   job.request_id = spec.req_id;
@@ -55,16 +80,19 @@ TransferJob KvSender::gather(const Sequence& seq) const {
   std::span<const int32_t> prompt(seq.token_ids.data(), size_t(seq.num_prompt_tokens));
   std::vector<BlockHash> hashes = chunk_hashes(model_fingerprint_, prompt, config_.chunk_size,
                                                config_.partial_chunks, seq.cache_salt);
-  std::vector<uint32_t> chunk_tokens;
   for (size_t i = 0; i < hashes.size(); ++i) {
     int n = chunk_num_tokens(seq.num_prompt_tokens, config_.chunk_size, int64_t(i));
     job.chunks.push_back({hashes[i], uint32_t(n), layout_.chunk_bytes(n)});
-    chunk_tokens.push_back(uint32_t(n));
   }
+  return job;
+}
+
+void KvSender::gather_payload(const Sequence& seq, TransferJob& job) const {
+  std::vector<uint32_t> chunk_tokens;
+  for (const ChunkDesc& c : job.chunks) chunk_tokens.push_back(c.num_tokens);
   if (!chunk_tokens.empty()) {
     job.payload = kv_.gather_chunks(seq.blocks.table, chunk_tokens, config_.chunk_size);
   }
-  return job;
 }
 
 KvConnectorStats KvSender::stats() const {

@@ -2,7 +2,10 @@
 // disagg_spec has its prompt KV computed, it cuts the prompt into chunks (chunk_hashes), gathers
 // their KV from the sequence's blocks through the KvCacheIo on the engine thread — before the
 // engine can free them; on the GPU the gather is enqueued and lands in device memory — and hands
-// the payload to its SenderChannel, which pushes it to the decoder asynchronously.
+// the payload to its SenderChannel, which pushes it to the decoder asynchronously. The payloads
+// queued and in flight share pd_buffer_size: when the next one does not fit (the decoder takes
+// transfers more slowly than prompts are computed), the engine thread waits for room, up to
+// pd_transfer_timeout_sec — backpressure instead of failed transfers.
 #pragma once
 #include <memory>
 #include <string>
@@ -31,7 +34,10 @@ class KvSender final : public KvConnector {
   KvConnectorStats stats() const override;
 
  private:
-  TransferJob gather(const Sequence& seq) const;
+  // The job without its payload: the receiver and the chunks.
+  TransferJob plan(const Sequence& seq) const;
+  // Gathers the chunks' KV from the sequence's blocks into job.payload.
+  void gather_payload(const Sequence& seq, TransferJob& job) const;
   // The decoder named by the request, each missing part from the LMCache config's pd_peer_*;
   // nullopt when still incomplete (the job then fails with "no decoder").
   std::optional<ReceiverAddress> receiver_for(const DisaggSpec& spec) const;

@@ -102,7 +102,29 @@ SenderChannel::~SenderChannel() {
     lanes.swap(lanes_);
   }
   cv_.notify_all();
+  staging_freed_.notify_all();
   for (auto& [key, lane] : lanes) lane->thread = {};  // joins: each aborts what it still had
+}
+
+SenderChannel::StagingWait SenderChannel::wait_for_staging(const std::string& request_id,
+                                                           uint64_t bytes,
+                                                           Clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  if (bytes > config_.buffer_bytes) return StagingWait::kTooLarge;
+  StagingWait outcome = StagingWait::kTimedOut;
+  staging_freed_.wait_until(lock, deadline, [&] {
+    if (stopping_) {
+      outcome = StagingWait::kStopping;
+    } else if (cancelled_.contains(request_id)) {
+      outcome = StagingWait::kCancelled;
+    } else if (queued_bytes_ + bytes <= config_.buffer_bytes) {
+      outcome = StagingWait::kRoom;
+    } else {
+      return false;
+    }
+    return true;
+  });
+  return outcome;
 }
 
 void SenderChannel::submit(TransferJob job) {
@@ -147,6 +169,7 @@ void SenderChannel::cancel(const std::string& request_id) {
     lane->queue.erase(it);
     log_info("kv sender: transfer {} dropped from the queue: the proxy abandoned it", request_id);
   }
+  staging_freed_.notify_all();
 }
 
 bool SenderChannel::cancelled(const std::string& request_id) const {
@@ -184,8 +207,11 @@ void SenderChannel::run(Lane& lane) {
     process(lane, job);
     const uint64_t done_bytes = payload_bytes(job);
     job.payload.reset();  // frees its (GPU) memory before the budget says so
-    std::lock_guard lock(mutex_);
-    queued_bytes_ -= done_bytes;
+    {
+      std::lock_guard lock(mutex_);
+      queued_bytes_ -= done_bytes;
+    }
+    staging_freed_.notify_all();
   }
   std::deque<TransferJob> left;
   {

@@ -56,8 +56,15 @@ class SenderChannel {
   SenderChannel(const SenderChannel&) = delete;
   SenderChannel& operator=(const SenderChannel&) = delete;
 
+  enum class StagingWait { kRoom, kTooLarge, kTimedOut, kCancelled, kStopping };
+  // Thread-safe: waits until `bytes` more fit in pd_buffer_size (the sender's staging budget)
+  // beside the queued and in-flight jobs (a job's payload stays staged until its transfer ends).
+  // kTooLarge at once when `bytes` alone exceed it; otherwise kRoom, or kTimedOut at `deadline`,
+  // kCancelled once `request_id` is cancelled, kStopping once the channel stops.
+  StagingWait wait_for_staging(const std::string& request_id, uint64_t bytes,
+                               std::chrono::steady_clock::time_point deadline);
   // Thread-safe; returns at once. Jobs whose bytes would take the queued total past
-  // pd_buffer_size (the sender's staging budget) fail at once (Abort to the proxy).
+  // pd_buffer_size fail at once (Abort to the proxy): wait_for_staging first.
   void submit(TransferJob job);
   // Thread-safe: drops the request's job if still queued, stops its retries for room if in
   // flight (the decoder is told Abort), and drops a job for it submitted within the transfer
@@ -107,6 +114,7 @@ class SenderChannel {
 
   mutable std::mutex mutex_;  // guards lanes_ (and their queues), queued_bytes_, stopping_
   std::condition_variable cv_;
+  std::condition_variable staging_freed_;  // queued_bytes_ fell, a cancel came, or stopping_
   std::map<std::string, std::unique_ptr<Lane>> lanes_;  // by "host:init:alloc" ("" no decoder)
   uint64_t queued_bytes_ = 0;                           // bytes of queued and in-flight jobs
   bool stopping_ = false;

@@ -3,8 +3,9 @@
 // prompts from 1 token to several 16-token chunks (aligned and not), the decoder's greedy tokens
 // equal a plain engine's, it computed only the last prompt token (the rest was loaded), and its
 // transfer buffer is empty afterwards, with prefix caching off and on. Also: a transfer to an
-// unreachable decoder or past the sender's staging budget is an Abort to the proxy, and a decode
-// with nothing transferred computes the whole prompt.
+// unreachable decoder or larger than the sender's staging budget is an Abort to the proxy, a full
+// staging makes the prefiller wait instead, and a decode with nothing transferred computes the
+// whole prompt.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -305,6 +306,63 @@ TEST_P(KvConnectorTest, PromptLargerThanTheStagingBudgetIsAnAbort) {
   EXPECT_EQ(std::get<Abort>(note).request_id, "big");
   EXPECT_NE(std::get<Abort>(note).reason.find("pd_buffer_size"), std::string::npos);
   EXPECT_EQ(decoder_->stats().kv_transfer.buffer_bytes_used, 0u);
+}
+
+// A decoder that takes transfers more slowly than the prefiller computes prompts (its buffer holds
+// one until a decode loads it) backs them up into the prefiller's staging, which holds one too:
+// the prefiller's engine waits for room rather than aborting the third transfer (it aborted,
+// "the prefiller's transfer staging is full", under a flood on an H200), and every decode then
+// loads its prompt and answers as a plain engine.
+TEST_P(KvConnectorTest, AFullStagingWaitsForRoomInsteadOfAborting) {
+  EngineConfig rx = engine_config(/*block_size=*/8, GetParam());
+  rx.kv_connector = connector_config(PdRole::kReceiver);
+  rx.kv_connector->buffer_bytes = 64 << 10;  // one 40-token prompt's pages (13 of 4 KiB), not two
+  rx.kv_connector->peer = ReceiverAddress{test::kLoopbackHost, 0, 0};
+  rx.kv_transport = make_ucx_transport();
+  LlmEngine decoder(rx);
+  auto* receiver = dynamic_cast<KvReceiver*>(decoder.kv_connector());
+  ASSERT_NE(receiver, nullptr);
+  decoder.start();
+  ProxyStub proxy;
+  EngineConfig tx = engine_config(/*block_size=*/16, PrefixCaching::kDisabled);
+  tx.kv_connector = connector_config(PdRole::kSender);
+  tx.kv_connector->buffer_bytes = 80'000;  // one 40-token prompt's KV (51,200 bytes), not two
+  tx.kv_connector->proxy_host = test::kLoopbackHost;
+  tx.kv_connector->proxy_port = proxy.port();
+  tx.kv_transport = make_ucx_transport();
+  LlmEngine prefiller(tx);
+  prefiller.start();
+
+  constexpr int kRequests = 3, kTokens = 8;
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<Result> expected;
+  for (int i = 0; i < kRequests; ++i) {
+    prompts.push_back(prompt_of(40, 80 + i));
+    expected.push_back(run(*prefiller_, "ref-" + std::to_string(i), prompts[i], kTokens));
+  }
+  std::vector<std::shared_ptr<RequestStream>> prefills;
+  for (int i = 0; i < kRequests; ++i) {
+    std::string id = "backed-" + std::to_string(i);
+    prefills.push_back(submit(prefiller, "pre-" + id, prompts[i], 1, prefill_params(id, *receiver)));
+  }
+  // The transfers end in order, each once the decode before it has freed the decoder's buffer.
+  for (int i = 0; i < kRequests; ++i) {
+    WireMessage note = proxy.next();
+    const auto* abort = std::get_if<Abort>(&note);
+    ASSERT_EQ(abort, nullptr) << "transfer " << abort->request_id << " aborted: " << abort->reason;
+    ASSERT_TRUE(std::holds_alternative<TransferDone>(note));
+    const std::string id = std::get<TransferDone>(note).request_id;
+    EXPECT_EQ(id, "backed-" + std::to_string(i));
+    Result r = run(decoder, "dec-" + id, prompts[i], kTokens, decode_params(id));
+    EXPECT_EQ(r.tokens, expected[i].tokens) << id;
+  }
+  for (auto& s : prefills) EXPECT_EQ(collect(*s).tokens.size(), 1u);
+  EXPECT_EQ(prefiller.stats().kv_transfer.transfer_failures, 0u);
+  EngineStats s = wait_stats(decoder, [](const EngineStats& s) {
+    return s.num_running == 0 && s.kv_transfer.buffer_bytes_used == 0;
+  });
+  EXPECT_EQ(s.kv_transfer.transfers_received, uint64_t(kRequests));
+  EXPECT_EQ(s.kv_transfer.prompt_tokens_received, uint64_t(kRequests * 39));
 }
 
 // Eight transfers in flight at once into a decoder whose KV cache is too small for all its
