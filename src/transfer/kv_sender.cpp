@@ -36,9 +36,10 @@ void KvSender::on_prompt_computed(const Sequence& seq) {
     switch (bytes == 0 ? SenderChannel::StagingWait::kRoom
                        : channel_.wait_for_staging(job.request_id, bytes, deadline)) {
       case SenderChannel::StagingWait::kRoom:
-      case SenderChannel::StagingWait::kCancelled:  // submit drops it
-      case SenderChannel::StagingWait::kStopping:
         if (bytes > 0) gather_payload(seq, job);
+        break;
+      case SenderChannel::StagingWait::kCancelled:  // submit drops the job, payload or not
+      case SenderChannel::StagingWait::kStopping:
         break;
       case SenderChannel::StagingWait::kTooLarge:
         job.failure = fmt::format("the prompt's KV ({} bytes) is larger than the prefiller's "

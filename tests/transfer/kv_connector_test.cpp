@@ -365,6 +365,58 @@ TEST_P(KvConnectorTest, AFullStagingWaitsForRoomInsteadOfAborting) {
   EXPECT_EQ(s.kv_transfer.prompt_tokens_received, uint64_t(kRequests * 39));
 }
 
+// A transfer the proxy abandons while the prefiller's engine waits for staging room for it ends
+// the wait at once (its prefill answers), and is never sent; the others go on.
+TEST_P(KvConnectorTest, ATransferAbandonedWhileWaitingForStagingEndsTheWait) {
+  EngineConfig rx = engine_config(/*block_size=*/8, GetParam());
+  rx.kv_connector = connector_config(PdRole::kReceiver);
+  rx.kv_connector->buffer_bytes = 64 << 10;  // one 40-token prompt's pages, not two
+  rx.kv_connector->peer = ReceiverAddress{test::kLoopbackHost, 0, 0};
+  rx.kv_transport = make_ucx_transport();
+  LlmEngine decoder(rx);
+  auto* receiver = dynamic_cast<KvReceiver*>(decoder.kv_connector());
+  ASSERT_NE(receiver, nullptr);
+  decoder.start();
+  ProxyStub proxy;
+  EngineConfig tx = engine_config(/*block_size=*/16, PrefixCaching::kDisabled);
+  tx.kv_connector = connector_config(PdRole::kSender);
+  tx.kv_connector->buffer_bytes = 80'000;  // one 40-token prompt's KV, not two
+  tx.kv_connector->proxy_host = test::kLoopbackHost;
+  tx.kv_connector->proxy_port = proxy.port();
+  tx.kv_transport = make_ucx_transport();
+  LlmEngine prefiller(tx);
+  prefiller.start();
+
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<std::shared_ptr<RequestStream>> prefills;
+  for (int i = 0; i < 3; ++i) {
+    prompts.push_back(prompt_of(40, 90 + i));
+    std::string id = "wait-" + std::to_string(i);
+    prefills.push_back(submit(prefiller, "pre-" + id, prompts[i], 1, prefill_params(id, *receiver)));
+  }
+  // wait-0 fills the decoder's buffer; wait-1 takes the staging once wait-0 is sent and waits for
+  // the decoder; wait-2 waits for the staging until abandoned.
+  WireMessage first = proxy.next();
+  ASSERT_TRUE(std::holds_alternative<TransferDone>(first));
+  EXPECT_EQ(std::get<TransferDone>(first).request_id, "wait-0");
+  std::this_thread::sleep_for(200ms);
+  const Clock::time_point abandoned = Clock::now();
+  prefiller.kv_connector()->abort_transfer("wait-2");
+  EXPECT_EQ(collect(*prefills[2]).tokens.size(), 1u);
+  EXPECT_LT(Clock::now() - abandoned, 3s) << "the engine waited on for the abandoned transfer";
+  EXPECT_EQ(run(decoder, "dec-wait-0", prompts[0], 4, decode_params("wait-0")).tokens.size(), 4u);
+  WireMessage second = proxy.next();
+  ASSERT_TRUE(std::holds_alternative<TransferDone>(second));
+  EXPECT_EQ(std::get<TransferDone>(second).request_id, "wait-1");
+  EXPECT_EQ(run(decoder, "dec-wait-1", prompts[1], 4, decode_params("wait-1")).tokens.size(), 4u);
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(collect(*prefills[i]).tokens.size(), 1u);
+  EngineStats s = wait_stats(decoder, [](const EngineStats& s) {
+    return s.num_running == 0 && s.kv_transfer.buffer_bytes_used == 0;
+  });
+  EXPECT_EQ(s.kv_transfer.transfers_received, 2u);
+  EXPECT_EQ(prefiller.stats().kv_transfer.transfers_sent, 2u);
+}
+
 // Eight transfers in flight at once into a decoder whose KV cache is too small for all its
 // sequences: it preempts (and recomputes) some, and still answers exactly as a plain engine.
 TEST_P(KvConnectorTest, ConcurrentTransfersAndPreemptedDecodes) {
