@@ -63,6 +63,10 @@ def wait_idle(ports, limit=60):
 
 
 result = {"gpus": gd.gpu_names()}
+
+
+def save():
+    json.dump(result, open(os.path.join(out, "storm.json"), "w"), indent=1)
 system = gd.System(tandem, model, out)
 try:
     ports = system.disagg(0, 0)
@@ -81,6 +85,7 @@ try:
                        "seconds_to_idle": wait_idle(ports)}
     result["after_storm"] = [status_of(ports["proxy"], 1000 + i) for i in range(5)]
     print(json.dumps(result), flush=True)
+    save()
     # 3. the prefiller killed under load
     outcomes = [None] * 40
     def one(i):
@@ -106,17 +111,20 @@ try:
             result["kill"]["decoder_buffer_empty_after_s"] = round(time.time() - killed, 2)
             break
         time.sleep(0.2)
+    save()
     env = {"UCX_CM_REUSEADDR": "y", "LMCACHE_PD_PEER_INIT_PORT": str(ports["init"]),
            "LMCACHE_PD_PEER_ALLOC_PORT": str(ports["alloc"]),
            "LMCACHE_PD_PROXY_PORT": str(ports["notify"]),
            "LMCACHE_CONFIG_FILE": f"{gd.CONFIGS}/lmcache-prefiller-config.yaml"}
     t0 = time.time()
-    system.serve("prefiller2", 0, ports["prefiller"], 0.4, ["--kv-transfer-config", gd.PRODUCER], env)
+    # The decoder (started second, at 0.85) has filled the card to 85%: the fraction counts other
+    # processes' memory (as vLLM V0's), so the restarted prefiller asks for 0.99.
+    system.serve("prefiller2", 0, ports["prefiller"], 0.99, ["--kv-transfer-config", gd.PRODUCER], env)
     result["kill"]["restart_healthy_s"] = round(time.time() - t0, 2)
     time.sleep(3)  # the proxy's next probe
     result["kill"]["after_restart"] = [status_of(ports["proxy"], 3000 + i) for i in range(5)]
     result["kill"]["idle_after_s"] = wait_idle(ports)
 finally:
     system.stop()
-json.dump(result, open(os.path.join(out, "storm.json"), "w"), indent=1)
+    save()
 print(json.dumps(result, indent=1))
