@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <memory>
+#include <stdexcept>
 #include <thread>
 
 #include "engine/llm_engine.h"
@@ -308,30 +310,45 @@ TEST_P(KvConnectorTest, PromptLargerThanTheStagingBudgetIsAnAbort) {
   EXPECT_EQ(decoder_->stats().kv_transfer.buffer_bytes_used, 0u);
 }
 
+// A decoder whose transfer buffer holds one 40-token prompt's pages (13 of 4 KiB) and not two,
+// fed by its own prefiller whose staging holds one such prompt's KV (51,200 bytes) and not two:
+// transfers back up on both sides as soon as two are in flight.
+struct Backlog {
+  explicit Backlog(PrefixCaching prefix) {
+    EngineConfig rx = engine_config(/*block_size=*/8, prefix);
+    rx.kv_connector = connector_config(PdRole::kReceiver);
+    rx.kv_connector->buffer_bytes = 64 << 10;
+    rx.kv_connector->peer = ReceiverAddress{test::kLoopbackHost, 0, 0};
+    rx.kv_transport = make_ucx_transport();
+    decoder = std::make_unique<LlmEngine>(rx);
+    receiver = dynamic_cast<KvReceiver*>(decoder->kv_connector());
+    if (receiver == nullptr) throw std::runtime_error("the decoder has no KvReceiver");
+    decoder->start();
+    EngineConfig tx = engine_config(/*block_size=*/16, PrefixCaching::kDisabled);
+    tx.kv_connector = connector_config(PdRole::kSender);
+    tx.kv_connector->buffer_bytes = 80'000;
+    tx.kv_connector->proxy_host = test::kLoopbackHost;
+    tx.kv_connector->proxy_port = proxy.port();
+    tx.kv_transport = make_ucx_transport();
+    prefiller = std::make_unique<LlmEngine>(tx);
+    prefiller->start();
+  }
+  ProxyStub proxy;  // outlives both engines
+  std::unique_ptr<LlmEngine> decoder, prefiller;
+  KvReceiver* receiver = nullptr;
+};
+
 // A decoder that takes transfers more slowly than the prefiller computes prompts (its buffer holds
 // one until a decode loads it) backs them up into the prefiller's staging, which holds one too:
 // the prefiller's engine waits for room rather than aborting the third transfer (it aborted,
 // "the prefiller's transfer staging is full", under a flood on an H200), and every decode then
 // loads its prompt and answers as a plain engine.
 TEST_P(KvConnectorTest, AFullStagingWaitsForRoomInsteadOfAborting) {
-  EngineConfig rx = engine_config(/*block_size=*/8, GetParam());
-  rx.kv_connector = connector_config(PdRole::kReceiver);
-  rx.kv_connector->buffer_bytes = 64 << 10;  // one 40-token prompt's pages (13 of 4 KiB), not two
-  rx.kv_connector->peer = ReceiverAddress{test::kLoopbackHost, 0, 0};
-  rx.kv_transport = make_ucx_transport();
-  LlmEngine decoder(rx);
-  auto* receiver = dynamic_cast<KvReceiver*>(decoder.kv_connector());
-  ASSERT_NE(receiver, nullptr);
-  decoder.start();
-  ProxyStub proxy;
-  EngineConfig tx = engine_config(/*block_size=*/16, PrefixCaching::kDisabled);
-  tx.kv_connector = connector_config(PdRole::kSender);
-  tx.kv_connector->buffer_bytes = 80'000;  // one 40-token prompt's KV (51,200 bytes), not two
-  tx.kv_connector->proxy_host = test::kLoopbackHost;
-  tx.kv_connector->proxy_port = proxy.port();
-  tx.kv_transport = make_ucx_transport();
-  LlmEngine prefiller(tx);
-  prefiller.start();
+  Backlog b(GetParam());
+  LlmEngine& decoder = *b.decoder;
+  LlmEngine& prefiller = *b.prefiller;
+  KvReceiver* receiver = b.receiver;
+  ProxyStub& proxy = b.proxy;
 
   constexpr int kRequests = 3, kTokens = 8;
   std::vector<std::vector<int32_t>> prompts;
@@ -368,24 +385,11 @@ TEST_P(KvConnectorTest, AFullStagingWaitsForRoomInsteadOfAborting) {
 // A transfer the proxy abandons while the prefiller's engine waits for staging room for it ends
 // the wait at once (its prefill answers), and is never sent; the others go on.
 TEST_P(KvConnectorTest, ATransferAbandonedWhileWaitingForStagingEndsTheWait) {
-  EngineConfig rx = engine_config(/*block_size=*/8, GetParam());
-  rx.kv_connector = connector_config(PdRole::kReceiver);
-  rx.kv_connector->buffer_bytes = 64 << 10;  // one 40-token prompt's pages, not two
-  rx.kv_connector->peer = ReceiverAddress{test::kLoopbackHost, 0, 0};
-  rx.kv_transport = make_ucx_transport();
-  LlmEngine decoder(rx);
-  auto* receiver = dynamic_cast<KvReceiver*>(decoder.kv_connector());
-  ASSERT_NE(receiver, nullptr);
-  decoder.start();
-  ProxyStub proxy;
-  EngineConfig tx = engine_config(/*block_size=*/16, PrefixCaching::kDisabled);
-  tx.kv_connector = connector_config(PdRole::kSender);
-  tx.kv_connector->buffer_bytes = 80'000;  // one 40-token prompt's KV, not two
-  tx.kv_connector->proxy_host = test::kLoopbackHost;
-  tx.kv_connector->proxy_port = proxy.port();
-  tx.kv_transport = make_ucx_transport();
-  LlmEngine prefiller(tx);
-  prefiller.start();
+  Backlog b(GetParam());
+  LlmEngine& decoder = *b.decoder;
+  LlmEngine& prefiller = *b.prefiller;
+  KvReceiver* receiver = b.receiver;
+  ProxyStub& proxy = b.proxy;
 
   std::vector<std::vector<int32_t>> prompts;
   std::vector<std::shared_ptr<RequestStream>> prefills;
