@@ -11,7 +11,7 @@ BackendPool::BackendPool(std::vector<std::string> names, RoutingPolicy policy,
       in_flight_(names_.size(), 0),
       rest_until_(names_.size(), Clock::time_point{}),
       health_(names_.size(), EngineHealth::kStarting),
-      last_answer_(names_.size(), Clock::time_point{}) {}
+      last_answer_(std::make_unique<std::atomic<Clock::rep>[]>(names_.size())) {}
 
 const char* engine_health_name(EngineHealth health) {
   switch (health) {
@@ -98,14 +98,11 @@ EngineHealth BackendPool::health(size_t index) const {
 }
 
 void BackendPool::note_answer(size_t index) {
-  Clock::time_point now = Clock::now();
-  std::lock_guard lock(mutex_);
-  last_answer_[index] = now;
+  last_answer_[index].store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
 }
 
 BackendPool::Clock::time_point BackendPool::last_answer(size_t index) const {
-  std::lock_guard lock(mutex_);
-  return last_answer_[index];
+  return Clock::time_point(Clock::duration(last_answer_[index].load(std::memory_order_relaxed)));
 }
 
 size_t BackendPool::in_flight(size_t index) const {

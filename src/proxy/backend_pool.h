@@ -78,7 +78,8 @@ class BackendPool {
   std::vector<size_t> in_flight_;           // (size) requests holding a lease
   std::vector<Clock::time_point> rest_until_;  // (size) resting while now < this
   std::vector<EngineHealth> health_;           // (size) the last health probe's verdict
-  std::vector<Clock::time_point> last_answer_;  // (size) see note_answer
+  // (size) see note_answer: ticks of Clock, atomic (no lock: noted for every streamed piece)
+  std::unique_ptr<std::atomic<Clock::rep>[]> last_answer_;
 };
 
 }  // namespace tandem

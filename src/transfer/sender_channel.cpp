@@ -135,15 +135,7 @@ void SenderChannel::submit(TransferJob job) {
       log_info("kv sender: transfer {} dropped: the proxy abandoned it", job.request_id);
       return;
     }
-    if (job.failure.empty() && queued_bytes_ + payload_bytes(job) > config_.buffer_bytes) {
-      job.failure = fmt::format(
-          "the prefiller's transfer staging is full: {} bytes queued, {} more asked, "
-          "pd_buffer_size is {}",
-          queued_bytes_, payload_bytes(job), config_.buffer_bytes);
-      job.payload.reset();
-      job.chunks.clear();
-    }
-    queued_bytes_ += payload_bytes(job);
+    queued_bytes_ += payload_bytes(job);  // within pd_buffer_size: the caller waited for room
     std::string key = job.receiver ? decoder_key(*job.receiver) : "";
     std::unique_ptr<Lane>& lane = lanes_[key];
     if (!lane) {

@@ -63,8 +63,8 @@ class SenderChannel {
   // kCancelled once `request_id` is cancelled, kStopping once the channel stops.
   StagingWait wait_for_staging(const std::string& request_id, uint64_t bytes,
                                std::chrono::steady_clock::time_point deadline);
-  // Thread-safe; returns at once. Jobs whose bytes would take the queued total past
-  // pd_buffer_size fail at once (Abort to the proxy): wait_for_staging first.
+  // Thread-safe; returns at once. A job with a payload must have had kRoom from
+  // wait_for_staging for its bytes (only the caller's jobs add to the staged total).
   void submit(TransferJob job);
   // Thread-safe: drops the request's job if still queued, stops its retries for room if in
   // flight (the decoder is told Abort), and drops a job for it submitted within the transfer
